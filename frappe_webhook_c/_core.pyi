@@ -1,0 +1,75 @@
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+__version__: str
+MAX_DEPTH: int
+
+class ValidationError(ValueError): ...
+class TemplateError(ValueError): ...
+class ConditionError(ValueError): ...
+class DeliveryError(Exception): ...
+
+Rows = Sequence[Mapping[str, Any] | tuple[str, str]] | Mapping[str, str]
+
+class Request:
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def data(self) -> Any: ...
+
+class Webhook:
+    request_url: str
+    name: str | None
+    webhook_doctype: str | None
+    webhook_docevent: str | None
+    condition: str | Callable[[Any], Any] | None
+    enabled: bool
+    request_method: str
+    request_structure: str
+    webhook_json: str | None
+    webhook_data: list[tuple[str, str]]
+    webhook_headers: list[tuple[str, str]]
+    enable_security: bool
+    is_dynamic_url: bool
+    timeout: float
+    max_retries: int
+    background_jobs_queue: str | None
+    signature: tuple[str, ...]
+    json_style: str
+    def __init__(
+        self,
+        request_url: str,
+        *,
+        name: str | None = None,
+        webhook_doctype: str | None = None,
+        webhook_docevent: str | None = None,
+        condition: str | Callable[[Any], Any] | None = None,
+        enabled: bool | int = True,
+        request_method: str = "POST",
+        request_structure: str | None = "",
+        webhook_json: str | None = None,
+        webhook_data: Rows | None = None,
+        webhook_headers: Rows | None = None,
+        enable_security: bool | int | None = None,
+        webhook_secret: str | None = None,
+        is_dynamic_url: bool | int = False,
+        timeout: float = 5.0,
+        max_retries: int = 3,
+        background_jobs_queue: str | None = None,
+        signature: str | Iterable[str] | None = None,
+        json_style: str = "dumps",
+    ) -> None: ...
+    @classmethod
+    def from_frappe(cls, doc: Mapping[str, Any]) -> "Webhook": ...
+    def request(self, doc: Any) -> Request: ...
+    def preview_request_body(self, doc: Any) -> str: ...
+
+def sign(secret: str | bytes, body: bytes | str, scheme: str = "frappe", *, msg_id: str | None = None,
+         timestamp: int | None = None) -> dict[str, str]: ...
+def verify(secret: str | bytes, body: bytes | str, headers: Mapping[str, str], scheme: str = "frappe", *,
+           tolerance: int = 300) -> bool: ...

@@ -1,0 +1,89 @@
+/* buf.c — growable byte buffer and arena allocator; malloc based so that code
+ * running without the GIL can use both. */
+#include "fwc.h"
+
+int fwc_buf_grow(FwcBuf *b, size_t extra)
+{
+    if (extra > SIZE_MAX / 2 - b->len) return -1;
+    size_t need = b->len + extra;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void fwc_buf_free(FwcBuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+FwcStatus fwc_error_set(FwcError *err, FwcStatus code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---------- arena ---------- */
+
+struct FwcArenaBlock {
+    FwcArenaBlock *next;
+    size_t used, cap;
+    _Alignas(16) char data[];
+};
+
+#define ARENA_FIRST_BLOCK 4096
+
+void *fwc_arena_alloc(FwcArena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    FwcArenaBlock *b = a->head;
+    if (!b || b->cap - b->used < n) {
+        /* Blocks double with the arena's size, so a document costs O(log n) mallocs. */
+        size_t cap = a->total < ARENA_FIRST_BLOCK ? ARENA_FIRST_BLOCK : a->total;
+        if (cap < n) cap = n;
+        if (cap > SIZE_MAX - sizeof *b) return NULL;
+        b = malloc(sizeof *b + cap);
+        if (!b) return NULL;
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    a->total += n;
+    return p;
+}
+
+char *fwc_arena_strdup(FwcArena *a, const char *s, size_t n)
+{
+    char *p = fwc_arena_alloc(a, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+void fwc_arena_free(FwcArena *a)
+{
+    FwcArenaBlock *b = a->head;
+    while (b) {
+        FwcArenaBlock *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+    a->total = 0;
+}

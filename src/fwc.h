@@ -1,0 +1,285 @@
+/* fwc.h — the one internal header of frappe_webhook_c.
+ *
+ * Two worlds meet here.  Code that runs with the GIL (snapshot, the Python types)
+ * returns NULL / -1 with a Python exception set.  Code that runs without the GIL
+ * (JSON writer, signer, transport, engines) never touches a PyObject; it returns an
+ * FwcStatus and fills an FwcError that becomes an exception after the GIL is back. */
+#ifndef FWC_H
+#define FWC_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FWC_VERSION "0.1.0"
+
+/* Deepest nesting a document may have (dicts and lists); documented in the README. */
+#define FWC_MAX_DEPTH 200
+
+typedef struct FwcModuleState FwcModuleState;
+
+/* ---------- status codes and GIL-free errors ---------- */
+
+typedef enum {
+    FWC_OK = 0,
+    FWC_ENOMEM,     /* -> MemoryError */
+    FWC_ETYPE,      /* -> TypeError */
+    FWC_EVALUE,     /* -> ValueError */
+    FWC_ECONDITION, /* -> ConditionError */
+    FWC_ETEMPLATE,  /* -> TemplateError */
+    FWC_ELIMIT,     /* a sandbox bound was hit -> the engine's own error type */
+} FwcStatus;
+
+typedef struct {
+    FwcStatus code;
+    int line, col;      /* 0 when unknown */
+    char message[512];
+} FwcError;
+
+/* Fills err (if not NULL) and returns code. */
+FwcStatus fwc_error_set(FwcError *err, FwcStatus code, const char *fmt, ...);
+
+/* ---------- growable byte buffer (malloc based: usable without the GIL) ---------- */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} FwcBuf;
+
+#define FWC_BUF_INIT {NULL, 0, 0}
+int fwc_buf_grow(FwcBuf *b, size_t extra);   /* 0 ok, -1 out of memory */
+void fwc_buf_free(FwcBuf *b);
+
+static inline int fwc_buf_append(FwcBuf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n && fwc_buf_grow(b, n) < 0) return -1;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+static inline int fwc_buf_putc(FwcBuf *b, char c)
+{
+    if (b->cap == b->len && fwc_buf_grow(b, 1) < 0) return -1;
+    b->data[b->len++] = c;
+    return 0;
+}
+static inline int fwc_buf_puts(FwcBuf *b, const char *s) { return fwc_buf_append(b, s, strlen(s)); }
+
+/* ---------- arena: bump allocator owning one snapshot or one built request ---------- */
+
+typedef struct FwcArenaBlock FwcArenaBlock;
+typedef struct {
+    FwcArenaBlock *head;
+    size_t total;       /* bytes handed out, for limits and stats */
+} FwcArena;
+
+void *fwc_arena_alloc(FwcArena *a, size_t n);          /* 16-aligned; NULL on OOM */
+char *fwc_arena_strdup(FwcArena *a, const char *s, size_t n); /* NUL-terminated copy */
+void fwc_arena_free(FwcArena *a);
+
+/* ---------- the immutable value tree ----------
+ * Strings are UTF-8, except that lone surrogates (which a Python str may hold) are
+ * kept as their 3-byte "surrogatepass" encoding, so the JSON writer can reproduce
+ * json.dumps exactly.  Integers beyond int64 are kept as decimal text (BIGINT). */
+
+typedef enum {
+    FWC_T_NULL, FWC_T_BOOL, FWC_T_INT, FWC_T_BIGINT, FWC_T_FLOAT,
+    FWC_T_STR, FWC_T_LIST, FWC_T_DICT,
+} FwcType;
+
+typedef struct FwcValue FwcValue;
+typedef struct FwcPair FwcPair;
+
+struct FwcValue {
+    uint8_t type;       /* FwcType */
+    uint8_t ascii;      /* STR: every byte < 0x80 */
+    uint32_t len;       /* STR/BIGINT: bytes; LIST: items; DICT: pairs */
+    union {
+        int64_t i;      /* BOOL (0/1), INT */
+        double f;       /* FLOAT */
+        const char *s;  /* STR, BIGINT (NUL-terminated) */
+        FwcValue *items;
+        FwcPair *pairs;
+    } u;
+};
+
+struct FwcPair {
+    FwcValue key;       /* STR, INT, BIGINT, FLOAT, BOOL or NULL, as json accepts */
+    FwcValue value;
+};
+
+#define FWC_MAX_LEN UINT32_MAX
+
+static inline FwcValue fwc_null(void) { FwcValue v = {FWC_T_NULL, 1, 0, {0}}; return v; }
+
+/* Value of the str key `key` in dict d (the last one if repeated), or NULL. Borrowed. */
+const FwcValue *fwc_dict_get(const FwcValue *d, const char *key, size_t n);
+
+/* Python object for a value (dicts keep their key types).  New reference; GIL held. */
+PyObject *fwc_value_to_python(const FwcValue *v);
+
+/* ---------- snapshot: Python document -> value tree (GIL held, one walk) ---------- */
+
+typedef struct {
+    atomic_int refs;
+    FwcArena arena;
+    FwcValue root;      /* always a DICT for documents */
+} FwcSnapshot;
+
+/* New snapshot of a document (dict, Mapping, or object with as_dict()), normalised as
+ * Frappe's as_dict(convert_dates_to_str=True) + json.dumps(default=str) would.
+ * Returns NULL with an exception set (ValueError for cycles/depth, TypeError for keys,
+ * both with a $.path). */
+FwcSnapshot *fwc_snapshot_take(PyObject *doc);
+/* Imports datetime's C API and collections.abc.Mapping; called at module init. */
+int fwc_snapshot_init(void);
+/* Snapshot of any JSON-able Python value (root may be any type). */
+FwcSnapshot *fwc_snapshot_value(PyObject *obj);
+void fwc_snapshot_incref(FwcSnapshot *s);
+void fwc_snapshot_decref(FwcSnapshot *s);   /* frees at zero; no GIL needed */
+
+/* ---------- float formatting identical to float.__repr__ (no GIL) ---------- */
+
+/* Writes repr(v) (without NUL) to out, returns its length (< 32).
+ * NaN/inf give "nan"/"inf"/"-inf" as repr does; the JSON writer handles those itself. */
+int fwc_float_repr(double v, char out[32]);
+
+/* ---------- JSON writer, byte-identical to Python's json.dumps (no GIL) ---------- */
+
+typedef enum {
+    FWC_JSON_DUMPS,     /* json.dumps(v, default=str) */
+    FWC_JSON_AS_JSON,   /* json.dumps(v, indent=1, sort_keys=True, separators=(",", ": ")) */
+} FwcJsonStyle;
+
+/* Appends the JSON text of v to out.  FWC_ETYPE when sort_keys meets unorderable keys. */
+FwcStatus fwc_json_write(FwcBuf *out, const FwcValue *v, FwcJsonStyle style, FwcError *err);
+
+/* ---------- signatures (no GIL) ---------- */
+
+typedef enum {
+    FWC_SIG_FRAPPE = 1,    /* X-Frappe-Webhook-Signature: base64(HMAC-SHA256(secret, body)) */
+    FWC_SIG_STANDARD = 2,  /* Standard Webhooks v1 */
+    FWC_SIG_GITHUB = 4,    /* X-Hub-Signature-256: sha256=<hex> */
+} FwcSigScheme;
+
+#define FWC_SIG_ALL (FWC_SIG_FRAPPE | FWC_SIG_STANDARD | FWC_SIG_GITHUB)
+
+/* One header produced by a signer; name is static, value NUL-terminated. */
+typedef struct {
+    const char *name;
+    char value[128];
+} FwcSigHeader;
+
+/* The key the HMAC uses for a secret and a scheme: for "standard" a whsec_ secret is
+ * base64-decoded.  Writes at most *keylen bytes; returns FWC_EVALUE for bad base64. */
+FwcStatus fwc_sign_key(FwcSigScheme scheme, const char *secret, size_t secret_len,
+                       unsigned char *key, size_t *keylen, FwcError *err);
+
+/* Headers for one scheme (frappe: 1, standard: 3, github: 1).  Returns the count, or -1
+ * with err set.  msg_id/timestamp are used by "standard" only. */
+int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len,
+             const char *body, size_t body_len, const char *msg_id, long long timestamp,
+             FwcSigHeader out[3], FwcError *err);
+
+/* Python-facing sign() and verify() (sign.c). */
+PyObject *fwc_py_sign(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs);
+
+/* ---------- a compiled webhook: immutable, shared read-only by threads ---------- */
+
+typedef enum { FWC_STRUCT_NONE, FWC_STRUCT_FORM, FWC_STRUCT_JSON } FwcStructure;
+
+typedef struct {
+    char *fieldname, *key;
+    size_t fieldname_len, key_len;
+} FwcFieldRow;
+
+typedef struct {
+    char *name, *value;     /* NUL-terminated; validated: no CR, LF or NUL */
+} FwcHeader;
+
+typedef struct FwcHookSpec {
+    atomic_int refs;
+    char *name;             /* "" when unnamed */
+    char *request_url;
+    char *webhook_doctype;  /* "" when unset */
+    char *webhook_docevent; /* "" when unset */
+    char *request_method;   /* POST PUT DELETE PATCH */
+    FwcStructure structure;
+    char *webhook_json;     /* template source or NULL */
+    FwcFieldRow *fields;
+    size_t nfields;
+    FwcHeader *headers;     /* custom headers after Frappe's dict semantics */
+    size_t nheaders;
+    char *secret;           /* NULL when security is off */
+    size_t secret_len;
+    int signatures;         /* FwcSigScheme bits; 0 when security is off */
+    int enabled, is_dynamic_url;
+    FwcJsonStyle json_style;
+    double timeout;
+    int max_retries;
+} FwcHookSpec;
+
+/* http(s)://host... as Frappe's urlparse(url).netloc check plus a scheme check; no GIL. */
+FwcStatus fwc_url_validate(const char *url, FwcError *err);
+/* Keyword names Webhook() accepts, NULL-terminated (for from_frappe). */
+const char *const *fwc_hook_keywords(void);
+void fwc_spec_incref(FwcHookSpec *s);
+void fwc_spec_decref(FwcHookSpec *s);   /* no GIL needed */
+/* Validates keyword arguments into a new spec (GIL held); NULL + ValidationError/TypeError. */
+FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out);
+
+/* ---------- a built request: what would go on the wire ---------- */
+
+typedef struct {
+    char *name, *value;
+} FwcHeaderPair;
+
+typedef struct {
+    FwcArena arena;         /* owns data nodes, header strings, url */
+    FwcSnapshot *snap;      /* data may point into it; one reference held */
+    FwcValue data;          /* what Frappe calls data */
+    FwcBuf body;            /* exact body bytes */
+    const char *url;
+    const char *method;
+    FwcHeaderPair *headers;
+    size_t nheaders;
+} FwcBuilt;
+
+/* Builds the request for one document without the GIL.  msg_id/timestamp are used by
+ * the Standard Webhooks signature.  On error, `out` is released and err is set. */
+FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const char *msg_id,
+                            long long timestamp, FwcBuilt *out, FwcError *err);
+void fwc_built_release(FwcBuilt *b);    /* no GIL needed */
+
+/* A new Standard Webhooks message id, "msg_" + 24 random base62 characters. */
+void fwc_new_msg_id(char out[32]);
+
+/* Request Python object owning a built request (stolen). NULL + exception on failure. */
+PyObject *fwc_request_new(FwcModuleState *st, FwcBuilt *built);
+
+/* ---------- module state ---------- */
+
+struct FwcModuleState {
+    PyObject *ValidationError;
+    PyObject *TemplateError;
+    PyObject *ConditionError;
+    PyObject *DeliveryError;
+    PyObject *WebhookType;
+    PyObject *RequestType;
+};
+
+extern PyModuleDef fwc_module_def;
+FwcModuleState *fwc_state_of_type(PyTypeObject *tp);   /* borrowed; for heap types */
+FwcModuleState *fwc_state_of_module(PyObject *m);
+/* Raises the Python exception for a GIL-free error; returns NULL. */
+PyObject *fwc_raise(FwcModuleState *st, const FwcError *err);
+
+/* Type specs registered by module.c */
+extern PyType_Spec fwc_webhook_spec;
+extern PyType_Spec fwc_request_spec;
+
+#endif

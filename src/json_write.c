@@ -1,0 +1,327 @@
+/* json_write.c — the value tree as JSON text, byte-identical to Python's json.dumps
+ * (ensure_ascii, allow_nan, insertion order) in the two styles Frappe uses.  No GIL. */
+#include "fwc.h"
+
+#define OOM(err) fwc_error_set(err, FWC_ENOMEM, "out of memory")
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* 1 where a byte must be escaped (or starts a non-ASCII sequence) under ensure_ascii:
+ * json escapes everything outside ' '..'~' plus '"' and '\\'. */
+static int needs_escape(unsigned char c) { return c < 0x20 || c > 0x7e || c == '"' || c == '\\'; }
+
+static char *put_u(char *p, unsigned cp)
+{
+    p[0] = '\\';
+    p[1] = 'u';
+    p[2] = hexdigits[(cp >> 12) & 0xF];
+    p[3] = hexdigits[(cp >> 8) & 0xF];
+    p[4] = hexdigits[(cp >> 4) & 0xF];
+    p[5] = hexdigits[cp & 0xF];
+    return p + 6;
+}
+
+/* Decodes one UTF-8 sequence (surrogates allowed, input is trusted: it comes from the
+ * snapshot or the JSON parser); returns its length. */
+static int utf8_decode(const unsigned char *s, unsigned *cp)
+{
+    if (s[0] < 0xE0) {
+        *cp = ((s[0] & 0x1Fu) << 6) | (s[1] & 0x3Fu);
+        return 2;
+    }
+    if (s[0] < 0xF0) {
+        *cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+        return 3;
+    }
+    *cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
+    return 4;
+}
+
+static int write_string(FwcBuf *out, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + n;
+    /* worst case: every byte a 6-char escape, plus a 12-char pair per 4 bytes */
+    if (fwc_buf_grow(out, 6 * n + 2) < 0) return -1;
+    char *p = out->data + out->len;
+    *p++ = '"';
+    while (s < end) {
+        const unsigned char *run = s;
+        while (s < end && !needs_escape(*s)) s++;
+        memcpy(p, run, (size_t)(s - run));
+        p += s - run;
+        if (s == end) break;
+        unsigned char c = *s;
+        if (c < 0x80) {
+            s++;
+            *p++ = '\\';
+            switch (c) {
+            case '"': *p++ = '"'; break;
+            case '\\': *p++ = '\\'; break;
+            case '\n': *p++ = 'n'; break;
+            case '\r': *p++ = 'r'; break;
+            case '\t': *p++ = 't'; break;
+            case '\b': *p++ = 'b'; break;
+            case '\f': *p++ = 'f'; break;
+            default: p = put_u(p - 1, c); break;
+            }
+            continue;
+        }
+        unsigned cp;
+        s += utf8_decode(s, &cp);
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            p = put_u(p, 0xD800 | (cp >> 10));
+            p = put_u(p, 0xDC00 | (cp & 0x3FF));
+        } else {
+            p = put_u(p, cp);
+        }
+    }
+    *p++ = '"';
+    out->len = (size_t)(p - out->data);
+    return 0;
+}
+
+static int write_int(FwcBuf *out, int64_t v)
+{
+    char b[24], *p = b + sizeof b;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    return fwc_buf_append(out, p, (size_t)(b + sizeof b - p));
+}
+
+/* float.__repr__, with json's spellings of the non-finite values */
+static int write_float(FwcBuf *out, double f)
+{
+    if (f != f) return fwc_buf_append(out, "NaN", 3);
+    if (f == HUGE_VAL) return fwc_buf_append(out, "Infinity", 8);
+    if (f == -HUGE_VAL) return fwc_buf_append(out, "-Infinity", 9);
+    char b[32];
+    int n = fwc_float_repr(f, b);
+    return fwc_buf_append(out, b, (size_t)n);
+}
+
+static int write_scalar(FwcBuf *out, const FwcValue *v)
+{
+    switch ((FwcType)v->type) {
+    case FWC_T_NULL: return fwc_buf_append(out, "null", 4);
+    case FWC_T_BOOL: return v->u.i ? fwc_buf_append(out, "true", 4) : fwc_buf_append(out, "false", 5);
+    case FWC_T_INT: return write_int(out, v->u.i);
+    case FWC_T_BIGINT: return fwc_buf_append(out, v->u.s, v->len);
+    case FWC_T_FLOAT: return write_float(out, v->u.f);
+    case FWC_T_STR: return write_string(out, v->u.s, v->len);
+    default: return -1;
+    }
+}
+
+/* Keys as json converts them: str as is, numbers by their repr, true/false/null. */
+static int write_key(FwcBuf *out, const FwcValue *k)
+{
+    if (k->type == FWC_T_STR) return write_string(out, k->u.s, k->len);
+    if (fwc_buf_putc(out, '"') < 0 || write_scalar(out, k) < 0) return -1;
+    return fwc_buf_putc(out, '"');
+}
+
+/* ---------- sort_keys: Python's ordering of the original keys ---------- */
+
+static const char *py_type_name(const FwcValue *v)
+{
+    switch ((FwcType)v->type) {
+    case FWC_T_NULL: return "NoneType";
+    case FWC_T_BOOL: return "bool";
+    case FWC_T_INT:
+    case FWC_T_BIGINT: return "int";
+    case FWC_T_FLOAT: return "float";
+    case FWC_T_STR: return "str";
+    default: return "object";
+    }
+}
+
+static int is_number(const FwcValue *v)
+{
+    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_BIGINT || v->type == FWC_T_FLOAT;
+}
+
+/* Sign of a - b for an int64 and a double, exactly (Python compares int and float
+ * without rounding).  NaN compares as "not less" both ways: returns 0. */
+static int cmp_int_float(int64_t a, double b)
+{
+    if (b != b) return 0;
+    if (b >= 9223372036854775808.0) return -1;
+    if (b < -9223372036854775808.0) return 1;
+    double t = b < 0 ? -__builtin_floor(-b) : __builtin_floor(b);   /* trunc(b) */
+    int64_t bi = (int64_t)t;
+    if (a != bi) return a < bi ? -1 : 1;
+    double frac = b - t;
+    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+/* Compare decimal texts of two big ints (no leading zeros). */
+static int cmp_bigtext(const char *a, size_t an, const char *b, size_t bn)
+{
+    int na = a[0] == '-', nb = b[0] == '-';
+    if (na != nb) return na ? -1 : 1;
+    int r = an != bn ? (an < bn ? -1 : 1) : memcmp(a, b, an);
+    r = r < 0 ? -1 : r > 0;
+    return na ? -r : r;
+}
+
+static int cmp_numbers(const FwcValue *a, const FwcValue *b)
+{
+    if (a->type == FWC_T_BIGINT || b->type == FWC_T_BIGINT) {
+        if (a->type == FWC_T_BIGINT && b->type == FWC_T_BIGINT) return cmp_bigtext(a->u.s, a->len, b->u.s, b->len);
+        const FwcValue *big = a->type == FWC_T_BIGINT ? a : b, *other = big == a ? b : a;
+        int sign_big = big->u.s[0] == '-' ? -1 : 1;
+        int r;
+        if (other->type == FWC_T_FLOAT) {
+            double bf = strtod(big->u.s, NULL);
+            r = bf < other->u.f ? -1 : bf > other->u.f;
+        } else {
+            r = sign_big;  /* a big int is beyond every int64 */
+        }
+        return big == a ? r : -r;
+    }
+    if (a->type == FWC_T_FLOAT && b->type == FWC_T_FLOAT) return a->u.f < b->u.f ? -1 : a->u.f > b->u.f;
+    if (a->type == FWC_T_FLOAT) return -cmp_int_float(b->u.i, a->u.f);
+    if (b->type == FWC_T_FLOAT) return cmp_int_float(a->u.i, b->u.f);
+    return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
+}
+
+typedef struct {
+    FwcError *err;
+    int failed;
+} SortCtx;
+
+/* a < b as Python evaluates it for dict keys; sets ctx->failed on a TypeError. */
+static int key_less(SortCtx *ctx, const FwcValue *a, const FwcValue *b)
+{
+    if (ctx->failed) return 0;
+    if (a->type == FWC_T_STR && b->type == FWC_T_STR) {
+        size_t n = a->len < b->len ? a->len : b->len;
+        int r = memcmp(a->u.s, b->u.s, n);
+        return r < 0 || (r == 0 && a->len < b->len);
+    }
+    if (is_number(a) && is_number(b)) return cmp_numbers(a, b) < 0;
+    ctx->failed = 1;
+    fwc_error_set(ctx->err, FWC_ETYPE, "'<' not supported between instances of '%s' and '%s'",
+                  py_type_name(a), py_type_name(b));
+    return 0;
+}
+
+/* Stable merge sort of pair pointers (Python's sort is stable too). */
+static void merge_sort(SortCtx *ctx, const FwcPair **v, const FwcPair **tmp, size_t n)
+{
+    if (n < 2) return;
+    if (n <= 8) {   /* insertion sort for small runs */
+        for (size_t i = 1; i < n; i++) {
+            const FwcPair *x = v[i];
+            size_t j = i;
+            while (j > 0 && key_less(ctx, &x->key, &v[j - 1]->key)) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
+        return;
+    }
+    size_t h = n / 2;
+    merge_sort(ctx, v, tmp, h);
+    merge_sort(ctx, v + h, tmp, n - h);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = key_less(ctx, &v[j]->key, &v[i]->key) ? v[j++] : v[i++];
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
+/* ---------- containers ---------- */
+
+typedef struct {
+    FwcBuf *out;
+    FwcJsonStyle style;
+    FwcError *err;
+} Writer;
+
+static FwcStatus write_value(Writer *w, const FwcValue *v, int depth);
+
+static int newline_indent(FwcBuf *out, int depth)
+{
+    if (fwc_buf_grow(out, (size_t)depth + 1) < 0) return -1;
+    out->data[out->len++] = '\n';
+    memset(out->data + out->len, ' ', (size_t)depth);   /* indent=1 */
+    out->len += (size_t)depth;
+    return 0;
+}
+
+/* Between items: ", " (dumps) or ",\n<indent>" (as_json); before the first item only the
+ * indent. */
+static int separator(Writer *w, int first, int depth)
+{
+    if (w->style == FWC_JSON_DUMPS) return first ? 0 : fwc_buf_append(w->out, ", ", 2);
+    if (!first && fwc_buf_putc(w->out, ',') < 0) return -1;
+    return newline_indent(w->out, depth);
+}
+
+static FwcStatus write_list(Writer *w, const FwcValue *v, int depth)
+{
+    if (v->len == 0) return fwc_buf_append(w->out, "[]", 2) < 0 ? OOM(w->err) : FWC_OK;
+    if (fwc_buf_putc(w->out, '[') < 0) return OOM(w->err);
+    for (uint32_t i = 0; i < v->len; i++) {
+        if (separator(w, i == 0, depth + 1) < 0) return OOM(w->err);
+        FwcStatus st = write_value(w, &v->u.items[i], depth + 1);
+        if (st) return st;
+    }
+    if (w->style == FWC_JSON_AS_JSON && newline_indent(w->out, depth) < 0) return OOM(w->err);
+    return fwc_buf_putc(w->out, ']') < 0 ? OOM(w->err) : FWC_OK;
+}
+
+static FwcStatus write_pairs(Writer *w, const FwcPair *const *pairs, uint32_t n, int depth)
+{
+    if (fwc_buf_putc(w->out, '{') < 0) return OOM(w->err);
+    for (uint32_t i = 0; i < n; i++) {
+        if (separator(w, i == 0, depth + 1) < 0 || write_key(w->out, &pairs[i]->key) < 0 ||
+            fwc_buf_append(w->out, ": ", 2) < 0)
+            return OOM(w->err);
+        FwcStatus st = write_value(w, &pairs[i]->value, depth + 1);
+        if (st) return st;
+    }
+    if (w->style == FWC_JSON_AS_JSON && newline_indent(w->out, depth) < 0) return OOM(w->err);
+    return fwc_buf_putc(w->out, '}') < 0 ? OOM(w->err) : FWC_OK;
+}
+
+static FwcStatus write_dict(Writer *w, const FwcValue *v, int depth)
+{
+    if (v->len == 0) return fwc_buf_append(w->out, "{}", 2) < 0 ? OOM(w->err) : FWC_OK;
+    /* small dicts sort on the stack */
+    const FwcPair *stack[64], **order = stack;
+    if (v->len > 32) {
+        order = malloc(2 * sizeof *order * v->len);
+        if (!order) return OOM(w->err);
+    }
+    for (uint32_t i = 0; i < v->len; i++) order[i] = &v->u.pairs[i];
+    FwcStatus st = FWC_OK;
+    if (w->style == FWC_JSON_AS_JSON) {
+        SortCtx ctx = {w->err, 0};
+        merge_sort(&ctx, order, order + v->len, v->len);
+        if (ctx.failed) st = FWC_ETYPE;
+    }
+    if (!st) st = write_pairs(w, order, v->len, depth);
+    if (order != stack) free(order);
+    return st;
+}
+
+static FwcStatus write_value(Writer *w, const FwcValue *v, int depth)
+{
+    if (v->type == FWC_T_LIST) return write_list(w, v, depth);
+    if (v->type == FWC_T_DICT) return write_dict(w, v, depth);
+    return write_scalar(w->out, v) < 0 ? OOM(w->err) : FWC_OK;
+}
+
+FwcStatus fwc_json_write(FwcBuf *out, const FwcValue *v, FwcJsonStyle style, FwcError *err)
+{
+    Writer w = {out, style, err};
+    return write_value(&w, v, 0);
+}

@@ -1,0 +1,155 @@
+/* module.c — PEP 489 module: state, exceptions, types, module-level functions. */
+#include "fwc.h"
+
+FwcModuleState *fwc_state_of_module(PyObject *m) { return (FwcModuleState *)PyModule_GetState(m); }
+
+FwcModuleState *fwc_state_of_type(PyTypeObject *tp)
+{
+    PyObject *m = PyType_GetModuleByDef(tp, &fwc_module_def);
+    return m ? fwc_state_of_module(m) : NULL;
+}
+
+PyObject *fwc_raise(FwcModuleState *st, const FwcError *err)
+{
+    PyObject *exc;
+    switch (err->code) {
+    case FWC_ENOMEM: return PyErr_NoMemory();
+    case FWC_ETYPE: exc = PyExc_TypeError; break;
+    case FWC_ECONDITION: exc = st->ConditionError; break;
+    case FWC_ETEMPLATE: exc = st->TemplateError; break;
+    default: exc = PyExc_ValueError; break;
+    }
+    PyErr_SetString(exc, err->message);
+    return NULL;
+}
+
+/* ---------- test hooks: the JSON writer and the snapshot on arbitrary values ---------- */
+
+/* _dumps(obj, style="dumps") -> str, for differential tests against json.dumps */
+static PyObject *py_dumps(PyObject *m, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"obj", "style", NULL};
+    PyObject *obj;
+    const char *style = "dumps";
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|s:_dumps", kwlist, &obj, &style)) return NULL;
+    FwcJsonStyle js;
+    if (strcmp(style, "dumps") == 0) js = FWC_JSON_DUMPS;
+    else if (strcmp(style, "as_json") == 0) js = FWC_JSON_AS_JSON;
+    else return PyErr_Format(PyExc_ValueError, "unknown style %s", style);
+    FwcSnapshot *snap = fwc_snapshot_value(obj);
+    if (!snap) return NULL;
+    FwcBuf out = FWC_BUF_INIT;
+    FwcError err;
+    FwcStatus st;
+    Py_BEGIN_ALLOW_THREADS
+    st = fwc_json_write(&out, &snap->root, js, &err);
+    Py_END_ALLOW_THREADS
+    PyObject *res = st ? fwc_raise(fwc_state_of_module(m), &err)
+                       : PyUnicode_DecodeASCII(out.data ? out.data : "", (Py_ssize_t)out.len, NULL);
+    fwc_buf_free(&out);
+    fwc_snapshot_decref(snap);
+    return res;
+}
+
+/* _snapshot(doc) -> the normalised document as Python sees it after one round trip */
+static PyObject *py_snapshot(PyObject *m, PyObject *doc)
+{
+    FwcSnapshot *snap = fwc_snapshot_take(doc);
+    if (!snap) return NULL;
+    PyObject *res = fwc_value_to_python(&snap->root);
+    fwc_snapshot_decref(snap);
+    return res;
+}
+
+static PyMethodDef module_methods[] = {
+    {"sign", (PyCFunction)(void (*)(void))fwc_py_sign, METH_VARARGS | METH_KEYWORDS,
+     "sign(secret, body, scheme='frappe', *, msg_id=None, timestamp=None) -> dict of headers"},
+    {"verify", (PyCFunction)(void (*)(void))fwc_py_verify, METH_VARARGS | METH_KEYWORDS,
+     "verify(secret, body, headers, scheme='frappe', *, tolerance=300) -> bool"},
+    {"_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS, "test hook: JSON writer"},
+    {"_snapshot", (PyCFunction)py_snapshot, METH_O, "test hook: snapshot round trip"},
+    {NULL},
+};
+
+/* ---------- init ---------- */
+
+static int add_exception(PyObject *m, PyObject **slot, const char *name, PyObject *base, const char *doc)
+{
+    char qualname[128];
+    snprintf(qualname, sizeof qualname, "frappe_webhook_c.%s", name);
+    *slot = PyErr_NewExceptionWithDoc(qualname, doc, base, NULL);
+    if (!*slot) return -1;
+    return PyModule_AddObjectRef(m, name, *slot);
+}
+
+static int add_type(PyObject *m, PyObject **slot, PyType_Spec *spec)
+{
+    *slot = PyType_FromModuleAndSpec(m, spec, NULL);
+    if (!*slot) return -1;
+    return PyModule_AddType(m, (PyTypeObject *)*slot);
+}
+
+static int module_exec(PyObject *m)
+{
+    FwcModuleState *st = fwc_state_of_module(m);
+    if (fwc_snapshot_init() < 0) return -1;
+    if (add_exception(m, &st->ValidationError, "ValidationError", PyExc_ValueError,
+                      "A webhook definition is invalid (raised at construction).") < 0 ||
+        add_exception(m, &st->TemplateError, "TemplateError", PyExc_ValueError,
+                      "A body or URL template failed to render, or rendered invalid JSON.") < 0 ||
+        add_exception(m, &st->ConditionError, "ConditionError", PyExc_ValueError,
+                      "A condition failed to evaluate.") < 0 ||
+        add_exception(m, &st->DeliveryError, "DeliveryError", PyExc_Exception,
+                      "A delivery did not succeed (raise_for_status).") < 0)
+        return -1;
+    if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 || add_type(m, &st->RequestType, &fwc_request_spec) < 0)
+        return -1;
+    if (PyModule_AddStringConstant(m, "__version__", FWC_VERSION) < 0) return -1;
+    if (PyModule_AddIntConstant(m, "MAX_DEPTH", FWC_MAX_DEPTH) < 0) return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    FwcModuleState *st = fwc_state_of_module(m);
+    Py_VISIT(st->ValidationError);
+    Py_VISIT(st->TemplateError);
+    Py_VISIT(st->ConditionError);
+    Py_VISIT(st->DeliveryError);
+    Py_VISIT(st->WebhookType);
+    Py_VISIT(st->RequestType);
+    return 0;
+}
+
+static int module_clear(PyObject *m)
+{
+    FwcModuleState *st = fwc_state_of_module(m);
+    Py_CLEAR(st->ValidationError);
+    Py_CLEAR(st->TemplateError);
+    Py_CLEAR(st->ConditionError);
+    Py_CLEAR(st->DeliveryError);
+    Py_CLEAR(st->WebhookType);
+    Py_CLEAR(st->RequestType);
+    return 0;
+}
+
+static void module_free(void *m) { module_clear((PyObject *)m); }
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+PyModuleDef fwc_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "frappe_webhook_c._core",
+    .m_doc = "Frappe webhooks in C: snapshot, JSON, signatures, requests.",
+    .m_size = sizeof(FwcModuleState),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&fwc_module_def); }

@@ -1,0 +1,208 @@
+/* request.c — building the request Frappe would send (no GIL), and the Request type
+ * that shows it to Python. */
+#include "fwc.h"
+
+/* ---------- building ---------- */
+
+static FwcStatus oom(FwcError *err) { return fwc_error_set(err, FWC_ENOMEM, "out of memory"); }
+
+static int str_value(FwcArena *a, FwcValue *v, const char *s, size_t n)
+{
+    char *p = fwc_arena_strdup(a, s, n);
+    if (!p) return -1;
+    int ascii = 1;
+    for (size_t i = 0; i < n; i++) ascii &= (unsigned char)s[i] < 0x80;
+    *v = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)ascii, .len = (uint32_t)n, .u.s = p};
+    return 0;
+}
+
+/* {key: doc.get(fieldname)} in row order; a repeated key keeps its first position and
+ * takes the last value, as a Python dict does.  Values are shared with the snapshot. */
+static FwcStatus field_map(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err)
+{
+    FwcPair *pairs = fwc_arena_alloc(&b->arena, sizeof(FwcPair) * spec->nfields);
+    if (!pairs) return oom(err);
+    uint32_t n = 0;
+    for (size_t i = 0; i < spec->nfields; i++) {
+        const FwcFieldRow *row = &spec->fields[i];
+        const FwcValue *v = fwc_dict_get(&b->snap->root, row->fieldname, row->fieldname_len);
+        FwcValue value = v ? *v : fwc_null();
+        uint32_t j = 0;
+        while (j < n && !(pairs[j].key.len == row->key_len && memcmp(pairs[j].key.u.s, row->key, row->key_len) == 0)) j++;
+        if (j == n) {
+            if (str_value(&b->arena, &pairs[n].key, row->key, row->key_len) < 0) return oom(err);
+            n++;
+        }
+        pairs[j].value = value;
+    }
+    b->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = n, .u.pairs = pairs};
+    return FWC_OK;
+}
+
+static FwcStatus add_header(FwcBuilt *b, size_t cap, const char *name, const char *value, FwcError *err)
+{
+    /* Frappe's headers are a dict: an existing name keeps its place, the value changes */
+    size_t i = 0;
+    while (i < b->nheaders && strcmp(b->headers[i].name, name) != 0) i++;
+    char *v = fwc_arena_strdup(&b->arena, value, strlen(value));
+    if (!v) return oom(err);
+    if (i == b->nheaders) {
+        if (i == cap) return fwc_error_set(err, FWC_EVALUE, "too many headers");
+        char *n = fwc_arena_strdup(&b->arena, name, strlen(name));
+        if (!n) return oom(err);
+        b->headers[i].name = n;
+        b->nheaders++;
+    }
+    b->headers[i].value = v;
+    return FWC_OK;
+}
+
+static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char *msg_id, long long timestamp,
+                               FwcError *err)
+{
+    size_t cap = spec->nheaders + 5;
+    b->headers = fwc_arena_alloc(&b->arena, sizeof(FwcHeaderPair) * cap);
+    if (!b->headers) return oom(err);
+    for (int scheme = FWC_SIG_FRAPPE; scheme <= FWC_SIG_GITHUB; scheme <<= 1) {
+        if (!(spec->signatures & scheme)) continue;
+        FwcSigHeader sig[3];
+        int n = fwc_sign((FwcSigScheme)scheme, spec->secret, spec->secret_len, b->body.data, b->body.len, msg_id,
+                         timestamp, sig, err);
+        if (n < 0) return err->code;
+        for (int i = 0; i < n; i++) {
+            FwcStatus st = add_header(b, cap, sig[i].name, sig[i].value, err);
+            if (st) return st;
+        }
+    }
+    for (size_t i = 0; i < spec->nheaders; i++) {
+        FwcStatus st = add_header(b, cap, spec->headers[i].name, spec->headers[i].value, err);
+        if (st) return st;
+    }
+    return FWC_OK;
+}
+
+FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const char *msg_id, long long timestamp,
+                            FwcBuilt *out, FwcError *err)
+{
+    memset(out, 0, sizeof *out);
+    fwc_snapshot_incref(snap);
+    out->snap = snap;
+    FwcStatus st;
+    if (spec->nfields) {
+        st = field_map(spec, out, err);
+    } else if (spec->webhook_json) {
+        st = fwc_error_set(err, FWC_ETEMPLATE, "webhook_json templates need the template engine, which this build does not have yet");
+    } else {
+        out->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1};
+        st = FWC_OK;
+    }
+    if (!st) st = fwc_json_write(&out->body, &out->data, spec->json_style, err);
+    if (!st) {
+        /* copies: the request may outlive its webhook */
+        out->url = fwc_arena_strdup(&out->arena, spec->request_url, strlen(spec->request_url));
+        out->method = fwc_arena_strdup(&out->arena, spec->request_method, strlen(spec->request_method));
+        if (!out->url || !out->method) st = oom(err);
+    }
+    if (!st) st = build_headers(spec, out, msg_id, timestamp, err);
+    if (st) fwc_built_release(out);
+    return st;
+}
+
+void fwc_built_release(FwcBuilt *b)
+{
+    fwc_buf_free(&b->body);
+    fwc_arena_free(&b->arena);
+    fwc_snapshot_decref(b->snap);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---------- the Request type ---------- */
+
+typedef struct {
+    PyObject_HEAD
+    FwcBuilt built;
+    PyObject *body, *data, *headers;    /* created on first access */
+} RequestObject;
+
+PyObject *fwc_request_new(FwcModuleState *st, FwcBuilt *built)
+{
+    PyTypeObject *tp = (PyTypeObject *)st->RequestType;
+    RequestObject *self = (RequestObject *)tp->tp_alloc(tp, 0);
+    if (!self) {
+        fwc_built_release(built);
+        return NULL;
+    }
+    self->built = *built;
+    memset(built, 0, sizeof *built);
+    return (PyObject *)self;
+}
+
+static void Request_dealloc(RequestObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(self->body);
+    Py_CLEAR(self->data);
+    Py_CLEAR(self->headers);
+    fwc_built_release(&self->built);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *Request_get_method(RequestObject *self, void *c) { return PyUnicode_FromString(self->built.method); }
+static PyObject *Request_get_url(RequestObject *self, void *c) { return PyUnicode_FromString(self->built.url); }
+
+static PyObject *Request_get_body(RequestObject *self, void *c)
+{
+    if (!self->body) self->body = PyBytes_FromStringAndSize(self->built.body.data, (Py_ssize_t)self->built.body.len);
+    return Py_XNewRef(self->body);
+}
+
+static PyObject *Request_get_data(RequestObject *self, void *c)
+{
+    if (!self->data) self->data = fwc_value_to_python(&self->built.data);
+    return Py_XNewRef(self->data);
+}
+
+static PyObject *Request_get_headers(RequestObject *self, void *c)
+{
+    if (!self->headers) {
+        PyObject *list = PyList_New((Py_ssize_t)self->built.nheaders);
+        for (size_t i = 0; list && i < self->built.nheaders; i++) {
+            PyObject *t = Py_BuildValue("(ss)", self->built.headers[i].name, self->built.headers[i].value);
+            if (!t) Py_CLEAR(list);
+            else PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+        }
+        self->headers = list;
+    }
+    return Py_XNewRef(self->headers);
+}
+
+static PyObject *Request_repr(RequestObject *self)
+{
+    return PyUnicode_FromFormat("<Request %s %s, %zu body bytes>", self->built.method, self->built.url,
+                                self->built.body.len);
+}
+
+static PyGetSetDef Request_getset[] = {
+    {"method", (getter)Request_get_method, NULL, "HTTP method", NULL},
+    {"url", (getter)Request_get_url, NULL, "request URL (rendered when dynamic)", NULL},
+    {"headers", (getter)Request_get_headers, NULL, "headers as an ordered list of (name, value) pairs", NULL},
+    {"body", (getter)Request_get_body, NULL, "exact body bytes", NULL},
+    {"data", (getter)Request_get_data, NULL, "the data Frappe would have built (before JSON encoding)", NULL},
+    {NULL},
+};
+
+static PyType_Slot Request_slots[] = {
+    {Py_tp_dealloc, Request_dealloc},
+    {Py_tp_repr, Request_repr},
+    {Py_tp_getset, Request_getset},
+    {Py_tp_doc, "A built webhook request: method, url, headers, body and data."},
+    {0, NULL},
+};
+
+PyType_Spec fwc_request_spec = {
+    .name = "frappe_webhook_c.Request",
+    .basicsize = sizeof(RequestObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Request_slots,
+};

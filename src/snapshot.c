@@ -1,0 +1,487 @@
+/* snapshot.c — one walk over a Python document (GIL held) into an immutable value
+ * tree owned by one arena.  Normalises values as Frappe's
+ * as_dict(convert_dates_to_str=True) followed by json.dumps(default=str) would:
+ * None/bool/int/float/str/list/tuple/dict map to themselves, everything else becomes
+ * str(value).  Naive datetime/date/time and timedelta are formatted natively (exact
+ * types only: a subclass may override __str__). */
+#include "fwc.h"
+#include <datetime.h>
+
+static PyObject *mapping_abc;   /* collections.abc.Mapping, set by fwc_snapshot_init */
+
+int fwc_snapshot_init(void)
+{
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI) return -1;
+    if (!mapping_abc) {
+        PyObject *abc = PyImport_ImportModule("collections.abc");
+        if (!abc) return -1;
+        mapping_abc = PyObject_GetAttrString(abc, "Mapping");
+        Py_DECREF(abc);
+        if (!mapping_abc) return -1;
+    }
+    return 0;
+}
+
+/* The walk: containers being visited (for cycles) and the path to the current value
+ * (for error messages). */
+typedef struct {
+    FwcArena *arena;
+    int depth;
+    PyObject *open[FWC_MAX_DEPTH + 1];
+    struct {
+        PyObject *key;          /* borrowed, NULL for a list index */
+        Py_ssize_t index;
+    } path[FWC_MAX_DEPTH + 1];
+} Walk;
+
+static int convert(Walk *w, PyObject *o, FwcValue *out);
+
+/* "$.items[2].parent" for the value being converted. */
+static PyObject *path_text(Walk *w)
+{
+    PyObject *parts = PyList_New(0), *res = NULL;
+    if (!parts) return NULL;
+    PyObject *dollar = PyUnicode_FromString("$");
+    if (!dollar || PyList_Append(parts, dollar) < 0) goto done;
+    for (int i = 1; i <= w->depth; i++) {
+        PyObject *k = w->path[i].key, *part;
+        if (!k)
+            part = PyUnicode_FromFormat("[%zd]", w->path[i].index);
+        else if (PyUnicode_Check(k) && PyUnicode_IsIdentifier(k))
+            part = PyUnicode_FromFormat(".%U", k);
+        else
+            part = PyUnicode_FromFormat("[%R]", k);
+        if (!part || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            goto done;
+        }
+        Py_DECREF(part);
+    }
+    PyObject *empty = PyUnicode_FromString("");
+    if (empty) {
+        res = PyUnicode_Join(empty, parts);
+        Py_DECREF(empty);
+    }
+done:
+    Py_XDECREF(dollar);
+    Py_DECREF(parts);
+    return res;
+}
+
+/* Raises exc with "<message> at <path>". */
+static int fail_at(Walk *w, PyObject *exc, const char *message)
+{
+    PyObject *path = path_text(w);
+    if (path) {
+        PyErr_Format(exc, "%s at %U", message, path);
+        Py_DECREF(path);
+    }
+    return -1;
+}
+
+/* Re-raises an exception from user code (str(), as_dict(), items()) as a ValueError
+ * naming the path, chained to the original. */
+static int annotate(Walk *w)
+{
+    PyObject *type, *cause, *tb;
+    PyErr_Fetch(&type, &cause, &tb);
+    PyErr_NormalizeException(&type, &cause, &tb);
+    if (tb) PyException_SetTraceback(cause, tb);
+    PyObject *path = path_text(w);
+    if (path) {
+        PyErr_Format(PyExc_ValueError, "cannot snapshot value at %U: %s: %S", path, Py_TYPE(cause)->tp_name, cause);
+        Py_DECREF(path);
+        PyObject *t2, *exc, *tb2;
+        PyErr_Fetch(&t2, &exc, &tb2);
+        PyErr_NormalizeException(&t2, &exc, &tb2);
+        PyException_SetCause(exc, Py_NewRef(cause));
+        PyException_SetContext(exc, Py_NewRef(cause));
+        PyErr_Restore(t2, exc, tb2);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(cause);
+    Py_XDECREF(tb);
+    return -1;
+}
+
+/* ---------- strings ---------- */
+
+static int set_str(Walk *w, FwcValue *out, const char *s, size_t n, int ascii)
+{
+    if (n > FWC_MAX_LEN) return fail_at(w, PyExc_ValueError, "string longer than 4 GiB");
+    char *p = fwc_arena_strdup(w->arena, s, n);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    out->type = FWC_T_STR;
+    out->ascii = (uint8_t)ascii;
+    out->len = (uint32_t)n;
+    out->u.s = p;
+    return 0;
+}
+
+/* str -> UTF-8 in the arena; lone surrogates keep their 3-byte form. */
+static int unicode_value(Walk *w, PyObject *s, FwcValue *out)
+{
+    if (PyUnicode_READY(s) < 0) return -1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (PyUnicode_IS_ASCII(s)) return set_str(w, out, PyUnicode_DATA(s), (size_t)n, 1);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    size_t len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        len += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    }
+    if (len > FWC_MAX_LEN) return fail_at(w, PyExc_ValueError, "string longer than 4 GiB");
+    unsigned char *p = fwc_arena_alloc(w->arena, len + 1), *q = p;
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            *q++ = (unsigned char)c;
+        } else if (c < 0x800) {
+            *q++ = 0xC0 | (c >> 6);
+            *q++ = 0x80 | (c & 0x3F);
+        } else if (c < 0x10000) {
+            *q++ = 0xE0 | (c >> 12);
+            *q++ = 0x80 | ((c >> 6) & 0x3F);
+            *q++ = 0x80 | (c & 0x3F);
+        } else {
+            *q++ = 0xF0 | (c >> 18);
+            *q++ = 0x80 | ((c >> 12) & 0x3F);
+            *q++ = 0x80 | ((c >> 6) & 0x3F);
+            *q++ = 0x80 | (c & 0x3F);
+        }
+    }
+    *q = '\0';
+    out->type = FWC_T_STR;
+    out->ascii = 0;
+    out->len = (uint32_t)len;
+    out->u.s = (const char *)p;
+    return 0;
+}
+
+/* str(o), as json.dumps(default=str) and Frappe's date conversion do. */
+static int stringified(Walk *w, PyObject *o, FwcValue *out)
+{
+    PyObject *s = PyObject_Str(o);
+    if (!s) return annotate(w);
+    int r = unicode_value(w, s, out);
+    Py_DECREF(s);
+    return r;
+}
+
+/* Native str() of exact naive datetime/date/time and timedelta; 1 when handled. */
+static int date_value(Walk *w, PyObject *o, FwcValue *out, int *handled)
+{
+    char b[64];
+    int n = -1;
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == PyDateTimeAPI->DateTimeType) {
+        if (((_PyDateTime_BaseTZInfo *)o)->hastzinfo) return 0;
+        n = snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", PyDateTime_GET_YEAR(o),
+                     PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o), PyDateTime_DATE_GET_HOUR(o),
+                     PyDateTime_DATE_GET_MINUTE(o), PyDateTime_DATE_GET_SECOND(o));
+        if (PyDateTime_DATE_GET_MICROSECOND(o))
+            n += snprintf(b + n, sizeof b - n, ".%06d", PyDateTime_DATE_GET_MICROSECOND(o));
+    } else if (t == PyDateTimeAPI->DateType) {
+        n = snprintf(b, sizeof b, "%04d-%02d-%02d", PyDateTime_GET_YEAR(o),
+                     PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o));
+    } else if (t == PyDateTimeAPI->TimeType) {
+        if (((_PyDateTime_BaseTZInfo *)o)->hastzinfo) return 0;
+        n = snprintf(b, sizeof b, "%02d:%02d:%02d", PyDateTime_TIME_GET_HOUR(o),
+                     PyDateTime_TIME_GET_MINUTE(o), PyDateTime_TIME_GET_SECOND(o));
+        if (PyDateTime_TIME_GET_MICROSECOND(o))
+            n += snprintf(b + n, sizeof b - n, ".%06d", PyDateTime_TIME_GET_MICROSECOND(o));
+    } else if (t == PyDateTimeAPI->DeltaType) {
+        int days = PyDateTime_DELTA_GET_DAYS(o), secs = PyDateTime_DELTA_GET_SECONDS(o);
+        int us = PyDateTime_DELTA_GET_MICROSECONDS(o);
+        n = 0;
+        if (days)
+            n = snprintf(b, sizeof b, "%d day%s, ", days, (days == 1 || days == -1) ? "" : "s");
+        n += snprintf(b + n, sizeof b - n, "%d:%02d:%02d", secs / 3600, secs / 60 % 60, secs % 60);
+        if (us) n += snprintf(b + n, sizeof b - n, ".%06d", us);
+    } else {
+        return 0;
+    }
+    *handled = 1;
+    return set_str(w, out, b, (size_t)n, 1);
+}
+
+/* ---------- numbers ---------- */
+
+static int int_value(Walk *w, PyObject *o, FwcValue *out)
+{
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (!overflow) {
+        out->type = FWC_T_INT;
+        out->u.i = v;
+        return 0;
+    }
+    /* int.__repr__, as json does for int subclasses too */
+    PyObject *text = PyLong_Type.tp_repr(o);
+    if (!text) return -1;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    int r = s ? set_str(w, out, s, (size_t)n, 1) : -1;
+    Py_DECREF(text);
+    if (r == 0) out->type = FWC_T_BIGINT;
+    return r;
+}
+
+/* ---------- containers ---------- */
+
+static int enter(Walk *w, PyObject *container)
+{
+    for (int i = 0; i <= w->depth; i++)
+        if (w->open[i] == container) return fail_at(w, PyExc_ValueError, "Circular reference detected");
+    if (w->depth >= FWC_MAX_DEPTH) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "document nests deeper than %d levels", FWC_MAX_DEPTH);
+        return fail_at(w, PyExc_ValueError, msg);
+    }
+    w->open[++w->depth] = container;
+    return 0;
+}
+
+static void leave(Walk *w) { w->depth--; }
+
+static int list_value(Walk *w, PyObject *seq, FwcValue *out)
+{
+    if (enter(w, seq) < 0) return -1;
+    int is_list = PyList_Check(seq);
+    Py_ssize_t n = is_list ? PyList_GET_SIZE(seq) : PyTuple_GET_SIZE(seq);
+    if ((size_t)n > FWC_MAX_LEN) return fail_at(w, PyExc_ValueError, "list too long");
+    FwcValue *items = n ? fwc_arena_alloc(w->arena, sizeof(FwcValue) * (size_t)n) : NULL;
+    if (n && !items) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* str() of an element may run arbitrary code that mutates the list */
+        if (is_list && PyList_GET_SIZE(seq) != n) {
+            w->path[w->depth].key = NULL;
+            w->path[w->depth].index = i;
+            return fail_at(w, PyExc_RuntimeError, "list changed size during snapshot");
+        }
+        PyObject *item = is_list ? PyList_GET_ITEM(seq, i) : PyTuple_GET_ITEM(seq, i);
+        w->path[w->depth].key = NULL;
+        w->path[w->depth].index = i;
+        Py_INCREF(item);
+        int r = convert(w, item, &items[i]);
+        Py_DECREF(item);
+        if (r < 0) return -1;
+    }
+    leave(w);
+    out->type = FWC_T_LIST;
+    out->len = (uint32_t)n;
+    out->u.items = items;
+    return 0;
+}
+
+static int key_value(Walk *w, PyObject *key, FwcValue *out)
+{
+    if (PyUnicode_Check(key)) return unicode_value(w, key, out);
+    if (key == Py_None) {
+        *out = fwc_null();
+        return 0;
+    }
+    if (PyBool_Check(key)) {
+        out->type = FWC_T_BOOL;
+        out->u.i = key == Py_True;
+        return 0;
+    }
+    if (PyLong_Check(key)) return int_value(w, key, out);
+    if (PyFloat_Check(key)) {
+        out->type = FWC_T_FLOAT;
+        out->u.f = PyFloat_AS_DOUBLE(key);
+        return 0;
+    }
+    PyObject *path = path_text(w);
+    if (path) {
+        PyErr_Format(PyExc_TypeError, "keys must be str, int, float, bool or None, not %.100s at %U",
+                     Py_TYPE(key)->tp_name, path);
+        Py_DECREF(path);
+    }
+    return -1;
+}
+
+static int pair_value(Walk *w, PyObject *key, PyObject *value, FwcPair *pair)
+{
+    w->path[w->depth].key = key;
+    if (key_value(w, key, &pair->key) < 0) return -1;
+    return convert(w, value, &pair->value);
+}
+
+/* Exact dicts are walked directly; subclasses and other Mappings through items(), as
+ * json does, so an overridden items() is respected. */
+static int dict_value(Walk *w, PyObject *map, FwcValue *out)
+{
+    if (enter(w, map) < 0) return -1;
+    PyObject *items = NULL;
+    Py_ssize_t n;
+    if (PyDict_CheckExact(map)) {
+        n = PyDict_GET_SIZE(map);
+    } else {
+        items = PyMapping_Items(map);
+        if (!items) return annotate(w);
+        n = PyList_GET_SIZE(items);
+    }
+    if ((size_t)n > FWC_MAX_LEN) {
+        Py_XDECREF(items);
+        return fail_at(w, PyExc_ValueError, "dict too large");
+    }
+    FwcPair *pairs = n ? fwc_arena_alloc(w->arena, sizeof(FwcPair) * (size_t)n) : NULL;
+    if (n && !pairs) {
+        Py_XDECREF(items);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (items) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *kv = PyList_GET_ITEM(items, i);
+            if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
+                Py_DECREF(items);
+                return fail_at(w, PyExc_TypeError, "items() must yield (key, value) pairs");
+            }
+            if (pair_value(w, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), &pairs[i]) < 0) {
+                Py_DECREF(items);
+                return -1;
+            }
+        }
+        Py_DECREF(items);
+    } else {
+        Py_ssize_t pos = 0, i = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(map, &pos, &key, &value)) {
+            if (i >= n || PyDict_GET_SIZE(map) != n)
+                return fail_at(w, PyExc_RuntimeError, "dictionary changed size during snapshot");
+            Py_INCREF(key);
+            Py_INCREF(value);
+            int r = pair_value(w, key, value, &pairs[i++]);
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (r < 0) return -1;
+        }
+        if (i != n) return fail_at(w, PyExc_RuntimeError, "dictionary changed size during snapshot");
+    }
+    leave(w);
+    out->type = FWC_T_DICT;
+    out->len = (uint32_t)n;
+    out->u.pairs = pairs;
+    return 0;
+}
+
+/* One value; the order of checks is json's encoder's. */
+static int convert(Walk *w, PyObject *o, FwcValue *out)
+{
+    out->ascii = 1;
+    out->len = 0;
+    if (o == Py_None) {
+        out->type = FWC_T_NULL;
+        return 0;
+    }
+    if (o == Py_True || o == Py_False) {
+        out->type = FWC_T_BOOL;
+        out->u.i = o == Py_True;
+        return 0;
+    }
+    if (PyUnicode_Check(o)) return unicode_value(w, o, out);
+    if (PyLong_Check(o)) return int_value(w, o, out);
+    if (PyFloat_Check(o)) {
+        out->type = FWC_T_FLOAT;
+        out->u.f = PyFloat_AS_DOUBLE(o);
+        return 0;
+    }
+    if (PyList_Check(o) || PyTuple_Check(o)) return list_value(w, o, out);
+    if (PyDict_Check(o)) return dict_value(w, o, out);
+    int handled = 0;
+    if (date_value(w, o, out, &handled) < 0) return -1;
+    return handled ? 0 : stringified(w, o, out);
+}
+
+/* ---------- public ---------- */
+
+static FwcSnapshot *snapshot_new(void)
+{
+    FwcSnapshot *s = calloc(1, sizeof *s);
+    if (!s) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    atomic_init(&s->refs, 1);
+    return s;
+}
+
+static FwcSnapshot *walk_root(PyObject *obj, int as_document)
+{
+    FwcSnapshot *s = snapshot_new();
+    if (!s) return NULL;
+    Walk *w = PyMem_Malloc(sizeof *w);
+    if (!w) {
+        free(s);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    w->arena = &s->arena;
+    w->depth = 0;
+    w->open[0] = NULL;
+    int r = as_document ? dict_value(w, obj, &s->root) : convert(w, obj, &s->root);
+    PyMem_Free(w);
+    if (r < 0) {
+        fwc_snapshot_decref(s);
+        return NULL;
+    }
+    return s;
+}
+
+FwcSnapshot *fwc_snapshot_value(PyObject *obj) { return walk_root(obj, 0); }
+
+FwcSnapshot *fwc_snapshot_take(PyObject *doc)
+{
+    if (PyDict_Check(doc)) return walk_root(doc, 1);
+    int is_mapping = PyObject_IsInstance(doc, mapping_abc);
+    if (is_mapping < 0) return NULL;
+    if (is_mapping) return walk_root(doc, 1);
+    PyObject *as_dict = PyObject_GetAttrString(doc, "as_dict");
+    if (!as_dict) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "document must be a dict, a Mapping or have as_dict(), not %.100s",
+                     Py_TYPE(doc)->tp_name);
+        return NULL;
+    }
+    /* as Frappe's webhook does: doc.as_dict(convert_dates_to_str=True) */
+    PyObject *kw = Py_BuildValue("{s:O}", "convert_dates_to_str", Py_True), *empty = PyTuple_New(0);
+    PyObject *d = kw && empty ? PyObject_Call(as_dict, empty, kw) : NULL;
+    Py_XDECREF(kw);
+    Py_XDECREF(empty);
+    Py_DECREF(as_dict);
+    if (!d) return NULL;
+    FwcSnapshot *s = NULL;
+    is_mapping = PyDict_Check(d) ? 1 : PyObject_IsInstance(d, mapping_abc);
+    if (is_mapping > 0)
+        s = walk_root(d, 1);
+    else if (is_mapping == 0)
+        PyErr_Format(PyExc_TypeError, "as_dict() must return a dict or Mapping, not %.100s", Py_TYPE(d)->tp_name);
+    Py_DECREF(d);
+    return s;
+}
+
+void fwc_snapshot_incref(FwcSnapshot *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+
+void fwc_snapshot_decref(FwcSnapshot *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+        fwc_arena_free(&s->arena);
+        free(s);
+    }
+}

@@ -1,0 +1,72 @@
+/* value.c — the immutable value tree: lookups (no GIL) and conversion back to
+ * Python objects (GIL held). */
+#include "fwc.h"
+
+const FwcValue *fwc_dict_get(const FwcValue *d, const char *key, size_t n)
+{
+    if (d->type != FWC_T_DICT) return NULL;
+    /* Backwards: a dict parsed from JSON may repeat a key, and the last one wins. */
+    for (uint32_t i = d->len; i-- > 0;) {
+        const FwcValue *k = &d->u.pairs[i].key;
+        if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, key, n) == 0)
+            return &d->u.pairs[i].value;
+    }
+    return NULL;
+}
+
+static PyObject *str_to_python(const FwcValue *v)
+{
+    if (v->ascii) return PyUnicode_DecodeASCII(v->u.s, v->len, NULL);
+    /* surrogatepass: lone surrogates were stored in their 3-byte form */
+    return PyUnicode_DecodeUTF8(v->u.s, v->len, "surrogatepass");
+}
+
+PyObject *fwc_value_to_python(const FwcValue *v)
+{
+    switch ((FwcType)v->type) {
+    case FWC_T_NULL:
+        Py_RETURN_NONE;
+    case FWC_T_BOOL:
+        return PyBool_FromLong((long)v->u.i);
+    case FWC_T_INT:
+        return PyLong_FromLongLong(v->u.i);
+    case FWC_T_BIGINT:
+        return PyLong_FromString(v->u.s, NULL, 10);
+    case FWC_T_FLOAT:
+        return PyFloat_FromDouble(v->u.f);
+    case FWC_T_STR:
+        return str_to_python(v);
+    case FWC_T_LIST: {
+        PyObject *list = PyList_New(v->len);
+        if (!list) return NULL;
+        for (uint32_t i = 0; i < v->len; i++) {
+            PyObject *item = fwc_value_to_python(&v->u.items[i]);
+            if (!item) {
+                Py_DECREF(list);
+                return NULL;
+            }
+            PyList_SET_ITEM(list, i, item);
+        }
+        return list;
+    }
+    case FWC_T_DICT: {
+        PyObject *dict = PyDict_New();
+        if (!dict) return NULL;
+        for (uint32_t i = 0; i < v->len; i++) {
+            PyObject *key = fwc_value_to_python(&v->u.pairs[i].key);
+            PyObject *val = key ? fwc_value_to_python(&v->u.pairs[i].value) : NULL;
+            if (!val || PyDict_SetItem(dict, key, val) < 0) {
+                Py_XDECREF(key);
+                Py_XDECREF(val);
+                Py_DECREF(dict);
+                return NULL;
+            }
+            Py_DECREF(key);
+            Py_DECREF(val);
+        }
+        return dict;
+    }
+    }
+    PyErr_SetString(PyExc_SystemError, "corrupt value tree");
+    return NULL;
+}

@@ -1,0 +1,569 @@
+/* webhook_spec.c — Webhook keyword arguments validated (as Frappe's Webhook.validate
+ * does, with its messages) and compiled into an immutable FwcHookSpec that threads
+ * share without the GIL. */
+#include "fwc.h"
+#include <ctype.h>
+#include <math.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+
+static const char *const DOC_EVENTS[] = {
+    "after_insert", "on_update", "on_submit", "on_cancel", "on_trash",
+    "on_update_after_submit", "on_change", NULL,
+};
+
+static int invalid(FwcModuleState *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    if (msg) {
+        PyErr_SetObject(st->ValidationError, msg);
+        Py_DECREF(msg);
+    }
+    return -1;
+}
+
+/* malloc'd UTF-8 copy of a str; NULL + exception. */
+static char *cstr(FwcModuleState *st, PyObject *s, const char *what, size_t *len_out)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(s)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    if (!u) {
+        PyErr_Clear();
+        invalid(st, "%s is not valid Unicode (lone surrogate)", what);
+        return NULL;
+    }
+    char *p = malloc((size_t)n + 1);
+    if (!p) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(p, u, (size_t)n + 1);
+    if (len_out) *len_out = (size_t)n;
+    return p;
+}
+
+/* Optional str argument: NULL/None -> copy of dflt. */
+static char *opt_cstr(FwcModuleState *st, PyObject *s, const char *what, const char *dflt)
+{
+    if (!s || s == Py_None) {
+        char *p = strdup(dflt);
+        if (!p) PyErr_NoMemory();
+        return p;
+    }
+    return cstr(st, s, what, NULL);
+}
+
+static int truthy(PyObject *o, int dflt)
+{
+    if (!o || o == Py_None) return dflt;
+    return PyObject_IsTrue(o);
+}
+
+static int lower_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+    return *a == *b;
+}
+
+/* ---------- URL: http(s)://host..., as Frappe's urlparse(url).netloc check ---------- */
+
+FwcStatus fwc_url_validate(const char *url, FwcError *err)
+{
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return fwc_error_set(err, FWC_EVALUE, "Check Request URL: it contains whitespace or a control character");
+    const char *colon = strstr(url, "://");
+    if (!colon) return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
+    size_t slen = (size_t)(colon - url);
+    if (!((slen == 4 && strncasecmp(url, "http", 4) == 0) || (slen == 5 && strncasecmp(url, "https", 5) == 0)))
+        return fwc_error_set(err, FWC_EVALUE, "Request URL scheme must be http or https, not '%.*s'", (int)slen, url);
+    const char *host = colon + 3;
+    size_t hlen = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', hlen);
+    if (at) {
+        hlen -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    if (hlen == 0 || host[0] == ':') return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
+    return FWC_OK;
+}
+
+static int validate_url(FwcModuleState *st, const char *url)
+{
+    FwcError err;
+    return fwc_url_validate(url, &err) ? invalid(st, "%s", err.message) : 0;
+}
+
+/* ---------- child tables ---------- */
+
+/* Row `row` of a child table as (first, second): a Mapping with the two field names,
+ * or a 2-sequence.  New references. */
+static int row_pair(PyObject *row, const char *f1, const char *f2, PyObject **a, PyObject **b)
+{
+    if (PyMapping_Check(row) && !PyTuple_Check(row) && !PyList_Check(row)) {
+        *a = PyMapping_GetItemString(row, f1);
+        if (!*a) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+            PyErr_Clear();
+            *a = Py_NewRef(Py_None);
+        }
+        *b = PyMapping_GetItemString(row, f2);
+        if (!*b) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                Py_CLEAR(*a);
+                return -1;
+            }
+            PyErr_Clear();
+            *b = Py_NewRef(Py_None);
+        }
+        return 0;
+    }
+    if ((PyTuple_Check(row) || PyList_Check(row)) && PySequence_Size(row) == 2) {
+        *a = PySequence_GetItem(row, 0);
+        *b = *a ? PySequence_GetItem(row, 1) : NULL;
+        if (!*b) {
+            Py_CLEAR(*a);
+            return -1;
+        }
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "a row must be a dict with '%s' and '%s' or a 2-tuple, not %.100s", f1, f2,
+                 Py_TYPE(row)->tp_name);
+    return -1;
+}
+
+/* A list of rows, or a dict {first: second}.  New reference to a list of 2-tuples. */
+static PyObject *rows_of(PyObject *table, const char *what, const char *f1, const char *f2)
+{
+    PyObject *rows = PyList_New(0), *seq = NULL;
+    if (!rows) return NULL;
+    if (PyDict_Check(table)) {
+        seq = PyDict_Items(table);
+    } else if (PyList_Check(table) || PyTuple_Check(table)) {
+        seq = PySequence_List(table);
+    } else {
+        PyErr_Format(PyExc_TypeError, "%s must be a list of rows or a dict, not %.100s", what, Py_TYPE(table)->tp_name);
+        goto error;
+    }
+    if (!seq) goto error;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
+        PyObject *a, *b;
+        if (row_pair(PyList_GET_ITEM(seq, i), f1, f2, &a, &b) < 0) goto error;
+        PyObject *t = PyTuple_Pack(2, a, b);
+        Py_DECREF(a);
+        Py_DECREF(b);
+        if (!t || PyList_Append(rows, t) < 0) {
+            Py_XDECREF(t);
+            goto error;
+        }
+        Py_DECREF(t);
+    }
+    Py_DECREF(seq);
+    return rows;
+error:
+    Py_XDECREF(seq);
+    Py_DECREF(rows);
+    return NULL;
+}
+
+static int is_empty(PyObject *o)
+{
+    return o == Py_None || (PyUnicode_Check(o) && PyUnicode_GET_LENGTH(o) == 0);
+}
+
+static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
+{
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    spec->fields = calloc((size_t)n + 1, sizeof *spec->fields);
+    if (!spec->fields) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *f = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
+        if (is_empty(f) || is_empty(k))
+            return invalid(st, "Row %zd of webhook_data needs both a fieldname and a key", i + 1);
+        FwcFieldRow *row = &spec->fields[spec->nfields];
+        if (!(row->fieldname = cstr(st, f, "webhook_data fieldname", &row->fieldname_len))) return -1;
+        if (!(row->key = cstr(st, k, "webhook_data key", &row->key_len))) return -1;
+        spec->nfields++;
+        for (size_t j = 0; j + 1 < spec->nfields; j++)
+            if (strcmp(spec->fields[j].fieldname, row->fieldname) == 0)
+                return invalid(st, "Same Field is entered more than once");
+    }
+    return 0;
+}
+
+/* RFC 9110 token characters */
+static int is_tchar(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int compile_headers(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
+{
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    spec->headers = calloc((size_t)n + 1, sizeof *spec->headers);
+    if (!spec->headers) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
+        /* Frappe: only rows where both key and value are set */
+        if (is_empty(k) || is_empty(v)) continue;
+        size_t klen, vlen;
+        char *name = cstr(st, k, "header name", &klen), *value = name ? cstr(st, v, "header value", &vlen) : NULL;
+        if (!value) {
+            free(name);
+            return -1;
+        }
+        const char *problem = NULL;
+        if (strlen(name) != klen || strlen(value) != vlen || strpbrk(name, "\r\n") || strpbrk(value, "\r\n"))
+            problem = "Header %R contains CR, LF or NUL (header injection)";
+        for (size_t j = 0; !problem && j < klen; j++)
+            if (!is_tchar((unsigned char)name[j])) problem = "Header name %R is not a valid HTTP token";
+        if (problem) {
+            invalid(st, problem, k);
+            free(name);
+            free(value);
+            return -1;
+        }
+        /* Frappe builds a dict: a repeated key keeps its first position, last value wins */
+        size_t j = 0;
+        while (j < spec->nheaders && strcmp(spec->headers[j].name, name) != 0) j++;
+        if (j < spec->nheaders) {
+            free(name);
+            free(spec->headers[j].value);
+            spec->headers[j].value = value;
+        } else {
+            spec->headers[spec->nheaders].name = name;
+            spec->headers[spec->nheaders].value = value;
+            spec->nheaders++;
+        }
+    }
+    return 0;
+}
+
+/* signature="frappe" | "standard" | "github" | a sequence of them */
+static int parse_signatures(FwcModuleState *st, PyObject *sig, int *bits)
+{
+    static const struct { const char *name; int bit; } schemes[] = {
+        {"frappe", FWC_SIG_FRAPPE}, {"standard", FWC_SIG_STANDARD}, {"github", FWC_SIG_GITHUB}};
+    PyObject *seq = PyUnicode_Check(sig) ? PyTuple_Pack(1, sig) : PySequence_Tuple(sig);
+    if (!seq) return -1;
+    *bits = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
+        PyObject *s = PyTuple_GET_ITEM(seq, i);
+        const char *name = PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
+        int bit = 0;
+        for (size_t j = 0; name && j < sizeof schemes / sizeof *schemes; j++)
+            if (lower_eq(name, schemes[j].name)) bit = schemes[j].bit;
+        if (!bit) {
+            PyErr_Clear();
+            invalid(st, "Unknown signature scheme %R; expected 'frappe', 'standard' or 'github'", s);
+            Py_DECREF(seq);
+            return -1;
+        }
+        *bits |= bit;
+    }
+    Py_DECREF(seq);
+    if (!*bits) return invalid(st, "signature must name at least one scheme");
+    return 0;
+}
+
+/* ---------- the spec ---------- */
+
+void fwc_spec_incref(FwcHookSpec *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+
+void fwc_spec_decref(FwcHookSpec *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+    free(s->name);
+    free(s->request_url);
+    free(s->webhook_doctype);
+    free(s->webhook_docevent);
+    free(s->request_method);
+    free(s->webhook_json);
+    for (size_t i = 0; i < s->nfields; i++) {
+        free(s->fields[i].fieldname);
+        free(s->fields[i].key);
+    }
+    free(s->fields);
+    for (size_t i = 0; i < s->nheaders; i++) {
+        free(s->headers[i].name);
+        free(s->headers[i].value);
+    }
+    free(s->headers);
+    if (s->secret) {
+        OPENSSL_cleanse(s->secret, s->secret_len);
+        free(s->secret);
+    }
+    free(s);
+}
+
+/* Keyword arguments, as Frappe's Webhook DocType names them (plus this library's). */
+#define HOOK_KEYWORDS(X) \
+    X(request_url) X(name) X(webhook_doctype) X(webhook_docevent) X(condition) X(enabled) \
+    X(request_method) X(request_structure) X(webhook_json) X(webhook_data) X(webhook_headers) \
+    X(enable_security) X(webhook_secret) X(is_dynamic_url) X(timeout) X(max_retries) \
+    X(background_jobs_queue) X(signature) X(json_style)
+
+typedef struct {
+#define FIELD(n) PyObject *n;
+    HOOK_KEYWORDS(FIELD)
+#undef FIELD
+} HookArgs;
+
+static const char *const hook_keyword_names[] = {
+#define NAME(n) #n,
+    HOOK_KEYWORDS(NAME)
+#undef NAME
+    NULL};
+
+const char *const *fwc_hook_keywords(void) { return hook_keyword_names; }
+
+static int unpack_kwargs(PyObject *kwargs, HookArgs *a)
+{
+    memset(a, 0, sizeof *a);
+    PyObject **slots = (PyObject **)a;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
+        size_t i = 0;
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        while (k && hook_keyword_names[i] && strcmp(hook_keyword_names[i], k) != 0) i++;
+        if (!k || !hook_keyword_names[i]) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "Webhook() got an unexpected keyword argument %R", key);
+            return -1;
+        }
+        slots[i] = value;
+    }
+    return 0;
+}
+
+/* Adds attr name -> value to the attrs dict the Python type exposes. */
+static int expose(PyObject *attrs, const char *name, PyObject *value)
+{
+    if (!value) return -1;
+    int r = PyDict_SetItemString(attrs, name, value);
+    Py_DECREF(value);
+    return r;
+}
+
+static PyObject *str_or_none(const char *s) { return *s ? PyUnicode_FromString(s) : Py_NewRef(Py_None); }
+
+FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out)
+{
+    HookArgs a;
+    PyObject *attrs = NULL, *field_rows = NULL, *header_rows = NULL;
+    FwcHookSpec *spec = calloc(1, sizeof *spec);
+    if (!spec) return (FwcHookSpec *)PyErr_NoMemory();
+    atomic_init(&spec->refs, 1);
+    if (unpack_kwargs(kwargs, &a) < 0) goto error;
+    if (!(attrs = PyDict_New())) goto error;
+
+    if (!a.request_url || a.request_url == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "Webhook() missing required keyword argument 'request_url'");
+        goto error;
+    }
+    if (!(spec->request_url = cstr(st, a.request_url, "request_url", NULL))) goto error;
+    spec->is_dynamic_url = truthy(a.is_dynamic_url, 0);
+    if (spec->is_dynamic_url < 0) goto error;
+    /* a dynamic URL is a template: it is checked again after rendering */
+    if (!spec->is_dynamic_url && validate_url(st, spec->request_url) < 0) goto error;
+    if (spec->is_dynamic_url && !*spec->request_url) {
+        invalid(st, "Check Request URL");
+        goto error;
+    }
+
+    if (!(spec->name = opt_cstr(st, a.name, "name", ""))) goto error;
+    if (!(spec->webhook_doctype = opt_cstr(st, a.webhook_doctype, "webhook_doctype", ""))) goto error;
+    if (!(spec->webhook_docevent = opt_cstr(st, a.webhook_docevent, "webhook_docevent", ""))) goto error;
+    if (*spec->webhook_docevent) {
+        size_t i = 0;
+        while (DOC_EVENTS[i] && strcmp(DOC_EVENTS[i], spec->webhook_docevent) != 0) i++;
+        if (!DOC_EVENTS[i]) {
+            invalid(st, "Unknown doc event %R; expected one of after_insert, on_update, on_submit, "
+                        "on_cancel, on_trash, on_update_after_submit, on_change", a.webhook_docevent);
+            goto error;
+        }
+    }
+    if ((spec->enabled = truthy(a.enabled, 1)) < 0) goto error;
+
+    if (!(spec->request_method = opt_cstr(st, a.request_method, "request_method", "POST"))) goto error;
+    for (char *p = spec->request_method; *p; p++) *p = (char)toupper((unsigned char)*p);
+    if (strcmp(spec->request_method, "POST") && strcmp(spec->request_method, "PUT") &&
+        strcmp(spec->request_method, "DELETE") && strcmp(spec->request_method, "PATCH")) {
+        invalid(st, "Request Method must be POST, PUT, DELETE or PATCH, not %R", a.request_method);
+        goto error;
+    }
+
+    char *structure = opt_cstr(st, a.request_structure, "request_structure", "");
+    if (!structure) goto error;
+    if (!*structure)
+        spec->structure = FWC_STRUCT_NONE;
+    else if (lower_eq(structure, "Form URL-Encoded") || lower_eq(structure, "form"))
+        spec->structure = FWC_STRUCT_FORM;
+    else if (lower_eq(structure, "JSON"))
+        spec->structure = FWC_STRUCT_JSON;
+    else {
+        free(structure);
+        invalid(st, "Unknown Request Structure %R; expected '', 'Form URL-Encoded' or 'JSON'", a.request_structure);
+        goto error;
+    }
+    free(structure);
+
+    /* Frappe's validate_request_body: Form drops the template, JSON drops the field rows */
+    if (a.webhook_json && a.webhook_json != Py_None && spec->structure != FWC_STRUCT_FORM) {
+        if (!(spec->webhook_json = cstr(st, a.webhook_json, "webhook_json", NULL))) goto error;
+    }
+    if (!(field_rows = a.webhook_data && a.webhook_data != Py_None && spec->structure != FWC_STRUCT_JSON
+                           ? rows_of(a.webhook_data, "webhook_data", "fieldname", "key")
+                           : PyList_New(0)))
+        goto error;
+    if (compile_fields(st, spec, field_rows) < 0) goto error;
+    if (!(header_rows = a.webhook_headers && a.webhook_headers != Py_None
+                            ? rows_of(a.webhook_headers, "webhook_headers", "key", "value")
+                            : PyList_New(0)))
+        goto error;
+    if (compile_headers(st, spec, header_rows) < 0) goto error;
+
+    /* security: on by default when a secret is given; enable_security=0 leaves it unused */
+    int has_secret = a.webhook_secret && !is_empty(a.webhook_secret);
+    int security = truthy(a.enable_security, has_secret);
+    if (security < 0) goto error;
+    if (security) {
+        if (!has_secret) {
+            invalid(st, "Invalid Webhook Secret: enable_security is set but webhook_secret is empty");
+            goto error;
+        }
+        if (!PyUnicode_Check(a.webhook_secret)) {
+            PyErr_Format(PyExc_TypeError, "webhook_secret must be str, not %.100s", Py_TYPE(a.webhook_secret)->tp_name);
+            goto error;
+        }
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(a.webhook_secret, &n);
+        if (!u) {
+            PyErr_Clear();
+            invalid(st, "Invalid Webhook Secret");
+            goto error;
+        }
+        if (!(spec->secret = malloc((size_t)n + 1))) {
+            PyErr_NoMemory();
+            goto error;
+        }
+        memcpy(spec->secret, u, (size_t)n + 1);
+        spec->secret_len = (size_t)n;
+        spec->signatures = FWC_SIG_FRAPPE;
+        if (a.signature && a.signature != Py_None && parse_signatures(st, a.signature, &spec->signatures) < 0)
+            goto error;
+        if (spec->signatures & FWC_SIG_STANDARD) {
+            unsigned char key[512];
+            size_t keylen = sizeof key;
+            FwcError err;
+            if (fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err)) {
+                invalid(st, "Invalid Webhook Secret: %s", err.message);
+                goto error;
+            }
+        }
+    } else if (a.signature && a.signature != Py_None) {
+        int bits;
+        if (parse_signatures(st, a.signature, &bits) < 0) goto error;
+        if (!has_secret) {
+            invalid(st, "signature needs a webhook_secret");
+            goto error;
+        }
+    }
+
+    char *style = opt_cstr(st, a.json_style, "json_style", "dumps");
+    if (!style) goto error;
+    if (strcmp(style, "dumps") == 0)
+        spec->json_style = FWC_JSON_DUMPS;
+    else if (strcmp(style, "as_json") == 0)
+        spec->json_style = FWC_JSON_AS_JSON;
+    else {
+        free(style);
+        invalid(st, "json_style must be 'dumps' or 'as_json', not %R", a.json_style);
+        goto error;
+    }
+    free(style);
+
+    spec->timeout = 5.0;   /* Frappe: webhook.timeout or 5 */
+    if (a.timeout && a.timeout != Py_None) {
+        if (!PyLong_Check(a.timeout) && !PyFloat_Check(a.timeout)) {
+            PyErr_Format(PyExc_TypeError, "timeout must be a number, not %.100s", Py_TYPE(a.timeout)->tp_name);
+            goto error;
+        }
+        spec->timeout = PyFloat_AsDouble(a.timeout);
+        if (spec->timeout == -1.0 && PyErr_Occurred()) goto error;
+        if (!(spec->timeout > 0) || !isfinite(spec->timeout)) {
+            invalid(st, "timeout must be a positive number of seconds, not %R", a.timeout);
+            goto error;
+        }
+    }
+    spec->max_retries = 3;
+    if (a.max_retries && a.max_retries != Py_None) {
+        long r = PyLong_Check(a.max_retries) && !PyBool_Check(a.max_retries) ? PyLong_AsLong(a.max_retries) : -2;
+        if (r == -1 && PyErr_Occurred()) PyErr_Clear();
+        if (r < 0 || r > 100) {
+            invalid(st, "max_retries must be an integer from 0 to 100, not %R", a.max_retries);
+            goto error;
+        }
+        spec->max_retries = (int)r;
+    }
+    if (a.background_jobs_queue && a.background_jobs_queue != Py_None && !PyUnicode_Check(a.background_jobs_queue)) {
+        PyErr_SetString(PyExc_TypeError, "background_jobs_queue must be str");
+        goto error;
+    }
+    if (a.condition && a.condition != Py_None && !PyUnicode_Check(a.condition) && !PyCallable_Check(a.condition)) {
+        PyErr_SetString(PyExc_TypeError, "condition must be str or a callable");
+        goto error;
+    }
+
+    /* what Python sees: normalised, secret never exposed */
+    static const char *const sig_names[] = {"frappe", "standard", "github"};
+    PyObject *sigs = PyList_New(0);
+    for (int i = 0; sigs && i < 3; i++)
+        if (spec->signatures & (1 << i)) {
+            PyObject *s = PyUnicode_FromString(sig_names[i]);
+            if (!s || PyList_Append(sigs, s) < 0) Py_CLEAR(sigs);
+            Py_XDECREF(s);
+        }
+    static const char *const structures[] = {"", "Form URL-Encoded", "JSON"};
+    if (expose(attrs, "request_url", Py_NewRef(a.request_url)) < 0 ||
+        expose(attrs, "name", str_or_none(spec->name)) < 0 ||
+        expose(attrs, "webhook_doctype", str_or_none(spec->webhook_doctype)) < 0 ||
+        expose(attrs, "webhook_docevent", str_or_none(spec->webhook_docevent)) < 0 ||
+        expose(attrs, "condition", Py_NewRef(a.condition ? a.condition : Py_None)) < 0 ||
+        expose(attrs, "enabled", PyBool_FromLong(spec->enabled)) < 0 ||
+        expose(attrs, "request_method", PyUnicode_FromString(spec->request_method)) < 0 ||
+        expose(attrs, "request_structure", PyUnicode_FromString(structures[spec->structure])) < 0 ||
+        expose(attrs, "webhook_json", spec->webhook_json ? PyUnicode_FromString(spec->webhook_json) : Py_NewRef(Py_None)) < 0 ||
+        expose(attrs, "webhook_data", Py_NewRef(field_rows)) < 0 ||
+        expose(attrs, "webhook_headers", Py_NewRef(header_rows)) < 0 ||
+        expose(attrs, "enable_security", PyBool_FromLong(security)) < 0 ||
+        expose(attrs, "is_dynamic_url", PyBool_FromLong(spec->is_dynamic_url)) < 0 ||
+        expose(attrs, "timeout", PyFloat_FromDouble(spec->timeout)) < 0 ||
+        expose(attrs, "max_retries", PyLong_FromLong(spec->max_retries)) < 0 ||
+        expose(attrs, "background_jobs_queue", Py_NewRef(a.background_jobs_queue ? a.background_jobs_queue : Py_None)) < 0 ||
+        expose(attrs, "signature", sigs ? PyList_AsTuple(sigs) : NULL) < 0 ||
+        expose(attrs, "json_style", PyUnicode_FromString(spec->json_style == FWC_JSON_DUMPS ? "dumps" : "as_json")) < 0) {
+        Py_XDECREF(sigs);
+        goto error;
+    }
+    Py_XDECREF(sigs);
+    Py_DECREF(field_rows);
+    Py_DECREF(header_rows);
+    *attrs_out = attrs;
+    return spec;
+error:
+    Py_XDECREF(attrs);
+    Py_XDECREF(field_rows);
+    Py_XDECREF(header_rows);
+    fwc_spec_decref(spec);
+    return NULL;
+}
