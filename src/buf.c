@@ -4,6 +4,7 @@
 
 int fwc_buf_grow(FwcBuf *b, size_t extra)
 {
+    if (b->cap - b->len >= extra) return 0;
     if (extra > SIZE_MAX / 2 - b->len) return -1;
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 256;
@@ -38,42 +39,25 @@ FwcStatus fwc_error_set(FwcError *err, FwcStatus code, const char *fmt, ...)
 
 struct FwcArenaBlock {
     FwcArenaBlock *next;
-    size_t used, cap;
     _Alignas(16) char data[];
 };
 
 #define ARENA_FIRST_BLOCK 4096
 
-void *fwc_arena_alloc(FwcArena *a, size_t n)
+/* A new block; blocks double with the arena's size, so a document costs O(log n) mallocs. */
+void *fwc_arena_alloc_slow(FwcArena *a, size_t n)
 {
-    n = (n + 15) & ~(size_t)15;
-    FwcArenaBlock *b = a->head;
-    if (!b || b->cap - b->used < n) {
-        /* Blocks double with the arena's size, so a document costs O(log n) mallocs. */
-        size_t cap = a->total < ARENA_FIRST_BLOCK ? ARENA_FIRST_BLOCK : a->total;
-        if (cap < n) cap = n;
-        if (cap > SIZE_MAX - sizeof *b) return NULL;
-        b = malloc(sizeof *b + cap);
-        if (!b) return NULL;
-        b->next = a->head;
-        b->used = 0;
-        b->cap = cap;
-        a->head = b;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
+    size_t cap = a->total < ARENA_FIRST_BLOCK ? ARENA_FIRST_BLOCK : a->total;
+    if (cap < n) cap = n;
+    if (cap > SIZE_MAX / 2) return NULL;
+    FwcArenaBlock *b = malloc(sizeof *b + cap);
+    if (!b) return NULL;
+    b->next = a->head;
+    a->head = b;
+    a->cur = b->data + n;
+    a->end = b->data + cap;
     a->total += n;
-    return p;
-}
-
-char *fwc_arena_strdup(FwcArena *a, const char *s, size_t n)
-{
-    char *p = fwc_arena_alloc(a, n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
+    return b->data;
 }
 
 void fwc_arena_free(FwcArena *a)
@@ -85,5 +69,6 @@ void fwc_arena_free(FwcArena *a)
         b = next;
     }
     a->head = NULL;
+    a->cur = a->end = NULL;
     a->total = 0;
 }

@@ -73,11 +73,31 @@ static inline int fwc_buf_puts(FwcBuf *b, const char *s) { return fwc_buf_append
 typedef struct FwcArenaBlock FwcArenaBlock;
 typedef struct {
     FwcArenaBlock *head;
+    char *cur, *end;    /* free space in the newest block */
     size_t total;       /* bytes handed out, for limits and stats */
-} FwcArena;
+} FwcArena;             /* zero-initialised = empty */
 
-void *fwc_arena_alloc(FwcArena *a, size_t n);          /* 16-aligned; NULL on OOM */
-char *fwc_arena_strdup(FwcArena *a, const char *s, size_t n); /* NUL-terminated copy */
+void *fwc_arena_alloc_slow(FwcArena *a, size_t n);
+/* 16-aligned memory that lives as long as the arena; NULL on OOM. */
+static inline void *fwc_arena_alloc(FwcArena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if ((size_t)(a->end - a->cur) < n) return fwc_arena_alloc_slow(a, n);
+    void *p = a->cur;
+    a->cur += n;
+    a->total += n;
+    return p;
+}
+/* NUL-terminated copy of n bytes. */
+static inline char *fwc_arena_strdup(FwcArena *a, const char *s, size_t n)
+{
+    char *p = (char *)fwc_arena_alloc(a, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
 void fwc_arena_free(FwcArena *a);
 
 /* ---------- the immutable value tree ----------

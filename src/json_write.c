@@ -8,7 +8,10 @@ static const char hexdigits[] = "0123456789abcdef";
 
 /* 1 where a byte must be escaped (or starts a non-ASCII sequence) under ensure_ascii:
  * json escapes everything outside ' '..'~' plus '"' and '\\'. */
-static int needs_escape(unsigned char c) { return c < 0x20 || c > 0x7e || c == '"' || c == '\\'; }
+static const unsigned char ESCAPE[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f ... 0xff] = 1,
+};
+#define needs_escape(c) ESCAPE[(unsigned char)(c)]
 
 static char *put_u(char *p, unsigned cp)
 {

@@ -177,41 +177,79 @@ static int stringified(Walk *w, PyObject *o, FwcValue *out)
     return r;
 }
 
-/* Native str() of exact naive datetime/date/time and timedelta; 1 when handled. */
+/* Decimal digits of v (>= 0), zero-padded to width. */
+static char *put_num(char *p, long v, int width)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < width) tmp[n++] = '0';
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+/* "H:MM:SS[.ffffff]" with the hours zero-padded to hour_width */
+static char *put_hms(char *p, long h, int hour_width, int m, int s, int us)
+{
+    p = put_num(p, h, hour_width);
+    *p++ = ':';
+    p = put_num(p, m, 2);
+    *p++ = ':';
+    p = put_num(p, s, 2);
+    if (us) {
+        *p++ = '.';
+        p = put_num(p, us, 6);
+    }
+    return p;
+}
+
+static char *put_ymd(char *p, int y, int m, int d)
+{
+    p = put_num(p, y, 4);
+    *p++ = '-';
+    p = put_num(p, m, 2);
+    *p++ = '-';
+    return put_num(p, d, 2);
+}
+
+/* Native str() of exact naive datetime/date/time and timedelta (sets *handled).  Aware
+ * values and subclasses go through str(): their __str__/tzinfo may do anything. */
 static int date_value(Walk *w, PyObject *o, FwcValue *out, int *handled)
 {
-    char b[64];
-    int n = -1;
+    char b[64], *p = b;
     PyTypeObject *t = Py_TYPE(o);
     if (t == PyDateTimeAPI->DateTimeType) {
         if (((_PyDateTime_BaseTZInfo *)o)->hastzinfo) return 0;
-        n = snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", PyDateTime_GET_YEAR(o),
-                     PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o), PyDateTime_DATE_GET_HOUR(o),
-                     PyDateTime_DATE_GET_MINUTE(o), PyDateTime_DATE_GET_SECOND(o));
-        if (PyDateTime_DATE_GET_MICROSECOND(o))
-            n += snprintf(b + n, sizeof b - n, ".%06d", PyDateTime_DATE_GET_MICROSECOND(o));
+        p = put_ymd(p, PyDateTime_GET_YEAR(o), PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o));
+        *p++ = ' ';
+        p = put_hms(p, PyDateTime_DATE_GET_HOUR(o), 2, PyDateTime_DATE_GET_MINUTE(o), PyDateTime_DATE_GET_SECOND(o),
+                    PyDateTime_DATE_GET_MICROSECOND(o));
     } else if (t == PyDateTimeAPI->DateType) {
-        n = snprintf(b, sizeof b, "%04d-%02d-%02d", PyDateTime_GET_YEAR(o),
-                     PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o));
+        p = put_ymd(p, PyDateTime_GET_YEAR(o), PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o));
     } else if (t == PyDateTimeAPI->TimeType) {
         if (((_PyDateTime_BaseTZInfo *)o)->hastzinfo) return 0;
-        n = snprintf(b, sizeof b, "%02d:%02d:%02d", PyDateTime_TIME_GET_HOUR(o),
-                     PyDateTime_TIME_GET_MINUTE(o), PyDateTime_TIME_GET_SECOND(o));
-        if (PyDateTime_TIME_GET_MICROSECOND(o))
-            n += snprintf(b + n, sizeof b - n, ".%06d", PyDateTime_TIME_GET_MICROSECOND(o));
+        p = put_hms(p, PyDateTime_TIME_GET_HOUR(o), 2, PyDateTime_TIME_GET_MINUTE(o), PyDateTime_TIME_GET_SECOND(o),
+                    PyDateTime_TIME_GET_MICROSECOND(o));
     } else if (t == PyDateTimeAPI->DeltaType) {
-        int days = PyDateTime_DELTA_GET_DAYS(o), secs = PyDateTime_DELTA_GET_SECONDS(o);
-        int us = PyDateTime_DELTA_GET_MICROSECONDS(o);
-        n = 0;
-        if (days)
-            n = snprintf(b, sizeof b, "%d day%s, ", days, (days == 1 || days == -1) ? "" : "s");
-        n += snprintf(b + n, sizeof b - n, "%d:%02d:%02d", secs / 3600, secs / 60 % 60, secs % 60);
-        if (us) n += snprintf(b + n, sizeof b - n, ".%06d", us);
+        /* timedelta.__str__: "[-]D day[s], H:MM:SS[.ffffff]", hours not padded */
+        long days = PyDateTime_DELTA_GET_DAYS(o);
+        int secs = PyDateTime_DELTA_GET_SECONDS(o);
+        if (days) {
+            if (days < 0) *p++ = '-';
+            p = put_num(p, days < 0 ? -days : days, 1);
+            const char *unit = days == 1 || days == -1 ? " day, " : " days, ";
+            memcpy(p, unit, strlen(unit));
+            p += strlen(unit);
+        }
+        p = put_hms(p, secs / 3600, 1, secs / 60 % 60, secs % 60, PyDateTime_DELTA_GET_MICROSECONDS(o));
     } else {
         return 0;
     }
     *handled = 1;
-    return set_str(w, out, b, (size_t)n, 1);
+    return set_str(w, out, b, (size_t)(p - b), 1);
 }
 
 /* ---------- numbers ---------- */

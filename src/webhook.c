@@ -85,11 +85,8 @@ static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
     FwcSnapshot *snap = fwc_snapshot_take(doc);
     if (!snap) return -1;
     char msg_id[32] = "";
-    long long now = 0;
-    if (self->spec->signatures & FWC_SIG_STANDARD) {
-        fwc_new_msg_id(msg_id);
-        now = (long long)time(NULL);
-    }
+    long long now = -1;     /* the signer reads the clock */
+    if (self->spec->signatures & FWC_SIG_STANDARD) fwc_new_msg_id(msg_id);
     FwcError err;
     FwcStatus status;
     Py_BEGIN_ALLOW_THREADS

@@ -465,7 +465,9 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
             unsigned char key[512];
             size_t keylen = sizeof key;
             FwcError err;
-            if (fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err)) {
+            FwcStatus bad = fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err);
+            OPENSSL_cleanse(key, sizeof key);
+            if (bad) {
                 invalid(st, "Invalid Webhook Secret: %s", err.message);
                 goto error;
             }
