@@ -68,6 +68,12 @@ static PyMethodDef module_methods[] = {
      "verify(secret, body, headers, scheme='frappe', *, tolerance=300) -> bool"},
     {"_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS, "test hook: JSON writer"},
     {"_snapshot", (PyCFunction)py_snapshot, METH_O, "test hook: snapshot round trip"},
+    {"dispatch", (PyCFunction)(void (*)(void))fwc_py_dispatch, METH_FASTCALL,
+     "dispatch(hook, doc) -> Response: build hook's request for doc and send it now (GIL released)"},
+    {"_classify_address", (PyCFunction)fwc_py_classify_address, METH_O,
+     "test hook: why SSRF protection refuses an address, or None"},
+    {"_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
+     "test hook: the refusal text for hook and address, or None"},
     {NULL},
 };
 
@@ -93,6 +99,7 @@ static int module_exec(PyObject *m)
 {
     FwcModuleState *st = fwc_state_of_module(m);
     if (fwc_snapshot_init() < 0) return -1;
+    if (fwc_http_global_init() < 0) return -1;
     if (add_exception(m, &st->ValidationError, "ValidationError", PyExc_ValueError,
                       "A webhook definition is invalid (raised at construction).") < 0 ||
         add_exception(m, &st->TemplateError, "TemplateError", PyExc_ValueError,
@@ -102,7 +109,8 @@ static int module_exec(PyObject *m)
         add_exception(m, &st->DeliveryError, "DeliveryError", PyExc_Exception,
                       "A delivery did not succeed (raise_for_status).") < 0)
         return -1;
-    if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 || add_type(m, &st->RequestType, &fwc_request_spec) < 0)
+    if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 || add_type(m, &st->RequestType, &fwc_request_spec) < 0 ||
+        add_type(m, &st->ResponseType, &fwc_response_spec) < 0)
         return -1;
     if (PyModule_AddStringConstant(m, "__version__", FWC_VERSION) < 0) return -1;
     if (PyModule_AddIntConstant(m, "MAX_DEPTH", FWC_MAX_DEPTH) < 0) return -1;
@@ -118,6 +126,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->DeliveryError);
     Py_VISIT(st->WebhookType);
     Py_VISIT(st->RequestType);
+    Py_VISIT(st->ResponseType);
     return 0;
 }
 
@@ -130,6 +139,7 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->DeliveryError);
     Py_CLEAR(st->WebhookType);
     Py_CLEAR(st->RequestType);
+    Py_CLEAR(st->ResponseType);
     return 0;
 }
 

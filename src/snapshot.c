@@ -483,6 +483,59 @@ static FwcSnapshot *walk_root(PyObject *obj, int as_document)
 
 FwcSnapshot *fwc_snapshot_value(PyObject *obj) { return walk_root(obj, 0); }
 
+/* A dict whose items() and [] are dict's own (frappe._dict, OrderedDict...), so that
+ * looking keys up directly sees what a full walk would. */
+static int plain_dict(PyObject *o)
+{
+    if (PyDict_CheckExact(o)) return 1;
+    if (!PyDict_Check(o) || Py_TYPE(o)->tp_as_mapping->mp_subscript != PyDict_Type.tp_as_mapping->mp_subscript)
+        return 0;
+    PyObject *mine = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "items");
+    PyObject *dicts = mine ? PyObject_GetAttrString((PyObject *)&PyDict_Type, "items") : NULL;
+    int same = mine && dicts && mine == dicts;
+    Py_XDECREF(mine);
+    Py_XDECREF(dicts);
+    PyErr_Clear();
+    return same;
+}
+
+FwcSnapshot *fwc_snapshot_take_keys(PyObject *doc, PyObject *keys)
+{
+    if (!plain_dict(doc)) return fwc_snapshot_take(doc);
+    FwcSnapshot *s = snapshot_new();
+    if (!s) return NULL;
+    Walk *w = PyMem_Malloc(sizeof *w);
+    if (!w) {
+        free(s);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    w->arena = &s->arena;
+    w->depth = 0;
+    w->open[0] = NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(keys), m = 0;
+    FwcPair *pairs = n ? fwc_arena_alloc(&s->arena, sizeof(FwcPair) * (size_t)n) : NULL;
+    int r = n && !pairs ? (PyErr_NoMemory(), -1) : enter(w, doc);
+    for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
+        PyObject *key = PyTuple_GET_ITEM(keys, i), *value = PyDict_GetItemWithError(doc, key);
+        if (!value) {
+            if (PyErr_Occurred()) r = -1;
+            continue;   /* missing: doc.get() gives None, so does the empty slot */
+        }
+        Py_INCREF(value);
+        r = pair_value(w, key, value, &pairs[m++]);
+        Py_DECREF(value);
+    }
+    PyMem_Free(w);
+    if (r < 0) {
+        fwc_snapshot_decref(s);
+        return NULL;
+    }
+    s->root = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = (uint32_t)m, .u.pairs = pairs};
+    return s;
+}
+
+
 FwcSnapshot *fwc_snapshot_take(PyObject *doc)
 {
     if (PyDict_Check(doc)) return walk_root(doc, 1);

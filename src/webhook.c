@@ -6,6 +6,7 @@ typedef struct {
     PyObject_HEAD
     FwcHookSpec *spec;
     PyObject *attrs;    /* normalised keyword values, for the read-only attributes */
+    PyObject *fields;   /* field names when a field map alone builds the request, else NULL */
 } WebhookObject;
 
 static PyObject *Webhook_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
@@ -35,6 +36,23 @@ static PyObject *Webhook_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     }
     self->spec = spec;
     self->attrs = attrs;
+    /* A field-map body needs only its fields: snapshot just those (Frappe's json.dumps
+     * only ever sees them too). */
+    if (spec->nfields && !spec->is_dynamic_url) {
+        if (!(self->fields = PyTuple_New((Py_ssize_t)spec->nfields))) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        for (size_t i = 0; i < spec->nfields; i++) {
+            PyObject *name = PyUnicode_FromStringAndSize(spec->fields[i].fieldname, (Py_ssize_t)spec->fields[i].fieldname_len);
+            if (!name) {
+                Py_DECREF(self);
+                return NULL;
+            }
+            PyUnicode_InternInPlace(&name);
+            PyTuple_SET_ITEM(self->fields, (Py_ssize_t)i, name);
+        }
+    }
     return (PyObject *)self;
 }
 
@@ -48,6 +66,7 @@ static int Webhook_traverse(WebhookObject *self, visitproc visit, void *arg)
 static int Webhook_clear(WebhookObject *self)
 {
     Py_CLEAR(self->attrs);
+    Py_CLEAR(self->fields);
     return 0;
 }
 
@@ -82,7 +101,7 @@ static PyObject *Webhook_repr(WebhookObject *self)
 static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
 {
     FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
-    FwcSnapshot *snap = fwc_snapshot_take(doc);
+    FwcSnapshot *snap = self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_snapshot_take(doc);
     if (!snap) return -1;
     char msg_id[32] = "";
     long long now = -1;     /* the signer reads the clock */
@@ -105,6 +124,21 @@ static PyObject *Webhook_request(WebhookObject *self, PyObject *doc)
     FwcBuilt built;
     if (build(self, doc, &built) < 0) return NULL;
     return fwc_request_new(fwc_state_of_type(Py_TYPE(self)), &built);
+}
+
+/* send(doc) -> Response: dispatch(self, doc) */
+static PyObject *Webhook_send(WebhookObject *self, PyObject *doc)
+{
+    return fwc_dispatch(fwc_state_of_type(Py_TYPE(self)), self->spec, doc);
+}
+
+FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)
+{
+    if (!PyObject_TypeCheck(hook, (PyTypeObject *)st->WebhookType)) {
+        PyErr_Format(PyExc_TypeError, "expected a Webhook, not %.100s", Py_TYPE(hook)->tp_name);
+        return NULL;
+    }
+    return ((WebhookObject *)hook)->spec;
 }
 
 /* What Frappe's "Preview Request Body" shows: frappe.as_json(data). */
@@ -177,11 +211,21 @@ static PyGetSetDef Webhook_getset[] = {
     ATTR(background_jobs_queue, "queue name (kept for Frappe compatibility)"),
     ATTR(signature, "signature schemes applied, e.g. ('frappe',)"),
     ATTR(json_style, "'dumps' or 'as_json'"),
+    ATTR(follow_redirects, "how many redirects dispatch() follows (0: none)"),
+    ATTR(verify_tls, "whether TLS certificates are verified"),
+    ATTR(ca_file, "CA bundle (PEM) used instead of the system's, or None"),
+    ATTR(client_cert, "client certificate (PEM) for mutual TLS, or None"),
+    ATTR(client_key, "private key (PEM) of client_cert, or None"),
+    ATTR(allow_private_networks, "whether loopback/private/link-local addresses may be reached"),
+    ATTR(allowed_networks, "networks (CIDR) reachable despite SSRF protection"),
+    ATTR(proxy, "proxy URL (http, https, socks5), or None"),
+    ATTR(max_response_bytes, "response body bytes kept (the rest is cut, truncated=True)"),
     {NULL},
 };
 
 static PyMethodDef Webhook_methods[] = {
     {"request", (PyCFunction)Webhook_request, METH_O, "request(doc) -> Request: what would be sent for doc"},
+    {"send", (PyCFunction)Webhook_send, METH_O, "send(doc) -> Response: build and send the request now"},
     {"preview_request_body", (PyCFunction)Webhook_preview_request_body, METH_O,
      "preview_request_body(doc) -> str: Frappe's preview (frappe.as_json of the data)"},
     {"from_frappe", (PyCFunction)Webhook_from_frappe, METH_O | METH_CLASS,

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <strings.h>
 #include <openssl/crypto.h>
+#include <errno.h>
+#include <unistd.h>
 
 static const char *const DOC_EVENTS[] = {
     "after_insert", "on_update", "on_submit", "on_cancel", "on_trash",
@@ -301,6 +303,11 @@ void fwc_spec_decref(FwcHookSpec *s)
         OPENSSL_cleanse(s->secret, s->secret_len);
         free(s->secret);
     }
+    free(s->ca_file);
+    free(s->client_cert);
+    free(s->client_key);
+    free(s->proxy);
+    free(s->allowed_networks);
     free(s);
 }
 
@@ -309,7 +316,9 @@ void fwc_spec_decref(FwcHookSpec *s)
     X(request_url) X(name) X(webhook_doctype) X(webhook_docevent) X(condition) X(enabled) \
     X(request_method) X(request_structure) X(webhook_json) X(webhook_data) X(webhook_headers) \
     X(enable_security) X(webhook_secret) X(is_dynamic_url) X(timeout) X(max_retries) \
-    X(background_jobs_queue) X(signature) X(json_style)
+    X(background_jobs_queue) X(signature) X(json_style) \
+    X(follow_redirects) X(verify_tls) X(ca_file) X(client_cert) X(client_key) \
+    X(allow_private_networks) X(allowed_networks) X(proxy) X(max_response_bytes)
 
 typedef struct {
 #define FIELD(n) PyObject *n;
@@ -355,6 +364,157 @@ static int expose(PyObject *attrs, const char *name, PyObject *value)
 }
 
 static PyObject *str_or_none(const char *s) { return *s ? PyUnicode_FromString(s) : Py_NewRef(Py_None); }
+
+/* ---------- transport options (used by http.c) ---------- */
+
+/* An int option in [lo, hi]; None/missing gives dflt.  bool is refused (TypeError). */
+static int int_option(FwcModuleState *st, PyObject *o, const char *what, long lo, long hi, long dflt, long *out)
+{
+    *out = dflt;
+    if (!o || o == Py_None) return 0;
+    if (!PyLong_Check(o) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (overflow || v < lo || v > hi) return invalid(st, "%s must be from %ld to %ld, not %R", what, lo, hi, o);
+    *out = v;
+    return 0;
+}
+
+/* A readable file path (str or os.PathLike) -> malloc'd copy in *out; None leaves NULL. */
+static int path_option(FwcModuleState *st, PyObject *o, const char *what, char **out, PyObject **shown)
+{
+    *shown = Py_NewRef(Py_None);
+    if (!o || o == Py_None) return 0;
+    PyObject *fs = PyOS_FSPath(o);
+    if (!fs) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a path (str or os.PathLike), not %.100s", what, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    if (!PyUnicode_Check(fs)) {
+        PyObject *dec = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(fs), PyBytes_GET_SIZE(fs));
+        Py_DECREF(fs);
+        if (!(fs = dec)) return -1;
+    }
+    Py_SETREF(*shown, fs);
+    size_t len;
+    if (!(*out = cstr(st, fs, what, &len))) return -1;
+    if (!len) return invalid(st, "%s is empty", what);
+    if (strlen(*out) != len) return invalid(st, "%s contains a NUL character", what);
+    if (access(*out, R_OK) != 0) return invalid(st, "%s %R cannot be read: %s", what, fs, strerror(errno));
+    return 0;
+}
+
+/* follow_redirects, verify_tls, ca_file, client_cert, client_key, allow_private_networks,
+ * allowed_networks, proxy, max_response_bytes: validated into spec and exposed in attrs. */
+static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, PyObject *attrs)
+{
+    PyObject *ca = NULL, *cert = NULL, *key = NULL, *nets = NULL;
+    long v;
+    spec->serial = fwc_spec_next_serial();
+    if (int_option(st, a->follow_redirects, "follow_redirects", 0, 50, 0, &v) < 0) goto error;
+    spec->follow_redirects = (int)v;
+    if (int_option(st, a->max_response_bytes, "max_response_bytes", 0, 1L << 30, FWC_DEFAULT_MAX_RESPONSE, &v) < 0)
+        goto error;
+    spec->max_response_bytes = (size_t)v;
+    if ((spec->verify_tls = truthy(a->verify_tls, 1)) < 0) goto error;
+    if ((spec->allow_private_networks = truthy(a->allow_private_networks, 0)) < 0) goto error;
+    if (path_option(st, a->ca_file, "ca_file", &spec->ca_file, &ca) < 0 ||
+        path_option(st, a->client_cert, "client_cert", &spec->client_cert, &cert) < 0 ||
+        path_option(st, a->client_key, "client_key", &spec->client_key, &key) < 0)
+        goto error;
+    if (spec->client_key && !spec->client_cert) {
+        invalid(st, "client_key needs client_cert (the certificate that goes with the key)");
+        goto error;
+    }
+    if (a->proxy && a->proxy != Py_None) {
+        if (!(spec->proxy = cstr(st, a->proxy, "proxy", NULL))) goto error;
+        static const char *const schemes[] = {"http://", "https://", "socks5://", "socks5h://", NULL};
+        int ok = 0;
+        for (int i = 0; schemes[i]; i++)
+            if (strncasecmp(spec->proxy, schemes[i], strlen(schemes[i])) == 0 && spec->proxy[strlen(schemes[i])] &&
+                spec->proxy[strlen(schemes[i])] != '/')
+                ok = 1;
+        for (const char *p = spec->proxy; ok && *p; p++)
+            if ((unsigned char)*p <= ' ' || *p == 0x7f) ok = 0;
+        if (!ok) {
+            invalid(st, "proxy must be an http://, https://, socks5:// or socks5h:// URL with a host, not %R", a->proxy);
+            goto error;
+        }
+    }
+    if (!(nets = PyList_New(0))) goto error;
+    if (a->allowed_networks && a->allowed_networks != Py_None) {
+        PyObject *seq = PyUnicode_Check(a->allowed_networks) || PyBytes_Check(a->allowed_networks)
+                            ? NULL : PySequence_Fast(a->allowed_networks, "");
+        if (!seq) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "allowed_networks must be a list of CIDR strings, not %.100s",
+                         Py_TYPE(a->allowed_networks)->tp_name);
+            goto error;
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        spec->allowed_networks = calloc((size_t)n + 1, sizeof *spec->allowed_networks);
+        if (!spec->allowed_networks) {
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            goto error;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+            if (!PyUnicode_Check(item)) {
+                PyErr_Format(PyExc_TypeError, "allowed_networks entries must be str, not %.100s", Py_TYPE(item)->tp_name);
+                Py_DECREF(seq);
+                goto error;
+            }
+            const char *text = PyUnicode_AsUTF8(item);
+            char why[256], canon[64];
+            if (!text) {
+                Py_DECREF(seq);
+                goto error;
+            }
+            if (fwc_net_parse(text, &spec->allowed_networks[i], why, sizeof why) < 0) {
+                invalid(st, "allowed_networks: %s", why);
+                Py_DECREF(seq);
+                goto error;
+            }
+            spec->nallowed_networks++;
+            fwc_net_format(&spec->allowed_networks[i], canon, sizeof canon);
+            PyObject *c = PyUnicode_FromString(canon);
+            if (!c || PyList_Append(nets, c) < 0) {
+                Py_XDECREF(c);
+                Py_DECREF(seq);
+                goto error;
+            }
+            Py_DECREF(c);
+        }
+        Py_DECREF(seq);
+    }
+    if (expose(attrs, "follow_redirects", PyLong_FromLong(spec->follow_redirects)) < 0 ||
+        expose(attrs, "verify_tls", PyBool_FromLong(spec->verify_tls)) < 0 ||
+        expose(attrs, "ca_file", Py_NewRef(ca)) < 0 ||
+        expose(attrs, "client_cert", Py_NewRef(cert)) < 0 ||
+        expose(attrs, "client_key", Py_NewRef(key)) < 0 ||
+        expose(attrs, "allow_private_networks", PyBool_FromLong(spec->allow_private_networks)) < 0 ||
+        expose(attrs, "allowed_networks", PyList_AsTuple(nets)) < 0 ||
+        expose(attrs, "proxy", spec->proxy ? PyUnicode_FromString(spec->proxy) : Py_NewRef(Py_None)) < 0 ||
+        expose(attrs, "max_response_bytes", PyLong_FromSize_t(spec->max_response_bytes)) < 0)
+        goto error;
+    Py_DECREF(ca);
+    Py_DECREF(cert);
+    Py_DECREF(key);
+    Py_DECREF(nets);
+    return 0;
+error:
+    Py_XDECREF(ca);
+    Py_XDECREF(cert);
+    Py_XDECREF(key);
+    Py_XDECREF(nets);
+    return -1;
+}
 
 FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out)
 {
@@ -525,6 +685,7 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         PyErr_SetString(PyExc_TypeError, "condition must be str or a callable");
         goto error;
     }
+    if (transport_options(st, spec, &a, attrs) < 0) goto error;
 
     /* what Python sees: normalised, secret never exposed */
     static const char *const sig_names[] = {"frappe", "standard", "github"};

@@ -1,0 +1,347 @@
+/* response.c — dispatch(): build and send one request with the GIL released, and the
+ * Response type that shows the outcome to Python. */
+#include "fwc.h"
+#include <arpa/inet.h>
+#include <time.h>
+
+/* ---------- dispatch ---------- */
+
+PyObject *fwc_dispatch(FwcModuleState *st, FwcHookSpec *spec, PyObject *doc)
+{
+    FwcSnapshot *snap = fwc_snapshot_take(doc);
+    if (!snap) return NULL;
+    char msg_id[32] = "";
+    long long now = 0;
+    if (spec->signatures & FWC_SIG_STANDARD) {
+        fwc_new_msg_id(msg_id);
+        now = (long long)time(NULL);
+    }
+    FwcBuilt built;
+    FwcResult res;
+    FwcError err;
+    FwcStatus status;
+    fwc_spec_incref(spec);
+    /* from here until the response is in, no GIL and no PyObject */
+    Py_BEGIN_ALLOW_THREADS
+    status = fwc_request_build(spec, snap, msg_id, now, &built, &err);
+    fwc_snapshot_decref(snap);
+    if (!status) {
+        status = fwc_http_send(spec, &built, &res, &err);
+        if (status) fwc_built_release(&built);
+    }
+    fwc_spec_decref(spec);
+    Py_END_ALLOW_THREADS
+    if (status) return fwc_raise(st, &err);
+    PyObject *request = fwc_request_new(st, &built);
+    if (!request) {
+        fwc_result_free(&res);
+        return NULL;
+    }
+    return fwc_response_new(st, &res, request);
+}
+
+/* dispatch(hook, doc) -> Response */
+PyObject *fwc_py_dispatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "dispatch() takes 2 arguments (hook, doc), %zd given", nargs);
+    FwcModuleState *st = fwc_state_of_module(module);
+    FwcHookSpec *spec = fwc_webhook_get_spec(st, args[0]);
+    if (!spec) return NULL;
+    return fwc_dispatch(st, spec, args[1]);
+}
+
+/* ---------- test hooks for the SSRF address classifier ---------- */
+
+static int parse_addr(PyObject *addr, int *family, uint8_t out[16])
+{
+    const char *text = PyUnicode_Check(addr) ? PyUnicode_AsUTF8(addr) : NULL;
+    if (!text) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "address must be str, not %.100s", Py_TYPE(addr)->tp_name);
+        return -1;
+    }
+    if (inet_pton(AF_INET, text, out) == 1) *family = 4;
+    else if (inet_pton(AF_INET6, text, out) == 1) *family = 6;
+    else {
+        PyErr_Format(PyExc_ValueError, "%R is not an IP address", addr);
+        return -1;
+    }
+    return 0;
+}
+
+/* _classify_address("169.254.169.254") -> "link-local address", or None when public */
+PyObject *fwc_py_classify_address(PyObject *module, PyObject *addr)
+{
+    int family;
+    uint8_t a[16];
+    if (parse_addr(addr, &family, a) < 0) return NULL;
+    const char *why = fwc_addr_class(family, a);
+    return why ? PyUnicode_FromString(why) : Py_NewRef(Py_None);
+}
+
+/* _address_refusal(hook, "10.1.2.3") -> the refusal text, or None when hook may connect */
+PyObject *fwc_py_address_refusal(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "_address_refusal() takes 2 arguments (hook, address)");
+    FwcHookSpec *spec = fwc_webhook_get_spec(fwc_state_of_module(module), args[0]);
+    if (!spec) return NULL;
+    int family;
+    uint8_t a[16];
+    if (parse_addr(args[1], &family, a) < 0) return NULL;
+    char msg[256];
+    if (fwc_addr_check(spec, family, a, msg, sizeof msg) == 0) Py_RETURN_NONE;
+    return PyUnicode_FromString(msg);
+}
+
+/* ---------- the Response type ---------- */
+
+typedef struct {
+    PyObject_HEAD
+    FwcResult res;
+    PyObject *request;
+    PyObject *headers, *body;   /* created on first access */
+} ResponseObject;
+
+PyObject *fwc_response_new(FwcModuleState *st, FwcResult *res, PyObject *request)
+{
+    PyTypeObject *tp = (PyTypeObject *)st->ResponseType;
+    ResponseObject *self = (ResponseObject *)tp->tp_alloc(tp, 0);
+    if (!self) {
+        fwc_result_free(res);
+        Py_DECREF(request);
+        return NULL;
+    }
+    self->res = *res;
+    memset(res, 0, sizeof *res);
+    self->request = request;
+    return (PyObject *)self;
+}
+
+static int Response_traverse(ResponseObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->request);
+    return 0;
+}
+
+static int Response_clear(ResponseObject *self)
+{
+    Py_CLEAR(self->request);
+    Py_CLEAR(self->headers);
+    Py_CLEAR(self->body);
+    return 0;
+}
+
+static void Response_dealloc(ResponseObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Response_clear(self);
+    fwc_result_free(&self->res);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int is_ok(const ResponseObject *self)
+{
+    return self->res.status >= 200 && self->res.status < 300 && !self->res.error[0];
+}
+
+static PyObject *Response_get_status(ResponseObject *self, void *c) { return PyLong_FromLong(self->res.status); }
+static PyObject *Response_get_ok(ResponseObject *self, void *c) { return PyBool_FromLong(is_ok(self)); }
+static PyObject *Response_get_truncated(ResponseObject *self, void *c) { return PyBool_FromLong(self->res.truncated); }
+static PyObject *Response_get_elapsed(ResponseObject *self, void *c) { return PyFloat_FromDouble(self->res.elapsed); }
+static PyObject *Response_get_request(ResponseObject *self, void *c) { return Py_NewRef(self->request); }
+
+static PyObject *Response_get_error(ResponseObject *self, void *c)
+{
+    if (!self->res.error[0]) Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(self->res.error, (Py_ssize_t)strlen(self->res.error), "replace");
+}
+
+static PyObject *Response_get_url(ResponseObject *self, void *c)
+{
+    if (!self->res.url) Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(self->res.url, (Py_ssize_t)strlen(self->res.url), "replace");
+}
+
+static PyObject *Response_get_body(ResponseObject *self, void *c)
+{
+    if (!self->body)
+        self->body = PyBytes_FromStringAndSize(self->res.body.data ? self->res.body.data : "",
+                                               (Py_ssize_t)self->res.body.len);
+    return Py_XNewRef(self->body);
+}
+
+/* "Name: value\r\n" lines -> [(name, value), ...]; values decoded as latin-1, as
+ * http.client does; folded continuation lines are joined to the previous value. */
+static PyObject *parse_headers(const FwcBuf *raw)
+{
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    const char *p = raw->data, *end = raw->data + raw->len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        const char *line_end = eol ? eol : end;
+        if (line_end > p && line_end[-1] == '\r') line_end--;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if ((*p == ' ' || *p == '\t') && PyList_GET_SIZE(list)) {
+            /* obsolete line folding */
+            Py_ssize_t last = PyList_GET_SIZE(list) - 1;
+            PyObject *prev = PyList_GET_ITEM(list, last);
+            const char *s = p;
+            while (s < line_end && (*s == ' ' || *s == '\t')) s++;
+            PyObject *more = PyUnicode_DecodeLatin1(s, line_end - s, NULL);
+            PyObject *joined = more ? PyUnicode_FromFormat("%U %U", PyTuple_GET_ITEM(prev, 1), more) : NULL;
+            Py_XDECREF(more);
+            PyObject *t = joined ? PyTuple_Pack(2, PyTuple_GET_ITEM(prev, 0), joined) : NULL;
+            Py_XDECREF(joined);
+            if (!t) goto error;
+            PyList_SetItem(list, last, t);
+        } else if (colon) {
+            const char *v = colon + 1, *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            PyObject *name = PyUnicode_DecodeLatin1(p, colon - p, NULL);
+            PyObject *value = name ? PyUnicode_DecodeLatin1(v, ve - v, NULL) : NULL;
+            PyObject *t = value ? PyTuple_Pack(2, name, value) : NULL;
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            if (!t || PyList_Append(list, t) < 0) {
+                Py_XDECREF(t);
+                goto error;
+            }
+            Py_DECREF(t);
+        }
+        p = next;
+    }
+    return list;
+error:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static PyObject *Response_get_headers(ResponseObject *self, void *c)
+{
+    if (!self->headers) self->headers = parse_headers(&self->res.headers);
+    return Py_XNewRef(self->headers);
+}
+
+/* header(name, default=None): the last value of a header, name case-insensitive */
+static PyObject *Response_header(ResponseObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) return PyErr_Format(PyExc_TypeError, "header() takes 1 or 2 arguments");
+    if (!PyUnicode_Check(args[0])) return PyErr_Format(PyExc_TypeError, "header name must be str");
+    PyObject *headers = Response_get_headers(self, NULL);
+    if (!headers) return NULL;
+    PyObject *want = PyObject_CallMethod(args[0], "lower", NULL), *found = NULL;
+    if (!want) {
+        Py_DECREF(headers);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i);
+        PyObject *low = PyObject_CallMethod(PyTuple_GET_ITEM(pair, 0), "lower", NULL);
+        if (!low) {
+            Py_DECREF(want);
+            Py_DECREF(headers);
+            return NULL;
+        }
+        int eq = PyUnicode_Compare(low, want) == 0;
+        Py_DECREF(low);
+        if (eq) found = PyTuple_GET_ITEM(pair, 1);
+    }
+    PyObject *res = Py_NewRef(found ? found : nargs == 2 ? args[1] : Py_None);
+    Py_DECREF(want);
+    Py_DECREF(headers);
+    return res;
+}
+
+static PyObject *describe(ResponseObject *self)
+{
+    PyObject *method = PyObject_GetAttrString(self->request, "method");
+    PyObject *url = method ? PyObject_GetAttrString(self->request, "url") : NULL;
+    PyObject *msg = NULL;
+    if (url) {
+        if (self->res.error[0] && self->res.status)
+            msg = PyUnicode_FromFormat("%U %U: HTTP %ld, %s", method, url, self->res.status, self->res.error);
+        else if (self->res.error[0])
+            msg = PyUnicode_FromFormat("%U %U failed: %s", method, url, self->res.error);
+        else
+            msg = PyUnicode_FromFormat("%U %U: HTTP %ld", method, url, self->res.status);
+    }
+    Py_XDECREF(method);
+    Py_XDECREF(url);
+    return msg;
+}
+
+/* raise_for_status(): DeliveryError (with .response) unless ok */
+static PyObject *Response_raise_for_status(ResponseObject *self, PyObject *unused)
+{
+    if (is_ok(self)) Py_RETURN_NONE;
+    FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
+    if (!st) return NULL;
+    PyObject *msg = describe(self);
+    if (!msg) return NULL;
+    PyObject *exc = PyObject_CallOneArg(st->DeliveryError, msg);
+    Py_DECREF(msg);
+    if (!exc) return NULL;
+    if (PyObject_SetAttrString(exc, "response", (PyObject *)self) < 0) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyErr_SetObject(st->DeliveryError, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static PyObject *Response_repr(ResponseObject *self)
+{
+    if (self->res.error[0]) {
+        PyObject *e = Response_get_error(self, NULL);
+        PyObject *r = e ? PyUnicode_FromFormat("<Response %ld error=%R>", self->res.status, e) : NULL;
+        Py_XDECREF(e);
+        return r;
+    }
+    return PyUnicode_FromFormat("<Response %ld%s, %zu body bytes%s>", self->res.status, is_ok(self) ? " ok" : "",
+                                self->res.body.len, self->res.truncated ? " (truncated)" : "");
+}
+
+static PyGetSetDef Response_getset[] = {
+    {"status", (getter)Response_get_status, NULL, "HTTP status of the final response; 0 when none arrived", NULL},
+    {"ok", (getter)Response_get_ok, NULL, "True for a 2xx response without error", NULL},
+    {"headers", (getter)Response_get_headers, NULL, "response headers as an ordered list of (name, value) pairs", NULL},
+    {"body", (getter)Response_get_body, NULL, "response body, at most max_response_bytes", NULL},
+    {"truncated", (getter)Response_get_truncated, NULL, "True when the body was cut at max_response_bytes", NULL},
+    {"elapsed", (getter)Response_get_elapsed, NULL, "seconds the whole transfer took", NULL},
+    {"error", (getter)Response_get_error, NULL, "None, or why the delivery failed", NULL},
+    {"url", (getter)Response_get_url, NULL, "the URL of the final response (after redirects)", NULL},
+    {"request", (getter)Response_get_request, NULL, "the Request that was sent", NULL},
+    {NULL},
+};
+
+static PyMethodDef Response_methods[] = {
+    {"raise_for_status", (PyCFunction)Response_raise_for_status, METH_NOARGS,
+     "raise_for_status(): raise DeliveryError unless ok"},
+    {"header", (PyCFunction)(void (*)(void))Response_header, METH_FASTCALL,
+     "header(name, default=None) -> the last value of a response header (case-insensitive)"},
+    {NULL},
+};
+
+static PyType_Slot Response_slots[] = {
+    {Py_tp_dealloc, Response_dealloc},
+    {Py_tp_traverse, Response_traverse},
+    {Py_tp_clear, Response_clear},
+    {Py_tp_repr, Response_repr},
+    {Py_tp_getset, Response_getset},
+    {Py_tp_methods, Response_methods},
+    {Py_tp_doc, "The outcome of dispatch(): status, ok, headers, body, truncated, elapsed, error, request."},
+    {0, NULL},
+};
+
+PyType_Spec fwc_response_spec = {
+    .name = "frappe_webhook_c.Response",
+    .basicsize = sizeof(ResponseObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Response_slots,
+};
