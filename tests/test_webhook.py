@@ -1,6 +1,7 @@
 """The Webhook type: Frappe's fields and validation, and the exact request Frappe
 would build (compared with the pure-Python reference of Frappe's algorithm)."""
 import base64
+import collections
 import datetime
 import gc
 import hashlib
@@ -261,3 +262,28 @@ def test_request_outlives_its_webhook():
     req = fwc.Webhook(request_url="https://h.example/x", request_method="put", webhook_data=[("a", "b")]).request({"a": 1})
     gc.collect()
     assert (req.method, req.url, req.body, req.data) == ("PUT", "https://h.example/x", b'{"b": 1}', {"b": 1})
+
+
+def test_field_map_reads_only_its_fields():
+    # Frappe's json.dumps sees only the data: an unsendable field elsewhere is no error
+    doc = {"name": "A", "other": None, "bad": {(1, 2): 3}}
+    doc["other"] = doc
+    hook = fwc.Webhook(request_url="https://h/x", webhook_data=[("name", "id"), ("missing", "m")])
+    assert hook.request(doc).body == b'{"id": "A", "m": null}'
+    with pytest.raises(ValueError, match="Circular"):
+        fwc.Webhook(request_url="https://h/x", webhook_data=[("other", "o")]).request(doc)
+
+
+def test_field_map_on_dict_subclasses_and_mappings():
+    class Items(dict):
+        def items(self):
+            return [("name", "from items()")]
+
+    class FrappeDict(dict):
+        def __getattr__(self, k):
+            return self.get(k)
+
+    hook = fwc.Webhook(request_url="https://h/x", webhook_data=[("name", "id")])
+    assert hook.request(Items(name="real")).body == b'{"id": "from items()"}'
+    assert hook.request(FrappeDict(name="real")).body == b'{"id": "real"}'
+    assert hook.request(collections.OrderedDict(name="od")).body == b'{"id": "od"}'
