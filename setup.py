@@ -58,8 +58,8 @@ def extension():
     if os.environ.get("FWC_DEBUG") == "1":
         compile_args += ["-O0", "-g3", "-UNDEBUG"]
     else:
-        compile_args += ["-O2", "-flto"]
-        link_args += ["-flto", "-O2"]
+        compile_args += ["-O2", "-flto=auto"]
+        link_args += ["-flto=auto", "-O2"]
     if os.environ.get("FWC_SANITIZE") == "1":
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-g"]
         compile_args += san + ["-UNDEBUG"]
