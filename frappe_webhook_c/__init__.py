@@ -13,6 +13,7 @@ from ._core import (  # noqa: F401
     Webhook,
     __version__,
     dispatch,
+    run_webhooks,
     sign,
     verify,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "ValidationError",
     "Webhook",
     "dispatch",
+    "run_webhooks",
     "sign",
     "verify",
 ]

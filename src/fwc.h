@@ -108,6 +108,10 @@ void fwc_arena_free(FwcArena *a);
 typedef enum {
     FWC_T_NULL, FWC_T_BOOL, FWC_T_INT, FWC_T_BIGINT, FWC_T_FLOAT,
     FWC_T_STR, FWC_T_LIST, FWC_T_DICT,
+    /* expression-engine results only (never in a snapshot): */
+    FWC_T_TUPLE,    /* items, like LIST */
+    FWC_T_SET,      /* items, unique, in insertion order */
+    FWC_T_RANGE,    /* range: len items, u.range = {start, step} */
 } FwcType;
 
 typedef struct FwcValue FwcValue;
@@ -123,6 +127,7 @@ struct FwcValue {
         const char *s;  /* STR, BIGINT (NUL-terminated) */
         FwcValue *items;
         FwcPair *pairs;
+        const int64_t *range;  /* RANGE: start, step */
     } u;
 };
 
@@ -179,6 +184,29 @@ typedef enum {
 
 /* Appends the JSON text of v to out.  FWC_ETYPE when sort_keys meets unorderable keys. */
 FwcStatus fwc_json_write(FwcBuf *out, const FwcValue *v, FwcJsonStyle style, FwcError *err);
+
+/* ---------- expression engine: conditions (expr_*.c; no GIL after compile) ---------- */
+
+typedef struct FwcExpr FwcExpr;     /* a compiled condition: immutable, shared by threads */
+
+/* Compiles a condition (variables: doc; utils; builtins).  NULL with err set: message
+ * "<reason>", err->line/col 1-based (FWC_EVALUE), or FWC_ENOMEM. */
+FwcExpr *fwc_expr_compile(const char *src, size_t len, FwcError *err);
+void fwc_expr_free(FwcExpr *e);
+/* Evaluates with doc as `doc`; the result may point into doc and into scratch (which the
+ * caller frees).  FWC_ECONDITION "<PythonErrorType>: message" on a runtime error. */
+FwcStatus fwc_expr_eval(const FwcExpr *e, const FwcValue *doc, FwcArena *scratch, FwcValue *out, FwcError *err);
+/* Truthiness of the result, with its own scratch arena: *result 0/1. */
+FwcStatus fwc_expr_test(const FwcExpr *e, const FwcValue *doc, int *result, FwcError *err);
+
+/* Python-facing parts (expr_hooks.c, GIL held) */
+/* Compiles a Webhook's condition source (str); *out NULL for a blank condition.
+ * -1 with ValidationError("Invalid Condition: <reason> (column N)"). */
+int fwc_condition_compile(FwcModuleState *st, PyObject *src, FwcExpr **out);
+PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *fwc_py_eval_expr(PyObject *module, PyObject *args);
+PyObject *fwc_webhook_meets_condition(PyObject *self, PyObject *doc);
+PyObject *fwc_webhook_matches(PyObject *self, PyObject *args, PyObject *kwargs);
 
 /* ---------- signatures (no GIL) ---------- */
 
@@ -249,6 +277,8 @@ typedef struct FwcHookSpec {
     int signatures;         /* FwcSigScheme bits; 0 when security is off */
     int enabled, is_dynamic_url;
     FwcJsonStyle json_style;
+    FwcExpr *condition;     /* compiled condition, NULL when none (or a callable) */
+    int condition_callable; /* condition is a Python callable (kept by the Webhook object) */
     double timeout;
     int max_retries;
     /* transport (http.c) */
@@ -264,6 +294,8 @@ typedef struct FwcHookSpec {
 
 /* http(s)://host... as Frappe's urlparse(url).netloc check plus a scheme check; no GIL. */
 FwcStatus fwc_url_validate(const char *url, FwcError *err);
+/* The spec of a Webhook object (borrowed), or NULL when obj is not a Webhook. */
+FwcHookSpec *fwc_webhook_spec_of(PyObject *obj);
 /* Keyword names Webhook() accepts, NULL-terminated (for from_frappe). */
 const char *const *fwc_hook_keywords(void);
 void fwc_spec_incref(FwcHookSpec *s);

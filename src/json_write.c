@@ -318,8 +318,10 @@ static FwcStatus write_dict(Writer *w, const FwcValue *v, int depth)
 
 static FwcStatus write_value(Writer *w, const FwcValue *v, int depth)
 {
-    if (v->type == FWC_T_LIST) return write_list(w, v, depth);
+    /* tuples and sets (expression results) are written as arrays */
+    if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) return write_list(w, v, depth);
     if (v->type == FWC_T_DICT) return write_dict(w, v, depth);
+    if (v->type == FWC_T_RANGE) return fwc_error_set(w->err, FWC_ETYPE, "Object of type range is not JSON serializable");
     return write_scalar(w->out, v) < 0 ? OOM(w->err) : FWC_OK;
 }
 

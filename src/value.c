@@ -66,6 +66,21 @@ PyObject *fwc_value_to_python(const FwcValue *v)
         }
         return dict;
     }
+    /* expression-engine results */
+    case FWC_T_TUPLE:
+    case FWC_T_SET: {
+        FwcValue as_list = *v;
+        as_list.type = FWC_T_LIST;
+        PyObject *list = fwc_value_to_python(&as_list), *res;
+        if (!list) return NULL;
+        res = v->type == FWC_T_TUPLE ? PyList_AsTuple(list) : PySet_New(list);
+        Py_DECREF(list);
+        return res;
+    }
+    case FWC_T_RANGE: {
+        long long start = v->len ? v->u.range[0] : 0, step = v->len ? v->u.range[1] : 1;
+        return PyObject_CallFunction((PyObject *)&PyRange_Type, "LLL", start, start + (long long)v->len * step, step);
+    }
     }
     PyErr_SetString(PyExc_SystemError, "corrupt value tree");
     return NULL;

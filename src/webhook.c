@@ -230,8 +230,19 @@ static PyMethodDef Webhook_methods[] = {
      "preview_request_body(doc) -> str: Frappe's preview (frappe.as_json of the data)"},
     {"from_frappe", (PyCFunction)Webhook_from_frappe, METH_O | METH_CLASS,
      "from_frappe(doc) -> Webhook from a Frappe Webhook document as a dict"},
+    {"meets_condition", (PyCFunction)fwc_webhook_meets_condition, METH_O,
+     "meets_condition(doc) -> bool: the condition on doc (True without one); ConditionError if it fails"},
+    {"matches", (PyCFunction)(void (*)(void))fwc_webhook_matches, METH_VARARGS | METH_KEYWORDS,
+     "matches(doc, event, in_insert=False) -> bool: enabled, doctype, event (as Frappe allows it) and condition"},
     {NULL},
 };
+
+/* The spec of a Webhook (borrowed) or NULL; the type cannot be subclassed. */
+FwcHookSpec *fwc_webhook_spec_of(PyObject *obj)
+{
+    if (Py_TYPE(obj)->tp_dealloc != (destructor)Webhook_dealloc) return NULL;
+    return ((WebhookObject *)obj)->spec;
+}
 
 static PyType_Slot Webhook_slots[] = {
     {Py_tp_new, Webhook_new},

@@ -289,6 +289,7 @@ void fwc_spec_decref(FwcHookSpec *s)
     free(s->webhook_docevent);
     free(s->request_method);
     free(s->webhook_json);
+    fwc_expr_free(s->condition);
     for (size_t i = 0; i < s->nfields; i++) {
         free(s->fields[i].fieldname);
         free(s->fields[i].key);
@@ -685,6 +686,10 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         PyErr_SetString(PyExc_TypeError, "condition must be str or a callable");
         goto error;
     }
+    /* conditions are compiled once, here (expr_*.c); a callable is kept by the Webhook */
+    if (a.condition && PyUnicode_Check(a.condition) && fwc_condition_compile(st, a.condition, &spec->condition) < 0)
+        goto error;
+    spec->condition_callable = a.condition && a.condition != Py_None && !PyUnicode_Check(a.condition);
     if (transport_options(st, spec, &a, attrs) < 0) goto error;
 
     /* what Python sees: normalised, secret never exposed */

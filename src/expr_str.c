@@ -1,0 +1,784 @@
+/* expr_str.c — the whitelisted methods: str (on UTF-8, indices in code points), dict
+ * (get keys values items) and list/tuple (index count).  Case mapping covers Latin
+ * (ASCII, Latin-1, Extended-A, Extended Additional), Greek, Cyrillic, Armenian and
+ * fullwidth Latin, with Python's special cases ß -> SS, İ -> i̇, final sigma; other
+ * scripts are left unchanged (documented in the README).  No GIL. */
+#include "expr.h"
+
+#define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
+#define TN(v) fwc_expr_type_name(v)
+
+/* ---------- code points ---------- */
+
+static uint32_t *decode(ExprCtx *ctx, const FwcValue *s, size_t *n)
+{
+    uint32_t *cps = fwc_expr_alloc(ctx, sizeof *cps * (s->len + 1));
+    if (!cps) return NULL;
+    const unsigned char *u = (const unsigned char *)s->u.s;
+    size_t i = 0, k = 0;
+    while (i < s->len) {
+        unsigned char c = u[i];
+        uint32_t cp;
+        if (c < 0x80) {
+            cp = c;
+            i++;
+        } else if (c < 0xE0 && i + 1 < s->len) {
+            cp = ((c & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu);
+            i += 2;
+        } else if (c < 0xF0 && i + 2 < s->len) {
+            cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
+            i += 3;
+        } else if (i + 3 < s->len) {
+            cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) | ((u[i + 2] & 0x3Fu) << 6) | (u[i + 3] & 0x3Fu);
+            i += 4;
+        } else {
+            cp = c;
+            i++;
+        }
+        cps[k++] = cp;
+    }
+    *n = k;
+    return cps;
+}
+
+static int put_cp(FwcBuf *b, uint32_t cp)
+{
+    char t[4];
+    int n;
+    if (cp < 0x80) {
+        t[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        t[0] = (char)(0xC0 | (cp >> 6));
+        t[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | (cp >> 12));
+        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        t[0] = (char)(0xF0 | (cp >> 18));
+        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return fwc_buf_append(b, t, (size_t)n);
+}
+
+static int buf_result(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
+{
+    int r = fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
+    fwc_buf_free(b);
+    return r;
+}
+
+static int in_pair_range(uint32_t c, uint32_t lo, uint32_t hi, int upper_parity)
+{
+    return c >= lo && c <= hi && (int)(c & 1) == upper_parity;
+}
+
+static uint32_t lower1(uint32_t c)
+{
+    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    if (c < 0x100) return (c >= 0xC0 && c <= 0xDE && c != 0xD7) ? c + 32 : c;
+    if (c <= 0x17F) {
+        if (c == 0x130) return 'i';
+        if (c == 0x178) return 0xFF;
+        if (in_pair_range(c, 0x100, 0x137, 0) || in_pair_range(c, 0x14A, 0x177, 0)) return c + 1;
+        if (in_pair_range(c, 0x139, 0x148, 1) || in_pair_range(c, 0x179, 0x17E, 1)) return c + 1;
+        return c;
+    }
+    if (c >= 0x386 && c <= 0x3A9) {
+        if (c >= 0x391 && c != 0x3A2) return c + 32;
+        if (c == 0x386) return 0x3AC;
+        if (c >= 0x388 && c <= 0x38A) return c + 37;
+        if (c == 0x38C) return 0x3CC;
+        if (c == 0x38E || c == 0x38F) return c + 63;
+        return c;
+    }
+    if (c >= 0x400 && c <= 0x52F) {
+        if (c <= 0x40F) return c + 80;
+        if (c <= 0x42F) return c + 32;
+        if (in_pair_range(c, 0x460, 0x481, 0) || in_pair_range(c, 0x48A, 0x4BF, 0) || in_pair_range(c, 0x4D0, 0x52F, 0))
+            return c + 1;
+        if (in_pair_range(c, 0x4C1, 0x4CE, 1)) return c + 1;
+        if (c == 0x4C0) return 0x4CF;
+        return c;
+    }
+    if (c >= 0x531 && c <= 0x556) return c + 48;
+    if (c >= 0x1E00 && c <= 0x1EFF) {
+        if (c == 0x1E9E) return 0xDF;
+        if (in_pair_range(c, 0x1E00, 0x1E95, 0) || in_pair_range(c, 0x1EA0, 0x1EFF, 0)) return c + 1;
+        return c;
+    }
+    if (c >= 0xFF21 && c <= 0xFF3A) return c + 32;
+    return c;
+}
+
+static uint32_t upper1(uint32_t c)
+{
+    if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+    if (c < 0x100) {
+        if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
+        if (c == 0xFF) return 0x178;
+        if (c == 0xB5) return 0x39C;
+        return c;
+    }
+    if (c <= 0x17F) {
+        if (c == 0x131) return 'I';
+        if (c == 0x17F) return 'S';
+        if (in_pair_range(c, 0x101, 0x137, 1) || in_pair_range(c, 0x14B, 0x177, 1)) return c - 1;
+        if (in_pair_range(c, 0x13A, 0x148, 0) || in_pair_range(c, 0x17A, 0x17E, 0)) return c - 1;
+        return c;
+    }
+    if (c >= 0x3AC && c <= 0x3CE) {
+        if (c >= 0x3B1 && c <= 0x3C9) return c == 0x3C2 ? 0x3A3 : c - 32;
+        if (c == 0x3AC) return 0x386;
+        if (c >= 0x3AD && c <= 0x3AF) return c - 37;
+        if (c == 0x3CC) return 0x38C;
+        if (c == 0x3CD || c == 0x3CE) return c - 63;
+        return c;
+    }
+    if (c >= 0x430 && c <= 0x52F) {
+        if (c <= 0x44F) return c - 32;
+        if (c <= 0x45F) return c - 80;
+        if (in_pair_range(c, 0x461, 0x481, 1) || in_pair_range(c, 0x48B, 0x4BF, 1) || in_pair_range(c, 0x4D1, 0x52F, 1))
+            return c - 1;
+        if (in_pair_range(c, 0x4C2, 0x4CE, 0)) return c - 1;
+        if (c == 0x4CF) return 0x4C0;
+        return c;
+    }
+    if (c >= 0x561 && c <= 0x586) return c - 48;
+    if (c >= 0x1E01 && c <= 0x1EFF) {
+        if (in_pair_range(c, 0x1E01, 0x1E95, 1) || in_pair_range(c, 0x1EA1, 0x1EFF, 1)) return c - 1;
+        return c;
+    }
+    if (c >= 0xFF41 && c <= 0xFF5A) return c - 32;
+    return c;
+}
+
+static int is_cased(uint32_t c)
+{
+    return lower1(c) != c || upper1(c) != c || c == 0xDF || c == 0x138 || c == 0x149 || c == 0x1E9E;
+}
+
+static int put_upper(FwcBuf *b, uint32_t c, int title)
+{
+    if (c == 0xDF) return title ? fwc_buf_append(b, "Ss", 2) : fwc_buf_append(b, "SS", 2);
+    if (c == 0x149) return put_cp(b, 0x2BC) < 0 ? -1 : put_cp(b, 'N');
+    return put_cp(b, upper1(c));
+}
+
+/* lower() of cps[i], with İ -> i̇ and the final-sigma rule */
+static int put_lower(FwcBuf *b, const uint32_t *cps, size_t n, size_t i)
+{
+    uint32_t c = cps[i];
+    if (c == 0x130) return fwc_buf_append(b, "i\xcc\x87", 3);
+    if (c == 0x3A3) {
+        int before = i > 0 && is_cased(cps[i - 1]);
+        int after = i + 1 < n && is_cased(cps[i + 1]);
+        return put_cp(b, before && !after ? 0x3C2 : 0x3C3);
+    }
+    return put_cp(b, lower1(c));
+}
+
+static int case_convert(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *out)
+{
+    FwcBuf b = FWC_BUF_INIT;
+    if (s->ascii) {
+        if (fwc_buf_grow(&b, s->len + 1) < 0) return fwc_expr_nomem(ctx);
+        int prev_cased = 0;
+        for (uint32_t i = 0; i < s->len; i++) {
+            char c = s->u.s[i];
+            int up = c >= 'a' && c <= 'z', lo = c >= 'A' && c <= 'Z';
+            char r = c;
+            switch (id) {
+            case M_LOWER: if (lo) r = (char)(c + 32); break;
+            case M_UPPER: if (up) r = (char)(c - 32); break;
+            case M_TITLE:
+                if (prev_cased) { if (lo) r = (char)(c + 32); }
+                else if (up) r = (char)(c - 32);
+                prev_cased = up || lo;
+                break;
+            case M_CAPITALIZE:
+                if (i == 0) { if (up) r = (char)(c - 32); }
+                else if (lo) r = (char)(c + 32);
+                break;
+            }
+            b.data[b.len++] = r;
+        }
+        return buf_result(ctx, &b, out);
+    }
+    size_t n;
+    uint32_t *cps = decode(ctx, s, &n);
+    if (!cps) return -1;
+    int prev_cased = 0, r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        uint32_t c = cps[i];
+        switch (id) {
+        case M_LOWER: r = put_lower(&b, cps, n, i); break;
+        case M_UPPER: r = put_upper(&b, c, 0); break;
+        case M_TITLE:
+            r = prev_cased ? put_lower(&b, cps, n, i) : put_upper(&b, c, 1);
+            prev_cased = is_cased(c);
+            break;
+        case M_CAPITALIZE: r = i == 0 ? put_upper(&b, c, 1) : put_lower(&b, cps, n, i); break;
+        }
+    }
+    if (r < 0) {
+        fwc_buf_free(&b);
+        return fwc_expr_nomem(ctx);
+    }
+    return buf_result(ctx, &b, out);
+}
+
+static int is_space_cp(uint32_t c)
+{
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+static int is_digit_cp(uint32_t c)
+{
+    if (c >= '0' && c <= '9') return 1;
+    if (c < 0x80) return 0;
+    if (c == 0xB2 || c == 0xB3 || c == 0xB9 || c == 0x2070 || (c >= 0x2074 && c <= 0x2079) || (c >= 0x2080 && c <= 0x2089))
+        return 1;
+    if (c >= 0x2460 && c <= 0x2468) return 1;
+    static const uint32_t zeros[] = {0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+                                     0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10};
+    for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
+        if (c >= zeros[i] && c <= zeros[i] + 9) return 1;
+    return 0;
+}
+
+/* ---------- helpers for str methods ---------- */
+
+static int cp_in(const uint32_t *set, size_t n, uint32_t c);
+
+static int argc(ExprCtx *ctx, const char *m, int nargs, int lo, int hi)
+{
+    if (nargs < lo) return FAIL("TypeError: %s() takes at least %d argument%s (%d given)", m, lo, lo == 1 ? "" : "s", nargs);
+    if (nargs > hi) return FAIL("TypeError: %s() takes at most %d argument%s (%d given)", m, hi, hi == 1 ? "" : "s", nargs);
+    return 0;
+}
+
+static size_t cplen(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
+
+static size_t cp_to_byte(const FwcValue *s, size_t i)
+{
+    if (s->ascii) return i;
+    size_t off = 0;
+    while (i && off < s->len) {
+        off++;
+        while (off < s->len && ((unsigned char)s->u.s[off] & 0xC0) == 0x80) off++;
+        i--;
+    }
+    return off;
+}
+
+static size_t byte_to_cp(const FwcValue *s, size_t off) { return s->ascii ? off : fwc_expr_utf8_len(s->u.s, off); }
+
+/* start/end arguments (None allowed) adjusted like Python's ADJUST_INDICES. */
+static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len, int64_t *start, int64_t *end)
+{
+    *start = 0;
+    *end = (int64_t)len;
+    for (int k = 0; k < 2; k++) {
+        if (first + k >= nargs) break;
+        FwcValue *v = &args[first + k];
+        if (v->type == FWC_T_NULL) continue;
+        if (v->type != FWC_T_INT && v->type != FWC_T_BOOL)
+            return FAIL("TypeError: slice indices must be integers or None or have an __index__ method");
+        if (k == 0) *start = v->u.i;
+        else *end = v->u.i;
+    }
+    if (*end > (int64_t)len) *end = (int64_t)len;
+    else if (*end < 0) {
+        *end += (int64_t)len;
+        if (*end < 0) *end = 0;
+    }
+    if (*start < 0) {
+        *start += (int64_t)len;
+        if (*start < 0) *start = 0;
+    }
+    return 0;
+}
+
+static int charge_bytes(ExprCtx *ctx, size_t n)
+{
+    ctx->steps += n / 32;
+    if (ctx->steps > FWC_EXPR_MAX_STEPS)
+        return FAIL("RuntimeError: condition evaluation exceeded its step limit (%d steps)", FWC_EXPR_MAX_STEPS);
+    return 0;
+}
+
+static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn)
+{
+    if (nn == 0) return h;
+    if (nn > hn) return NULL;
+    return memmem(h, hn, nd, nn);
+}
+
+/* find/index/count of sub in s[start:end] (code points). */
+static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+{
+    if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
+    if (args[0].type != FWC_T_STR)
+        return FAIL("TypeError: must be str, not %s", TN(&args[0]));
+    const FwcValue *sub = &args[0];
+    size_t len = cplen(s);
+    int64_t start, end;
+    if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
+    if (charge_bytes(ctx, s->len) < 0) return -1;
+    if (id == M_COUNT) {
+        if (start > (int64_t)len) {
+            *out = fwc_int(0);
+            return 0;
+        }
+        if (sub->len == 0) {
+            *out = fwc_int(end >= start ? end - start + 1 : 0);
+            return 0;
+        }
+        if (end < start) {
+            *out = fwc_int(0);
+            return 0;
+        }
+        size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+        int64_t cnt = 0;
+        const char *p = s->u.s + b0, *e = s->u.s + b1;
+        while (p < e) {
+            const char *f = find_bytes(p, (size_t)(e - p), sub->u.s, sub->len);
+            if (!f) break;
+            cnt++;
+            p = f + sub->len;
+        }
+        *out = fwc_int(cnt);
+        return 0;
+    }
+    int64_t pos = -1;
+    if (start <= (int64_t)len && end - start >= (int64_t)cplen(sub)) {
+        size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+        const char *f = find_bytes(s->u.s + b0, b1 - b0, sub->u.s, sub->len);
+        if (f) pos = (int64_t)byte_to_cp(s, (size_t)(f - s->u.s));
+    }
+    if (pos < 0 && id == M_INDEX) return FAIL("ValueError: substring not found");
+    *out = fwc_int(pos);
+    return 0;
+}
+
+static int str_match_one(const FwcValue *s, size_t len, int64_t start, int64_t end, const FwcValue *p, int ends)
+{
+    size_t plen = cplen(p);
+    if (start > (int64_t)len) return 0;
+    if (end - start < (int64_t)plen) return 0;
+    size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+    if (p->len > b1 - b0) return 0;
+    return ends ? memcmp(s->u.s + b1 - p->len, p->u.s, p->len) == 0 : memcmp(s->u.s + b0, p->u.s, p->len) == 0;
+}
+
+static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+{
+    const char *m = ends ? "endswith" : "startswith";
+    if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
+    size_t len = cplen(s);
+    int64_t start, end;
+    if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
+    const FwcValue *p = &args[0];
+    if (p->type == FWC_T_STR) {
+        *out = fwc_bool(str_match_one(s, len, start, end, p, ends));
+        return 0;
+    }
+    if (p->type == FWC_T_TUPLE) {
+        for (uint32_t i = 0; i < p->len; i++) {
+            if (p->u.items[i].type != FWC_T_STR)
+                return FAIL("TypeError: tuple for %s must only contain str, not %s", m, TN(&p->u.items[i]));
+            if (str_match_one(s, len, start, end, &p->u.items[i], ends)) {
+                *out = fwc_bool(1);
+                return 0;
+            }
+        }
+        *out = fwc_bool(0);
+        return 0;
+    }
+    return FAIL("TypeError: %s first arg must be str or a tuple of str, not %s", m, TN(p));
+}
+
+static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+{
+    const char *m = id == M_STRIP ? "strip" : id == M_LSTRIP ? "lstrip" : "rstrip";
+    if (argc(ctx, m, nargs, 0, 1) < 0) return -1;
+    const FwcValue *chars = nargs && args[0].type != FWC_T_NULL ? &args[0] : NULL;
+    if (chars && chars->type != FWC_T_STR) return FAIL("TypeError: %s arg must be None or str", m);
+    size_t n;
+    uint32_t *cps = decode(ctx, s, &n);
+    if (!cps) return -1;
+    size_t nc = 0;
+    uint32_t *set = NULL;
+    if (chars && !(set = decode(ctx, chars, &nc))) return -1;
+    size_t lo = 0, hi = n;
+#define STRIPPABLE(c) (chars ? cp_in(set, nc, c) : is_space_cp(c))
+    if (id != M_RSTRIP)
+        while (lo < hi && STRIPPABLE(cps[lo])) lo++;
+    if (id != M_LSTRIP)
+        while (hi > lo && STRIPPABLE(cps[hi - 1])) hi--;
+#undef STRIPPABLE
+    size_t b0 = cp_to_byte(s, lo), b1 = cp_to_byte(s, hi);
+    out->type = FWC_T_STR;
+    out->ascii = s->ascii;
+    out->len = (uint32_t)(b1 - b0);
+    out->u.s = s->u.s + b0;
+    return 0;
+}
+
+static int cp_in(const uint32_t *set, size_t n, uint32_t c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == c) return 1;
+    return 0;
+}
+
+typedef struct {
+    FwcValue *items;
+    uint32_t n, cap;
+} SVec;
+
+static int svec_push(ExprCtx *ctx, SVec *v, const char *s, size_t n, int ascii)
+{
+    if (v->n == v->cap) {
+        if (v->n >= FWC_EXPR_MAX_ITEMS) return FAIL("MemoryError: list result too long (limit %d items)", FWC_EXPR_MAX_ITEMS);
+        uint32_t cap = v->cap ? v->cap * 2 : 8;
+        FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * cap);
+        if (!items) return -1;
+        if (v->n) memcpy(items, v->items, sizeof *items * v->n);
+        v->items = items;
+        v->cap = cap;
+    }
+    FwcValue *x = &v->items[v->n++];
+    x->type = FWC_T_STR;
+    x->ascii = (uint8_t)ascii;
+    if (!ascii) {
+        x->ascii = 1;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)s[i] >= 0x80) {
+                x->ascii = 0;
+                break;
+            }
+    }
+    x->len = (uint32_t)n;
+    x->u.s = s;
+    return 0;
+}
+
+/* length in bytes of the UTF-8 sequence at s[i] and its code point */
+static size_t cp_at(const FwcValue *s, size_t i, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s->u.s;
+    unsigned char c = u[i];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t k = 1;
+    while (i + k < s->len && (u[i + k] & 0xC0) == 0x80) k++;
+    if (k == 2) *cp = ((c & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu);
+    else if (k == 3) *cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
+    else *cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) | ((u[i + 2] & 0x3Fu) << 6) | (u[i + 3] & 0x3Fu);
+    return k;
+}
+
+static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    FwcValue sep = fwc_null(), maxv = fwc_int(-1);
+    int pos = 0;
+    for (int i = 0; i < nargs; i++) {
+        const char *k = kw ? kw[i] : NULL;
+        if (!k) {
+            if (pos == 0) sep = args[i];
+            else if (pos == 1) maxv = args[i];
+            else return FAIL("TypeError: split() takes at most 2 arguments (%d given)", nargs);
+            pos++;
+        } else if (strcmp(k, "sep") == 0) sep = args[i];
+        else if (strcmp(k, "maxsplit") == 0) maxv = args[i];
+        else return FAIL("TypeError: split() got an unexpected keyword argument '%s'", k);
+    }
+    if (sep.type != FWC_T_NULL && sep.type != FWC_T_STR) return FAIL("TypeError: must be str or None, not %s", TN(&sep));
+    if (maxv.type != FWC_T_INT && maxv.type != FWC_T_BOOL)
+        return FAIL("TypeError: '%s' object cannot be interpreted as an integer", TN(&maxv));
+    int64_t maxsplit = maxv.u.i;
+    if (maxsplit < 0) maxsplit = INT64_MAX;
+    if (charge_bytes(ctx, s->len) < 0) return -1;
+    SVec r = {0};
+    const char *p = s->u.s;
+    size_t n = s->len;
+    if (sep.type == FWC_T_STR) {
+        if (sep.len == 0) return FAIL("ValueError: empty separator");
+        size_t i = 0;
+        int64_t splits = 0;
+        while (splits < maxsplit) {
+            const char *f = find_bytes(p + i, n - i, sep.u.s, sep.len);
+            if (!f) break;
+            if (svec_push(ctx, &r, p + i, (size_t)(f - (p + i)), s->ascii) < 0) return -1;
+            i = (size_t)(f - p) + sep.len;
+            splits++;
+        }
+        if (svec_push(ctx, &r, p + i, n - i, s->ascii) < 0) return -1;
+    } else {
+        size_t i = 0;
+        int64_t splits = 0;
+        for (;;) {
+            uint32_t cp;
+            size_t k;
+            while (i < n && is_space_cp((k = cp_at(s, i, &cp), cp))) i += k;
+            if (i >= n) break;
+            if (splits >= maxsplit) {
+                /* the rest, with trailing whitespace stripped */
+                size_t e = n;
+                while (e > i) {
+                    size_t b = e - 1;
+                    while (b > i && ((unsigned char)p[b] & 0xC0) == 0x80) b--;
+                    cp_at(s, b, &cp);
+                    if (!is_space_cp(cp)) break;
+                    e = b;
+                }
+                if (svec_push(ctx, &r, p + i, e - i, s->ascii) < 0) return -1;
+                break;
+            }
+            size_t j = i;
+            while (j < n && !is_space_cp((k = cp_at(s, j, &cp), cp))) j += k;
+            if (svec_push(ctx, &r, p + i, j - i, s->ascii) < 0) return -1;
+            splits++;
+            i = j;
+        }
+    }
+    out->type = FWC_T_LIST;
+    out->ascii = 1;
+    out->len = r.n;
+    out->u.items = r.items;
+    return 0;
+}
+
+static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+{
+    if (argc(ctx, "replace", nargs, 2, 3) < 0) return -1;
+    if (args[0].type != FWC_T_STR) return FAIL("TypeError: replace() argument 1 must be str, not %s", TN(&args[0]));
+    if (args[1].type != FWC_T_STR) return FAIL("TypeError: replace() argument 2 must be str, not %s", TN(&args[1]));
+    int64_t count = -1;
+    if (nargs == 3) {
+        if (args[2].type != FWC_T_INT && args[2].type != FWC_T_BOOL)
+            return FAIL("TypeError: '%s' object cannot be interpreted as an integer", TN(&args[2]));
+        count = args[2].u.i;
+    }
+    if (count < 0) count = INT64_MAX;
+    const FwcValue *old = &args[0], *new = &args[1];
+    if (charge_bytes(ctx, s->len) < 0) return -1;
+    FwcBuf b = FWC_BUF_INIT;
+    size_t i = 0;
+    int64_t done = 0;
+    int r = 0;
+    if (old->len == 0) {
+        /* insert `new` before every code point and at the end */
+        while (r == 0) {
+            if (done < count) {
+                r = fwc_buf_append(&b, new->u.s, new->len);
+                done++;
+            }
+            if (i >= s->len) break;
+            size_t k = 1;
+            while (i + k < s->len && ((unsigned char)s->u.s[i + k] & 0xC0) == 0x80) k++;
+            if (r == 0) r = fwc_buf_append(&b, s->u.s + i, k);
+            i += k;
+            if (b.len > FWC_EXPR_MAX_STR) break;
+        }
+    } else {
+        while (r == 0 && done < count) {
+            const char *f = find_bytes(s->u.s + i, s->len - i, old->u.s, old->len);
+            if (!f) break;
+            r = fwc_buf_append(&b, s->u.s + i, (size_t)(f - (s->u.s + i)));
+            if (r == 0) r = fwc_buf_append(&b, new->u.s, new->len);
+            i = (size_t)(f - s->u.s) + old->len;
+            done++;
+            if (b.len > FWC_EXPR_MAX_STR) break;
+        }
+        if (r == 0 && i < s->len) r = fwc_buf_append(&b, s->u.s + i, s->len - i);
+    }
+    if (r < 0) {
+        fwc_buf_free(&b);
+        return fwc_expr_nomem(ctx);
+    }
+    return buf_result(ctx, &b, out);
+}
+
+static int str_join(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+{
+    if (nargs != 1) return FAIL("TypeError: join() takes exactly one argument (%d given)", nargs);
+    const FwcValue *seq = &args[0];
+    FwcValue *items;
+    uint32_t n;
+    FwcValue tmp;
+    /* materialise strings, dict keys, ranges (which fail: not str) */
+    if (seq->type == FWC_T_LIST || seq->type == FWC_T_TUPLE || seq->type == FWC_T_SET) {
+        items = seq->u.items;
+        n = seq->len;
+    } else if (seq->type == FWC_T_DICT) {
+        n = seq->len;
+        items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
+        if (!items) return -1;
+        for (uint32_t i = 0; i < n; i++) items[i] = seq->u.pairs[i].key;
+    } else if (seq->type == FWC_T_STR) {
+        size_t nc;
+        uint32_t *cps = decode(ctx, seq, &nc);
+        if (!cps) return -1;
+        n = (uint32_t)nc;
+        items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
+        if (!items) return -1;
+        size_t off = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t cp;
+            size_t k = cp_at(seq, off, &cp);
+            items[i].type = FWC_T_STR;
+            items[i].ascii = (uint8_t)(k == 1);
+            items[i].len = (uint32_t)k;
+            items[i].u.s = seq->u.s + off;
+            off += k;
+        }
+    } else if (seq->type == FWC_T_RANGE) {
+        if (seq->len == 0) return fwc_expr_new_str(ctx, "", 0, out);
+        tmp = fwc_int(seq->u.range[0]);
+        return FAIL("TypeError: sequence item 0: expected str instance, %s found", TN(&tmp));
+    } else {
+        return FAIL("TypeError: can only join an iterable");
+    }
+    FwcBuf b = FWC_BUF_INIT;
+    for (uint32_t i = 0; i < n; i++) {
+        if (items[i].type != FWC_T_STR) {
+            fwc_buf_free(&b);
+            return FAIL("TypeError: sequence item %u: expected str instance, %s found", i, TN(&items[i]));
+        }
+        if ((i && fwc_buf_append(&b, s->u.s, s->len) < 0) || fwc_buf_append(&b, items[i].u.s, items[i].len) < 0) {
+            fwc_buf_free(&b);
+            return fwc_expr_nomem(ctx);
+        }
+        if (b.len > FWC_EXPR_MAX_STR) break;
+    }
+    if (charge_bytes(ctx, b.len) < 0) {
+        fwc_buf_free(&b);
+        return -1;
+    }
+    return buf_result(ctx, &b, out);
+}
+
+/* ---------- dispatch ---------- */
+
+int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
+                         const char **kw, FwcValue *out);
+
+int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
+                         const char **kw, FwcValue *out)
+{
+    const char *m = fwc_expr_method_name(id);
+    if (id != M_SPLIT)
+        for (int i = 0; kw && i < nargs; i++)
+            if (kw[i]) return FAIL("TypeError: %s() takes no keyword arguments", m);
+    switch ((FwcType)recv->type) {
+    case FWC_T_STR:
+        switch (id) {
+        case M_LOWER: case M_UPPER: case M_TITLE: case M_CAPITALIZE:
+            if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
+            if (charge_bytes(ctx, recv->len) < 0) return -1;
+            return case_convert(ctx, id, recv, out);
+        case M_ISDIGIT: {
+            if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
+            int ok = recv->len > 0;
+            for (size_t i = 0; ok && i < recv->len;) {
+                uint32_t cp;
+                i += cp_at(recv, i, &cp);
+                ok = is_digit_cp(cp);
+            }
+            *out = fwc_bool(ok);
+            return 0;
+        }
+        case M_STRIP: case M_LSTRIP: case M_RSTRIP: return str_strip(ctx, id, recv, args, nargs, out);
+        case M_STARTSWITH: case M_ENDSWITH: return str_affix(ctx, id == M_ENDSWITH, recv, args, nargs, out);
+        case M_REPLACE: return str_replace(ctx, recv, args, nargs, out);
+        case M_SPLIT: return str_split(ctx, recv, args, nargs, kw, out);
+        case M_JOIN: return str_join(ctx, recv, args, nargs, out);
+        case M_FIND: case M_COUNT: case M_INDEX: return str_search(ctx, id, m, recv, args, nargs, out);
+        }
+        break;
+    case FWC_T_DICT:
+        switch (id) {
+        case M_GET: {
+            if (nargs < 1 || nargs > 2) return FAIL("TypeError: get expected at least 1 argument, got %d", nargs);
+            const FwcValue *k = &args[0];
+            if (k->type == FWC_T_LIST || k->type == FWC_T_DICT || k->type == FWC_T_SET)
+                return FAIL("TypeError: unhashable type: '%s'", TN(k));
+            for (uint32_t i = recv->len; i-- > 0;)
+                if (fwc_expr_equal(&recv->u.pairs[i].key, k)) {
+                    *out = recv->u.pairs[i].value;
+                    return 0;
+                }
+            *out = nargs == 2 ? args[1] : fwc_null();
+            return 0;
+        }
+        case M_KEYS: case M_VALUES: case M_ITEMS: {
+            if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
+            uint32_t n = recv->len;
+            FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
+            if (!items) return -1;
+            for (uint32_t i = 0; i < n; i++) {
+                if (id == M_KEYS) items[i] = recv->u.pairs[i].key;
+                else if (id == M_VALUES) items[i] = recv->u.pairs[i].value;
+                else {
+                    FwcValue *kv = fwc_expr_alloc(ctx, sizeof *kv * 2);
+                    if (!kv) return -1;
+                    kv[0] = recv->u.pairs[i].key;
+                    kv[1] = recv->u.pairs[i].value;
+                    items[i].type = FWC_T_TUPLE;
+                    items[i].ascii = 1;
+                    items[i].len = 2;
+                    items[i].u.items = kv;
+                }
+            }
+            out->type = FWC_T_LIST;
+            out->ascii = 1;
+            out->len = n;
+            out->u.items = items;
+            return 0;
+        }
+        }
+        break;
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+        if (id == M_COUNT) {
+            if (nargs != 1) return FAIL("TypeError: count() takes exactly one argument (%d given)", nargs);
+            int64_t c = 0;
+            for (uint32_t i = 0; i < recv->len; i++) c += fwc_expr_equal(&recv->u.items[i], &args[0]);
+            *out = fwc_int(c);
+            return charge_bytes(ctx, (size_t)recv->len * 32);
+        }
+        if (id == M_INDEX) {
+            if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
+            int64_t start, end;
+            if (adjust(ctx, args, nargs, 1, recv->len, &start, &end) < 0) return -1;
+            if (charge_bytes(ctx, (size_t)recv->len * 32) < 0) return -1;
+            for (int64_t i = start; i < end; i++)
+                if (fwc_expr_equal(&recv->u.items[i], &args[0])) {
+                    *out = fwc_int(i);
+                    return 0;
+                }
+            if (recv->type == FWC_T_TUPLE) return FAIL("ValueError: tuple.index(x): x not in tuple");
+            FwcBuf b = FWC_BUF_INIT;
+            fwc_expr_repr_append(&b, &args[0], 0);
+            FAIL("ValueError: %.*s is not in list", (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
+            fwc_buf_free(&b);
+            return -1;
+        }
+        break;
+    default:
+        break;
+    }
+    return FAIL("AttributeError: '%s' object has no attribute '%s'", TN(recv), m);
+}
