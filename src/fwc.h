@@ -53,6 +53,11 @@ typedef struct {
 int fwc_buf_grow(FwcBuf *b, size_t extra);   /* 0 ok, -1 out of memory */
 void fwc_buf_free(FwcBuf *b);
 
+/* Room for `extra` more bytes; 0 ok, -1 out of memory. */
+static inline int fwc_buf_reserve(FwcBuf *b, size_t extra)
+{
+    return b->cap - b->len >= extra ? 0 : fwc_buf_grow(b, extra);
+}
 static inline int fwc_buf_append(FwcBuf *b, const void *p, size_t n)
 {
     if (b->cap - b->len < n && fwc_buf_grow(b, n) < 0) return -1;

@@ -40,18 +40,33 @@ static int utf8_decode(const unsigned char *s, unsigned *cp)
     return 4;
 }
 
+/* Nonzero when one of the 8 bytes in w needs escaping: < 0x20, '"', '\\', >= 0x7f. */
+static inline uint64_t word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t lt20 = (w - ones * 0x20) & ~w;
+    uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\'), del = w ^ (ones * 0x7f);
+    return (lt20 | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((del - ones) & ~del) | w) & highs;
+}
+
 static int write_string(FwcBuf *out, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + n;
-    /* worst case: every byte a 6-char escape, plus a 12-char pair per 4 bytes */
-    if (fwc_buf_grow(out, 6 * n + 2) < 0) return -1;
+    /* worst case: every byte a 6-char escape (a 4-byte character takes 12) */
+    if (fwc_buf_reserve(out, 6 * n + 2) < 0) return -1;
     char *p = out->data + out->len;
     *p++ = '"';
     while (s < end) {
-        const unsigned char *run = s;
-        while (s < end && !needs_escape(*s)) s++;
-        memcpy(p, run, (size_t)(s - run));
-        p += s - run;
+        /* plain text, copied 8 bytes at a time while no byte needs escaping */
+        while (end - s >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (word_needs_escape(w)) break;
+            memcpy(p, &w, 8);
+            p += 8;
+            s += 8;
+        }
+        while (s < end && !needs_escape(*s)) *p++ = (char)*s++;
         if (s == end) break;
         unsigned char c = *s;
         if (c < 0x80) {
@@ -298,20 +313,28 @@ static FwcStatus write_pairs(Writer *w, const FwcPair *const *pairs, uint32_t n,
 static FwcStatus write_dict(Writer *w, const FwcValue *v, int depth)
 {
     if (v->len == 0) return fwc_buf_append(w->out, "{}", 2) < 0 ? OOM(w->err) : FWC_OK;
-    /* small dicts sort on the stack */
+    if (w->style == FWC_JSON_DUMPS) {    /* insertion order: straight through */
+        if (fwc_buf_putc(w->out, '{') < 0) return OOM(w->err);
+        for (uint32_t i = 0; i < v->len; i++) {
+            const FwcPair *pair = &v->u.pairs[i];
+            if ((i && fwc_buf_append(w->out, ", ", 2) < 0) || write_key(w->out, &pair->key) < 0 ||
+                fwc_buf_append(w->out, ": ", 2) < 0)
+                return OOM(w->err);
+            FwcStatus st = write_value(w, &pair->value, depth + 1);
+            if (st) return st;
+        }
+        return fwc_buf_putc(w->out, '}') < 0 ? OOM(w->err) : FWC_OK;
+    }
+    /* sort_keys: sort pointers to the pairs; small dicts on the stack */
     const FwcPair *stack[64], **order = stack;
     if (v->len > 32) {
         order = malloc(2 * sizeof *order * v->len);
         if (!order) return OOM(w->err);
     }
     for (uint32_t i = 0; i < v->len; i++) order[i] = &v->u.pairs[i];
-    FwcStatus st = FWC_OK;
-    if (w->style == FWC_JSON_AS_JSON) {
-        SortCtx ctx = {w->err, 0};
-        merge_sort(&ctx, order, order + v->len, v->len);
-        if (ctx.failed) st = FWC_ETYPE;
-    }
-    if (!st) st = write_pairs(w, order, v->len, depth);
+    SortCtx ctx = {w->err, 0};
+    merge_sort(&ctx, order, order + v->len, v->len);
+    FwcStatus st = ctx.failed ? FWC_ETYPE : write_pairs(w, order, v->len, depth);
     if (order != stack) free(order);
     return st;
 }
