@@ -49,6 +49,7 @@ demo: build
 bench: build
 	$(VPY) -m pip install -q requests pycurl Jinja2
 	$(VPY) bench/build.py
+	$(VPY) bench/dispatch.py
 
 clean:
 	rm -rf build $(VENV) frappe_webhook_c/*.so *.egg-info .pytest_cache .hypothesis

@@ -634,3 +634,52 @@ def test_no_memory_growth(receiver):
     grown = _rss_kb() - before
     # a leak of the request or response body alone would be 3000 x 20 KB = 60 MB
     assert grown < 8000, f"RSS grew by {grown} KiB over 3000 dispatches"
+
+
+# ---------- command line: send and sink ----------
+
+def run_cli(*args, **kw):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(fwc.__file__))] + sys.path))
+    return subprocess.run([sys.executable, "-m", "frappe_webhook_c", *args], capture_output=True, text=True,
+                          env=env, timeout=60, **kw)
+
+
+def test_cli_send(receiver, tmp_path):
+    from frappe_webhook_c.__main__ import SEED_DOC, SEED_WEBHOOK
+    (tmp_path / "hook.json").write_text(json.dumps(dict(SEED_WEBHOOK, request_url=receiver.url("/q"), webhook_secret="k")))
+    (tmp_path / "doc.json").write_text(json.dumps(SEED_DOC))
+    args = ("send", "--webhook", str(tmp_path / "hook.json"), "--doc", str(tmp_path / "doc.json"))
+    refused = run_cli(*args)
+    assert refused.returncode == 1 and "loopback address" in refused.stdout
+    done = run_cli(*args, "--allow-private-networks")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-> HTTP 200" in done.stdout
+    [got] = receiver.wait_for(1)
+    assert fwc.verify("k", got.body, dict(got.headers))
+
+
+def test_cli_sink_prints_and_verifies():
+    sink = subprocess.Popen([sys.executable, "-u", "-m", "frappe_webhook_c", "sink", "--port", "0", "--secret", "k"],
+                            stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        banner = sink.stdout.readline()
+        port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+        url = f"http://127.0.0.1:{port}/in"
+        assert hook(url, webhook_secret="k").send(DOC).ok
+        assert hook(url, webhook_secret="wrong").send(DOC).ok
+        assert hook(url).send(DOC).ok
+    finally:
+        sink.terminate()
+        out, _ = sink.communicate(timeout=5)
+    assert out.count("--- POST /in") == 3
+    assert "signature: verified (frappe)" in out and "signature: INVALID (frappe)" in out
+    assert "signature: none (unsigned request)" in out
+    assert '"id": "SAL-QTN-2026-00001"' in out
+
+
+def test_cli_demo():
+    done = run_cli("demo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "allow_private_networks=True" in done.stdout
+    assert "signature: verified (frappe)" in done.stdout and "signature: none (unsigned request)" in done.stdout
