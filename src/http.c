@@ -381,6 +381,9 @@ static int setup_spec(FwcTransfer *t)
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, s->follow_redirects > 0 ? 1L : 0L);
     SET(CURLOPT_MAXREDIRS, (long)s->follow_redirects);
+    /* a followed redirect re-sends the same method and body, whatever its code: a webhook is
+     * not a browser form, and turning it into a GET would drop the payload silently */
+    SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
     SET(CURLOPT_TIMEOUT_MS, timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
     SET(CURLOPT_TCP_NODELAY, 1L);

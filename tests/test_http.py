@@ -203,6 +203,15 @@ def test_redirect_followed_when_asked(receiver):
     assert second.method == "POST" and second.body == first.body == h.request(DOC).body
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_followed_redirect_resends_method_and_body(receiver, method, code):
+    h = hook(receiver.url(f"/redirect?to=/moved&code={code}"), request_method=method, follow_redirects=1)
+    assert h.send(DOC).ok
+    first, second = receiver.wait_for(2)
+    assert (second.method, second.path, second.body) == (method, "/moved", h.request(DOC).body)
+
+
 def test_too_many_redirects(receiver):
     r = hook(receiver.url("/loop"), follow_redirects=3).send(DOC)
     assert not r.ok and r.error == "too many redirects (follow_redirects=3)"
