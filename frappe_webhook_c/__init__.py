@@ -5,7 +5,10 @@ The C extension (``_core``) does the work; this package re-exports it.
 from ._core import (  # noqa: F401
     MAX_DEPTH,
     ConditionError,
+    Delivery,
     DeliveryError,
+    Dispatcher,
+    QueueFull,
     Request,
     Response,
     TemplateError,
@@ -17,17 +20,25 @@ from ._core import (  # noqa: F401
     sign,
     verify,
 )
+from ._delivery import Batch, default_dispatcher, enqueue, flush  # noqa: F401
 
 __all__ = [
+    "Batch",
     "ConditionError",
+    "Delivery",
     "DeliveryError",
+    "Dispatcher",
     "MAX_DEPTH",
+    "QueueFull",
     "Request",
     "Response",
     "TemplateError",
     "ValidationError",
     "Webhook",
+    "default_dispatcher",
     "dispatch",
+    "enqueue",
+    "flush",
     "run_webhooks",
     "sign",
     "verify",

@@ -286,6 +286,9 @@ typedef struct FwcHookSpec {
     int condition_callable; /* condition is a Python callable (kept by the Webhook object) */
     double timeout;
     int max_retries;
+    double *retry_schedule;     /* seconds between attempts (>= 1 step; the last repeats) */
+    size_t nretry_schedule;
+    double retry_jitter;        /* fraction of a step, 0..1 */
     /* transport (http.c) */
     unsigned long serial;   /* unique per spec, so a thread's handle can keep its options */
     int follow_redirects;   /* 0: redirects are returned, not followed */
@@ -403,6 +406,19 @@ PyObject *fwc_py_classify_address(PyObject *module, PyObject *addr);
 PyObject *fwc_py_address_refusal(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 /* The spec of a Webhook object (borrowed), or NULL + TypeError. */
 FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook);
+/* The snapshot hook's request needs of doc (only the fields of a field-map body): new
+ * reference, or NULL + exception.  hook must be a Webhook. */
+FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc);
+
+/* ---------- background delivery (dispatcher.c, delivery.c) ---------- */
+
+/* Adds Dispatcher, Delivery and QueueFull to the module (module init). */
+int fwc_dispatcher_init(PyObject *m, FwcModuleState *st);
+/* Module-level helpers for frappe_webhook_c._delivery: the on_result thread's
+ * _take_results(engine) / _release_engine(engine), and _close_all(timeout) at exit. */
+PyObject *fwc_py_take_results(PyObject *module, PyObject *cap);
+PyObject *fwc_py_release_engine(PyObject *module, PyObject *cap);
+PyObject *fwc_py_close_all(PyObject *module, PyObject *timeout);
 
 /* ---------- module state ---------- */
 
@@ -414,6 +430,9 @@ struct FwcModuleState {
     PyObject *WebhookType;
     PyObject *RequestType;
     PyObject *ResponseType;
+    PyObject *DispatcherType;
+    PyObject *DeliveryType;
+    PyObject *QueueFull;
 };
 
 extern PyModuleDef fwc_module_def;
@@ -426,5 +445,7 @@ PyObject *fwc_raise(FwcModuleState *st, const FwcError *err);
 extern PyType_Spec fwc_webhook_spec;
 extern PyType_Spec fwc_request_spec;
 extern PyType_Spec fwc_response_spec;
+extern PyType_Spec fwc_dispatcher_spec;
+extern PyType_Spec fwc_delivery_spec;
 
 #endif

@@ -77,6 +77,9 @@ static PyMethodDef module_methods[] = {
      "test hook: why SSRF protection refuses an address, or None"},
     {"_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
      "test hook: the refusal text for hook and address, or None"},
+    {"_take_results", (PyCFunction)fwc_py_take_results, METH_O, "internal: the on_result thread's next batch"},
+    {"_release_engine", (PyCFunction)fwc_py_release_engine, METH_O, "internal: the on_result thread ended"},
+    {"_close_all", (PyCFunction)fwc_py_close_all, METH_O, "internal: close every open Dispatcher (interpreter exit)"},
     {NULL},
 };
 
@@ -115,6 +118,7 @@ static int module_exec(PyObject *m)
     if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 || add_type(m, &st->RequestType, &fwc_request_spec) < 0 ||
         add_type(m, &st->ResponseType, &fwc_response_spec) < 0)
         return -1;
+    if (fwc_dispatcher_init(m, st) < 0) return -1;
     if (PyModule_AddStringConstant(m, "__version__", FWC_VERSION) < 0) return -1;
     if (PyModule_AddIntConstant(m, "MAX_DEPTH", FWC_MAX_DEPTH) < 0) return -1;
     return 0;
@@ -130,6 +134,9 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->WebhookType);
     Py_VISIT(st->RequestType);
     Py_VISIT(st->ResponseType);
+    Py_VISIT(st->DispatcherType);
+    Py_VISIT(st->DeliveryType);
+    Py_VISIT(st->QueueFull);
     return 0;
 }
 
@@ -143,6 +150,9 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->WebhookType);
     Py_CLEAR(st->RequestType);
     Py_CLEAR(st->ResponseType);
+    Py_CLEAR(st->DispatcherType);
+    Py_CLEAR(st->DeliveryType);
+    Py_CLEAR(st->QueueFull);
     return 0;
 }
 

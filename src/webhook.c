@@ -141,6 +141,12 @@ FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)
     return ((WebhookObject *)hook)->spec;
 }
 
+FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc)
+{
+    WebhookObject *self = (WebhookObject *)hook;
+    return self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_snapshot_take(doc);
+}
+
 /* What Frappe's "Preview Request Body" shows: frappe.as_json(data). */
 static PyObject *Webhook_preview_request_body(WebhookObject *self, PyObject *doc)
 {
@@ -208,6 +214,8 @@ static PyGetSetDef Webhook_getset[] = {
     ATTR(is_dynamic_url, "whether request_url is a template"),
     ATTR(timeout, "seconds for the whole transfer"),
     ATTR(max_retries, "retries after the first attempt"),
+    ATTR(retry_schedule, "seconds between attempts (Dispatcher); the last step repeats"),
+    ATTR(retry_jitter, "random fraction (+/-) applied to each retry step"),
     ATTR(background_jobs_queue, "queue name (kept for Frappe compatibility)"),
     ATTR(signature, "signature schemes applied, e.g. ('frappe',)"),
     ATTR(json_style, "'dumps' or 'as_json'"),

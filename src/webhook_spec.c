@@ -309,6 +309,7 @@ void fwc_spec_decref(FwcHookSpec *s)
     free(s->client_key);
     free(s->proxy);
     free(s->allowed_networks);
+    free(s->retry_schedule);
     free(s);
 }
 
@@ -319,7 +320,8 @@ void fwc_spec_decref(FwcHookSpec *s)
     X(enable_security) X(webhook_secret) X(is_dynamic_url) X(timeout) X(max_retries) \
     X(background_jobs_queue) X(signature) X(json_style) \
     X(follow_redirects) X(verify_tls) X(ca_file) X(client_cert) X(client_key) \
-    X(allow_private_networks) X(allowed_networks) X(proxy) X(max_response_bytes)
+    X(allow_private_networks) X(allowed_networks) X(proxy) X(max_response_bytes) \
+    X(retry_schedule) X(retry_jitter)
 
 typedef struct {
 #define FIELD(n) PyObject *n;
@@ -517,6 +519,85 @@ error:
     return -1;
 }
 
+/* ---------- retries (used by the Dispatcher, dispatcher.c) ---------- */
+
+/* Frappe's background retry steps: 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+static const double DEFAULT_RETRY_SCHEDULE[] = {300, 1800, 7200, 18000, 36000, 36000};
+
+/* retry_schedule (seconds between attempts; the last step repeats when max_retries is
+ * longer) and retry_jitter (fraction of each step, 0..1): validated into spec, exposed
+ * as a tuple of floats and a float. */
+static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, PyObject *attrs)
+{
+    size_t n = sizeof DEFAULT_RETRY_SCHEDULE / sizeof *DEFAULT_RETRY_SCHEDULE;
+    PyObject *seq = NULL;
+    if (a->retry_schedule && a->retry_schedule != Py_None) {
+        if (PyUnicode_Check(a->retry_schedule) || PyBytes_Check(a->retry_schedule) ||
+            !(seq = PySequence_Fast(a->retry_schedule, ""))) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "retry_schedule must be a sequence of seconds, not %.100s",
+                         Py_TYPE(a->retry_schedule)->tp_name);
+            return -1;
+        }
+        n = (size_t)PySequence_Fast_GET_SIZE(seq);
+        if (n == 0 || n > 100) {
+            Py_DECREF(seq);
+            return invalid(st, "retry_schedule must have 1 to 100 steps, not %zu", n);
+        }
+    }
+    if (!(spec->retry_schedule = malloc(n * sizeof *spec->retry_schedule))) {
+        Py_XDECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    spec->nretry_schedule = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!seq) {
+            spec->retry_schedule[i] = DEFAULT_RETRY_SCHEDULE[i];
+            continue;
+        }
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i);
+        if ((!PyLong_Check(item) && !PyFloat_Check(item)) || PyBool_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "retry_schedule steps must be numbers, not %.100s", Py_TYPE(item)->tp_name);
+            Py_DECREF(seq);
+            return -1;
+        }
+        double v = PyFloat_AsDouble(item);
+        if (v == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (!(v >= 0) || !(v <= 30 * 86400.0)) {
+            invalid(st, "retry_schedule steps must be from 0 to 2592000 seconds (30 days), not %R", item);
+            Py_DECREF(seq);
+            return -1;
+        }
+        spec->retry_schedule[i] = v;
+    }
+    Py_XDECREF(seq);
+    spec->retry_jitter = 0.2;
+    if (a->retry_jitter && a->retry_jitter != Py_None) {
+        if ((!PyLong_Check(a->retry_jitter) && !PyFloat_Check(a->retry_jitter)) || PyBool_Check(a->retry_jitter)) {
+            PyErr_Format(PyExc_TypeError, "retry_jitter must be a number, not %.100s", Py_TYPE(a->retry_jitter)->tp_name);
+            return -1;
+        }
+        spec->retry_jitter = PyFloat_AsDouble(a->retry_jitter);
+        if (spec->retry_jitter == -1.0 && PyErr_Occurred()) return -1;
+        if (!(spec->retry_jitter >= 0 && spec->retry_jitter <= 1))
+            return invalid(st, "retry_jitter must be a fraction from 0 to 1, not %R", a->retry_jitter);
+    }
+    PyObject *steps = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; steps && i < n; i++) {
+        PyObject *f = PyFloat_FromDouble(spec->retry_schedule[i]);
+        if (!f) Py_CLEAR(steps);
+        else PyTuple_SET_ITEM(steps, (Py_ssize_t)i, f);
+    }
+    if (expose(attrs, "retry_schedule", steps) < 0 ||
+        expose(attrs, "retry_jitter", PyFloat_FromDouble(spec->retry_jitter)) < 0)
+        return -1;
+    return 0;
+}
+
 FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out)
 {
     HookArgs a;
@@ -678,6 +759,7 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         }
         spec->max_retries = (int)r;
     }
+    if (retry_options(st, spec, &a, attrs) < 0) goto error;
     if (a.background_jobs_queue && a.background_jobs_queue != Py_None && !PyUnicode_Check(a.background_jobs_queue)) {
         PyErr_SetString(PyExc_TypeError, "background_jobs_queue must be str");
         goto error;

@@ -1,0 +1,179 @@
+"""Background delivery, the Python side: the default dispatcher behind the module-level
+``enqueue``/``flush``, ``Batch`` (Frappe's per-transaction webhook queue), the thread that
+calls ``on_result``, and closing every dispatcher at interpreter exit.
+
+The engine itself is native (``_core.Dispatcher``, src/dispatcher.c).
+"""
+import atexit
+import logging
+import os
+import threading
+
+from . import _core
+
+logger = logging.getLogger("frappe_webhook_c")
+
+#: seconds the default dispatcher (and any other still open) gets to deliver at exit
+EXIT_TIMEOUT = 2.0
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def default_dispatcher():
+    """The dispatcher behind ``enqueue()``/``flush()``, created on first use."""
+    global _default
+    d = _default
+    if d is None or d.closed:
+        with _default_lock:
+            if _default is None or _default.closed:
+                _default = _core.Dispatcher()
+            d = _default
+    return d
+
+
+def enqueue(hook, doc, *, block=False, timeout=None):
+    """Delivers ``hook``'s request for ``doc`` in the background (default dispatcher);
+    returns the ``Delivery`` at once."""
+    return default_dispatcher().enqueue(hook, doc, block=block, timeout=timeout)
+
+
+def flush(timeout=None):
+    """Waits until the default dispatcher has nothing queued or in flight; returns the
+    deliveries not delivered yet (scheduled retries, or what the timeout cut off)."""
+    d = _default
+    return [] if d is None else d.flush(timeout)
+
+
+def _hook_key(hook):
+    name = hook.name
+    return ("name", name) if name else ("id", id(hook))
+
+
+def _doc_key(doc):
+    try:
+        name = doc.get("name")
+    except AttributeError:
+        name = getattr(doc, "name", None)
+    return ("name", name) if name is not None else ("id", id(doc))
+
+
+class Batch:
+    """Frappe's webhook queue for one transaction.
+
+    ``add(hook, doc)`` collects; ``commit()`` keeps only the last instance per
+    (webhook name, document name) -- in the order of those last instances, exactly as
+    Frappe's ``flush_webhook_execution_queue`` -- and enqueues them; ``rollback()`` drops
+    everything.  As a context manager it commits on success and rolls back on an
+    exception.  The documents are snapshotted at ``commit()``, as Frappe serialises them
+    when it flushes after the commit.
+    """
+
+    __slots__ = ("_items", "dispatcher")
+
+    def __init__(self, dispatcher=None):
+        self._items = []
+        self.dispatcher = dispatcher
+
+    def add(self, hook, doc):
+        if not isinstance(hook, _core.Webhook):
+            raise TypeError(f"expected a Webhook, not {type(hook).__name__}")
+        self._items.append((hook, doc))
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(list(self._items))
+
+    def pending(self):
+        """What ``commit()`` would enqueue, in order: a list of (hook, doc)."""
+        seen = set()
+        last = []
+        for hook, doc in reversed(self._items):
+            key = (_hook_key(hook), _doc_key(doc))
+            if key not in seen:
+                seen.add(key)
+                last.append((hook, doc))
+        last.reverse()
+        return last
+
+    def commit(self, *, block=False, timeout=None):
+        """Enqueues the deduplicated deliveries; returns their ``Delivery`` objects.
+
+        When the queue is full (``QueueFull``), what was not enqueued stays in the batch,
+        so ``commit()`` may be called again."""
+        todo = self.pending()
+        self._items = []
+        d = self.dispatcher if self.dispatcher is not None else default_dispatcher()
+        out = []
+        for i, (hook, doc) in enumerate(todo):
+            try:
+                out.append(d.enqueue(hook, doc, block=block, timeout=timeout))
+            except BaseException:
+                self._items = todo[i:] + self._items
+                raise
+        return out
+
+    def rollback(self):
+        self._items = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+        return False
+
+    def __repr__(self):
+        return f"<Batch {len(self._items)} pending>"
+
+
+# ---------- on_result ----------
+
+def _callback_loop(engine, on_result):
+    try:
+        while True:
+            batch = _core._take_results(engine)
+            if batch is None:
+                return
+            for delivery in batch:
+                try:
+                    on_result(delivery)
+                except BaseException:
+                    logger.exception("on_result raised for delivery %s", delivery.id)
+            del batch
+    finally:
+        _core._release_engine(engine)
+
+
+def _start_callback_thread(engine, on_result):
+    t = threading.Thread(target=_callback_loop, args=(engine, on_result), name="frappe_webhook_c-on_result",
+                         daemon=True)
+    t.start()
+    return t
+
+
+def _log_undelivered(deliveries, why):
+    ids = ", ".join(d.id for d in deliveries)
+    logger.warning("%s: %d deliveries not delivered: %s", why, len(deliveries), ids)
+
+
+# ---------- fork and exit ----------
+
+def _after_fork_in_child():
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_at_exit():
+    for undelivered in _core._close_all(EXIT_TIMEOUT):
+        if undelivered:
+            _log_undelivered(undelivered, "closing the dispatcher at interpreter exit")
