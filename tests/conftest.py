@@ -3,6 +3,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Correctness, not speed, is tested: no per-example deadlines (CI machines and the
+# sanitizer build are slow and noisy), and no flaky health checks about timing.
+settings.register_profile("fwc", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fwc")
+
 
 # ---------- HTTP transport fixtures (tests/receiver.py) ----------
 
