@@ -3,8 +3,8 @@
  * enqueue() runs in the caller with the GIL: one snapshot of the document, one job, one
  * Delivery view, a push under the engine lock.  Everything else happens on native worker
  * threads that never hold the GIL nor touch a PyObject: each worker owns one libcurl
- * multi handle (connections, TLS sessions and HTTP/2 streams reused; curl_multi_poll
- * event loop), builds and signs each attempt's request (fresh Standard Webhooks
+ * multi handle (connections, TLS sessions and HTTP/2 streams reused) driven by
+ * curl_multi_socket_action from an epoll loop (an eventfd wakes it), builds and signs each attempt's request (fresh Standard Webhooks
  * timestamp, same id), sends it and decides: Delivered, Failed (retry scheduled) or
  * Exhausted.
  *
@@ -28,7 +28,10 @@
 #include <math.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HOST_BUCKETS 256
 #define MAX_PULL 64
@@ -67,7 +70,9 @@ typedef struct {
     int started;
     CURLM *multi;
     CURLSH *share;
-    int sleeping;               /* under eng->lock: waiting in curl_multi_poll */
+    int epfd, evfd;             /* epoll set of curl's sockets + the wake-up eventfd */
+    double timer;               /* curl's timer (monotonic seconds), -1 when none */
+    int sleeping;               /* under eng->lock: about to wait in epoll_wait */
     size_t ninflight, cap;      /* under eng->lock */
     Flight *flights;            /* worker-private */
     CURL **pool;
@@ -745,6 +750,61 @@ static void abort_flights(Worker *w)
     }
 }
 
+/* ---------- the event loop: epoll + curl_multi_socket_action ---------- */
+
+/* curl wants socket s watched for `what` */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    Worker *w = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) < 0) epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev);
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    Worker *w = userp;
+    w->timer = timeout_ms < 0 ? -1 : mono_now() + (double)timeout_ms / 1000.0;
+    return 0;
+}
+
+static void wake(Worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof one);
+    (void)r;    /* EAGAIN: the counter is already non-zero, the worker wakes anyway */
+}
+
+/* Waits up to timeout_ms for socket events and lets curl act on them and on its timer. */
+static void events(Worker *w, int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(w->epfd, evs, 64, timeout_ms), running;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == w->evfd) {
+            uint64_t v;
+            ssize_t r = read(w->evfd, &v, sizeof v);
+            (void)r;
+            continue;
+        }
+        int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(w->multi, fd, flags, &running);
+    }
+    if (w->timer >= 0 && mono_now() >= w->timer) {
+        w->timer = -1;
+        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     Worker *w = arg;
@@ -805,9 +865,11 @@ static void *worker_main(void *arg)
         garbage_drop(g);
         for (size_t i = 0; i < n; i++)
             if (begin(w, start[i], &done) < 0) back[nback++] = start[i];
-        if (n == 0 && !done && !nback) curl_multi_poll(w->multi, NULL, 0, (int)timeout_ms, NULL);
-        int running;
-        curl_multi_perform(w->multi, &running);
+        if (w->timer >= 0) {
+            double t = (w->timer - mono_now()) * 1000.0;
+            if (t < timeout_ms) timeout_ms = t > 0 ? (long)ceil(t) : 0;
+        }
+        events(w, n == 0 && !done && !nback ? (int)timeout_ms : 0);
         collect(w, &done);
         pthread_mutex_lock(&e->lock);
         w->sleeping = 0;
@@ -839,6 +901,9 @@ static void worker_cleanup(Worker *w)
     if (w->share) curl_share_cleanup(w->share);
     w->multi = NULL;
     w->share = NULL;
+    if (w->epfd >= 0) close(w->epfd);
+    if (w->evfd >= 0) close(w->evfd);
+    w->epfd = w->evfd = -1;
 }
 
 /* A running engine; NULL + exception. */
@@ -858,6 +923,7 @@ static FwcEngine *engine_new(int nworkers, long max_connections, long max_per_ho
         engine_free(e);
         return (FwcEngine *)PyErr_NoMemory();
     }
+    for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
     long per_worker = (max_connections + nworkers - 1) / nworkers;
     uint64_t seed = (uint64_t)(wall_now() * 1e6) ^ ((uint64_t)getpid() << 32);
     for (int i = 0; i < nworkers; i++) {
@@ -866,10 +932,22 @@ static FwcEngine *engine_new(int nworkers, long max_connections, long max_per_ho
         w->index = i;
         w->cap = (size_t)per_worker;
         w->rng = (seed + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1)) | 1;
+        w->timer = -1;
         w->pool = calloc(w->cap, sizeof *w->pool);
         w->multi = curl_multi_init();
         w->share = curl_share_init();
-        if (!w->pool || !w->multi || !w->share) goto nomem;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!w->pool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) goto nomem;
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN;
+        ev.data.fd = w->evfd;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) goto nomem;
+        curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+        curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
         curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
         curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_per_host);
         curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, per_worker);
@@ -900,7 +978,7 @@ static FwcEngine *engine_new(int nworkers, long max_connections, long max_per_ho
         pthread_mutex_unlock(&e->lock);
         for (int i = 0; i < nworkers; i++) {
             Worker *w = &e->workers[i];
-            if (w->multi) curl_multi_wakeup(w->multi);
+            if (w->evfd >= 0) wake(w);
         }
         for (int i = 0; i < nworkers; i++)
             if (e->workers[i].started) pthread_join(e->workers[i].thread, NULL);
@@ -978,7 +1056,7 @@ static FwcJob **engine_close(FwcEngine *e, double timeout, size_t *n)
     }
     pthread_mutex_unlock(&e->lock);
     if (!was_stopped) {
-        for (int i = 0; i < e->nworkers; i++) curl_multi_wakeup(e->workers[i].multi);
+        for (int i = 0; i < e->nworkers; i++) wake(&e->workers[i]);
         for (int i = 0; i < e->nworkers; i++)
             if (e->workers[i].started) pthread_join(e->workers[i].thread, NULL);
         for (int i = 0; i < e->nworkers; i++) worker_cleanup(&e->workers[i]);
@@ -1335,9 +1413,9 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     PyObject *view = fwc_delivery_view(st, j);
     fwc_job_decref(j);      /* the view holds it */
     if (!view) return NULL;
-    Worker *wake = NULL;
+    Worker *waker = NULL;
     pthread_mutex_lock(&e->lock);
-    int r = try_push(e, j, &wake);
+    int r = try_push(e, j, &waker);
     pthread_mutex_unlock(&e->lock);
     if (r == 1 && block) {
         /* wait for room, in slices so that signals (Ctrl-C) are seen */
@@ -1352,7 +1430,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             Py_BEGIN_ALLOW_THREADS
             pthread_mutex_lock(&e->lock);
             wait_until(e, has_room, slice);
-            r = try_push(e, j, &wake);
+            r = try_push(e, j, &waker);
             pthread_mutex_unlock(&e->lock);
             Py_END_ALLOW_THREADS
             if (r != 1) break;
@@ -1362,7 +1440,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             }
         }
     }
-    if (wake) curl_multi_wakeup(wake->multi);
+    if (waker) wake(waker);
     if (r == 0) return view;
     Py_DECREF(view);
     if (r == 2) return closed_error();
