@@ -190,6 +190,15 @@ typedef enum {
 /* Appends the JSON text of v to out.  FWC_ETYPE when sort_keys meets unorderable keys. */
 FwcStatus fwc_json_write(FwcBuf *out, const FwcValue *v, FwcJsonStyle style, FwcError *err);
 
+/* ---------- JSON parser with json.loads semantics (no GIL) ---------- */
+
+/* Parses UTF-8 JSON text (lone surrogates allowed in 3-byte form) with json.loads
+ * semantics into a value tree allocated in `arena` (dicts deduplicated: first position,
+ * last value).  Errors: FWC_ETEMPLATE with JSONDecodeError's text, e.g. "Expecting ','
+ * delimiter: line 9 column 33 (char 268)" (code points); FWC_ENOMEM.  On error the arena
+ * may hold partial allocations (freed with it) and *out is null. */
+FwcStatus fwc_json_parse(FwcArena *arena, const char *text, size_t len, FwcValue *out, FwcError *err);
+
 /* ---------- expression engine: conditions (expr_*.c; no GIL after compile) ---------- */
 
 typedef struct FwcExpr FwcExpr;     /* a compiled condition: immutable, shared by threads */

@@ -61,6 +61,53 @@ static PyObject *py_snapshot(PyObject *m, PyObject *doc)
     return res;
 }
 
+/* _loads(text, style=None) -> json.loads(text) through the C parser (ValueError with
+ * JSONDecodeError's message on error); with style "dumps"/"as_json", the JSON text the
+ * writer makes of the parsed tree instead (the template body path). */
+static PyObject *py_loads(PyObject *m, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"text", "style", NULL};
+    PyObject *text;
+    const char *style = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|z:_loads", kwlist, &text, &style)) return NULL;
+    if (style && strcmp(style, "dumps") && strcmp(style, "as_json"))
+        return PyErr_Format(PyExc_ValueError, "unknown style %s", style);
+    /* bytes are parsed as they are (to test malformed UTF-8) */
+    PyObject *bytes = PyBytes_Check(text) ? Py_NewRef(text)
+                      : PyUnicode_Check(text) ? PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
+                      : PyErr_Format(PyExc_TypeError, "_loads() needs str or bytes");
+    if (!bytes) return NULL;
+    FwcArena arena = {0};
+    FwcBuf out = FWC_BUF_INIT;
+    FwcValue v;
+    FwcError err;
+    FwcStatus st;
+    /* an exact-size copy, so that the sanitizer build sees any read past the end */
+    size_t n = (size_t)PyBytes_GET_SIZE(bytes);
+    char *copy = malloc(n ? n : 1);
+    if (!copy) {
+        Py_DECREF(bytes);
+        return PyErr_NoMemory();
+    }
+    memcpy(copy, PyBytes_AS_STRING(bytes), n);
+    Py_BEGIN_ALLOW_THREADS
+    st = fwc_json_parse(&arena, copy, n, &v, &err);
+    if (!st && style)
+        st = fwc_json_write(&out, &v, strcmp(style, "dumps") ? FWC_JSON_AS_JSON : FWC_JSON_DUMPS, &err);
+    Py_END_ALLOW_THREADS
+    PyObject *res;
+    if (st == FWC_ENOMEM) res = PyErr_NoMemory();
+    else if (st == FWC_ETYPE) res = PyErr_Format(PyExc_TypeError, "%s", err.message);
+    else if (st) res = PyErr_Format(PyExc_ValueError, "%s", err.message);
+    else if (style) res = PyUnicode_DecodeASCII(out.data ? out.data : "", (Py_ssize_t)out.len, NULL);
+    else res = fwc_value_to_python(&v);
+    fwc_buf_free(&out);
+    fwc_arena_free(&arena);
+    free(copy);
+    Py_DECREF(bytes);
+    return res;
+}
+
 static PyMethodDef module_methods[] = {
     {"sign", (PyCFunction)(void (*)(void))fwc_py_sign, METH_VARARGS | METH_KEYWORDS,
      "sign(secret, body, scheme='frappe', *, msg_id=None, timestamp=None) -> dict of headers"},
@@ -77,6 +124,7 @@ static PyMethodDef module_methods[] = {
      "test hook: why SSRF protection refuses an address, or None"},
     {"_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
      "test hook: the refusal text for hook and address, or None"},
+    {"_loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS, "test hook: JSON parser"},
     {"_take_results", (PyCFunction)fwc_py_take_results, METH_O, "internal: the on_result thread's next batch"},
     {"_release_engine", (PyCFunction)fwc_py_release_engine, METH_O, "internal: the on_result thread ended"},
     {"_close_all", (PyCFunction)fwc_py_close_all, METH_O, "internal: close every open Dispatcher (interpreter exit)"},
