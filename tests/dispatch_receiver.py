@@ -1,0 +1,267 @@
+"""Loopback receivers for the Dispatcher tests.
+
+ScriptedReceiver: a threaded HTTP/1.1 server on 127.0.0.1 (or ::1) that records every
+request with its arrival time and answers each path from a script: a list of answers
+played in order (the last one repeats).  An answer is a status code, or a dict with
+status, headers, body, delay (seconds), "reset" (RST after reading the request) or
+"close" (close without answering).  It tracks concurrent connections per path.
+
+count_receiver_main(): a fast single-threaded keep-alive server (selectors, raw sockets)
+run as a subprocess for the volume tests; it answers 200 to everything and counts
+webhook-id headers and bodies; GET /__report returns the counts as JSON.
+"""
+import json
+import os
+import selectors
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict          # lower-cased names, last value wins
+    body: bytes
+    at: float              # time.monotonic() when the request was complete
+    connection: int
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        rx = self.server.rx
+        sock = self.request
+        with rx.lock:
+            rx.connections += 1
+            conn = rx.connections
+        sock.settimeout(30)
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                n = int(headers.get("content-length", "0"))
+                while len(buf) < n:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                body, buf = buf[:n], buf[n:]
+                path = target.split("?", 1)[0]
+                with rx.lock:
+                    answer = rx._next_answer(path)
+                    rx.hits.append(Hit(path, headers, body, time.monotonic(), conn))
+                    rx.active[path] = rx.active.get(path, 0) + 1
+                    rx.max_active[path] = max(rx.max_active.get(path, 0), rx.active[path])
+                    rx.cond.notify_all()
+                try:
+                    if not self._answer(sock, answer):
+                        return
+                finally:
+                    with rx.lock:
+                        rx.active[path] -= 1
+        except OSError:
+            return
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    @staticmethod
+    def _answer(sock, a):
+        if isinstance(a, int):
+            a = {"status": a}
+        if a.get("delay"):
+            time.sleep(a["delay"])
+        if a.get("reset"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            return False
+        if a.get("close"):
+            return False
+        body = a.get("body", b"ok")
+        out = [f"HTTP/1.1 {a.get('status', 200)} X", f"Content-Length: {len(body)}"]
+        out += [f"{k}: {v}" for k, v in a.get("headers", {}).items()]
+        sock.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body)
+        return True
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class ScriptedReceiver:
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.hits = []
+        self.scripts = {}
+        self.active = {}
+        self.max_active = {}
+        self.connections = 0
+        _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.server = _Server((host, 0), _Handler)
+        self.server.rx = self
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
+
+    def script(self, path, *answers):
+        with self.lock:
+            self.scripts[path] = list(answers)
+
+    def _next_answer(self, path):
+        s = self.scripts.get(path)
+        if not s:
+            return 200
+        return s.pop(0) if len(s) > 1 else s[0]
+
+    def hits_for(self, path):
+        with self.lock:
+            return [h for h in self.hits if h.path == path]
+
+    def wait_for(self, path, n, timeout=10):
+        with self.cond:
+            self.cond.wait_for(lambda: sum(h.path == path for h in self.hits) >= n, timeout)
+        return self.hits_for(path)
+
+
+# ---------- the fast counting receiver (subprocess) ----------
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+
+def count_receiver_main():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(512)
+    srv.setblocking(False)
+    print(srv.getsockname()[1], flush=True)
+    sel = selectors.DefaultSelector()
+    sel.register(srv, selectors.EVENT_READ, None)
+    ids = {}
+    bodies = set()
+    total = 0
+    conns = 0
+    bufs = {}
+    while True:
+        for key, _ in sel.select():
+            s = key.fileobj
+            if s is srv:
+                try:
+                    c, _ = srv.accept()
+                except BlockingIOError:
+                    continue
+                c.setblocking(False)
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sel.register(c, selectors.EVENT_READ, None)
+                bufs[c] = b""
+                conns += 1
+                continue
+            try:
+                data = s.recv(262144)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(s)
+                s.close()
+                bufs.pop(s, None)
+                continue
+            buf = bufs[s] + data
+            out = []
+            while True:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = buf[:end]
+                lo = head.lower()
+                i = lo.find(b"content-length:")
+                n = int(head[i + 15:head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else len(head)]) if i >= 0 else 0
+                if len(buf) < end + 4 + n:
+                    break
+                body = buf[end + 4:end + 4 + n]
+                buf = buf[end + 4 + n:]
+                if head.startswith(b"GET /__report"):
+                    rep = json.dumps({"total": total, "unique_ids": len(ids),
+                                      "duplicated_ids": sum(1 for v in ids.values() if v > 1),
+                                      "unique_bodies": len(bodies), "connections": conns}).encode()
+                    out.append(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(rep), rep))
+                    continue
+                total += 1
+                j = lo.find(b"\r\nwebhook-id:")
+                if j >= 0:
+                    k = head.find(b"\r\n", j + 2)
+                    wid = head[j + 13:k if k > 0 else len(head)].strip()
+                    ids[wid] = ids.get(wid, 0) + 1
+                bodies.add(body)
+                out.append(RESPONSE)
+            bufs[s] = buf
+            if out:
+                try:
+                    s.sendall(b"".join(out))
+                except OSError:
+                    pass
+
+
+class CountReceiver:
+    """The counting receiver in a subprocess (no LD_PRELOAD/sanitizer, no shared GIL)."""
+
+    def __enter__(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC", "ASAN_OPTIONS")}
+        self.proc = subprocess.Popen([sys.executable, "-c", "import dispatch_receiver as r; r.count_receiver_main()"],
+                                     cwd=os.path.dirname(os.path.abspath(__file__)), stdout=subprocess.PIPE, env=env)
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def report(self):
+        with socket.create_connection(("127.0.0.1", self.port)) as s:
+            s.sendall(b"GET /__report HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            data = b""
+            while b"}" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+if __name__ == "__main__":
+    count_receiver_main()
