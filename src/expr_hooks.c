@@ -218,14 +218,16 @@ PyObject *fwc_webhook_matches(PyObject *self, PyObject *args, PyObject *kwargs)
     return PyBool_FromLong(r);
 }
 
-/* run_webhooks(hooks, doc, event, in_insert=False, *, on_error="raise") -> list */
+/* run_webhooks(hooks, doc, event, in_insert=False, *, on_error="raise", batch=None) -> list
+ * With a batch (frappe_webhook_c.Batch), each hook that fires is also batch.add(hook, doc). */
 PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"hooks", "doc", "event", "in_insert", "on_error", NULL};
-    PyObject *hooks, *doc, *event;
+    static char *kwlist[] = {"hooks", "doc", "event", "in_insert", "on_error", "batch", NULL};
+    PyObject *hooks, *doc, *event, *batch = Py_None;
     int in_insert = 0;
     const char *on_error = "raise";
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|p$s:run_webhooks", kwlist, &hooks, &doc, &event, &in_insert, &on_error))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|p$sO:run_webhooks", kwlist, &hooks, &doc, &event, &in_insert,
+                                     &on_error, &batch))
         return NULL;
     int skip_errors;
     if (strcmp(on_error, "raise") == 0) skip_errors = 0;
@@ -305,6 +307,12 @@ PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs
             Py_CLEAR(result);
             goto done;
         }
+    }
+    /* Frappe's _add_webhook_to_queue: what fires joins the transaction's batch */
+    for (Py_ssize_t i = 0; batch != Py_None && result && i < PyList_GET_SIZE(result); i++) {
+        PyObject *r = PyObject_CallMethod(batch, "add", "OO", PyList_GET_ITEM(result, i), doc);
+        if (!r) Py_CLEAR(result);
+        Py_XDECREF(r);
     }
 done:
     (void)module;

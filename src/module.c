@@ -116,7 +116,8 @@ static PyMethodDef module_methods[] = {
     {"_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS, "test hook: JSON writer"},
     {"_snapshot", (PyCFunction)py_snapshot, METH_O, "test hook: snapshot round trip"},
     {"run_webhooks", (PyCFunction)(void (*)(void))fwc_py_run_webhooks, METH_VARARGS | METH_KEYWORDS,
-     "run_webhooks(hooks, doc, event, in_insert=False, *, on_error='raise') -> list of the hooks that fire, in order"},
+     "run_webhooks(hooks, doc, event, in_insert=False, *, on_error='raise', batch=None) -> list of the hooks that fire, "
+     "in order (each also added to batch)"},
     {"_eval", (PyCFunction)fwc_py_eval_expr, METH_VARARGS, "test hook: _eval(expression, doc) -> value"},
     {"dispatch", (PyCFunction)(void (*)(void))fwc_py_dispatch, METH_FASTCALL,
      "dispatch(hook, doc) -> Response: build hook's request for doc and send it now (GIL released)"},

@@ -265,3 +265,89 @@ class CountReceiver:
 
 if __name__ == "__main__":
     count_receiver_main()
+
+
+# ---------- nginx as a counting receiver ----------
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+error_log {d}/error.log;
+pid {d}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  log_format ids '$http_webhook_id $request_length';
+  access_log {d}/access.log ids buffer=256k flush=1s;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 60s;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "ok"; }}
+  }}
+}}
+"""
+
+
+def nginx_binary():
+    import shutil
+    for p in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if p and os.path.exists(p):
+            return p
+    return None
+
+
+class NginxReceiver:
+    """nginx on 127.0.0.1 answering 200, logging each request's webhook-id header; the
+    config is written to a temp dir and nginx runs in the foreground as a child."""
+
+    def __init__(self, tmpdir):
+        self.dir = str(tmpdir)
+
+    def __enter__(self):
+        import tempfile  # noqa: F401
+        for _ in range(5):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            conf = os.path.join(self.dir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(d=self.dir, port=self.port))
+            env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+            self.proc = subprocess.Popen([nginx_binary(), "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log")],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            end = time.monotonic() + 10
+            while time.monotonic() < end and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            self.proc.kill()
+            self.proc.wait()
+        raise RuntimeError("nginx did not start: " + open(os.path.join(self.dir, "error.log")).read()[-2000:])
+
+    def stop(self):
+        """Stops nginx gracefully (the access log is flushed)."""
+        if self.proc.poll() is None:
+            import signal
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def logged_ids(self):
+        with open(os.path.join(self.dir, "access.log"), "rb") as f:
+            return [line.split(b" ", 1)[0].decode() for line in f if line.strip()]
