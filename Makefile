@@ -47,8 +47,10 @@ demo: build
 	$(VPY) -m frappe_webhook_c demo
 
 bench: build
-	$(VPY) -m pip install -q requests pycurl Jinja2
+	$(VPY) -m pip install -q requests Jinja2
+	$(VPY) -c 'import pycurl' 2>/dev/null || $(VPY) -m pip install -q --no-binary pycurl pycurl
 	$(VPY) bench/build.py
+	$(VPY) bench/dispatch.py
 	$(VPY) bench/dispatch.py
 
 clean:

@@ -132,12 +132,12 @@ def best_rates(clients, seconds, rounds):
     return best
 
 
-def ensure(module, pip_name):
+def ensure(module, *pip_args):
     try:
         return __import__(module)
     except ImportError:
-        print(f"installing {pip_name} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", pip_name], check=True)
+        print(f"installing {module} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *pip_args], check=True)
         return __import__(module)
 
 
@@ -173,7 +173,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=8, help="interleaved rounds; the best is kept (default 8)")
     args = ap.parse_args()
     requests = ensure("requests", "requests")
-    pycurl = ensure("pycurl", "pycurl")
+    # built from source, so that pycurl and dispatch use the same (system) libcurl and the
+    # comparison measures this library's overhead, not two libcurl versions
+    pycurl = ensure("pycurl", "--no-binary", "pycurl", "pycurl")
 
     nginx = Nginx()
     try:
@@ -225,7 +227,11 @@ def main():
     d = results[0][1]
     print(f"\nserial POSTs to nginx on 127.0.0.1, {len(body)}-byte body, {args.seconds:g} s per client "
           f"in {args.rounds} interleaved rounds (best round kept)")
-    print(f"libcurl: frappe_webhook_c uses the system's ({curl_version()}); pycurl: {pycurl.version.split()[1]}\n")
+    system, theirs = curl_version(), pycurl.version.split()[1].split("/")[-1]
+    print(f"libcurl: frappe_webhook_c uses the system's ({system}); pycurl uses {theirs}")
+    if theirs != system:
+        print("  (a pycurl wheel brings its own libcurl; `pip install --no-binary pycurl pycurl` links the system's)")
+    print()
     print(f"{'client':<50} {'req/s':>10} {'dispatch is':>12}")
     print("-" * 74)
     for name, r in results:

@@ -357,8 +357,12 @@ static struct curl_slist *build_headers(const FwcBuilt *req)
     char *s = (char *)(nodes + count);
     size_t k = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
+        size_t nl = strlen(req->headers[i].name), vl = strlen(req->headers[i].value);
         nodes[k++].data = s;
-        s += sprintf(s, "%s: %s", req->headers[i].name, req->headers[i].value) + 1;
+        memcpy(s, req->headers[i].name, nl);
+        memcpy(s + nl, ": ", 2);
+        memcpy(s + nl + 2, req->headers[i].value, vl + 1);
+        s += nl + vl + 3;
     }
     if (add_ctype) nodes[k++].data = (char *)ctype;
     if (add_ua) nodes[k++].data = (char *)ua;
@@ -503,13 +507,16 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
     curl_off_t total_us = 0, connect_us = 0;
     char *eff = NULL;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
-    curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
+    if (code != CURLE_OK) {
+        curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
+    }
     r->status = status;
     r->elapsed = (double)total_us / 1e6;
-    r->url = eff ? strdup(eff) : NULL;
+    /* NULL when it is the request's URL (no redirect): one malloc less per request */
+    r->url = eff && strcmp(eff, t->req->url) != 0 ? strdup(eff) : NULL;
     r->kind = FWC_NET_OK;
     r->error[0] = 0;
     char secs[32];

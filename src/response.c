@@ -160,7 +160,7 @@ static PyObject *Response_get_error(ResponseObject *self, void *c)
 
 static PyObject *Response_get_url(ResponseObject *self, void *c)
 {
-    if (!self->res.url) Py_RETURN_NONE;
+    if (!self->res.url) return PyObject_GetAttrString(self->request, "url");
     return PyUnicode_DecodeUTF8(self->res.url, (Py_ssize_t)strlen(self->res.url), "replace");
 }
 

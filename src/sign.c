@@ -132,9 +132,77 @@ static FwcStatus openssl_error(FwcError *err, const char *what)
 static EVP_MAC *hmac_alg;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
+static EVP_MD *sha256_md;
+static pthread_key_t pads_key;
+static int pads_ok;
+
+/* A thread's SHA-256 states after the first block of HMAC's inner and outer pad, for the
+ * last key it signed with.  HMAC(k, m) = H(k^opad || H(k^ipad || m)): with the pads
+ * hashed once per key, a signature costs two context copies and the message's own
+ * blocks, instead of a MAC context set up (and its digest fetched) every time. */
+typedef struct {
+    unsigned char key[KEY_MAX];
+    size_t keylen;
+    EVP_MD_CTX *inner, *outer, *work;
+} HmacPads;
+
+static void pads_free(void *p)
+{
+    HmacPads *c = p;
+    if (!c) return;
+    EVP_MD_CTX_free(c->inner);
+    EVP_MD_CTX_free(c->outer);
+    EVP_MD_CTX_free(c->work);
+    OPENSSL_cleanse(c, sizeof *c);
+    free(c);
+}
+
 /* Fetched once for the process: a fetch per signature would take the provider store's
  * lock every time. */
-static void hmac_fetch(void) { hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+static void hmac_fetch(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    pads_ok = sha256_md && pthread_key_create(&pads_key, pads_free) == 0;
+    ERR_clear_error();
+}
+
+/* This thread's pads for key, (re)computed when the key changed; NULL if unavailable. */
+static HmacPads *pads_for(const unsigned char *key, size_t keylen)
+{
+    if (!pads_ok || keylen > BLOCK_LEN) return NULL;
+    HmacPads *c = pthread_getspecific(pads_key);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c))) return NULL;
+        c->inner = EVP_MD_CTX_new();
+        c->outer = EVP_MD_CTX_new();
+        c->work = EVP_MD_CTX_new();
+        if (!c->inner || !c->outer || !c->work || pthread_setspecific(pads_key, c) != 0) {
+            pads_free(c);
+            return NULL;
+        }
+    } else if (c->keylen == keylen && CRYPTO_memcmp(c->key, key, keylen) == 0) {
+        return c;
+    }
+    unsigned char ipad[BLOCK_LEN], opad[BLOCK_LEN];
+    for (size_t i = 0; i < BLOCK_LEN; i++) {
+        unsigned char k = i < keylen ? key[i] : 0;
+        ipad[i] = (unsigned char)(k ^ 0x36);
+        opad[i] = (unsigned char)(k ^ 0x5c);
+    }
+    int ok = EVP_DigestInit_ex(c->inner, sha256_md, NULL) && EVP_DigestUpdate(c->inner, ipad, BLOCK_LEN) &&
+             EVP_DigestInit_ex(c->outer, sha256_md, NULL) && EVP_DigestUpdate(c->outer, opad, BLOCK_LEN);
+    OPENSSL_cleanse(ipad, sizeof ipad);
+    OPENSSL_cleanse(opad, sizeof opad);
+    if (!ok) {
+        c->keylen = 0;
+        ERR_clear_error();
+        return NULL;
+    }
+    memcpy(c->key, key, keylen);
+    c->keylen = keylen;
+    return c;
+}
 #endif
 
 /* HMAC-SHA256 over the concatenation of parts, streamed so that a large body is never
@@ -152,6 +220,20 @@ static FwcStatus hmac_parts(const unsigned char *key, size_t keylen, const Part 
     };
 
     pthread_once(&hmac_once, hmac_fetch);
+    HmacPads *pads = pads_for(key, keylen);
+    if (pads) {
+        unsigned char inner[MAC_LEN];
+        unsigned int n = 0;
+        int ok = EVP_MD_CTX_copy_ex(pads->work, pads->inner);
+        for (int i = 0; ok && i < nparts; i++)
+            if (parts[i].n) ok = EVP_DigestUpdate(pads->work, parts[i].p, parts[i].n);
+        ok = ok && EVP_DigestFinal_ex(pads->work, inner, &n) && n == MAC_LEN &&
+             EVP_MD_CTX_copy_ex(pads->work, pads->outer) && EVP_DigestUpdate(pads->work, inner, MAC_LEN) &&
+             EVP_DigestFinal_ex(pads->work, mac, &n) && n == MAC_LEN;
+        OPENSSL_cleanse(inner, sizeof inner);
+        if (ok) return FWC_OK;
+        ERR_clear_error();   /* fall through to the MAC API below */
+    }
     if (!hmac_alg) {
         rc = openssl_error(err, "EVP_MAC_fetch(HMAC)");
         goto error;
