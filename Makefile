@@ -51,7 +51,6 @@ bench: build
 	$(VPY) -c 'import pycurl' 2>/dev/null || $(VPY) -m pip install -q --no-binary pycurl pycurl
 	$(VPY) bench/build.py
 	$(VPY) bench/dispatch.py
-	$(VPY) bench/dispatch.py
 
 clean:
 	rm -rf build $(VENV) frappe_webhook_c/*.so *.egg-info .pytest_cache .hypothesis

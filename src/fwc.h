@@ -273,13 +273,6 @@ typedef struct {
     uint8_t addr[16];       /* network address, host bits zero */
 } FwcNetwork;
 
-/* An IP network from allowed_networks, e.g. 10.0.0.0/8 or fd00::/8 (http.c). */
-typedef struct {
-    uint8_t family;         /* 4 or 6 */
-    uint8_t prefix;         /* 0..32 or 0..128 */
-    uint8_t addr[16];       /* network address, host bits zero */
-} FwcNetwork;
-
 typedef struct FwcHookSpec {
     atomic_int refs;
     char *name;             /* "" when unnamed */
@@ -526,7 +519,6 @@ PyObject *fwc_raise(FwcModuleState *st, const FwcError *err);
 /* Type specs registered by module.c */
 extern PyType_Spec fwc_webhook_spec;
 extern PyType_Spec fwc_request_spec;
-extern PyType_Spec fwc_response_spec;
 extern PyType_Spec fwc_response_spec;
 extern PyType_Spec fwc_dispatcher_spec;
 extern PyType_Spec fwc_delivery_spec;
