@@ -376,73 +376,7 @@ typedef struct {
     double elapsed;         /* seconds, whole transfer */
     FwcBuf headers;         /* final response's header lines, "Name: value\r\n" each */
     FwcBuf body;            /* at most max_response_bytes */
-    char *url;              /* effective URL (malloc'd) or NULL */
-    char error[512];        /* "" when kind == FWC_NET_OK and the status is not a refused redirect */
-} FwcResult;
-
-typedef struct FwcTransfer FwcTransfer;   /* opaque; lives in http.c */
-
-int fwc_http_global_init(void);     /* curl_global_init once; -1 on failure (GIL held) */
-/* A transfer for (spec, req) on `easy` (which it configures).  spec and req are borrowed
- * and must outlive the transfer.  NULL when out of memory. */
-FwcTransfer *fwc_http_prepare(void *easy, const FwcHookSpec *spec, const FwcBuilt *req);
-/* Fills the result from the perform's CURLcode; the result is moved out to `out`. */
-void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out);
-void fwc_http_release(FwcTransfer *t);
-/* Synchronous send on this thread's handle.  FWC_ENOMEM only; network failures are in out. */
-FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult *out, FwcError *err);
-void fwc_result_free(FwcResult *r);
-
-/* SSRF classification: the reason an address is refused ("loopback address", ...) or
- * NULL for a public address.  addr is 4 or 16 bytes. */
-const char *fwc_addr_class(int family, const uint8_t *addr);
-/* 0 when spec allows connecting to the address (text form), else -1 with msg filled. */
-int fwc_addr_check(const FwcHookSpec *spec, int family, const uint8_t *addr, char *msg, size_t msglen);
-/* Parses "10.0.0.0/8", "fd00::/8" or a bare address; -1 with why filled. */
-int fwc_net_parse(const char *text, FwcNetwork *out, char *why, size_t whylen);
-/* Canonical text of a network ("10.0.0.0/8"). */
-void fwc_net_format(const FwcNetwork *n, char *out, size_t outlen);
-
-/* Response Python object (response.c): takes the result (moved) and a new reference to
- * the Request.  NULL + exception. */
-PyObject *fwc_response_new(FwcModuleState *st, FwcResult *res, PyObject *request);
-/* Builds and sends hook's request for doc; GIL released after the snapshot. */
-PyObject *fwc_dispatch(FwcModuleState *st, FwcHookSpec *spec, PyObject *doc);
-/* Module-level dispatch(hook, doc), _classify_address(addr), _address_refusal(hook, addr). */
-PyObject *fwc_py_dispatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
-PyObject *fwc_py_classify_address(PyObject *module, PyObject *addr);
-PyObject *fwc_py_address_refusal(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
-/* The spec of a Webhook object (borrowed), or NULL + TypeError. */
-FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook);
-
-/* ---------- HTTP transport (http.c): libcurl, no GIL, no PyObject ----------
- * One transfer = fwc_http_prepare() on an easy handle, a perform (curl_easy_perform
- * here, a curl multi handle in a background dispatcher), fwc_http_complete() with the
- * CURLcode, fwc_http_release().  fwc_http_send() does all of it on the calling
- * thread's own handle, which keeps connections alive between calls. */
-
-#define FWC_DEFAULT_MAX_RESPONSE 65536
-
-typedef enum {
-    FWC_NET_OK = 0,     /* a response arrived (any status) */
-    FWC_NET_REFUSED,    /* connection refused / could not connect */
-    FWC_NET_TIMEOUT,
-    FWC_NET_TLS,        /* certificate verification or handshake */
-    FWC_NET_SSRF,       /* the address is not allowed (never retried) */
-    FWC_NET_REDIRECT,   /* a redirect was refused or there were too many */
-    FWC_NET_DNS,
-    FWC_NET_RESET,      /* reset / closed without a response */
-    FWC_NET_OTHER,
-} FwcNetKind;
-
-typedef struct {
-    long status;            /* HTTP status of the final response; 0 when none */
-    FwcNetKind kind;
-    int truncated;          /* the body was longer than max_response_bytes */
-    double elapsed;         /* seconds, whole transfer */
-    FwcBuf headers;         /* final response's header lines, "Name: value\r\n" each */
-    FwcBuf body;            /* at most max_response_bytes */
-    char *url;              /* effective URL (malloc'd) or NULL */
+    char *url;              /* effective URL after redirects (malloc'd); NULL: the request's */
     char error[512];        /* "" when kind == FWC_NET_OK and the status is not a refused redirect */
 } FwcResult;
 
