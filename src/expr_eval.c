@@ -296,7 +296,8 @@ static int contains(ExprCtx *ctx, const FwcValue *container, const FwcValue *x, 
     case FWC_T_LIST:
     case FWC_T_TUPLE:
     case FWC_T_SET:
-        if (container->type == FWC_T_SET && check_hashable(ctx, x) < 0) return -1;
+        /* set.__contains__ looks a set up as a frozenset */
+        if (container->type == FWC_T_SET && x->type != FWC_T_SET && check_hashable(ctx, x) < 0) return -1;
         if (charge(ctx, container->len) < 0) return -1;
         for (uint32_t i = 0; i < container->len; i++)
             if (fwc_expr_equal(&container->u.items[i], x)) {
@@ -621,7 +622,7 @@ static int binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, Fwc
         break;
     }
     case OP_MOD:
-        if (a->type == FWC_T_STR) return FAIL("TypeError: string formatting with % is not supported");
+        if (a->type == FWC_T_STR) return FAIL("TypeError: string formatting with %% is not supported");
         break;
     case OP_SUB:
     case OP_BITAND:
@@ -1512,6 +1513,7 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         return fwc_expr_call_method(ctx, n->op, &recv, args, n->nargs, n->kwnames, out);
     }
     }
+    if (n->kind >= N_EXT && ctx->ext_eval) return ctx->ext_eval(ctx, n, out);
     return FAIL("SystemError: corrupt expression");
 }
 
@@ -1595,6 +1597,8 @@ FwcStatus fwc_expr_eval(const FwcExpr *e, const FwcValue *doc, FwcArena *scratch
     ctx.steps = 0;
     ctx.err = err;
     ctx.now_us = 0;
+    ctx.ext_eval = NULL;
+    ctx.ext_ud = NULL;
     err->code = FWC_OK;
     err->line = err->col = 0;
     err->message[0] = '\0';
