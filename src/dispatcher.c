@@ -25,6 +25,7 @@
 #include "engine.h"
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/rand.h>
 #include <math.h>
 #include <signal.h>
 #include <strings.h>
@@ -75,7 +76,8 @@ typedef struct {
     int sleeping;               /* under eng->lock: about to wait in epoll_wait */
     size_t ninflight, cap;      /* under eng->lock */
     Flight *flights;            /* worker-private */
-    CURL **pool;
+    CURL **pool;                /* idle easy handles, each with its transfer: */
+    FwcTransfer **tpool;        /* options of their last webhook still set */
     size_t npool;
     uint64_t rng;
 } Worker;
@@ -152,6 +154,8 @@ static double rng_uniform(uint64_t *s)     /* xorshift64*, [0, 1) */
 /* ---------- fork registry ---------- */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char id_pool[4096];     /* see new_id() */
+static size_t id_pool_left;
 static FwcEngine *registry;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -192,6 +196,8 @@ static void after_fork_child(void)
     }
     registry = NULL;
     pthread_mutex_init(&registry_lock, NULL);
+    memset(id_pool, 0, sizeof id_pool);
+    id_pool_left = 0;
 }
 
 static void atfork_install(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
@@ -575,9 +581,18 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
         return 0;
     }
     o->built = 1;
-    CURL *easy = w->npool ? w->pool[--w->npool] : curl_easy_init();
-    FwcTransfer *t = easy ? fwc_http_prepare(easy, j->spec, &o->req) : NULL;
-    if (!t) {
+    CURL *easy;
+    FwcTransfer *t;
+    if (w->npool) {
+        w->npool--;
+        easy = w->pool[w->npool];
+        t = w->tpool[w->npool];
+    } else {
+        easy = curl_easy_init();
+        t = easy ? fwc_http_transfer_new(easy) : NULL;
+    }
+    if (!t || fwc_http_rearm(t, j->spec, &o->req) < 0) {
+        fwc_http_transfer_free(t);
         if (easy) curl_easy_cleanup(easy);
         error_outcome(o, FWC_DS_FAILED, "%s", "out of memory (curl handle)");
         f->next = *done;
@@ -590,7 +605,7 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
     curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_SHARE, w->share);
     if (curl_multi_add_handle(w->multi, easy) != CURLM_OK) {
-        fwc_http_release(t);
+        fwc_http_transfer_free(t);
         curl_easy_cleanup(easy);
         f->easy = NULL;
         f->t = NULL;
@@ -614,12 +629,18 @@ static void flight_unlink(Worker *w, Flight *f)
     f->prev = f->next = NULL;
 }
 
-/* Hands the easy handle back to the pool (keeps its connection-less settings cheap). */
-static void easy_release(Worker *w, CURL *easy)
+/* Hands the easy handle and its transfer back to the pool: the next request for the same
+ * webhook only sets its per-request options. */
+static void easy_release(Worker *w, CURL *easy, FwcTransfer *t)
 {
     curl_multi_remove_handle(w->multi, easy);
-    if (w->npool < w->cap) w->pool[w->npool++] = easy;
-    else curl_easy_cleanup(easy);
+    if (w->npool < w->cap) {
+        w->pool[w->npool] = easy;
+        w->tpool[w->npool++] = t;
+    } else {
+        fwc_http_transfer_free(t);
+        curl_easy_cleanup(easy);
+    }
 }
 
 /* Finished transfers -> *done. */
@@ -634,9 +655,8 @@ static void collect(Worker *w, Flight **done)
         if (!f) continue;
         fwc_http_complete(f->t, msg->data.result, &f->o->res);
         curl_easy_getinfo(f->easy, CURLINFO_NUM_CONNECTS, &f->nconnects);
-        fwc_http_release(f->t);
+        easy_release(w, f->easy, f->t);
         f->t = NULL;
-        easy_release(w, f->easy);
         f->easy = NULL;
         flight_unlink(w, f);
         f->next = *done;
@@ -742,7 +762,7 @@ static void abort_flights(Worker *w)
         Flight *f = w->flights;
         flight_unlink(w, f);
         curl_multi_remove_handle(w->multi, f->easy);
-        fwc_http_release(f->t);
+        fwc_http_transfer_free(f->t);
         curl_easy_cleanup(f->easy);
         fwc_outcome_decref(f->o);
         free(f->cb);
@@ -893,10 +913,15 @@ static void *worker_main(void *arg)
 
 static void worker_cleanup(Worker *w)
 {
-    for (size_t i = 0; i < w->npool; i++) curl_easy_cleanup(w->pool[i]);
+    for (size_t i = 0; i < w->npool; i++) {
+        fwc_http_transfer_free(w->tpool[i]);
+        curl_easy_cleanup(w->pool[i]);
+    }
     w->npool = 0;
     free(w->pool);
+    free(w->tpool);
     w->pool = NULL;
+    w->tpool = NULL;
     if (w->multi) curl_multi_cleanup(w->multi);
     if (w->share) curl_share_cleanup(w->share);
     w->multi = NULL;
@@ -934,11 +959,12 @@ static FwcEngine *engine_new(int nworkers, long max_connections, long max_per_ho
         w->rng = (seed + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1)) | 1;
         w->timer = -1;
         w->pool = calloc(w->cap, sizeof *w->pool);
+        w->tpool = calloc(w->cap, sizeof *w->tpool);
         w->multi = curl_multi_init();
         w->share = curl_share_init();
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (!w->pool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) goto nomem;
+        if (!w->pool || !w->tpool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) goto nomem;
         struct epoll_event ev;
         memset(&ev, 0, sizeof ev);
         ev.events = EPOLLIN;
@@ -1312,6 +1338,30 @@ static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
     for (int i = 0; i < k && (size_t)i < outlen; i++) out[i] = (char)tolower((unsigned char)out[i]);
 }
 
+/* Delivery ids: "msg_" + 24 base62 characters (143 random bits), as fwc_new_msg_id makes
+ * them, but drawn from a pool of CSPRNG bytes refilled 4 KiB at a time: enqueue() must not
+ * make a system call per id.  Only used with the GIL held; emptied in a forked child so
+ * that parent and child never hand out the same ids. */
+static void new_id(char out[32])
+{
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    memcpy(out, "msg_", 4);
+    for (int pos = 0; pos < 24;) {
+        if (!id_pool_left) {
+            if (RAND_bytes(id_pool, (int)sizeof id_pool) != 1) {
+                fwc_new_msg_id(out);    /* its own fallback */
+                return;
+            }
+            id_pool_left = sizeof id_pool;
+        }
+        unsigned char b = id_pool[--id_pool_left];
+        id_pool[id_pool_left] = 0;
+        if (b >= 248) continue;     /* 248 = 4 * 62: every character equally likely */
+        out[4 + pos++] = alphabet[b % 62];
+    }
+    out[28] = 0;
+}
+
 static FwcJob *job_new(FwcEngine *e, FwcHookSpec *spec, FwcSnapshot *snap, char *doctype, char *docname)
 {
     char key[300];
@@ -1330,7 +1380,7 @@ static FwcJob *job_new(FwcEngine *e, FwcHookSpec *spec, FwcSnapshot *snap, char 
     j->snap = snap;
     j->doctype = doctype;
     j->docname = docname;
-    fwc_new_msg_id(j->id);
+    new_id(j->id);
     return j;
 }
 

@@ -390,6 +390,14 @@ FwcTransfer *fwc_http_prepare(void *easy, const FwcHookSpec *spec, const FwcBuil
 /* Fills the result from the perform's CURLcode; the result is moved out to `out`. */
 void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out);
 void fwc_http_release(FwcTransfer *t);
+/* A transfer that stays with its easy handle across requests (the Dispatcher's handle
+ * pool): fwc_http_transfer_new(easy) once (NULL on OOM); before each request
+ * fwc_http_rearm(t, spec, req), which sets only the per-request options when spec is the
+ * previous request's (0 ok, -1 out of memory); then perform and fwc_http_complete as
+ * above; fwc_http_transfer_free(t) at the end (the easy handle is the caller's). */
+FwcTransfer *fwc_http_transfer_new(void *easy);
+int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req);
+void fwc_http_transfer_free(FwcTransfer *t);
 /* Synchronous send on this thread's handle.  FWC_ENOMEM only; network failures are in out. */
 FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult *out, FwcError *err);
 void fwc_result_free(FwcResult *r);

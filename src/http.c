@@ -41,6 +41,7 @@ struct FwcTransfer {
     struct curl_slist *headers;     /* one malloc block: nodes then strings */
     FwcResult res;
     int heap;                       /* allocated by fwc_http_prepare */
+    unsigned long serial;           /* fwc_http_rearm: spec whose options are set; 0 none */
     char refused[256];              /* SSRF refusal text, "" when none */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -450,6 +451,43 @@ FwcTransfer *fwc_http_prepare(void *easy, const FwcHookSpec *spec, const FwcBuil
         return NULL;
     }
     return t;
+}
+
+/* ---------- transfers that stay with their easy handle (the Dispatcher's pool) ---------- */
+
+FwcTransfer *fwc_http_transfer_new(void *easy)
+{
+    FwcTransfer *t = calloc(1, sizeof *t);
+    if (t) t->easy = easy;
+    return t;
+}
+
+int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req)
+{
+    fwc_result_free(&t->res);
+    t->spec = spec;
+    t->req = req;
+    if (t->serial != spec->serial) {
+        /* another webhook's options: start from scratch (curl_easy_reset costs a few
+         * allocations, so it is skipped while the webhook stays the same) */
+        curl_easy_reset(t->easy);
+        t->serial = 0;
+        if (setup_spec(t) < 0) return -1;
+        t->serial = spec->serial;
+    }
+    if (setup_request(t) < 0) {
+        t->serial = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void fwc_http_transfer_free(FwcTransfer *t)
+{
+    if (!t) return;
+    fwc_result_free(&t->res);
+    free(t->headers);
+    free(t);
 }
 
 void fwc_http_release(FwcTransfer *t)
