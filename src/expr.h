@@ -71,6 +71,7 @@ typedef enum {
 } ExprNodeKind;
 
 #define N_GEN 200   /* N_COMP flavour: generator expression */
+#define N_EXT 64    /* first node kind evaluated by ExprCtx.ext_eval (the template engine's) */
 
 typedef struct ExprNode ExprNode;
 struct ExprNode {
@@ -152,13 +153,16 @@ ExprNode *fwc_expr_parse_expression(ExprParser *p, int allow_tuple);
 
 /* ---------- evaluation ---------- */
 
-typedef struct {
+typedef struct ExprCtx {
     const FwcValue *vars;   /* scope variables */
     FwcValue locals[FWC_EXPR_MAX_LOCALS];
     FwcArena *arena;        /* scratch */
     uint64_t steps;
     FwcError *err;
     int64_t now_us;         /* fixed "now" for one evaluation (local time, µs since epoch); 0 = unset */
+    /* node kinds >= N_EXT are evaluated by this hook (tmpl_render.c); NULL for conditions */
+    int (*ext_eval)(struct ExprCtx *ctx, const ExprNode *n, FwcValue *out);
+    void *ext_ud;
 } ExprCtx;
 
 /* 0 ok; -1 with ctx->err set (FWC_ECONDITION "<Type>Error: message", or FWC_ENOMEM). */
