@@ -464,6 +464,10 @@ static ExprNode *parse_atom(ExprParser *p)
     }
     if (check_name(p, s, n, t.line, t.col, "names") < 0) return NULL;
     if (NEXT(p) < 0) return NULL;
+    if (is_op(p, OP_WALRUS)) {
+        TOKERR(p, "assignment expressions (:=) are not supported");
+        return NULL;
+    }
     int slot = local_lookup(p, s, n);
     if (slot >= 0) {
         ExprNode *x = node(p, N_LOCAL, t.line, t.col);

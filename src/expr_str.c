@@ -534,16 +534,8 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
             while (i < n && is_space_cp((k = cp_at(s, i, &cp), cp))) i += k;
             if (i >= n) break;
             if (splits >= maxsplit) {
-                /* the rest, with trailing whitespace stripped */
-                size_t e = n;
-                while (e > i) {
-                    size_t b = e - 1;
-                    while (b > i && ((unsigned char)p[b] & 0xC0) == 0x80) b--;
-                    cp_at(s, b, &cp);
-                    if (!is_space_cp(cp)) break;
-                    e = b;
-                }
-                if (svec_push(ctx, &r, p + i, e - i, s->ascii) < 0) return -1;
+                /* the rest, as it is (Python keeps its trailing whitespace) */
+                if (svec_push(ctx, &r, p + i, n - i, s->ascii) < 0) return -1;
                 break;
             }
             size_t j = i;
