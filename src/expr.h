@@ -86,6 +86,8 @@ struct ExprNode {
     uint32_t name_len;
     int slot;               /* N_VAR / N_LOCAL; N_COMP: first target slot */
     int ntargets;           /* N_COMP: 1 (name) or n (tuple unpacking) */
+    int hint;               /* N_ATTR / N_SUBSCRIPT: index where the key was found last
+                               (an inline cache; relaxed atomic loads/stores, any value is safe) */
     FwcValue k;             /* N_CONST */
 };
 

@@ -157,6 +157,27 @@ static const FwcValue *dict_find(const FwcValue *d, const FwcValue *key)
     return NULL;
 }
 
+/* dict_find for a str key with the node's inline cache: documents of one kind share
+ * their layout, so the index where the key was found last almost always hits.  Keys of
+ * a dict are unique (snapshots, literals and the JSON parser deduplicate). */
+static const FwcValue *dict_find_hinted(const FwcValue *d, const char *s, uint32_t n, const ExprNode *node)
+{
+    int *hp = (int *)&node->hint;
+    int h = __atomic_load_n(hp, __ATOMIC_RELAXED);
+    if (h >= 0 && (uint32_t)h < d->len) {
+        const FwcValue *k = &d->u.pairs[h].key;
+        if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, s, n) == 0) return &d->u.pairs[h].value;
+    }
+    for (uint32_t i = d->len; i-- > 0;) {
+        const FwcValue *k = &d->u.pairs[i].key;
+        if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, s, n) == 0) {
+            __atomic_store_n(hp, (int)i, __ATOMIC_RELAXED);
+            return &d->u.pairs[i].value;
+        }
+    }
+    return NULL;
+}
+
 static int set_add(ExprCtx *ctx, Vec *s, const FwcValue *x)
 {
     if (check_hashable(ctx, x) < 0 || charge(ctx, s->n) < 0) return -1;
@@ -860,16 +881,14 @@ static int is_method_of(const FwcValue *v, const char *name, size_t n)
     }
 }
 
-static int attribute(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, FwcValue *out)
+static int attribute(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, const ExprNode *node, FwcValue *out)
 {
     if (obj->type == FWC_T_DICT) {
         /* frappe._dict: the key's value; a key wins over a method of the same name */
-        for (uint32_t i = obj->len; i-- > 0;) {
-            const FwcValue *k = &obj->u.pairs[i].key;
-            if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, name, n) == 0) {
-                *out = obj->u.pairs[i].value;
-                return 0;
-            }
+        const FwcValue *v = dict_find_hinted(obj, name, (uint32_t)n, node);
+        if (v) {
+            *out = *v;
+            return 0;
         }
         if (is_method_of(obj, name, n))
             return FAIL("TypeError: method '%.*s' must be called, e.g. doc.%.*s(...)", (int)n, name, (int)n, name);
@@ -1437,11 +1456,18 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     case N_ATTR: {
         FwcValue obj;
         if (fwc_expr_eval_node(ctx, n->a, &obj) < 0) return -1;
-        return attribute(ctx, &obj, n->name, n->name_len, out);
+        return attribute(ctx, &obj, n->name, n->name_len, n, out);
     }
     case N_SUBSCRIPT: {
         FwcValue obj, key;
         if (fwc_expr_eval_node(ctx, n->a, &obj) < 0 || fwc_expr_eval_node(ctx, n->b, &key) < 0) return -1;
+        if (obj.type == FWC_T_DICT && key.type == FWC_T_STR) {
+            const FwcValue *v = dict_find_hinted(&obj, key.u.s, key.len, n);
+            if (v) {
+                *out = *v;
+                return 0;
+            }
+        }
         return subscript(ctx, &obj, &key, out);
     }
     case N_SLICE: {

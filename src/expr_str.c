@@ -708,7 +708,9 @@ int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *a
             if (k->type == FWC_T_LIST || k->type == FWC_T_DICT || k->type == FWC_T_SET)
                 return FAIL("TypeError: unhashable type: '%s'", TN(k));
             for (uint32_t i = recv->len; i-- > 0;)
-                if (fwc_expr_equal(&recv->u.pairs[i].key, k)) {
+                if (k->type == FWC_T_STR ? (recv->u.pairs[i].key.type == FWC_T_STR && recv->u.pairs[i].key.len == k->len &&
+                                            memcmp(recv->u.pairs[i].key.u.s, k->u.s, k->len) == 0)
+                                         : fwc_expr_equal(&recv->u.pairs[i].key, k)) {
                     *out = recv->u.pairs[i].value;
                     return 0;
                 }
