@@ -12,7 +12,7 @@
 #include "fwc.h"
 
 /* ---------- sandbox bounds (documented in the README) ---------- */
-#define FWC_EXPR_MAX_DEPTH 100          /* parser nesting */
+#define FWC_EXPR_MAX_DEPTH 200          /* parser nesting (and operator chains) */
 #define FWC_EXPR_MAX_STEPS 1000000      /* node evaluations + loop iterations */
 #define FWC_EXPR_MAX_STR (1u << 20)     /* bytes of one string result */
 #define FWC_EXPR_MAX_ITEMS 100000       /* items of one list/tuple/set/dict result */
@@ -142,6 +142,7 @@ typedef struct {
     int max_locals;
     FwcError *err;
     int failed;
+    int multiline_strings;  /* string literals may span lines (Jinja's do) */
 } ExprParser;
 
 /* Sets up a parser on src[pos..len); line/col give the position of src[pos]. */

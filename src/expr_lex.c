@@ -99,7 +99,7 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
     int ascii = 1;
     for (;;) {
         int c = peekc(p, 0);
-        if (c < 0 || (!triple && c == '\n')) {
+        if (c < 0 || (!triple && c == '\n' && !p->multiline_strings)) {
             fwc_buf_free(&b);
             return lex_error(p, line, col, triple ? "unterminated triple-quoted string literal"
                                                   : "unterminated string literal");
@@ -241,6 +241,7 @@ static int lex_number(ExprParser *p, int line, int col)
         adv(p);                                                                         \
     }
     TAKE_DIGITS();
+    if (bn > sizeof buf - 8) return lex_error(p, line, col, "numeric literal too long");
     if (peekc(p, 0) == '.') {
         is_float = 1;
         buf[bn++] = '.';
@@ -253,6 +254,7 @@ static int lex_number(ExprParser *p, int line, int col)
         int k = 1;
         if (peekc(p, 1) == '+' || peekc(p, 1) == '-') k = 2;
         if (peekc(p, k) >= '0' && peekc(p, k) <= '9') {
+            if (bn > sizeof buf - 8) return lex_error(p, line, col, "numeric literal too long");
             is_float = 1;
             buf[bn++] = 'e';
             adv(p);

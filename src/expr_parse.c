@@ -820,6 +820,7 @@ static ExprNode *parse_unary(ExprParser *p)
 static ExprNode *parse_term(ExprParser *p)
 {
     ExprNode *x = parse_unary(p);
+    int chain = 0;
     while (x && p->tok.kind == TK_OP &&
            (p->tok.op == OP_MUL || p->tok.op == OP_DIV || p->tok.op == OP_FLOORDIV || p->tok.op == OP_MOD || p->tok.op == OP_MATMUL)) {
         int op = p->tok.op, line = p->tok.line, col = p->tok.col;
@@ -827,76 +828,93 @@ static ExprNode *parse_term(ExprParser *p)
             TOKERR(p, "the '@' operator is not supported");
             return NULL;
         }
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_unary(p);
         if (!y) return NULL;
         x = binop(p, op, x, y, line, col);
     }
+    p->depth -= chain;
     return x;
 }
 
 static ExprNode *parse_arith(ExprParser *p)
 {
     ExprNode *x = parse_term(p);
+    int chain = 0;
     while (x && (is_op(p, OP_ADD) || is_op(p, OP_SUB))) {
         int op = p->tok.op, line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_term(p);
         if (!y) return NULL;
         x = binop(p, op, x, y, line, col);
     }
+    p->depth -= chain;
     return x;
 }
 
 static ExprNode *parse_shift(ExprParser *p)
 {
     ExprNode *x = parse_arith(p);
+    int chain = 0;
     while (x && (is_op(p, OP_LSHIFT) || is_op(p, OP_RSHIFT))) {
         int op = p->tok.op, line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_arith(p);
         if (!y) return NULL;
         x = binop(p, op, x, y, line, col);
     }
+    p->depth -= chain;
     return x;
 }
 
 static ExprNode *parse_bitand(ExprParser *p)
 {
     ExprNode *x = parse_shift(p);
+    int chain = 0;
     while (x && is_op(p, OP_BITAND)) {
         int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_shift(p);
         if (!y) return NULL;
         x = binop(p, OP_BITAND, x, y, line, col);
     }
+    p->depth -= chain;
     return x;
 }
 
 static ExprNode *parse_bitxor(ExprParser *p)
 {
     ExprNode *x = parse_bitand(p);
+    int chain = 0;
     while (x && is_op(p, OP_BITXOR)) {
         int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_bitand(p);
         if (!y) return NULL;
         x = binop(p, OP_BITXOR, x, y, line, col);
     }
+    p->depth -= chain;
     return x;
 }
 
 static ExprNode *parse_expr(ExprParser *p)
 {
     ExprNode *x = parse_bitxor(p);
+    int chain = 0;
     while (x && is_op(p, OP_BITOR)) {
         int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_bitxor(p);
         if (!y) return NULL;
         x = binop(p, OP_BITOR, x, y, line, col);
     }
+    p->depth -= chain;
     return x;
 }
 
@@ -988,9 +1006,11 @@ static ExprNode *parse_not(ExprParser *p)
 static ExprNode *parse_and(ExprParser *p)
 {
     ExprNode *x = parse_not(p);
+    int chain = 0;
     while (x && is_kw(p, "and")) {
         int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_not(p);
         if (!y) return NULL;
         ExprNode *n = node(p, N_AND, line, col);
@@ -999,15 +1019,18 @@ static ExprNode *parse_and(ExprParser *p)
         n->b = y;
         x = n;
     }
+    p->depth -= chain;
     return x;
 }
 
 static ExprNode *parse_or(ExprParser *p)
 {
     ExprNode *x = parse_and(p);
+    int chain = 0;
     while (x && is_kw(p, "or")) {
         int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0) return NULL;
+        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
+        chain++;
         ExprNode *y = parse_and(p);
         if (!y) return NULL;
         ExprNode *n = node(p, N_OR, line, col);
@@ -1016,6 +1039,7 @@ static ExprNode *parse_or(ExprParser *p)
         n->b = y;
         x = n;
     }
+    p->depth -= chain;
     return x;
 }
 

@@ -340,6 +340,7 @@ double fwc_expr_round_float(double x, int64_t nd)
 {
     if (!isfinite(x) || x == 0.0) return x;
     if (nd > 323) return x;
+    if (nd >= 0 && fabs(x) >= 4503599627370496.0) return x;   /* 2**52: already an integer */
     if (nd < -308) return 0.0 * x;
     char buf[512];
     if (nd >= 0) {
@@ -385,7 +386,7 @@ static int utf8_next(const unsigned char *s, size_t n, size_t *i, uint32_t *cp)
     if (c < 0xE0) {
         *cp = ((c & 0x1Fu) << 6) | (s[*i + 1] & 0x3Fu);
         *i += 2;
-    } else if (c < 0xF0 || *i + 3 > n) {
+    } else if (c < 0xF0 || *i + 4 > n) {
         *cp = ((c & 0x0Fu) << 12) | ((s[*i + 1] & 0x3Fu) << 6) | (*i + 2 < n ? (s[*i + 2] & 0x3Fu) : 0);
         *i += 3;
     } else {

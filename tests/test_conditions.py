@@ -531,6 +531,8 @@ def test_deep_nesting_is_rejected_at_compile_time():
     invalid("-" * 300 + "1", "nests too deeply")
     invalid("not " * 300 + "1", "nests too deeply")
     assert ev("(" * 30 + "1" + ")" * 30) == 1
+    assert ev(" + ".join(["1"] * 150)) == 150
+    invalid(" + ".join(["1"] * 300), "nests too deeply")
 
 
 @pytest.mark.parametrize("expr", ["().__class__", "doc.__class__", "''.__class__.__mro__", "getattr(doc, '__class__')",
