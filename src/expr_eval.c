@@ -565,7 +565,7 @@ static int repeat(ExprCtx *ctx, const FwcValue *seq, const FwcValue *count, FwcV
     size_t total = (size_t)seq->len * (size_t)n;
     FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (total ? total : 1));
     if (!items) return -1;
-    for (int64_t i = 0; i < n; i++) memcpy(items + (size_t)i * seq->len, seq->u.items, sizeof *items * seq->len);
+    for (int64_t i = 0; i < n && seq->len; i++) memcpy(items + (size_t)i * seq->len, seq->u.items, sizeof *items * seq->len);
     if (charge(ctx, total) < 0) return -1;
     *out = seq_value(seq->type, items, (uint32_t)total);
     return 0;
@@ -849,6 +849,7 @@ static int do_slice(ExprCtx *ctx, const FwcValue *obj, const FwcValue *lo, const
             return fwc_expr_new_str(ctx, obj->u.s + b0, b1 - b0, out);
         }
         FwcBuf b = FWC_BUF_INIT;
+        if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);
         for (int64_t k = 0; k < count; k++) {
             int64_t i = start + k * step;
             if (fwc_buf_append(&b, obj->u.s + offs[i], offs[i + 1] - offs[i]) < 0) {

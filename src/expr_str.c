@@ -567,6 +567,7 @@ static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int narg
     const FwcValue *old = &args[0], *new = &args[1];
     if (charge_bytes(ctx, s->len) < 0) return -1;
     FwcBuf b = FWC_BUF_INIT;
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
     size_t i = 0;
     int64_t done = 0;
     int r = 0;
@@ -644,6 +645,7 @@ static int str_join(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, 
         return FAIL("TypeError: can only join an iterable");
     }
     FwcBuf b = FWC_BUF_INIT;
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
     for (uint32_t i = 0; i < n; i++) {
         if (items[i].type != FWC_T_STR) {
             fwc_buf_free(&b);

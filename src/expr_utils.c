@@ -478,6 +478,7 @@ static int strip_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
 {
     if (t->type != FWC_T_STR) return FAIL("TypeError: expected string or bytes-like object");
     FwcBuf b = FWC_BUF_INIT;
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
     const char *s = t->u.s;
     size_t n = t->len, i = 0;
     int r = 0;
@@ -528,6 +529,7 @@ static int escape_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
         return 0;
     }
     FwcBuf b = FWC_BUF_INIT;
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
     int r = 0;
     for (uint32_t i = 0; i < t->len && r == 0; i++) {
         char c = t->u.s[i];
