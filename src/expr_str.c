@@ -355,6 +355,7 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
             cnt++;
             p = f + sub->len;
         }
+        if (charge_bytes(ctx, (size_t)cnt * 8) < 0) return -1;
         *out = fwc_int(cnt);
         return 0;
     }
@@ -549,7 +550,7 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
     out->ascii = 1;
     out->len = r.n;
     out->u.items = r.items;
-    return 0;
+    return charge_bytes(ctx, (size_t)r.n * 8);
 }
 
 static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
@@ -600,6 +601,11 @@ static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int narg
     if (r < 0) {
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
+    }
+    /* work: one step per 4 replacements, besides the bytes scanned */
+    if (charge_bytes(ctx, (size_t)done * 8 + b.len) < 0) {
+        fwc_buf_free(&b);
+        return -1;
     }
     return buf_result(ctx, &b, out);
 }
