@@ -222,6 +222,23 @@ PyObject *fwc_py_eval_expr(PyObject *module, PyObject *args);
 PyObject *fwc_webhook_meets_condition(PyObject *self, PyObject *doc);
 PyObject *fwc_webhook_matches(PyObject *self, PyObject *args, PyObject *kwargs);
 
+/* ---------- template engine: Jinja subset (tmpl_*.c; no GIL after compile) ---------- */
+
+typedef struct FwcTemplate FwcTemplate;   /* compiled template: immutable, shared by threads */
+
+/* Compiles a template (context: doc, utils).  NULL with err set: FWC_EVALUE "<message>"
+ * with err->line (1-based), "Illegal template" for ".__", or FWC_ENOMEM. */
+FwcTemplate *fwc_tmpl_compile(const char *src, size_t len, FwcError *err);
+void fwc_tmpl_free(FwcTemplate *t);
+/* Renders with doc as `doc`, appending to out.  json_escape: values printed inside a
+ * JSON string literal of the template are written as JSON string content.  Errors:
+ * FWC_ETEMPLATE "line L: <reason>" (err->line set), FWC_ENOMEM. */
+FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err);
+/* Python-facing (tmpl_hooks.c, GIL held): -1 with ValidationError("Syntax error in
+ * template: line L: <message>") or ValidationError("Illegal template"). */
+int fwc_template_compile(FwcModuleState *st, const char *src, FwcTemplate **out);
+PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs);
+
 /* ---------- signatures (no GIL) ---------- */
 
 typedef enum {
@@ -282,6 +299,9 @@ typedef struct FwcHookSpec {
     char *request_method;   /* POST PUT DELETE PATCH */
     FwcStructure structure;
     char *webhook_json;     /* template source or NULL */
+    FwcTemplate *json_tmpl; /* webhook_json compiled; NULL when none (or a callable) */
+    FwcTemplate *url_tmpl;  /* request_url compiled when is_dynamic_url */
+    int json_escape;        /* values inside JSON string literals of the template are escaped */
     FwcFieldRow *fields;
     size_t nfields;
     FwcHeader *headers;     /* custom headers after Frappe's dict semantics */

@@ -126,6 +126,8 @@ static PyMethodDef module_methods[] = {
     {"_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
      "test hook: the refusal text for hook and address, or None"},
     {"_loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS, "test hook: JSON parser"},
+    {"_render", (PyCFunction)(void (*)(void))fwc_py_render, METH_VARARGS | METH_KEYWORDS,
+     "test hook: _render(template, doc, json_escape=False) -> rendered text"},
     {"_take_results", (PyCFunction)fwc_py_take_results, METH_O, "internal: the on_result thread's next batch"},
     {"_release_engine", (PyCFunction)fwc_py_release_engine, METH_O, "internal: the on_result thread ended"},
     {"_close_all", (PyCFunction)fwc_py_close_all, METH_O, "internal: close every open Dispatcher (interpreter exit)"},

@@ -81,6 +81,43 @@ static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char 
     return FWC_OK;
 }
 
+/* data = json.loads(render(webhook_json)), as Frappe's get_webhook_data does */
+static FwcStatus template_data(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err)
+{
+    FwcBuf text = FWC_BUF_INIT;
+    FwcStatus st = fwc_tmpl_render(spec->json_tmpl, &b->snap->root, spec->json_escape, &text, err);
+    if (!st) {
+        st = fwc_json_parse(&b->arena, text.data ? text.data : "", text.len, &b->data, err);
+        if (st == FWC_ETEMPLATE) {
+            char msg[sizeof err->message];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            fwc_error_set(err, FWC_ETEMPLATE, "the rendered template is not valid JSON: %s", msg);
+        }
+    }
+    fwc_buf_free(&text);
+    return st;
+}
+
+/* request_url rendered with the body's context, then validated as a static URL is */
+static FwcStatus dynamic_url(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err)
+{
+    FwcBuf text = FWC_BUF_INIT;
+    FwcStatus st = fwc_tmpl_render(spec->url_tmpl, &b->snap->root, 0, &text, err);
+    if (!st) {
+        char *url = fwc_arena_strdup(&b->arena, text.data ? text.data : "", text.len);
+        if (!url) st = oom(err);
+        else if (memchr(url, '\0', text.len)) st = fwc_error_set(err, FWC_ETEMPLATE, "the rendered URL contains a NUL byte");
+        else if ((st = fwc_url_validate(url, err))) {
+            char msg[sizeof err->message];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            st = fwc_error_set(err, FWC_ETEMPLATE, "the rendered URL %.200s is invalid: %s", url, msg);
+        }
+        b->url = url;
+    }
+    fwc_buf_free(&text);
+    return st;
+}
+
 FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const char *msg_id, long long timestamp,
                             FwcBuilt *out, FwcError *err)
 {
@@ -90,8 +127,8 @@ FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const ch
     FwcStatus st;
     if (spec->nfields) {
         st = field_map(spec, out, err);
-    } else if (spec->webhook_json) {
-        st = fwc_error_set(err, FWC_ETEMPLATE, "webhook_json templates need the template engine, which this build does not have yet");
+    } else if (spec->json_tmpl) {
+        st = template_data(spec, out, err);
     } else {
         out->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1};
         st = FWC_OK;
@@ -99,11 +136,13 @@ FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const ch
     if (!st) st = fwc_json_write(&out->body, &out->data, spec->json_style, err);
     if (!st) {
         /* copies: the request may outlive its webhook */
-        out->url = fwc_arena_strdup(&out->arena, spec->request_url, strlen(spec->request_url));
+        out->url = spec->url_tmpl ? NULL : fwc_arena_strdup(&out->arena, spec->request_url, strlen(spec->request_url));
+        if (spec->url_tmpl && (st = dynamic_url(spec, out, err))) goto done;
         out->method = fwc_arena_strdup(&out->arena, spec->request_method, strlen(spec->request_method));
         if (!out->url || !out->method) st = oom(err);
     }
     if (!st) st = build_headers(spec, out, msg_id, timestamp, err);
+done:
     if (st) fwc_built_release(out);
     return st;
 }

@@ -212,6 +212,7 @@ static PyGetSetDef Webhook_getset[] = {
     ATTR(webhook_headers, "header rows as (key, value) pairs"),
     ATTR(enable_security, "whether requests are signed"),
     ATTR(is_dynamic_url, "whether request_url is a template"),
+    ATTR(json_escape, "whether values inside JSON string literals of webhook_json are JSON-escaped"),
     ATTR(timeout, "seconds for the whole transfer"),
     ATTR(max_retries, "retries after the first attempt"),
     ATTR(retry_schedule, "seconds between attempts (Dispatcher); the last step repeats"),

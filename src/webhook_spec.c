@@ -289,6 +289,8 @@ void fwc_spec_decref(FwcHookSpec *s)
     free(s->webhook_docevent);
     free(s->request_method);
     free(s->webhook_json);
+    fwc_tmpl_free(s->json_tmpl);
+    fwc_tmpl_free(s->url_tmpl);
     fwc_expr_free(s->condition);
     for (size_t i = 0; i < s->nfields; i++) {
         free(s->fields[i].fieldname);
@@ -321,7 +323,7 @@ void fwc_spec_decref(FwcHookSpec *s)
     X(background_jobs_queue) X(signature) X(json_style) \
     X(follow_redirects) X(verify_tls) X(ca_file) X(client_cert) X(client_key) \
     X(allow_private_networks) X(allowed_networks) X(proxy) X(max_response_bytes) \
-    X(retry_schedule) X(retry_jitter)
+    X(retry_schedule) X(retry_jitter) X(json_escape)
 
 typedef struct {
 #define FIELD(n) PyObject *n;
@@ -621,6 +623,8 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         invalid(st, "Check Request URL");
         goto error;
     }
+    /* a dynamic URL is rendered per event with the body's context (tmpl_*.c) */
+    if (spec->is_dynamic_url && fwc_template_compile(st, spec->request_url, &spec->url_tmpl) < 0) goto error;
 
     if (!(spec->name = opt_cstr(st, a.name, "name", ""))) goto error;
     if (!(spec->webhook_doctype = opt_cstr(st, a.webhook_doctype, "webhook_doctype", ""))) goto error;
@@ -661,8 +665,21 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
 
     /* Frappe's validate_request_body: Form drops the template, JSON drops the field rows */
     if (a.webhook_json && a.webhook_json != Py_None && spec->structure != FWC_STRUCT_FORM) {
-        if (!(spec->webhook_json = cstr(st, a.webhook_json, "webhook_json", NULL))) goto error;
+        if (!PyUnicode_Check(a.webhook_json) && PyCallable_Check(a.webhook_json)) {
+            PyErr_SetString(PyExc_TypeError, "webhook_json must be a str template (callables are not supported yet)");
+            goto error;
+        } else {
+            if (!(spec->webhook_json = cstr(st, a.webhook_json, "webhook_json", NULL))) goto error;
+            /* Frappe: `elif webhook.webhook_json:` -- an empty template means no template */
+            if (!*spec->webhook_json) {
+                free(spec->webhook_json);
+                spec->webhook_json = NULL;
+            } else if (fwc_template_compile(st, spec->webhook_json, &spec->json_tmpl) < 0) {
+                goto error;
+            }
+        }
     }
+    if ((spec->json_escape = truthy(a.json_escape, 0)) < 0) goto error;
     if (!(field_rows = a.webhook_data && a.webhook_data != Py_None && spec->structure != FWC_STRUCT_JSON
                            ? rows_of(a.webhook_data, "webhook_data", "fieldname", "key")
                            : PyList_New(0)))
@@ -793,6 +810,7 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         expose(attrs, "request_method", PyUnicode_FromString(spec->request_method)) < 0 ||
         expose(attrs, "request_structure", PyUnicode_FromString(structures[spec->structure])) < 0 ||
         expose(attrs, "webhook_json", spec->webhook_json ? PyUnicode_FromString(spec->webhook_json) : Py_NewRef(Py_None)) < 0 ||
+        expose(attrs, "json_escape", PyBool_FromLong(spec->json_escape)) < 0 ||
         expose(attrs, "webhook_data", Py_NewRef(field_rows)) < 0 ||
         expose(attrs, "webhook_headers", Py_NewRef(header_rows)) < 0 ||
         expose(attrs, "enable_security", PyBool_FromLong(security)) < 0 ||

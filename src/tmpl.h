@@ -1,0 +1,112 @@
+/* tmpl.h — internal types of the Jinja-subset template engine (webhook_json bodies and
+ * dynamic URLs), built on the expression engine (expr.h):
+ *   tmpl_lex.c      template text -> segments (data / {{ }} / {% %}; comments dropped,
+ *                   whitespace control and {% raw %} applied, newlines normalised)
+ *   tmpl_parse.c    statements and Jinja's expression grammar -> a tree of TNodes whose
+ *                   expressions are ExprNodes (core kinds + the NJ_* kinds below)
+ *   tmpl_render.c   rendering on a snapshot without the GIL, bounded; NJ_* evaluation
+ *   tmpl_filters.c  Jinja's built-in filters and tests, Frappe's json/len/int/str/flt */
+#ifndef FWC_TMPL_H
+#define FWC_TMPL_H
+
+#include "expr.h"
+
+/* ---------- bounds (documented in the README) ---------- */
+#define FWC_TMPL_MAX_OUTPUT (8u << 20)     /* bytes of rendered text */
+#define FWC_TMPL_MAX_ITER 100000           /* loop iterations of one render */
+#define FWC_TMPL_MAX_VARS 64               /* distinct variable names of one template */
+#define FWC_TMPL_MAX_NEST 64               /* nested blocks */
+
+/* Values only the template engine creates (never in a snapshot or a result).
+ * UNDEF: len 0 (so it is falsy for the core evaluator); u.s: NUL-terminated text it
+ * renders as ("{{ foo }}", "" for a plain Undefined).  LOOP: u.items -> TLoop. */
+#define TMPL_T_UNDEF 64
+#define TMPL_T_LOOP 65
+
+/* Jinja-specific expression nodes, evaluated by the ext hook (tmpl_render.c). */
+enum {
+    NJ_UNDEF = N_EXT,   /* constant undefined; name = its text, op = 1 when it names a variable */
+    NJ_VAR,             /* template variable `slot` (may hold an undefined) */
+    NJ_GETATTR,         /* a . name: attribute, falling back to item */
+    NJ_GETITEM,         /* a [ b ]: item, falling back to attribute */
+    NJ_FILTER,          /* a | op(args) */
+    NJ_TEST,            /* a is op(args) */
+    NJ_CONCAT,          /* args joined as str (~) */
+    NJ_COND,            /* a if b [else c]; c NULL -> Undefined */
+    NJ_CYCLE,           /* a.cycle(args) on a loop */
+};
+
+typedef struct {
+    int64_t index0, length;
+    FwcValue *items;
+    int depth;
+} TLoop;
+
+/* ---------- segments (tmpl_lex.c) ---------- */
+
+typedef enum { TS_DATA, TS_VAR, TS_BLOCK } TSegKind;
+
+typedef struct {
+    int kind;
+    size_t start, end;      /* DATA: text; VAR/BLOCK: the tag's inside */
+    int line, col;          /* of start */
+} TSeg;
+
+/* Normalised text (newlines as "\n", Jinja's trailing newline dropped) in *text (arena),
+ * and its segments.  -1 with err set ("<message>", line). */
+int fwc_tmpl_lex(FwcArena *arena, const char *src, size_t len, const char **text, size_t *text_len,
+                 TSeg **segs, size_t *nsegs, FwcError *err);
+
+/* ---------- statement tree (tmpl_parse.c) ---------- */
+
+typedef enum { T_DATA, T_OUTPUT, T_IF, T_FOR, T_SET, T_SETBLOCK, T_WITH } TNodeKind;
+
+typedef struct TNode TNode;
+struct TNode {
+    int kind, line;
+    TNode *next;
+    const char *text;       /* T_DATA */
+    size_t len;
+    ExprNode *expr;         /* OUTPUT value, IF condition, FOR iterable, SET value */
+    ExprNode *filter;       /* FOR: inline if */
+    TNode *body, *orelse;   /* IF / FOR / SETBLOCK / WITH */
+    int slots[8];           /* FOR / SET targets; WITH: one per value */
+    int nslots;
+    ExprNode **values;      /* WITH values */
+    int loop_slot;          /* FOR */
+    int in_json_string;     /* OUTPUT: inside a JSON string literal of the template text */
+};
+
+struct FwcTemplate {
+    FwcArena arena;
+    const char *text;
+    TNode *root;
+    int nvars;
+    const char *var_names[FWC_TMPL_MAX_VARS];
+    int doc_slot;
+};
+
+/* ---------- filters and tests (tmpl_filters.c) ---------- */
+
+int fwc_tmpl_filter_id(const char *name, size_t n);     /* 0 when unknown */
+int fwc_tmpl_test_id(const char *name, size_t n);
+int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs,
+                          const char **kw, FwcValue *out);
+int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, int *out);
+
+/* ---------- render helpers (tmpl_render.c) ---------- */
+
+/* str(v) as Jinja outputs it (undefined -> its text), appended. */
+int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v);
+/* str(v) as a value (undefined -> its text). */
+int fwc_tmpl_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out);
+/* Jinja's getattr/getitem on values. */
+int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, FwcValue *out);
+int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out);
+int fwc_tmpl_undefined(ExprCtx *ctx, const char *text, FwcValue *out);
+/* Items of an iterable (undefined -> none); borrowed for list/tuple. */
+int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *n);
+/* a < b as Python's sorted() would compare (TypeError for mixed types). */
+int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res);
+
+#endif

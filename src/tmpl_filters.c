@@ -1,0 +1,1081 @@
+/* tmpl_filters.c — Jinja's built-in filters and tests (jinja2/filters.py, tests.py) as
+ * Frappe's environment has them: its json/len/int/str/flt replace or add to Jinja's
+ * (int is Frappe's cint).  Python semantics come from the expression engine: filters
+ * call its builtins, str methods and utils through small constant-argument nodes.
+ * No GIL. */
+#include "tmpl.h"
+#include <math.h>
+
+#define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
+#define TN(v) fwc_expr_type_name(v)
+
+enum {
+    F_ABS = 1, F_ATTR, F_BATCH, F_CAPITALIZE, F_CENTER, F_COUNT, F_DEFAULT, F_D, F_DICTSORT, F_ESCAPE, F_E,
+    F_FIRST, F_FLOAT, F_INDENT, F_INT, F_JOIN, F_LAST, F_LENGTH, F_LIST, F_LOWER, F_MAP, F_MAX, F_MIN,
+    F_REJECT, F_REJECTATTR, F_REPLACE, F_REVERSE, F_ROUND, F_SAFE, F_SELECT, F_SELECTATTR, F_SLICE, F_SORT,
+    F_STRING, F_STRIPTAGS, F_SUM, F_TITLE, F_TOJSON, F_TRIM, F_TRUNCATE, F_UNIQUE, F_UPPER, F_URLENCODE,
+    F_WORDCOUNT, F_JSON, F_LEN, F_STR, F_FLT,
+};
+
+static const char *const FILTERS[] = {
+    "", "abs", "attr", "batch", "capitalize", "center", "count", "default", "d", "dictsort", "escape", "e",
+    "first", "float", "indent", "int", "join", "last", "length", "list", "lower", "map", "max", "min",
+    "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "slice", "sort",
+    "string", "striptags", "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode",
+    "wordcount", "json", "len", "str", "flt", NULL,
+};
+
+enum {
+    X_DEFINED = 1, X_UNDEFINED, X_NONE, X_NUMBER, X_STRING, X_MAPPING, X_SEQUENCE, X_ITERABLE, X_BOOLEAN,
+    X_TRUE, X_FALSE, X_INTEGER, X_FLOAT, X_EVEN, X_ODD, X_DIVISIBLEBY, X_EQ, X_NE, X_LT, X_LE, X_GT, X_GE,
+    X_IN, X_LOWER, X_UPPER, X_SAMEAS, X_EQUALTO, X_GREATERTHAN, X_LESSTHAN,
+};
+
+static const char *const TESTS[] = {
+    "", "defined", "undefined", "none", "number", "string", "mapping", "sequence", "iterable", "boolean",
+    "true", "false", "integer", "float", "even", "odd", "divisibleby", "eq", "ne", "lt", "le", "gt", "ge",
+    "in", "lower", "upper", "sameas", "equalto", "greaterthan", "lessthan", NULL,
+};
+
+static int find(const char *const *names, const char *s, size_t n)
+{
+    for (int i = 1; names[i]; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0) return i;
+    return 0;
+}
+
+int fwc_tmpl_filter_id(const char *name, size_t n) { return find(FILTERS, name, n); }
+int fwc_tmpl_test_id(const char *name, size_t n) { return find(TESTS, name, n); }
+
+/* ---------- calling the expression engine with values ---------- */
+
+static int call_core(ExprCtx *ctx, int kind, int op, const FwcValue *recv, const FwcValue *args, int nargs,
+                     const char **kw, FwcValue *out)
+{
+    ExprNode consts[9], *argp[8], call, rnode;
+    const char *nokw[8] = {NULL};
+    if (nargs > 8) return FAIL("TypeError: too many arguments");
+    memset(&call, 0, sizeof call);
+    for (int i = 0; i < nargs; i++) {
+        memset(&consts[i], 0, sizeof consts[i]);
+        consts[i].kind = N_CONST;
+        consts[i].k = args[i];
+        argp[i] = &consts[i];
+    }
+    call.kind = (uint8_t)kind;
+    call.op = (uint8_t)op;
+    call.nargs = (uint16_t)nargs;
+    call.args = argp;
+    call.kwnames = kw ? kw : nokw;
+    if (recv) {
+        memset(&rnode, 0, sizeof rnode);
+        rnode.kind = N_CONST;
+        rnode.k = *recv;
+        call.a = &rnode;
+        call.name = fwc_expr_method_name(op);
+        call.name_len = (uint32_t)strlen(call.name);
+    }
+    return fwc_expr_eval_node(ctx, &call, out);
+}
+
+static int builtin(ExprCtx *ctx, int id, const FwcValue *args, int nargs, FwcValue *out)
+{
+    return call_core(ctx, N_CALL_BUILTIN, id, NULL, args, nargs, NULL, out);
+}
+static int method(ExprCtx *ctx, int id, const FwcValue *recv, const FwcValue *args, int nargs, FwcValue *out)
+{
+    return call_core(ctx, N_CALL_METHOD, id, recv, args, nargs, NULL, out);
+}
+static int util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    return call_core(ctx, N_CALL_UTIL, id, NULL, args, nargs, kw, out);
+}
+
+static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res)
+{
+    ExprNode ca, cb, cmp, *args[2] = {&ca, &cb};
+    uint8_t ops[1] = {(uint8_t)op};
+    memset(&ca, 0, sizeof ca);
+    memset(&cb, 0, sizeof cb);
+    memset(&cmp, 0, sizeof cmp);
+    ca.kind = cb.kind = N_CONST;
+    ca.k = *a;
+    cb.k = *b;
+    cmp.kind = N_COMPARE;
+    cmp.nargs = 2;
+    cmp.args = args;
+    cmp.ops = ops;
+    FwcValue v;
+    if (fwc_expr_eval_node(ctx, &cmp, &v) < 0) return -1;
+    *res = (int)v.u.i;
+    return 0;
+}
+
+int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res) { return compare(ctx, OP_LT, a, b, res); }
+
+/* ---------- arguments ---------- */
+
+/* Binds positional/keyword args onto params; missing optional ones keep their defaults
+ * (the caller pre-fills slots). */
+static int bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args, int nargs, const char **kw,
+                FwcValue *slots, int *present)
+{
+    int np = 0;
+    while (params[np]) np++;
+    int pos = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (!kw || !kw[i]) {
+            if (pos >= np) return FAIL("TypeError: %s() takes up to %d arguments (%d given)", fname, np + 1, nargs + 1);
+            slots[pos] = args[i];
+            if (present) present[pos] = 1;
+            pos++;
+            continue;
+        }
+        int j = 0;
+        while (j < np && strcmp(params[j], kw[i]) != 0) j++;
+        if (j == np) return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname, kw[i]);
+        slots[j] = args[i];
+        if (present) present[j] = 1;
+    }
+    return 0;
+}
+
+static FwcValue cstr_value(const char *s)
+{
+    FwcValue v = {.type = FWC_T_STR, .ascii = 1, .len = (uint32_t)strlen(s), .u.s = s};
+    return v;
+}
+
+static int is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
+
+static int buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
+{
+    int r = fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
+    fwc_buf_free(b);
+    return r;
+}
+
+static FwcValue list_value(int type, FwcValue *items, uint32_t n)
+{
+    FwcValue v = {.type = (uint8_t)type, .ascii = 1, .len = n, .u.items = items};
+    return v;
+}
+
+/* attribute getter for attribute= arguments: "a.b" and integer parts, as Jinja's
+ * make_attrgetter (environment.getitem per part) */
+static int get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, FwcValue *out)
+{
+    if (attr->type != FWC_T_STR) return fwc_tmpl_getitem(ctx, item, attr, out);
+    FwcValue cur = *item;
+    const char *s = attr->u.s, *end = s + attr->len;
+    while (s <= end) {
+        const char *dot = memchr(s, '.', (size_t)(end - s));
+        if (!dot) dot = end;
+        size_t n = (size_t)(dot - s);
+        int digits = n > 0 && n < 10;
+        for (size_t i = 0; i < n && digits; i++) digits = s[i] >= '0' && s[i] <= '9';
+        FwcValue key, next;
+        if (digits) {
+            int64_t v = 0;
+            for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+            key = fwc_int(v);
+        } else if (fwc_expr_new_str(ctx, s, n, &key) < 0) {
+            return -1;
+        }
+        if (fwc_tmpl_getitem(ctx, &cur, &key, &next) < 0) return -1;
+        cur = next;
+        s = dot + 1;
+    }
+    *out = cur;
+    return 0;
+}
+
+/* lower-cased copy of a string (for case-insensitive sort/min/max/unique) */
+static int ignore_case(ExprCtx *ctx, const FwcValue *v, int case_sensitive, FwcValue *out)
+{
+    if (case_sensitive || v->type != FWC_T_STR) {
+        *out = *v;
+        return 0;
+    }
+    return method(ctx, M_LOWER, v, NULL, 0, out);
+}
+
+/* stable merge sort of (key, value) pairs */
+typedef struct {
+    FwcValue key, val;
+} KV;
+
+static int kv_sort(ExprCtx *ctx, KV *a, KV *tmp, uint32_t n, int reverse)
+{
+    if (n < 2) return 0;
+    uint32_t h = n / 2;
+    if (kv_sort(ctx, a, tmp, h, reverse) < 0 || kv_sort(ctx, a + h, tmp, n - h, reverse) < 0) return -1;
+    uint32_t i = 0, j = h, k = 0;
+    while (i < h && j < n) {
+        int lt;
+        /* stable: take from the right only when strictly smaller (reverse: larger) */
+        if (reverse ? fwc_tmpl_lt(ctx, &a[i].key, &a[j].key, &lt) : fwc_tmpl_lt(ctx, &a[j].key, &a[i].key, &lt)) return -1;
+        tmp[k++] = lt ? a[j++] : a[i++];
+    }
+    while (i < h) tmp[k++] = a[i++];
+    while (j < n) tmp[k++] = a[j++];
+    memcpy(a, tmp, sizeof *a * n);
+    return 0;
+}
+
+static int str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out) { return fwc_tmpl_str_of(ctx, v, out); }
+
+/* ---------- JSON (tojson, json) ---------- */
+
+/* A copy of v with dict keys sorted (for json.dumps(sort_keys=True)). */
+static int sorted_copy(ExprCtx *ctx, const FwcValue *v, FwcValue *out, int depth)
+{
+    if (depth > FWC_MAX_DEPTH) return FAIL("ValueError: value nests too deeply");
+    if (v->type == TMPL_T_UNDEF || v->type == TMPL_T_LOOP) return FAIL("TypeError: Object of type Undefined is not JSON serializable");
+    if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) {
+        if (v->type == FWC_T_SET) return FAIL("TypeError: Object of type set is not JSON serializable");
+        FwcValue *items = v->len ? fwc_expr_alloc(ctx, sizeof *items * v->len) : NULL;
+        if (v->len && !items) return -1;
+        for (uint32_t i = 0; i < v->len; i++)
+            if (sorted_copy(ctx, &v->u.items[i], &items[i], depth + 1) < 0) return -1;
+        *out = list_value(FWC_T_LIST, items, v->len);
+        return 0;
+    }
+    if (v->type == FWC_T_RANGE) return FAIL("TypeError: Object of type range is not JSON serializable");
+    if (v->type != FWC_T_DICT) {
+        *out = *v;
+        return 0;
+    }
+    KV *kv = v->len ? fwc_expr_alloc(ctx, sizeof *kv * v->len * 2) : NULL;
+    if (v->len && !kv) return -1;
+    for (uint32_t i = 0; i < v->len; i++) {
+        kv[i].key = v->u.pairs[i].key;
+        if (sorted_copy(ctx, &v->u.pairs[i].value, &kv[i].val, depth + 1) < 0) return -1;
+    }
+    if (kv_sort(ctx, kv, kv + v->len, v->len, 0) < 0) return -1;
+    FwcPair *pairs = v->len ? fwc_expr_alloc(ctx, sizeof *pairs * v->len) : NULL;
+    if (v->len && !pairs) return -1;
+    for (uint32_t i = 0; i < v->len; i++) {
+        pairs[i].key = kv[i].key;
+        pairs[i].value = kv[i].val;
+    }
+    *out = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = v->len, .u.pairs = pairs};
+    return 0;
+}
+
+static int to_json(ExprCtx *ctx, const FwcValue *v, int style, FwcValue *out)
+{
+    FwcValue c;
+    if (sorted_copy(ctx, v, &c, 0) < 0) return -1;
+    FwcBuf b = FWC_BUF_INIT;
+    FwcError e;
+    FwcStatus st = fwc_json_write(&b, &c, style ? FWC_JSON_AS_JSON : FWC_JSON_DUMPS, &e);
+    if (st) {
+        fwc_buf_free(&b);
+        return st == FWC_ENOMEM ? fwc_expr_nomem(ctx) : FAIL("TypeError: %s", e.message);
+    }
+    if (style) return buf_value(ctx, &b, out);
+    /* htmlsafe_json_dumps */
+    FwcBuf h = FWC_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < b.len && rc == 0; i++) {
+        char ch = b.data[i];
+        rc = ch == '<' ? fwc_buf_puts(&h, "\\u003c") : ch == '>' ? fwc_buf_puts(&h, "\\u003e")
+           : ch == '&' ? fwc_buf_puts(&h, "\\u0026") : ch == '\'' ? fwc_buf_puts(&h, "\\u0027") : fwc_buf_putc(&h, ch);
+    }
+    fwc_buf_free(&b);
+    if (rc < 0) {
+        fwc_buf_free(&h);
+        return fwc_expr_nomem(ctx);
+    }
+    return buf_value(ctx, &h, out);
+}
+
+/* ---------- text helpers ---------- */
+
+static int html_escape(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
+{
+    FwcBuf b = FWC_BUF_INIT;
+    int rc = 0;
+    for (uint32_t i = 0; i < s->len && rc == 0; i++) {
+        char c = s->u.s[i];
+        rc = c == '&' ? fwc_buf_puts(&b, "&amp;") : c == '<' ? fwc_buf_puts(&b, "&lt;") : c == '>' ? fwc_buf_puts(&b, "&gt;")
+           : c == '"' ? fwc_buf_puts(&b, "&#34;") : c == '\'' ? fwc_buf_puts(&b, "&#39;") : fwc_buf_putc(&b, c);
+    }
+    if (rc < 0) {
+        fwc_buf_free(&b);
+        return fwc_expr_nomem(ctx);
+    }
+    return buf_value(ctx, &b, out);
+}
+
+static int url_quote(FwcBuf *b, const char *s, size_t n, int for_qs)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                   c == '-' || c == '~' || (!for_qs && c == '/');
+        int rc;
+        if (safe) rc = fwc_buf_putc(b, (char)c);
+        else if (for_qs && c == ' ') rc = fwc_buf_putc(b, '+');
+        else {
+            char t[3] = {'%', hex[c >> 4], hex[c & 15]};
+            rc = fwc_buf_append(b, t, 3);
+        }
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* Jinja's title: words split at [-\s({[<]+, each capitalised */
+static int jinja_title(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
+{
+    FwcBuf b = FWC_BUF_INIT;
+    size_t i = 0;
+    while (i < s->len) {
+        size_t j = i;
+        int sep = s->u.s[i] == '-' || is_space((unsigned char)s->u.s[i]) || strchr("({[<", s->u.s[i]) != NULL;
+        while (j < s->len && (s->u.s[j] == '-' || is_space((unsigned char)s->u.s[j]) || (s->u.s[j] && strchr("({[<", s->u.s[j]))) == sep) j++;
+        if (sep) {
+            if (fwc_buf_append(&b, s->u.s + i, j - i) < 0) goto nomem;
+        } else {
+            size_t k = i + 1;
+            while (k < j && ((unsigned char)s->u.s[k] & 0xC0) == 0x80) k++;
+            FwcValue first = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(k - i), .u.s = s->u.s + i};
+            FwcValue rest = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(j - k), .u.s = s->u.s + k};
+            FwcValue u, l;
+            if (method(ctx, M_UPPER, &first, NULL, 0, &u) < 0 || method(ctx, M_LOWER, &rest, NULL, 0, &l) < 0) {
+                fwc_buf_free(&b);
+                return -1;
+            }
+            if (fwc_buf_append(&b, u.u.s, u.len) < 0 || fwc_buf_append(&b, l.u.s, l.len) < 0) goto nomem;
+        }
+        i = j;
+    }
+    return buf_value(ctx, &b, out);
+nomem:
+    fwc_buf_free(&b);
+    return fwc_expr_nomem(ctx);
+}
+
+static size_t cplen(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
+
+static size_t cp_to_byte(const FwcValue *s, size_t cp)
+{
+    if (s->ascii) return cp < s->len ? cp : s->len;
+    size_t off = 0;
+    while (cp && off < s->len) {
+        off++;
+        while (off < s->len && ((unsigned char)s->u.s[off] & 0xC0) == 0x80) off++;
+        cp--;
+    }
+    return off;
+}
+
+static int need_int(ExprCtx *ctx, const char *fname, const FwcValue *v, int64_t *out)
+{
+    if (v->type != FWC_T_INT && v->type != FWC_T_BOOL) return FAIL("TypeError: %s(): an integer is required, not '%s'", fname, TN(v));
+    *out = v->u.i;
+    return 0;
+}
+
+/* ---------- select/reject/map helpers ---------- */
+
+static int run_test_by_name(ExprCtx *ctx, const FwcValue *name, const FwcValue *item, FwcValue *args, int nargs, int *res)
+{
+    if (name->type != FWC_T_STR) return FAIL("TypeError: test name must be a string");
+    int id = fwc_tmpl_test_id(name->u.s, name->len);
+    if (!id) return FAIL("TemplateRuntimeError: No test named '%.*s'.", (int)name->len, name->u.s);
+    return fwc_tmpl_apply_test(ctx, id, item, args, nargs, res);
+}
+
+static int select_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, FwcValue *out)
+{
+    int by_attr = id == F_SELECTATTR || id == F_REJECTATTR;
+    int want = id == F_SELECT || id == F_SELECTATTR;
+    FwcValue *items;
+    uint32_t n;
+    if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+    if (by_attr && nargs < 1) return FAIL("TypeError: Missing parameter for attribute name");
+    FwcValue *res = n ? fwc_expr_alloc(ctx, sizeof *res * n) : NULL;
+    if (n && !res) return -1;
+    uint32_t k = 0;
+    int off = by_attr ? 1 : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        FwcValue v = items[i];
+        if (by_attr && get_path(ctx, &items[i], &args[0], &v) < 0) return -1;
+        int t;
+        if (nargs > off) {
+            if (run_test_by_name(ctx, &args[off], &v, args + off + 1, nargs - off - 1, &t) < 0) return -1;
+        } else {
+            t = fwc_expr_truthy(&v);
+        }
+        if (t == want) res[k++] = items[i];
+    }
+    *out = list_value(FWC_T_LIST, res, k);
+    return 0;
+}
+
+static int map_filter(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    FwcValue *items;
+    uint32_t n;
+    if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+    FwcValue *res = n ? fwc_expr_alloc(ctx, sizeof *res * n) : NULL;
+    if (n && !res) return -1;
+    int attr_i = -1, dflt_i = -1;
+    for (int i = 0; kw && i < nargs; i++) {
+        if (kw[i] && !strcmp(kw[i], "attribute")) attr_i = i;
+        else if (kw[i] && !strcmp(kw[i], "default")) dflt_i = i;
+        else if (kw[i]) return FAIL("TypeError: map() got an unexpected keyword argument '%s'", kw[i]);
+    }
+    if (attr_i < 0 && (nargs < 1 || (kw && kw[0]))) return FAIL("FilterArgumentError: map requires a filter argument");
+    int fid = 0;
+    if (attr_i < 0) {
+        if (args[0].type != FWC_T_STR || !(fid = fwc_tmpl_filter_id(args[0].u.s, args[0].len)))
+            return FAIL("TemplateRuntimeError: No filter named '%.*s'.", (int)(args[0].type == FWC_T_STR ? args[0].len : 0),
+                        args[0].type == FWC_T_STR ? args[0].u.s : "");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (attr_i >= 0) {
+            if (get_path(ctx, &items[i], &args[attr_i], &res[i]) < 0) return -1;
+            if (dflt_i >= 0 && is_undef(&res[i])) res[i] = args[dflt_i];
+        } else if (fwc_tmpl_apply_filter(ctx, fid, &items[i], args + 1, nargs - 1, kw ? kw + 1 : NULL, &res[i]) < 0) {
+            return -1;
+        }
+    }
+    *out = list_value(FWC_T_LIST, res, n);
+    return 0;
+}
+
+/* sort / unique / min / max / dictsort share keyed sorting */
+static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sensitive, const FwcValue *attr, int reverse,
+                        KV **out)
+{
+    KV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
+    if (n && !kv) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        FwcValue k = items[i];
+        if (attr && get_path(ctx, &items[i], attr, &k) < 0) return -1;
+        if (ignore_case(ctx, &k, case_sensitive, &kv[i].key) < 0) return -1;
+        kv[i].val = items[i];
+    }
+    if (kv_sort(ctx, kv, kv + n, n, reverse) < 0) return -1;
+    *out = kv;
+    return 0;
+}
+
+/* ---------- filters ---------- */
+
+int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    const char *fname = FILTERS[id];
+    FwcValue s;
+    switch (id) {
+    case F_DEFAULT:
+    case F_D: {
+        static const char *const P[] = {"default_value", "boolean", NULL};
+        FwcValue sl[2] = {cstr_value(""), fwc_bool(0)};
+        if (bind(ctx, "default", P, args, nargs, kw, sl, NULL) < 0) return -1;
+        *out = is_undef(in) || (fwc_expr_truthy(&sl[1]) && !fwc_expr_truthy(in)) ? sl[0] : *in;
+        return 0;
+    }
+    case F_TOJSON:
+        if (nargs > 1 || (nargs == 1 && args[0].type != FWC_T_NULL)) return FAIL("TypeError: tojson(indent=...) is not supported");
+        return to_json(ctx, in, 0, out);
+    case F_JSON:
+        if (nargs) return FAIL("TypeError: json filter arguments are not supported");
+        return to_json(ctx, in, 1, out);
+    case F_LENGTH:
+    case F_COUNT:
+    case F_LEN:
+        if (nargs) return FAIL("TypeError: %s() takes no arguments", fname);
+        if (is_undef(in)) {
+            if (id == F_LEN) return FAIL("TypeError: object of type 'Undefined' has no len()");
+            *out = fwc_int(0);
+            return 0;
+        }
+        return builtin(ctx, B_LEN, in, 1, out);
+    case F_INT:
+    case F_FLT:
+    case F_STR: {
+        FwcValue a[4];
+        const char *k[4] = {NULL, NULL, NULL, NULL};
+        if (nargs > 3) return FAIL("TypeError: %s() takes at most 3 arguments", fname);
+        a[0] = *in;
+        for (int i = 0; i < nargs; i++) {
+            a[i + 1] = args[i];
+            k[i + 1] = kw ? kw[i] : NULL;
+        }
+        if (is_undef(in) && str_of(ctx, in, &a[0]) < 0) return -1;
+        return util(ctx, id == F_INT ? U_CINT : id == F_FLT ? U_FLT : U_CSTR, a, nargs + 1, k, out);
+    }
+    case F_FLOAT: {
+        static const char *const P[] = {"default", NULL};
+        FwcValue sl[1] = {fwc_float(0.0)};
+        if (bind(ctx, "float", P, args, nargs, kw, sl, NULL) < 0) return -1;
+        FwcValue v = *in;
+        if (is_undef(in) && str_of(ctx, in, &v) < 0) return -1;
+        if (v.type == FWC_T_STR || v.type == FWC_T_INT || v.type == FWC_T_BOOL || v.type == FWC_T_FLOAT || v.type == FWC_T_BIGINT) {
+            FwcError saved = *ctx->err;
+            if (builtin(ctx, B_FLOAT, &v, 1, out) == 0) return 0;
+            if (ctx->err->code == FWC_ENOMEM) return -1;
+            *ctx->err = saved;
+        }
+        *out = sl[0];
+        return 0;
+    }
+    case F_STRING:
+        return str_of(ctx, in, out);
+    case F_SAFE:
+        return str_of(ctx, in, out);
+    case F_LOWER:
+    case F_UPPER:
+    case F_CAPITALIZE:
+        if (nargs) return FAIL("TypeError: %s() takes no arguments", fname);
+        if (str_of(ctx, in, &s) < 0) return -1;
+        return method(ctx, id == F_LOWER ? M_LOWER : id == F_UPPER ? M_UPPER : M_CAPITALIZE, &s, NULL, 0, out);
+    case F_TITLE:
+        if (str_of(ctx, in, &s) < 0) return -1;
+        return jinja_title(ctx, &s, out);
+    case F_TRIM: {
+        static const char *const P[] = {"chars", NULL};
+        FwcValue sl[1] = {fwc_null()};
+        if (bind(ctx, "trim", P, args, nargs, kw, sl, NULL) < 0 || str_of(ctx, in, &s) < 0) return -1;
+        return method(ctx, M_STRIP, &s, sl, sl[0].type == FWC_T_NULL ? 0 : 1, out);
+    }
+    case F_REPLACE: {
+        static const char *const P[] = {"old", "new", "count", NULL};
+        FwcValue sl[3] = {fwc_null(), fwc_null(), fwc_null()};
+        int pr[3] = {0, 0, 0};
+        if (bind(ctx, "replace", P, args, nargs, kw, sl, pr) < 0) return -1;
+        if (!pr[0] || !pr[1]) return FAIL("TypeError: replace() missing required arguments");
+        if (str_of(ctx, in, &s) < 0) return -1;
+        FwcValue a[3];
+        if (str_of(ctx, &sl[0], &a[0]) < 0 || str_of(ctx, &sl[1], &a[1]) < 0) return -1;
+        a[2] = sl[2];
+        return method(ctx, M_REPLACE, &s, a, pr[2] && sl[2].type != FWC_T_NULL ? 3 : 2, out);
+    }
+    case F_JOIN: {
+        static const char *const P[] = {"d", "attribute", NULL};
+        FwcValue sl[2] = {cstr_value(""), fwc_null()};
+        int pr[2] = {0, 0};
+        FwcValue *items;
+        uint32_t n;
+        if (bind(ctx, "join", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        FwcValue sep;
+        if (str_of(ctx, &sl[0], &sep) < 0) return -1;
+        FwcBuf b = FWC_BUF_INIT;
+        for (uint32_t i = 0; i < n; i++) {
+            FwcValue v = items[i];
+            if ((pr[1] && get_path(ctx, &items[i], &sl[1], &v) < 0) || (i && fwc_buf_append(&b, sep.u.s, sep.len) < 0) ||
+                fwc_tmpl_str_append(ctx, &b, &v) < 0) {
+                fwc_buf_free(&b);
+                return -1;
+            }
+            if (b.len > FWC_EXPR_MAX_STR) {
+                fwc_buf_free(&b);
+                return FAIL("MemoryError: string result too long");
+            }
+        }
+        return buf_value(ctx, &b, out);
+    }
+    case F_FIRST:
+    case F_LAST: {
+        FwcValue *items;
+        uint32_t n;
+        if (id == F_LAST && in->type == FWC_T_DICT) return FAIL("TypeError: 'dict' object is not reversible");
+        if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        if (!n)
+            return fwc_tmpl_undefined(ctx, id == F_FIRST ? "{{ undefined value printed: No first item, sequence was empty. }}"
+                                                         : "{{ undefined value printed: No last item, sequence was empty. }}", out);
+        *out = items[id == F_FIRST ? 0 : n - 1];
+        return 0;
+    }
+    case F_LIST: {
+        FwcValue *items;
+        uint32_t n;
+        if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        *out = list_value(FWC_T_LIST, items, n);
+        return 0;
+    }
+    case F_REVERSE: {
+        if (in->type == FWC_T_STR) {
+            FwcValue *items;
+            uint32_t n;
+            if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+            FwcBuf b = FWC_BUF_INIT;
+            for (uint32_t i = n; i-- > 0;)
+                if (fwc_buf_append(&b, items[i].u.s, items[i].len) < 0) {
+                    fwc_buf_free(&b);
+                    return fwc_expr_nomem(ctx);
+                }
+            return buf_value(ctx, &b, out);
+        }
+        if (in->type == FWC_T_DICT || in->type == FWC_T_SET || is_undef(in)) return FAIL("TypeError: argument to reversed() must be a sequence");
+        FwcValue *items;
+        uint32_t n;
+        if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL;
+        if (n && !r) return -1;
+        for (uint32_t i = 0; i < n; i++) r[i] = items[n - 1 - i];
+        *out = list_value(FWC_T_LIST, r, n);
+        return 0;
+    }
+    case F_ABS:
+        return builtin(ctx, B_ABS, in, 1, out);
+    case F_ROUND: {
+        static const char *const P[] = {"precision", "method", NULL};
+        FwcValue sl[2] = {fwc_int(0), cstr_value("common")};
+        if (bind(ctx, "round", P, args, nargs, kw, sl, NULL) < 0) return -1;
+        if (sl[1].type != FWC_T_STR) return FAIL("FilterArgumentError: method must be common, ceil or floor");
+        if (sl[1].len == 6 && !memcmp(sl[1].u.s, "common", 6)) {
+            FwcValue a[2] = {*in, sl[0]};
+            return builtin(ctx, B_ROUND, a, 2, out);
+        }
+        int ceil_ = sl[1].len == 4 && !memcmp(sl[1].u.s, "ceil", 4);
+        if (!ceil_ && !(sl[1].len == 5 && !memcmp(sl[1].u.s, "floor", 5)))
+            return FAIL("FilterArgumentError: method must be common, ceil or floor");
+        double x, m;
+        int64_t p, r;
+        if (need_int(ctx, "round", &sl[0], &p) < 0 || fwc_expr_to_float(ctx, in, &x) < 0) return -1;
+        if (p < 0 || p > 300) return FAIL("ValueError: precision out of supported range");
+        m = pow(10.0, (double)p);
+        if (fwc_expr_floor_to_int(ctx, x * m, &r, ceil_) < 0) return -1;
+        *out = fwc_float((double)r / m);
+        return 0;
+    }
+    case F_SUM: {
+        static const char *const P[] = {"attribute", "start", NULL};
+        FwcValue sl[2] = {fwc_null(), fwc_int(0)};
+        int pr[2] = {0, 0};
+        FwcValue *items;
+        uint32_t n;
+        if (bind(ctx, "sum", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        FwcValue *vals = items;
+        if (pr[0] && n) {
+            if (!(vals = fwc_expr_alloc(ctx, sizeof *vals * n))) return -1;
+            for (uint32_t i = 0; i < n; i++)
+                if (get_path(ctx, &items[i], &sl[0], &vals[i]) < 0) return -1;
+        }
+        FwcValue a[2] = {list_value(FWC_T_LIST, vals, n), sl[1]};
+        return builtin(ctx, B_SUM, a, 2, out);
+    }
+    case F_MIN:
+    case F_MAX: {
+        static const char *const P[] = {"case_sensitive", "attribute", NULL};
+        FwcValue sl[2] = {fwc_bool(0), fwc_null()};
+        int pr[2] = {0, 0};
+        FwcValue *items;
+        uint32_t n;
+        KV *kv;
+        if (bind(ctx, fname, P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        if (!n)
+            return fwc_tmpl_undefined(ctx, id == F_MIN ? "{{ undefined value printed: No smallest item, sequence was empty. }}"
+                                                       : "{{ undefined value printed: No largest item, sequence was empty. }}", out);
+        if (sorted_items(ctx, items, n, fwc_expr_truthy(&sl[0]), pr[1] ? &sl[1] : NULL, 0, &kv) < 0) return -1;
+        if (id == F_MIN) {
+            *out = kv[0].val;
+        } else {
+            /* max returns the first of the largest: the last run's first element */
+            uint32_t i = n - 1;
+            while (i > 0) {
+                int lt;
+                if (fwc_tmpl_lt(ctx, &kv[i - 1].key, &kv[i].key, &lt) < 0) return -1;
+                if (lt) break;
+                i--;
+            }
+            *out = kv[i].val;
+        }
+        return 0;
+    }
+    case F_SORT: {
+        static const char *const P[] = {"reverse", "case_sensitive", "attribute", NULL};
+        FwcValue sl[3] = {fwc_bool(0), fwc_bool(0), fwc_null()};
+        int pr[3] = {0, 0, 0};
+        FwcValue *items;
+        uint32_t n;
+        KV *kv;
+        if (bind(ctx, "sort", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        if (sorted_items(ctx, items, n, fwc_expr_truthy(&sl[1]), pr[2] ? &sl[2] : NULL, fwc_expr_truthy(&sl[0]), &kv) < 0) return -1;
+        FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL;
+        if (n && !r) return -1;
+        for (uint32_t i = 0; i < n; i++) r[i] = kv[i].val;
+        *out = list_value(FWC_T_LIST, r, n);
+        return 0;
+    }
+    case F_UNIQUE: {
+        static const char *const P[] = {"case_sensitive", "attribute", NULL};
+        FwcValue sl[2] = {fwc_bool(0), fwc_null()};
+        int pr[2] = {0, 0};
+        FwcValue *items;
+        uint32_t n, k = 0;
+        if (bind(ctx, "unique", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL, *keys = n ? fwc_expr_alloc(ctx, sizeof *keys * n) : NULL;
+        if (n && (!r || !keys)) return -1;
+        for (uint32_t i = 0; i < n; i++) {
+            FwcValue key = items[i];
+            if (pr[1] && get_path(ctx, &items[i], &sl[1], &key) < 0) return -1;
+            if (ignore_case(ctx, &key, fwc_expr_truthy(&sl[0]), &key) < 0) return -1;
+            if (key.type == FWC_T_LIST || key.type == FWC_T_DICT || key.type == FWC_T_SET)
+                return FAIL("TypeError: unhashable type: '%s'", TN(&key));
+            uint32_t j = 0;
+            while (j < k && !fwc_expr_equal(&keys[j], &key)) j++;
+            if (j == k) {
+                keys[k] = key;
+                r[k++] = items[i];
+            }
+        }
+        *out = list_value(FWC_T_LIST, r, k);
+        return 0;
+    }
+    case F_DICTSORT: {
+        static const char *const P[] = {"case_sensitive", "by", "reverse", NULL};
+        FwcValue sl[3] = {fwc_bool(0), cstr_value("key"), fwc_bool(0)};
+        if (bind(ctx, "dictsort", P, args, nargs, kw, sl, NULL) < 0) return -1;
+        if (in->type != FWC_T_DICT) return FAIL("AttributeError: '%s' object has no attribute 'items'", TN(in));
+        int by_value = sl[1].type == FWC_T_STR && sl[1].len == 5 && !memcmp(sl[1].u.s, "value", 5);
+        if (!by_value && !(sl[1].type == FWC_T_STR && sl[1].len == 3 && !memcmp(sl[1].u.s, "key", 3)))
+            return FAIL("FilterArgumentError: You can only sort by either \"key\" or \"value\"");
+        uint32_t n = in->len;
+        KV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
+        FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL;
+        if (n && (!kv || !r)) return -1;
+        for (uint32_t i = 0; i < n; i++) {
+            FwcValue *pair = fwc_expr_alloc(ctx, sizeof *pair * 2);
+            if (!pair) return -1;
+            pair[0] = in->u.pairs[i].key;
+            pair[1] = in->u.pairs[i].value;
+            kv[i].val = list_value(FWC_T_TUPLE, pair, 2);
+            if (ignore_case(ctx, &pair[by_value], fwc_expr_truthy(&sl[0]), &kv[i].key) < 0) return -1;
+        }
+        if (kv_sort(ctx, kv, kv + n, n, fwc_expr_truthy(&sl[2])) < 0) return -1;
+        for (uint32_t i = 0; i < n; i++) r[i] = kv[i].val;
+        *out = list_value(FWC_T_LIST, r, n);
+        return 0;
+    }
+    case F_ESCAPE:
+    case F_E:
+        if (str_of(ctx, in, &s) < 0) return -1;
+        return html_escape(ctx, &s, out);
+    case F_STRIPTAGS: {
+        /* markupsafe: drop comments and tags, collapse whitespace, unescape basic entities */
+        if (str_of(ctx, in, &s) < 0) return -1;
+        FwcBuf b = FWC_BUF_INIT;
+        size_t i = 0;
+        int pending_space = 0;
+        while (i < s.len) {
+            if (s.u.s[i] == '<' && i + 3 < s.len && !memcmp(s.u.s + i, "<!--", 4)) {
+                const char *e = NULL;
+                for (size_t j = i + 4; j + 2 < s.len + 0 && !e; j++)
+                    if (!memcmp(s.u.s + j, "-->", 3)) e = s.u.s + j + 3;
+                if (e) {
+                    i = (size_t)(e - s.u.s);
+                    continue;
+                }
+            }
+            if (s.u.s[i] == '<') {
+                size_t j = i + 1;
+                while (j < s.len && s.u.s[j] != '>') j++;
+                if (j < s.len && j > i + 1) {
+                    i = j + 1;
+                    continue;
+                }
+            }
+            if (is_space((unsigned char)s.u.s[i])) {
+                pending_space = b.len > 0;
+                i++;
+                continue;
+            }
+            if (pending_space && fwc_buf_putc(&b, ' ') < 0) goto st_nomem;
+            pending_space = 0;
+            static const struct {
+                const char *ent, *txt;
+            } E[] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#34;", "\""}, {"&#39;", "'"}, {"&nbsp;", "\xc2\xa0"}};
+            int done = 0;
+            for (size_t k = 0; k < sizeof E / sizeof E[0] && !done; k++) {
+                size_t el = strlen(E[k].ent);
+                if (i + el <= s.len && !memcmp(s.u.s + i, E[k].ent, el)) {
+                    if (fwc_buf_puts(&b, E[k].txt) < 0) goto st_nomem;
+                    i += el;
+                    done = 1;
+                }
+            }
+            if (done) continue;
+            if (fwc_buf_putc(&b, s.u.s[i++]) < 0) goto st_nomem;
+        }
+        return buf_value(ctx, &b, out);
+    st_nomem:
+        fwc_buf_free(&b);
+        return fwc_expr_nomem(ctx);
+    }
+    case F_TRUNCATE: {
+        static const char *const P[] = {"length", "killwords", "end", "leeway", NULL};
+        FwcValue sl[4] = {fwc_int(255), fwc_bool(0), cstr_value("..."), fwc_int(5)};
+        int64_t length, leeway;
+        if (bind(ctx, "truncate", P, args, nargs, kw, sl, NULL) < 0 || str_of(ctx, in, &s) < 0) return -1;
+        if (need_int(ctx, "truncate", &sl[0], &length) < 0 || need_int(ctx, "truncate", &sl[3], &leeway) < 0) return -1;
+        FwcValue end;
+        if (str_of(ctx, &sl[2], &end) < 0) return -1;
+        int64_t elen = (int64_t)cplen(&end), slen = (int64_t)cplen(&s);
+        if (length < elen) return FAIL("AssertionError: expected length >= %lld, got %lld", (long long)elen, (long long)length);
+        if (leeway < 0) return FAIL("AssertionError: expected leeway >= 0, got %lld", (long long)leeway);
+        if (slen <= length + leeway) {
+            *out = s;
+            return 0;
+        }
+        size_t cut = cp_to_byte(&s, (size_t)(length - elen));
+        FwcBuf b = FWC_BUF_INIT;
+        size_t keep = cut;
+        if (!fwc_expr_truthy(&sl[1])) {
+            size_t j = cut;
+            while (j > 0 && s.u.s[j - 1] != ' ') j--;
+            if (j > 0) keep = j - 1;
+        }
+        if (fwc_buf_append(&b, s.u.s, keep) < 0 || fwc_buf_append(&b, end.u.s, end.len) < 0) {
+            fwc_buf_free(&b);
+            return fwc_expr_nomem(ctx);
+        }
+        return buf_value(ctx, &b, out);
+    }
+    case F_WORDCOUNT: {
+        if (str_of(ctx, in, &s) < 0) return -1;
+        int64_t words = 0;
+        int inword = 0;
+        for (uint32_t i = 0; i < s.len; i++) {
+            unsigned char c = (unsigned char)s.u.s[i];
+            int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+            if (w && !inword) words++;
+            inword = w;
+        }
+        *out = fwc_int(words);
+        return 0;
+    }
+    case F_CENTER: {
+        static const char *const P[] = {"width", NULL};
+        FwcValue sl[1] = {fwc_int(80)};
+        int64_t width;
+        if (bind(ctx, "center", P, args, nargs, kw, sl, NULL) < 0 || str_of(ctx, in, &s) < 0 || need_int(ctx, "center", &sl[0], &width) < 0)
+            return -1;
+        int64_t len = (int64_t)cplen(&s);
+        if (width > 100000) return FAIL("MemoryError: center width too large");
+        if (width <= len) {
+            *out = s;
+            return 0;
+        }
+        int64_t marg = width - len, left = marg / 2 + (marg & width & 1);
+        FwcBuf b = FWC_BUF_INIT;
+        int rc = 0;
+        for (int64_t i = 0; i < left && !rc; i++) rc = fwc_buf_putc(&b, ' ');
+        if (!rc) rc = fwc_buf_append(&b, s.u.s, s.len);
+        for (int64_t i = 0; i < marg - left && !rc; i++) rc = fwc_buf_putc(&b, ' ');
+        if (rc < 0) {
+            fwc_buf_free(&b);
+            return fwc_expr_nomem(ctx);
+        }
+        return buf_value(ctx, &b, out);
+    }
+    case F_INDENT: {
+        static const char *const P[] = {"width", "first", "blank", NULL};
+        FwcValue sl[3] = {fwc_int(4), fwc_bool(0), fwc_bool(0)};
+        if (bind(ctx, "indent", P, args, nargs, kw, sl, NULL) < 0 || str_of(ctx, in, &s) < 0) return -1;
+        FwcValue ind;
+        if (sl[0].type == FWC_T_STR) {
+            ind = sl[0];
+        } else {
+            int64_t w;
+            if (need_int(ctx, "indent", &sl[0], &w) < 0) return -1;
+            if (w < 0) w = 0;
+            if (w > 1000) return FAIL("MemoryError: indent width too large");
+            char *sp = fwc_expr_alloc(ctx, (size_t)w + 1);
+            if (!sp) return -1;
+            memset(sp, ' ', (size_t)w);
+            sp[w] = '\0';
+            ind = cstr_value(sp);
+        }
+        int first = fwc_expr_truthy(&sl[1]), blank = fwc_expr_truthy(&sl[2]);
+        /* Jinja 3.1: newline = "\n"; s += newline (markup); lines = s.splitlines(); ... */
+        FwcBuf b = FWC_BUF_INIT;
+        size_t i = 0;
+        int line_no = 0, rc = 0;
+        while (i < s.len && !rc) {
+            size_t j = i;
+            while (j < s.len && s.u.s[j] != '\n') j++;
+            int is_blank = 1;
+            for (size_t k = i; k < j; k++) is_blank &= is_space((unsigned char)s.u.s[k]);
+            if (line_no) rc = fwc_buf_putc(&b, '\n');
+            if (!rc && ((line_no == 0 && first) || (line_no > 0 && (blank || !is_blank))) && !(line_no == 0 && !first))
+                rc = fwc_buf_append(&b, ind.u.s, ind.len);
+            if (!rc) rc = fwc_buf_append(&b, s.u.s + i, j - i);
+            line_no++;
+            i = j + 1;
+        }
+        if (rc < 0) {
+            fwc_buf_free(&b);
+            return fwc_expr_nomem(ctx);
+        }
+        return buf_value(ctx, &b, out);
+    }
+    case F_URLENCODE: {
+        FwcBuf b = FWC_BUF_INIT;
+        int rc = 0;
+        if (in->type == FWC_T_STR) {
+            rc = url_quote(&b, in->u.s, in->len, 0);
+        } else if (in->type == FWC_T_DICT) {
+            for (uint32_t i = 0; i < in->len && !rc; i++) {
+                FwcValue k, v;
+                if (str_of(ctx, &in->u.pairs[i].key, &k) < 0 || str_of(ctx, &in->u.pairs[i].value, &v) < 0) {
+                    fwc_buf_free(&b);
+                    return -1;
+                }
+                if (i) rc = fwc_buf_putc(&b, '&');
+                if (!rc) rc = url_quote(&b, k.u.s, k.len, 1);
+                if (!rc) rc = fwc_buf_putc(&b, '=');
+                if (!rc) rc = url_quote(&b, v.u.s, v.len, 1);
+            }
+        } else {
+            if (str_of(ctx, in, &s) < 0) return -1;
+            rc = url_quote(&b, s.u.s, s.len, 0);
+        }
+        if (rc < 0) {
+            fwc_buf_free(&b);
+            return fwc_expr_nomem(ctx);
+        }
+        return buf_value(ctx, &b, out);
+    }
+    case F_ATTR: {
+        if (nargs != 1 || args[0].type != FWC_T_STR) return FAIL("TypeError: attr() takes one string argument");
+        if (args[0].len && args[0].u.s[0] == '_') return FAIL("SecurityError: access to attribute '%.*s' is unsafe", (int)args[0].len, args[0].u.s);
+        return fwc_tmpl_getattr(ctx, in, args[0].u.s, args[0].len, out);
+    }
+    case F_BATCH:
+    case F_SLICE: {
+        static const char *const PB[] = {"linecount", "fill_with", NULL}, *const PS[] = {"slices", "fill_with", NULL};
+        FwcValue sl[2] = {fwc_null(), fwc_null()};
+        int pr[2] = {0, 0};
+        int64_t size;
+        FwcValue *items;
+        uint32_t n;
+        if (bind(ctx, fname, id == F_BATCH ? PB : PS, args, nargs, kw, sl, pr) < 0) return -1;
+        if (!pr[0] || need_int(ctx, fname, &sl[0], &size) < 0) return -1;
+        if (size <= 0) return FAIL("ValueError: %s size must be positive", fname);
+        if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        FwcValue *groups = fwc_expr_alloc(ctx, sizeof *groups * (n + (uint32_t)(size < 100000 ? size : 100000) + 1));
+        if (!groups) return -1;
+        uint32_t ng = 0;
+        if (id == F_BATCH) {
+            for (uint32_t i = 0; i < n; i += (uint32_t)size) {
+                uint32_t cnt = n - i < size ? n - i : (uint32_t)size, tot = pr[1] ? (uint32_t)size : cnt;
+                FwcValue *g = fwc_expr_alloc(ctx, sizeof *g * tot);
+                if (!g) return -1;
+                for (uint32_t j = 0; j < tot; j++) g[j] = j < cnt ? items[i + j] : sl[1];
+                groups[ng++] = list_value(FWC_T_LIST, g, tot);
+            }
+        } else {
+            if (size > 100000) return FAIL("MemoryError: too many slices");
+            uint32_t per = n / (uint32_t)size, extra = n % (uint32_t)size, off = 0;
+            for (uint32_t k = 0; k < (uint32_t)size; k++) {
+                uint32_t cnt = per + (k < extra ? 1 : 0), tot = cnt + (pr[1] && extra && k >= extra ? 1 : 0);
+                FwcValue *g = tot ? fwc_expr_alloc(ctx, sizeof *g * tot) : NULL;
+                if (tot && !g) return -1;
+                for (uint32_t j = 0; j < cnt; j++) g[j] = items[off + j];
+                if (tot > cnt) g[cnt] = sl[1];
+                off += cnt;
+                groups[ng++] = list_value(FWC_T_LIST, g, tot);
+            }
+        }
+        *out = list_value(FWC_T_LIST, groups, ng);
+        return 0;
+    }
+    case F_SELECT:
+    case F_REJECT:
+    case F_SELECTATTR:
+    case F_REJECTATTR:
+        for (int i = 0; kw && i < nargs; i++)
+            if (kw[i]) return FAIL("TypeError: %s() takes no keyword arguments", fname);
+        return select_filter(ctx, id, in, args, nargs, out);
+    case F_MAP:
+        return map_filter(ctx, in, args, nargs, kw, out);
+    }
+    return FAIL("SystemError: unknown filter");
+}
+
+/* ---------- tests ---------- */
+
+static int is_number(const FwcValue *v)
+{
+    return v->type == FWC_T_INT || v->type == FWC_T_BIGINT || v->type == FWC_T_FLOAT || v->type == FWC_T_BOOL;
+}
+
+int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, int *out)
+{
+    int needs = id == X_DIVISIBLEBY || (id >= X_EQ && id <= X_IN) || id == X_SAMEAS || id >= X_EQUALTO;
+    if (needs && nargs != 1) return FAIL("TypeError: test '%s' takes exactly one argument", TESTS[id]);
+    if (!needs && nargs) return FAIL("TypeError: test '%s' takes no arguments", TESTS[id]);
+    int t = in->type;
+    switch (id) {
+    case X_DEFINED: *out = t != TMPL_T_UNDEF; return 0;
+    case X_UNDEFINED: *out = t == TMPL_T_UNDEF; return 0;
+    case X_NONE: *out = t == FWC_T_NULL; return 0;
+    case X_NUMBER: *out = is_number(in); return 0;
+    case X_STRING: *out = t == FWC_T_STR; return 0;
+    case X_MAPPING: *out = t == FWC_T_DICT; return 0;
+    case X_SEQUENCE: *out = t == FWC_T_STR || t == FWC_T_LIST || t == FWC_T_TUPLE || t == FWC_T_DICT || t == FWC_T_RANGE || t == TMPL_T_UNDEF; return 0;
+    case X_ITERABLE: *out = t == FWC_T_STR || t == FWC_T_LIST || t == FWC_T_TUPLE || t == FWC_T_DICT || t == FWC_T_SET || t == FWC_T_RANGE || t == TMPL_T_UNDEF || t == TMPL_T_LOOP; return 0;
+    case X_BOOLEAN: *out = t == FWC_T_BOOL; return 0;
+    case X_TRUE: *out = t == FWC_T_BOOL && in->u.i; return 0;
+    case X_FALSE: *out = t == FWC_T_BOOL && !in->u.i; return 0;
+    case X_INTEGER: *out = t == FWC_T_INT || t == FWC_T_BIGINT; return 0;
+    case X_FLOAT: *out = t == FWC_T_FLOAT; return 0;
+    case X_EVEN:
+    case X_ODD:
+    case X_DIVISIBLEBY: {
+        FwcValue two = fwc_int(2), r, zero = fwc_int(0);
+        ExprNode ca, cb, op, *unused = NULL;
+        (void)unused;
+        memset(&ca, 0, sizeof ca);
+        memset(&cb, 0, sizeof cb);
+        memset(&op, 0, sizeof op);
+        ca.kind = cb.kind = N_CONST;
+        ca.k = *in;
+        cb.k = id == X_DIVISIBLEBY ? args[0] : two;
+        op.kind = N_BINOP;
+        op.op = OP_MOD;
+        op.a = &ca;
+        op.b = &cb;
+        if (fwc_expr_eval_node(ctx, &op, &r) < 0) return -1;
+        int eq;
+        if (compare(ctx, OP_EQ, &r, &zero, &eq) < 0) return -1;
+        *out = id == X_ODD ? !eq : eq;
+        return 0;
+    }
+    case X_EQ: case X_EQUALTO: return compare(ctx, OP_EQ, in, &args[0], out);
+    case X_NE: return compare(ctx, OP_NE, in, &args[0], out);
+    case X_LT: case X_LESSTHAN: return compare(ctx, OP_LT, in, &args[0], out);
+    case X_LE: return compare(ctx, OP_LE, in, &args[0], out);
+    case X_GT: case X_GREATERTHAN: return compare(ctx, OP_GT, in, &args[0], out);
+    case X_GE: return compare(ctx, OP_GE, in, &args[0], out);
+    case X_IN: return compare(ctx, OP_IN, in, &args[0], out);
+    case X_LOWER:
+    case X_UPPER: {
+        FwcValue s, l, u;
+        if (fwc_tmpl_str_of(ctx, in, &s) < 0 || method(ctx, M_LOWER, &s, NULL, 0, &l) < 0 || method(ctx, M_UPPER, &s, NULL, 0, &u) < 0)
+            return -1;
+        int eq_l = fwc_expr_equal(&s, &l), eq_u = fwc_expr_equal(&s, &u);
+        *out = id == X_LOWER ? eq_l && !eq_u : eq_u && !eq_l;
+        return 0;
+    }
+    case X_SAMEAS: {
+        const FwcValue *o = &args[0];
+        *out = (t == FWC_T_NULL && o->type == FWC_T_NULL) || (t == FWC_T_BOOL && o->type == FWC_T_BOOL && in->u.i == o->u.i) ||
+               (t == TMPL_T_UNDEF && o->type == TMPL_T_UNDEF && in->u.s == o->u.s) ||
+               (t == FWC_T_INT && o->type == FWC_T_INT && in->u.i == o->u.i && in->u.i >= -5 && in->u.i <= 256) ||
+               ((t == FWC_T_LIST || t == FWC_T_DICT) && o->type == t && in->u.items == o->u.items && in->len == o->len);
+        return 0;
+    }
+    }
+    return FAIL("SystemError: unknown test");
+}

@@ -1,0 +1,590 @@
+/* tmpl_render.c — rendering a compiled template on a document without the GIL, into an
+ * FwcBuf, bounded in output size, loop iterations and evaluation steps.  Also the
+ * evaluation of the Jinja-specific expression nodes (NJ_*) through the expression
+ * engine's ext_eval hook, and Jinja's value semantics: str() output, DebugUndefined,
+ * attribute access falling back to item access (and back), loop variables. */
+#include "tmpl.h"
+
+typedef struct {
+    ExprCtx ctx;            /* first: the ext hook casts */
+    const FwcTemplate *t;
+    FwcValue *vars;
+    FwcBuf *out;
+    size_t out_start;
+    int json_escape;
+    int line;
+    uint64_t iterations;
+} R;
+
+#define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
+
+int fwc_tmpl_undefined(ExprCtx *ctx, const char *text, FwcValue *out)
+{
+    (void)ctx;
+    *out = (FwcValue){.type = TMPL_T_UNDEF, .ascii = 0, .len = 0, .u.s = text};
+    return 0;
+}
+
+static int undefined_fmt(ExprCtx *ctx, FwcValue *out, const char *fmt, ...)
+{
+    char tmp[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
+    char *s = fwc_expr_alloc(ctx, (size_t)n + 1);
+    if (!s) return -1;
+    memcpy(s, tmp, (size_t)n);
+    s[n] = '\0';
+    return fwc_tmpl_undefined(ctx, s, out);
+}
+
+/* Jinja's object_type_repr */
+static const char *type_repr(const FwcValue *v)
+{
+    switch (v->type) {
+    case FWC_T_NULL: return "None";
+    case FWC_T_BOOL: return "bool object";
+    case FWC_T_INT: case FWC_T_BIGINT: return "int object";
+    case FWC_T_FLOAT: return "float object";
+    case FWC_T_STR: return "str object";
+    case FWC_T_LIST: return "list object";
+    case FWC_T_DICT: return "frappe._dict object";
+    case FWC_T_TUPLE: return "tuple object";
+    case FWC_T_SET: return "set object";
+    case FWC_T_RANGE: return "range object";
+    case TMPL_T_LOOP: return "jinja2.runtime.LoopContext object";
+    default: return "object";
+    }
+}
+
+/* "{{ no such element: list object[5] }}" */
+static int no_such_element(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out)
+{
+    FwcBuf b = FWC_BUF_INIT;
+    if (fwc_expr_repr_append(&b, key, 0) < 0) {
+        fwc_buf_free(&b);
+        return fwc_expr_nomem(ctx);
+    }
+    int r = undefined_fmt(ctx, out, "{{ no such element: %s[%.*s] }}", type_repr(obj), (int)(b.len > 400 ? 400 : b.len),
+                          b.data ? b.data : "");
+    fwc_buf_free(&b);
+    return r;
+}
+
+static int undefined_error(ExprCtx *ctx, const FwcValue *u)
+{
+    const char *s = u->u.s;
+    if (u->ascii && strncmp(s, "{{ ", 3) == 0) {
+        size_t n = strlen(s);
+        return FAIL("UndefinedError: '%.*s' is undefined", (int)(n > 6 ? n - 6 : 0), s + 3);
+    }
+    return FAIL("UndefinedError: %s", *s ? s : "undefined value");
+}
+
+static int is_dict_method(const char *name, size_t n)
+{
+    static const char *const m[] = {"get", "keys", "values", "items", "pop", "update", "copy", "clear", "setdefault",
+                                    "fromkeys", "popitem", NULL};
+    for (int i = 0; m[i]; i++)
+        if (strlen(m[i]) == n && memcmp(m[i], name, n) == 0) return 1;
+    return 0;
+}
+
+static int loop_attr(ExprCtx *ctx, const TLoop *l, const char *name, size_t n, FwcValue *out)
+{
+#define IS(s) (n == sizeof(s) - 1 && memcmp(name, s, n) == 0)
+    if (IS("index")) *out = fwc_int(l->index0 + 1);
+    else if (IS("index0")) *out = fwc_int(l->index0);
+    else if (IS("revindex")) *out = fwc_int(l->length - l->index0);
+    else if (IS("revindex0")) *out = fwc_int(l->length - l->index0 - 1);
+    else if (IS("first")) *out = fwc_bool(l->index0 == 0);
+    else if (IS("last")) *out = fwc_bool(l->index0 == l->length - 1);
+    else if (IS("length")) *out = fwc_int(l->length);
+    else if (IS("depth")) *out = fwc_int(l->depth);
+    else if (IS("depth0")) *out = fwc_int(l->depth - 1);
+    else if (IS("previtem")) {
+        if (l->index0 == 0) return fwc_tmpl_undefined(ctx, "{{ undefined value printed: there is no previous item }}", out);
+        *out = l->items[l->index0 - 1];
+    } else if (IS("nextitem")) {
+        if (l->index0 >= l->length - 1) return fwc_tmpl_undefined(ctx, "{{ undefined value printed: there is no next item }}", out);
+        *out = l->items[l->index0 + 1];
+    } else {
+        return undefined_fmt(ctx, out, "{{ no such element: jinja2.runtime.LoopContext object['%.*s'] }}", (int)n, name);
+    }
+    return 0;
+#undef IS
+}
+
+static int str_key(ExprCtx *ctx, const char *name, size_t n, FwcValue *out)
+{
+    return fwc_expr_new_str(ctx, name, n, out);
+}
+
+int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, FwcValue *out)
+{
+    switch (obj->type) {
+    case TMPL_T_UNDEF: return undefined_error(ctx, obj);
+    case TMPL_T_LOOP: return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, name, n, out);
+    case FWC_T_DICT:
+        for (uint32_t i = obj->len; i-- > 0;) {
+            const FwcValue *k = &obj->u.pairs[i].key;
+            if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, name, n) == 0) {
+                *out = obj->u.pairs[i].value;
+                return 0;
+            }
+        }
+        if (is_dict_method(name, n)) return FAIL("TypeError: method '%.*s' must be called, e.g. doc.%.*s(...)", (int)n, name, (int)n, name);
+        *out = fwc_null();   /* frappe._dict: a missing key is None */
+        return 0;
+    default: {
+        int id = fwc_expr_method_id(name, n);
+        if (id && (obj->type == FWC_T_STR || obj->type == FWC_T_LIST || obj->type == FWC_T_TUPLE))
+            return FAIL("TypeError: method '%.*s' must be called", (int)n, name);
+        FwcValue k;
+        if (str_key(ctx, name, n, &k) < 0) return -1;
+        return no_such_element(ctx, obj, &k, out);
+    }
+    }
+}
+
+int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out)
+{
+    switch (obj->type) {
+    case TMPL_T_UNDEF: return undefined_error(ctx, obj);
+    case TMPL_T_LOOP:
+        if (key->type == FWC_T_STR) return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, key->u.s, key->len, out);
+        return no_such_element(ctx, obj, key, out);
+    case FWC_T_DICT:
+        for (uint32_t i = obj->len; i-- > 0;)
+            if (fwc_expr_equal(&obj->u.pairs[i].key, key)) {
+                *out = obj->u.pairs[i].value;
+                return 0;
+            }
+        if (key->type == FWC_T_STR) return fwc_tmpl_getattr(ctx, obj, key->u.s, key->len, out);
+        return no_such_element(ctx, obj, key, out);
+    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_STR: {
+        if (key->type != FWC_T_INT && key->type != FWC_T_BOOL) {
+            if (key->type == FWC_T_STR) return fwc_tmpl_getattr(ctx, obj, key->u.s, key->len, out);
+            return no_such_element(ctx, obj, key, out);
+        }
+        int64_t i = key->u.i;
+        size_t n = obj->type == FWC_T_STR ? (obj->ascii ? obj->len : fwc_expr_utf8_len(obj->u.s, obj->len)) : obj->len;
+        if (i < 0) i += (int64_t)n;
+        if (i < 0 || (uint64_t)i >= n) return no_such_element(ctx, obj, key, out);
+        if (obj->type != FWC_T_STR) {
+            *out = obj->u.items[i];
+            return 0;
+        }
+        size_t off = 0;
+        for (int64_t c = 0; c < i; c++) {
+            off++;
+            while (off < obj->len && ((unsigned char)obj->u.s[off] & 0xC0) == 0x80) off++;
+        }
+        size_t k = 1;
+        while (off + k < obj->len && ((unsigned char)obj->u.s[off + k] & 0xC0) == 0x80) k++;
+        *out = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)(k == 1), .len = (uint32_t)k, .u.s = obj->u.s + off};
+        return 0;
+    }
+    default:
+        if (key->type == FWC_T_STR) return fwc_tmpl_getattr(ctx, obj, key->u.s, key->len, out);
+        return no_such_element(ctx, obj, key, out);
+    }
+}
+
+int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *n)
+{
+    switch (v->type) {
+    case TMPL_T_UNDEF:
+        *items = NULL;
+        *n = 0;
+        return 0;
+    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET:
+        *items = v->u.items;
+        *n = v->len;
+        return 0;
+    case FWC_T_DICT: {
+        FwcValue *a = v->len ? fwc_expr_alloc(ctx, sizeof *a * v->len) : NULL;
+        if (v->len && !a) return -1;
+        for (uint32_t i = 0; i < v->len; i++) a[i] = v->u.pairs[i].key;
+        *items = a;
+        *n = v->len;
+        return 0;
+    }
+    case FWC_T_RANGE: {
+        FwcValue *a = v->len ? fwc_expr_alloc(ctx, sizeof *a * v->len) : NULL;
+        if (v->len && !a) return -1;
+        for (uint32_t i = 0; i < v->len; i++) a[i] = fwc_int(v->u.range[0] + (int64_t)i * v->u.range[1]);
+        *items = a;
+        *n = v->len;
+        return 0;
+    }
+    case FWC_T_STR: {
+        size_t cn = v->ascii ? v->len : fwc_expr_utf8_len(v->u.s, v->len);
+        FwcValue *a = cn ? fwc_expr_alloc(ctx, sizeof *a * cn) : NULL;
+        if (cn && !a) return -1;
+        size_t off = 0;
+        for (size_t i = 0; i < cn; i++) {
+            size_t k = 1;
+            while (off + k < v->len && ((unsigned char)v->u.s[off + k] & 0xC0) == 0x80) k++;
+            a[i] = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)(k == 1), .len = (uint32_t)k, .u.s = v->u.s + off};
+            off += k;
+        }
+        *items = a;
+        *n = (uint32_t)cn;
+        return 0;
+    }
+    default:
+        return FAIL("TypeError: '%s' object is not iterable", fwc_expr_type_name(v));
+    }
+}
+
+/* Does a container hold template-only values (which have no Python repr here)? */
+static int has_special(const FwcValue *v, int depth)
+{
+    if (v->type == TMPL_T_UNDEF || v->type == TMPL_T_LOOP) return 1;
+    if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH) return 0;
+    if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) {
+        for (uint32_t i = 0; i < v->len; i++)
+            if (has_special(&v->u.items[i], depth + 1)) return 1;
+    } else if (v->type == FWC_T_DICT) {
+        for (uint32_t i = 0; i < v->len; i++)
+            if (has_special(&v->u.pairs[i].value, depth + 1)) return 1;
+    }
+    return 0;
+}
+
+int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v)
+{
+    int r;
+    if (v->type == FWC_T_STR) r = fwc_buf_append(b, v->u.s, v->len);
+    else if (v->type == TMPL_T_UNDEF) r = fwc_buf_puts(b, v->u.s);
+    else if (v->type == TMPL_T_LOOP) r = fwc_buf_puts(b, "<LoopContext>");
+    else if (has_special(v, 0)) return FAIL("TypeError: cannot print a container holding undefined values");
+    else r = fwc_expr_repr_append(b, v, 0);
+    return r < 0 ? fwc_expr_nomem(ctx) : 0;
+}
+
+int fwc_tmpl_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out)
+{
+    if (v->type == FWC_T_STR) {
+        *out = *v;
+        return 0;
+    }
+    FwcBuf b = FWC_BUF_INIT;
+    if (fwc_tmpl_str_append(ctx, &b, v) < 0) {
+        fwc_buf_free(&b);
+        return -1;
+    }
+    int r = fwc_expr_new_str(ctx, b.data ? b.data : "", b.len, out);
+    fwc_buf_free(&b);
+    return r;
+}
+
+/* ---------- NJ_* nodes ---------- */
+
+static int eval_args(ExprCtx *ctx, const ExprNode *n, FwcValue **args)
+{
+    *args = NULL;
+    if (!n->nargs) return 0;
+    FwcValue *a = fwc_expr_alloc(ctx, sizeof *a * n->nargs);
+    if (!a) return -1;
+    for (int i = 0; i < n->nargs; i++)
+        if (fwc_expr_eval_node(ctx, n->args[i], &a[i]) < 0) return -1;
+    *args = a;
+    return 0;
+}
+
+static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
+{
+    R *r = (R *)ctx;
+    switch (n->kind) {
+    case NJ_UNDEF: return fwc_tmpl_undefined(ctx, n->name, out);
+    case NJ_VAR: *out = r->vars[n->slot]; return 0;
+    case NJ_GETATTR: {
+        FwcValue obj;
+        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0) return -1;
+        return fwc_tmpl_getattr(ctx, &obj, n->name, n->name_len, out);
+    }
+    case NJ_GETITEM: {
+        FwcValue obj, key;
+        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0 || fwc_expr_eval_node(ctx, n->b, &key) < 0) return -1;
+        return fwc_tmpl_getitem(ctx, &obj, &key, out);
+    }
+    case NJ_FILTER: {
+        FwcValue in, *args;
+        if (fwc_expr_eval_node(ctx, n->a, &in) < 0 || eval_args(ctx, n, &args) < 0) return -1;
+        return fwc_tmpl_apply_filter(ctx, n->op, &in, args, n->nargs, n->kwnames, out);
+    }
+    case NJ_TEST: {
+        FwcValue in, *args;
+        int res;
+        if (fwc_expr_eval_node(ctx, n->a, &in) < 0 || eval_args(ctx, n, &args) < 0) return -1;
+        if (fwc_tmpl_apply_test(ctx, n->op, &in, args, n->nargs, &res) < 0) return -1;
+        *out = fwc_bool(res);
+        return 0;
+    }
+    case NJ_CONCAT: {
+        FwcBuf b = FWC_BUF_INIT;
+        for (int i = 0; i < n->nargs; i++) {
+            FwcValue v;
+            if (fwc_expr_eval_node(ctx, n->args[i], &v) < 0 || fwc_tmpl_str_append(ctx, &b, &v) < 0) {
+                fwc_buf_free(&b);
+                return -1;
+            }
+            if (b.len > FWC_EXPR_MAX_STR) {
+                fwc_buf_free(&b);
+                return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+            }
+        }
+        int rc = fwc_expr_new_str(ctx, b.data ? b.data : "", b.len, out);
+        fwc_buf_free(&b);
+        return rc;
+    }
+    case NJ_COND: {
+        FwcValue c;
+        if (fwc_expr_eval_node(ctx, n->b, &c) < 0) return -1;
+        if (fwc_expr_truthy(&c)) return fwc_expr_eval_node(ctx, n->a, out);
+        if (n->c) return fwc_expr_eval_node(ctx, n->c, out);
+        return fwc_tmpl_undefined(ctx, "", out);
+    }
+    case NJ_CYCLE: {
+        FwcValue obj, *args;
+        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0) return -1;
+        if (obj.type == TMPL_T_UNDEF) return undefined_error(ctx, &obj);
+        if (obj.type != TMPL_T_LOOP) return FAIL("TypeError: only loop.cycle() can be called");
+        if (!n->nargs) return FAIL("TypeError: no items for cycling given");
+        if (eval_args(ctx, n, &args) < 0) return -1;
+        const TLoop *l = (const TLoop *)(const void *)obj.u.items;
+        *out = args[l->index0 % n->nargs];
+        return 0;
+    }
+    }
+    return FAIL("SystemError: corrupt template");
+}
+
+/* ---------- statements ---------- */
+
+static int check_out(R *r)
+{
+    if (r->out->len - r->out_start > FWC_TMPL_MAX_OUTPUT) {
+        ExprCtx *ctx = &r->ctx;
+        return FAIL("RuntimeError: rendered output exceeds %u bytes", FWC_TMPL_MAX_OUTPUT);
+    }
+    return 0;
+}
+
+static int json_escape_append(ExprCtx *ctx, FwcBuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc;
+        if (c == '"') rc = fwc_buf_append(b, "\\\"", 2);
+        else if (c == '\\') rc = fwc_buf_append(b, "\\\\", 2);
+        else if (c == '\n') rc = fwc_buf_append(b, "\\n", 2);
+        else if (c == '\r') rc = fwc_buf_append(b, "\\r", 2);
+        else if (c == '\t') rc = fwc_buf_append(b, "\\t", 2);
+        else if (c == '\b') rc = fwc_buf_append(b, "\\b", 2);
+        else if (c == '\f') rc = fwc_buf_append(b, "\\f", 2);
+        else if (c < 0x20) {
+            char t[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rc = fwc_buf_append(b, t, 6);
+        } else rc = fwc_buf_putc(b, (char)c);
+        if (rc < 0) return fwc_expr_nomem(ctx);
+    }
+    return 0;
+}
+
+static int bind(R *r, const TNode *n, const FwcValue *v)
+{
+    ExprCtx *ctx = &r->ctx;
+    if (n->nslots < 0) {
+        r->vars[n->slots[0]] = *v;
+        return 0;
+    }
+    FwcValue *items;
+    uint32_t cnt;
+    if (v->type == TMPL_T_UNDEF) return undefined_error(ctx, v);
+    if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_STR && v->type != FWC_T_DICT &&
+        v->type != FWC_T_SET && v->type != FWC_T_RANGE)
+        return FAIL("TypeError: cannot unpack non-iterable %s object", fwc_expr_type_name(v));
+    if (fwc_tmpl_items(ctx, v, &items, &cnt) < 0) return -1;
+    if ((int)cnt > n->nslots) return FAIL("ValueError: too many values to unpack (expected %d)", n->nslots);
+    if ((int)cnt < n->nslots) return FAIL("ValueError: not enough values to unpack (expected %d, got %u)", n->nslots, cnt);
+    for (int i = 0; i < n->nslots; i++) r->vars[n->slots[i]] = items[i];
+    return 0;
+}
+
+static int render_list(R *r, const TNode *n, int depth);
+
+static int render_for(R *r, const TNode *n, int depth)
+{
+    ExprCtx *ctx = &r->ctx;
+    FwcValue seq, *items;
+    uint32_t cnt;
+    if (fwc_expr_eval_node(ctx, n->expr, &seq) < 0) return -1;
+    if (fwc_tmpl_items(ctx, &seq, &items, &cnt) < 0) return -1;
+    int nv = r->t->nvars;
+    FwcValue *saved = fwc_expr_alloc(ctx, sizeof *saved * (size_t)nv);
+    if (!saved) return -1;
+    memcpy(saved, r->vars, sizeof *saved * (size_t)nv);
+    if (n->filter && cnt) {
+        FwcValue *kept = fwc_expr_alloc(ctx, sizeof *kept * cnt);
+        uint32_t k = 0;
+        if (!kept) return -1;
+        for (uint32_t i = 0; i < cnt; i++) {
+            FwcValue c;
+            if (++r->iterations > FWC_TMPL_MAX_ITER) return FAIL("RuntimeError: template loops exceeded %d iterations", FWC_TMPL_MAX_ITER);
+            if (bind(r, n, &items[i]) < 0 || fwc_expr_eval_node(ctx, n->filter, &c) < 0) return -1;
+            if (fwc_expr_truthy(&c)) kept[k++] = items[i];
+        }
+        items = kept;
+        cnt = k;
+        memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
+    }
+    TLoop *loop = fwc_expr_alloc(ctx, sizeof *loop);
+    if (!loop) return -1;
+    loop->items = items;
+    loop->length = cnt;
+    loop->depth = 1;
+    const FwcValue *outer = &saved[n->loop_slot];
+    if (outer->type == TMPL_T_LOOP) loop->depth = ((const TLoop *)(const void *)outer->u.items)->depth + 1;
+    FwcValue lv = {.type = TMPL_T_LOOP, .len = 1, .u.items = (FwcValue *)(void *)loop};
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (++r->iterations > FWC_TMPL_MAX_ITER) return FAIL("RuntimeError: template loops exceeded %d iterations", FWC_TMPL_MAX_ITER);
+        loop->index0 = i;
+        r->vars[n->loop_slot] = lv;
+        if (bind(r, n, &items[i]) < 0) return -1;
+        if (render_list(r, n->body, depth + 1) < 0) return -1;
+    }
+    memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
+    if (!cnt && n->orelse) return render_list(r, n->orelse, depth + 1);
+    return 0;
+}
+
+static int render_list(R *r, const TNode *n, int depth)
+{
+    ExprCtx *ctx = &r->ctx;
+    for (; n; n = n->next) {
+        r->line = n->line;
+        switch (n->kind) {
+        case T_DATA:
+            if (fwc_buf_append(r->out, n->text, n->len) < 0) return fwc_expr_nomem(ctx);
+            break;
+        case T_OUTPUT: {
+            FwcValue v;
+            if (fwc_expr_eval_node(ctx, n->expr, &v) < 0) return -1;
+            if (r->json_escape && n->in_json_string) {
+                FwcValue s;
+                if (fwc_tmpl_str_of(ctx, &v, &s) < 0 || json_escape_append(ctx, r->out, s.u.s, s.len) < 0) return -1;
+            } else if (fwc_tmpl_str_append(ctx, r->out, &v) < 0) {
+                return -1;
+            }
+            break;
+        }
+        case T_IF: {
+            FwcValue c;
+            if (fwc_expr_eval_node(ctx, n->expr, &c) < 0) return -1;
+            if (fwc_expr_truthy(&c)) {
+                if (render_list(r, n->body, depth + 1) < 0) return -1;
+            } else if (n->orelse && render_list(r, n->orelse, depth + 1) < 0) {
+                return -1;
+            }
+            break;
+        }
+        case T_FOR:
+            if (render_for(r, n, depth) < 0) return -1;
+            break;
+        case T_SET: {
+            FwcValue v;
+            if (fwc_expr_eval_node(ctx, n->expr, &v) < 0 || bind(r, n, &v) < 0) return -1;
+            break;
+        }
+        case T_SETBLOCK: {
+            FwcBuf *saved_out = r->out;
+            size_t saved_start = r->out_start;
+            FwcBuf b = FWC_BUF_INIT;
+            r->out = &b;
+            r->out_start = 0;
+            int rc = render_list(r, n->body, depth + 1);
+            r->out = saved_out;
+            r->out_start = saved_start;
+            FwcValue v;
+            if (rc < 0 || fwc_expr_new_str(ctx, b.data ? b.data : "", b.len, &v) < 0) {
+                fwc_buf_free(&b);
+                return -1;
+            }
+            fwc_buf_free(&b);
+            r->vars[n->slots[0]] = v;
+            break;
+        }
+        case T_WITH: {
+            int nv = r->t->nvars;
+            FwcValue *saved = fwc_expr_alloc(ctx, sizeof *saved * (size_t)nv);
+            FwcValue vals[8];
+            if (!saved) return -1;
+            memcpy(saved, r->vars, sizeof *saved * (size_t)nv);
+            for (int i = 0; i < n->nslots; i++)
+                if (fwc_expr_eval_node(ctx, n->values[i], &vals[i]) < 0) return -1;
+            for (int i = 0; i < n->nslots; i++) r->vars[n->slots[i]] = vals[i];
+            if (render_list(r, n->body, depth + 1) < 0) return -1;
+            memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
+            break;
+        }
+        }
+        if (check_out(r) < 0) return -1;
+    }
+    return 0;
+}
+
+FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err)
+{
+    FwcArena scratch = {0};
+    FwcValue vars[FWC_TMPL_MAX_VARS];
+    R r;
+    memset(&r.ctx, 0, sizeof r.ctx);
+    r.ctx.vars = vars;
+    r.ctx.arena = &scratch;
+    r.ctx.err = err;
+    r.ctx.ext_eval = ext_eval;
+    r.t = t;
+    r.vars = vars;
+    r.out = out;
+    r.out_start = out->len;
+    r.json_escape = json_escape;
+    r.line = 1;
+    r.iterations = 0;
+    err->code = FWC_OK;
+    err->line = err->col = 0;
+    err->message[0] = '\0';
+    FwcStatus st = FWC_OK;
+    for (int i = 0; i < t->nvars; i++) {
+        size_t n = strlen(t->var_names[i]);
+        char *s = fwc_arena_alloc(&scratch, n + 7);
+        if (!s) {
+            st = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(s, "{{ ", 3);
+        memcpy(s + 3, t->var_names[i], n);
+        memcpy(s + 3 + n, " }}", 4);
+        vars[i] = (FwcValue){.type = TMPL_T_UNDEF, .ascii = 1, .len = 0, .u.s = s};
+    }
+    vars[t->doc_slot] = *doc;
+    if (render_list(&r, t->root, 0) < 0) {
+        if (err->code == FWC_ENOMEM) {
+            st = FWC_ENOMEM;
+        } else {
+            char msg[sizeof err->message];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            st = fwc_error_set(err, FWC_ETEMPLATE, "line %d: %s", r.line, msg);
+            err->line = r.line;
+        }
+    }
+done:
+    fwc_arena_free(&scratch);
+    return st;
+}
