@@ -315,11 +315,20 @@ static int charge_bytes(ExprCtx *ctx, size_t n)
     return 0;
 }
 
+/* memchr + memcmp rather than memmem: called once per occurrence, and sanitizer
+ * interceptors of memmem check the whole haystack on every call (quadratic). */
 static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn)
 {
     if (nn == 0) return h;
     if (nn > hn) return NULL;
-    return memmem(h, hn, nd, nn);
+    const char *end = h + (hn - nn) + 1, *p = h;
+    while (p < end) {
+        const char *f = memchr(p, nd[0], (size_t)(end - p));
+        if (!f) return NULL;
+        if (memcmp(f, nd, nn) == 0) return f;
+        p = f + 1;
+    }
+    return NULL;
 }
 
 /* find/index/count of sub in s[start:end] (code points). */
