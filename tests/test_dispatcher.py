@@ -223,8 +223,9 @@ def test_ssrf_refusal_is_not_retried(rx, make_dispatcher):
 
 def test_a_body_that_cannot_be_built_is_exhausted_not_raised(rx, make_dispatcher):
     d = make_dispatcher()
+    # a valid template whose output is not JSON: {"name": A}
     h = fwc.Webhook(rx.url("/x"), allow_private_networks=True, request_structure="JSON",
-                    webhook_json='{"name": {{ doc.name }', max_retries=3)
+                    webhook_json='{"name": {{ doc.name }}}', max_retries=3)
     x = d.enqueue(h, doc("A"))     # no exception here
     assert wait_until(lambda: x.done)
     assert x.status == "Exhausted" and x.attempt == 1
