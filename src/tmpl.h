@@ -34,6 +34,7 @@ enum {
     NJ_CONCAT,          /* args joined as str (~) */
     NJ_COND,            /* a if b [else c]; c NULL -> Undefined */
     NJ_CYCLE,           /* a.cycle(args) on a loop */
+    NJ_COMPARE,         /* like N_COMPARE, with Undefined's == / in semantics */
 };
 
 typedef struct {
@@ -108,5 +109,7 @@ int fwc_tmpl_undefined(ExprCtx *ctx, const char *text, FwcValue *out);
 int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *n);
 /* a < b as Python's sorted() would compare (TypeError for mixed types). */
 int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res);
+/* a op b for one comparison operator (OP_EQ ... OP_NOTIN), Python's semantics. */
+int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res);
 
 #endif

@@ -112,6 +112,7 @@ static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, i
 }
 
 int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res) { return compare(ctx, OP_LT, a, b, res); }
+int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res) { return compare(ctx, op, a, b, res); }
 
 /* ---------- arguments ---------- */
 
@@ -398,6 +399,10 @@ static int select_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *arg
     int want = id == F_SELECT || id == F_SELECTATTR;
     FwcValue *items;
     uint32_t n;
+    if (!fwc_expr_truthy(in)) {   /* Jinja: `if value:` before anything else */
+        *out = list_value(FWC_T_LIST, NULL, 0);
+        return 0;
+    }
     if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
     if (by_attr && nargs < 1) return FAIL("TypeError: Missing parameter for attribute name");
     FwcValue *res = n ? fwc_expr_alloc(ctx, sizeof *res * n) : NULL;
@@ -421,6 +426,10 @@ static int select_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *arg
 
 static int map_filter(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
+    if (!fwc_expr_truthy(in)) {
+        *out = list_value(FWC_T_LIST, NULL, 0);
+        return 0;
+    }
     FwcValue *items;
     uint32_t n;
     if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
@@ -587,7 +596,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
     case F_LAST: {
         FwcValue *items;
         uint32_t n;
-        if (id == F_LAST && in->type == FWC_T_DICT) return FAIL("TypeError: 'dict' object is not reversible");
+        if (id == F_LAST && in->type == FWC_T_SET) return FAIL("TypeError: 'set' object is not reversible");
         if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
         if (!n)
             return fwc_tmpl_undefined(ctx, id == F_FIRST ? "{{ undefined value printed: No first item, sequence was empty. }}"
@@ -615,7 +624,6 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                 }
             return buf_value(ctx, &b, out);
         }
-        if (in->type == FWC_T_DICT || in->type == FWC_T_SET || is_undef(in)) return FAIL("TypeError: argument to reversed() must be a sequence");
         FwcValue *items;
         uint32_t n;
         if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
@@ -674,8 +682,8 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         KV *kv;
         if (bind(ctx, fname, P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
         if (!n)
-            return fwc_tmpl_undefined(ctx, id == F_MIN ? "{{ undefined value printed: No smallest item, sequence was empty. }}"
-                                                       : "{{ undefined value printed: No largest item, sequence was empty. }}", out);
+            return fwc_tmpl_undefined(ctx, id == F_MIN ? "{{ undefined value printed: No aggregated item, sequence was empty. }}"
+                                                       : "{{ undefined value printed: No aggregated item, sequence was empty. }}", out);
         if (sorted_items(ctx, items, n, fwc_expr_truthy(&sl[0]), pr[1] ? &sl[1] : NULL, 0, &kv) < 0) return -1;
         if (id == F_MIN) {
             *out = kv[0].val;
@@ -816,7 +824,25 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         static const char *const P[] = {"length", "killwords", "end", "leeway", NULL};
         FwcValue sl[4] = {fwc_int(255), fwc_bool(0), cstr_value("..."), fwc_int(5)};
         int64_t length, leeway;
-        if (bind(ctx, "truncate", P, args, nargs, kw, sl, NULL) < 0 || str_of(ctx, in, &s) < 0) return -1;
+        if (is_undef(in)) {
+            *out = *in;
+            return 0;
+        }
+        if (bind(ctx, "truncate", P, args, nargs, kw, sl, NULL) < 0) return -1;
+        if (in->type != FWC_T_STR) {
+            /* len(s) <= length + leeway returns s itself, whatever it is */
+            FwcValue n;
+            int64_t l0, w0;
+            if (builtin(ctx, B_LEN, in, 1, &n) < 0 || need_int(ctx, "truncate", &sl[0], &l0) < 0 ||
+                need_int(ctx, "truncate", &sl[3], &w0) < 0)
+                return -1;
+            if (n.u.i <= l0 + w0) {
+                *out = *in;
+                return 0;
+            }
+            return FAIL("TypeError: truncate() needs a string");
+        }
+        if (str_of(ctx, in, &s) < 0) return -1;
         if (need_int(ctx, "truncate", &sl[0], &length) < 0 || need_int(ctx, "truncate", &sl[3], &leeway) < 0) return -1;
         FwcValue end;
         if (str_of(ctx, &sl[2], &end) < 0) return -1;
@@ -881,6 +907,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
     case F_INDENT: {
         static const char *const P[] = {"width", "first", "blank", NULL};
         FwcValue sl[3] = {fwc_int(4), fwc_bool(0), fwc_bool(0)};
+        if (in->type != FWC_T_STR) return FAIL("TypeError: unsupported operand type(s) for +=: '%s' and 'str'", TN(in));
         if (bind(ctx, "indent", P, args, nargs, kw, sl, NULL) < 0 || str_of(ctx, in, &s) < 0) return -1;
         FwcValue ind;
         if (sl[0].type == FWC_T_STR) {
@@ -924,6 +951,25 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         int rc = 0;
         if (in->type == FWC_T_STR) {
             rc = url_quote(&b, in->u.s, in->len, 0);
+        } else if (is_undef(in)) {
+            /* iterable: no pairs */
+        } else if (in->type == FWC_T_LIST || in->type == FWC_T_TUPLE) {
+            for (uint32_t i = 0; i < in->len && !rc; i++) {
+                const FwcValue *p = &in->u.items[i];
+                FwcValue k, v;
+                if ((p->type != FWC_T_LIST && p->type != FWC_T_TUPLE) || p->len != 2) {
+                    fwc_buf_free(&b);
+                    return FAIL("ValueError: urlencode needs (key, value) pairs");
+                }
+                if (str_of(ctx, &p->u.items[0], &k) < 0 || str_of(ctx, &p->u.items[1], &v) < 0) {
+                    fwc_buf_free(&b);
+                    return -1;
+                }
+                if (i) rc = fwc_buf_putc(&b, '&');
+                if (!rc) rc = url_quote(&b, k.u.s, k.len, 1);
+                if (!rc) rc = fwc_buf_putc(&b, '=');
+                if (!rc) rc = url_quote(&b, v.u.s, v.len, 1);
+            }
         } else if (in->type == FWC_T_DICT) {
             for (uint32_t i = 0; i < in->len && !rc; i++) {
                 FwcValue k, v;

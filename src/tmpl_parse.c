@@ -666,7 +666,7 @@ static ExprNode *parse_compare(P *ps)
         if (!y || npush(ps, &operands, y, NULL) < 0) return NULL;
     }
     if (!nops) return x;
-    ExprNode *n = mk(ps, N_COMPARE, line);
+    ExprNode *n = mk(ps, NJ_COMPARE, line);
     if (!n) return NULL;
     n->args = operands.items;
     n->nargs = (uint16_t)operands.n;

@@ -256,14 +256,36 @@ static int has_special(const FwcValue *v, int depth)
     return 0;
 }
 
+/* repr() of a container that holds template-only values: repr(Undefined) is "Undefined" */
+static int repr_special(FwcBuf *b, const FwcValue *v, int depth)
+{
+    if (v->type == TMPL_T_UNDEF) return fwc_buf_puts(b, "Undefined");
+    if (v->type == TMPL_T_LOOP) return fwc_buf_puts(b, "<LoopContext>");
+    if (!has_special(v, depth) || depth > FWC_MAX_DEPTH) return fwc_expr_repr_append(b, v, depth);
+    if (v->type == FWC_T_DICT) {
+        if (fwc_buf_putc(b, '{') < 0) return -1;
+        for (uint32_t i = 0; i < v->len; i++)
+            if ((i && fwc_buf_puts(b, ", ") < 0) || fwc_expr_repr_append(b, &v->u.pairs[i].key, depth + 1) < 0 ||
+                fwc_buf_puts(b, ": ") < 0 || repr_special(b, &v->u.pairs[i].value, depth + 1) < 0)
+                return -1;
+        return fwc_buf_putc(b, '}');
+    }
+    const char *open = v->type == FWC_T_LIST ? "[" : v->type == FWC_T_TUPLE ? "(" : "{";
+    const char *close = v->type == FWC_T_LIST ? "]" : v->type == FWC_T_TUPLE ? ")" : "}";
+    if (fwc_buf_puts(b, open) < 0) return -1;
+    for (uint32_t i = 0; i < v->len; i++)
+        if ((i && fwc_buf_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1) < 0) return -1;
+    if (v->type == FWC_T_TUPLE && v->len == 1 && fwc_buf_putc(b, ',') < 0) return -1;
+    return fwc_buf_puts(b, close);
+}
+
 int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v)
 {
     int r;
     if (v->type == FWC_T_STR) r = fwc_buf_append(b, v->u.s, v->len);
     else if (v->type == TMPL_T_UNDEF) r = fwc_buf_puts(b, v->u.s);
     else if (v->type == TMPL_T_LOOP) r = fwc_buf_puts(b, "<LoopContext>");
-    else if (has_special(v, 0)) return FAIL("TypeError: cannot print a container holding undefined values");
-    else r = fwc_expr_repr_append(b, v, 0);
+    else r = repr_special(b, v, 0);
     return r < 0 ? fwc_expr_nomem(ctx) : 0;
 }
 
@@ -361,6 +383,38 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         *out = args[l->index0 % n->nargs];
         return 0;
     }
+    case NJ_COMPARE: {
+        FwcValue left, right;
+        if (fwc_expr_eval_node(ctx, n->args[0], &left) < 0) return -1;
+        for (int i = 0; i + 1 < n->nargs; i++) {
+            if (fwc_expr_eval_node(ctx, n->args[i + 1], &right) < 0) return -1;
+            int op = n->ops[i], res;
+            int lu = left.type == TMPL_T_UNDEF, ru = right.type == TMPL_T_UNDEF;
+            if (lu || ru) {
+                /* Undefined: == only another Undefined; iterates as empty; no ordering */
+                if (op == OP_EQ || op == OP_NE) res = (lu && ru) == (op == OP_EQ);
+                else if ((op == OP_IN || op == OP_NOTIN) && ru) res = op == OP_NOTIN;
+                else if ((op == OP_IN || op == OP_NOTIN) && right.type != FWC_T_STR && right.type != FWC_T_DICT && right.type != FWC_T_SET) {
+                    FwcValue *items;
+                    uint32_t cnt, k = 0;
+                    if (fwc_tmpl_items(ctx, &right, &items, &cnt) < 0) return -1;
+                    while (k < cnt && items[k].type != TMPL_T_UNDEF) k++;
+                    res = (k < cnt) == (op == OP_IN);
+                } else {
+                    return undefined_error(ctx, lu ? &left : &right);
+                }
+            } else if (fwc_tmpl_compare(ctx, op, &left, &right, &res) < 0) {
+                return -1;
+            }
+            if (!res) {
+                *out = fwc_bool(0);
+                return 0;
+            }
+            left = right;
+        }
+        *out = fwc_bool(1);
+        return 0;
+    }
     }
     return FAIL("SystemError: corrupt template");
 }
@@ -455,6 +509,8 @@ static int render_for(R *r, const TNode *n, int depth)
     FwcValue lv = {.type = TMPL_T_LOOP, .len = 1, .u.items = (FwcValue *)(void *)loop};
     for (uint32_t i = 0; i < cnt; i++) {
         if (++r->iterations > FWC_TMPL_MAX_ITER) return FAIL("RuntimeError: template loops exceeded %d iterations", FWC_TMPL_MAX_ITER);
+        /* each iteration starts from the enclosing scope (Jinja's loop frame) */
+        memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
         loop->index0 = i;
         r->vars[n->loop_slot] = lv;
         if (bind(r, n, &items[i]) < 0) return -1;

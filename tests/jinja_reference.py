@@ -88,7 +88,7 @@ def rounded(num, precision=0, rounding_method=None):
         num = floor_num if (floor_num % 2 == 0) else floor_num + 1
     else:
         if decimal_part == 0.5:
-            num = floor_num + 1 if floor_num % 2 else floor_num
+            num = floor_num + 1
         else:
             num = round(num)
     return (num / multiplier) if precision else num
