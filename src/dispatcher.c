@@ -161,7 +161,15 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void init_sync(FwcEngine *e)
 {
-    pthread_mutex_init(&e->lock, NULL);
+    /* adaptive: a caller of enqueue() spins briefly on a lock the worker holds for a few
+     * microseconds instead of sleeping in the kernel at once */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&e->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
