@@ -56,7 +56,7 @@ class Webhook:
     enabled: bool
     request_method: str
     request_structure: str
-    webhook_json: str | None
+    webhook_json: str | Callable[[Any], Any] | None
     webhook_data: list[tuple[str, str]]
     webhook_headers: list[tuple[str, str]]
     enable_security: bool
@@ -68,6 +68,7 @@ class Webhook:
     background_jobs_queue: str | None
     signature: tuple[str, ...]
     json_style: str
+    json_escape: bool
     follow_redirects: int
     verify_tls: bool
     ca_file: str | None
@@ -88,7 +89,7 @@ class Webhook:
         enabled: bool | int = True,
         request_method: str = "POST",
         request_structure: str | None = "",
-        webhook_json: str | None = None,
+        webhook_json: str | Callable[[Any], Any] | None = None,
         webhook_data: Rows | None = None,
         webhook_headers: Rows | None = None,
         enable_security: bool | int | None = None,
@@ -101,6 +102,7 @@ class Webhook:
         background_jobs_queue: str | None = None,
         signature: str | Iterable[str] | None = None,
         json_style: str = "dumps",
+        json_escape: bool | int = False,
         follow_redirects: int = 0,
         verify_tls: bool | int = True,
         ca_file: str | os.PathLike[str] | None = None,

@@ -302,6 +302,8 @@ typedef struct FwcHookSpec {
     FwcTemplate *json_tmpl; /* webhook_json compiled; NULL when none (or a callable) */
     FwcTemplate *url_tmpl;  /* request_url compiled when is_dynamic_url */
     int json_escape;        /* values inside JSON string literals of the template are escaped */
+    PyObject *json_callable; /* webhook_json as a callable (doc) -> data: borrowed, the Webhook
+                              * object owns it; called only with the GIL, at snapshot time */
     FwcFieldRow *fields;
     size_t nfields;
     FwcHeader *headers;     /* custom headers after Frappe's dict semantics */
@@ -339,6 +341,9 @@ void fwc_spec_incref(FwcHookSpec *s);
 void fwc_spec_decref(FwcHookSpec *s);   /* no GIL needed */
 /* Validates keyword arguments into a new spec (GIL held); NULL + ValidationError/TypeError. */
 FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out);
+/* The snapshot a request of spec needs (tmpl_hooks.c): for a callable webhook_json (and no field rows),
+ * the snapshot of callable(doc); otherwise of the document.  NULL + exception. */
+FwcSnapshot *fwc_spec_snapshot(const FwcHookSpec *spec, PyObject *doc);
 
 /* ---------- a built request: what would go on the wire ---------- */
 

@@ -129,6 +129,10 @@ FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const ch
         st = field_map(spec, out, err);
     } else if (spec->json_tmpl) {
         st = template_data(spec, out, err);
+    } else if (spec->json_callable) {
+        /* the snapshot is the callable's result (fwc_spec_snapshot) */
+        out->data = snap->root;
+        st = FWC_OK;
     } else {
         out->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1};
         st = FWC_OK;

@@ -8,7 +8,7 @@
 
 PyObject *fwc_dispatch(FwcModuleState *st, FwcHookSpec *spec, PyObject *doc)
 {
-    FwcSnapshot *snap = fwc_snapshot_take(doc);
+    FwcSnapshot *snap = fwc_spec_snapshot(spec, doc);
     if (!snap) return NULL;
     char msg_id[32] = "";
     long long now = 0;

@@ -11,6 +11,10 @@
 
 #include "expr.h"
 
+/* fwc_buf_append that accepts (NULL, 0): empty strings may have no bytes */
+static inline int tmpl_append(FwcBuf *b, const void *p, size_t n) { return n ? fwc_buf_append(b, p, n) : 0; }
+static inline int tmpl_puts(FwcBuf *b, const char *s) { return tmpl_append(b, s, strlen(s)); }
+
 /* ---------- bounds (documented in the README) ---------- */
 #define FWC_TMPL_MAX_OUTPUT (8u << 20)     /* bytes of rendered text */
 #define FWC_TMPL_MAX_ITER 100000           /* loop iterations of one render */

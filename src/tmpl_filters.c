@@ -281,8 +281,8 @@ static int to_json(ExprCtx *ctx, const FwcValue *v, int style, FwcValue *out)
     int rc = 0;
     for (size_t i = 0; i < b.len && rc == 0; i++) {
         char ch = b.data[i];
-        rc = ch == '<' ? fwc_buf_puts(&h, "\\u003c") : ch == '>' ? fwc_buf_puts(&h, "\\u003e")
-           : ch == '&' ? fwc_buf_puts(&h, "\\u0026") : ch == '\'' ? fwc_buf_puts(&h, "\\u0027") : fwc_buf_putc(&h, ch);
+        rc = ch == '<' ? tmpl_puts(&h, "\\u003c") : ch == '>' ? tmpl_puts(&h, "\\u003e")
+           : ch == '&' ? tmpl_puts(&h, "\\u0026") : ch == '\'' ? tmpl_puts(&h, "\\u0027") : fwc_buf_putc(&h, ch);
     }
     fwc_buf_free(&b);
     if (rc < 0) {
@@ -300,8 +300,8 @@ static int html_escape(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
     int rc = 0;
     for (uint32_t i = 0; i < s->len && rc == 0; i++) {
         char c = s->u.s[i];
-        rc = c == '&' ? fwc_buf_puts(&b, "&amp;") : c == '<' ? fwc_buf_puts(&b, "&lt;") : c == '>' ? fwc_buf_puts(&b, "&gt;")
-           : c == '"' ? fwc_buf_puts(&b, "&#34;") : c == '\'' ? fwc_buf_puts(&b, "&#39;") : fwc_buf_putc(&b, c);
+        rc = c == '&' ? tmpl_puts(&b, "&amp;") : c == '<' ? tmpl_puts(&b, "&lt;") : c == '>' ? tmpl_puts(&b, "&gt;")
+           : c == '"' ? tmpl_puts(&b, "&#34;") : c == '\'' ? tmpl_puts(&b, "&#39;") : fwc_buf_putc(&b, c);
     }
     if (rc < 0) {
         fwc_buf_free(&b);
@@ -322,7 +322,7 @@ static int url_quote(FwcBuf *b, const char *s, size_t n, int for_qs)
         else if (for_qs && c == ' ') rc = fwc_buf_putc(b, '+');
         else {
             char t[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = fwc_buf_append(b, t, 3);
+            rc = tmpl_append(b, t, 3);
         }
         if (rc < 0) return -1;
     }
@@ -341,7 +341,7 @@ static int jinja_title(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
         int sep = s->u.s[i] == '-' || is_space((unsigned char)s->u.s[i]) || strchr("({[<", s->u.s[i]) != NULL;
         while (j < s->len && (s->u.s[j] == '-' || is_space((unsigned char)s->u.s[j]) || (s->u.s[j] && strchr("({[<", s->u.s[j]))) == sep) j++;
         if (sep) {
-            if (fwc_buf_append(&b, s->u.s + i, j - i) < 0) goto nomem;
+            if (tmpl_append(&b, s->u.s + i, j - i) < 0) goto nomem;
         } else {
             size_t k = i + 1;
             while (k < j && ((unsigned char)s->u.s[k] & 0xC0) == 0x80) k++;
@@ -352,7 +352,7 @@ static int jinja_title(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
                 fwc_buf_free(&b);
                 return -1;
             }
-            if (fwc_buf_append(&b, u.u.s, u.len) < 0 || fwc_buf_append(&b, l.u.s, l.len) < 0) goto nomem;
+            if (tmpl_append(&b, u.u.s, u.len) < 0 || tmpl_append(&b, l.u.s, l.len) < 0) goto nomem;
         }
         i = j;
     }
@@ -580,7 +580,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         FwcBuf b = FWC_BUF_INIT;
         for (uint32_t i = 0; i < n; i++) {
             FwcValue v = items[i];
-            if ((pr[1] && get_path(ctx, &items[i], &sl[1], &v) < 0) || (i && fwc_buf_append(&b, sep.u.s, sep.len) < 0) ||
+            if ((pr[1] && get_path(ctx, &items[i], &sl[1], &v) < 0) || (i && tmpl_append(&b, sep.u.s, sep.len) < 0) ||
                 fwc_tmpl_str_append(ctx, &b, &v) < 0) {
                 fwc_buf_free(&b);
                 return -1;
@@ -618,7 +618,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
             FwcBuf b = FWC_BUF_INIT;
             for (uint32_t i = n; i-- > 0;)
-                if (fwc_buf_append(&b, items[i].u.s, items[i].len) < 0) {
+                if (tmpl_append(&b, items[i].u.s, items[i].len) < 0) {
                     fwc_buf_free(&b);
                     return fwc_expr_nomem(ctx);
                 }
@@ -807,7 +807,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             for (size_t k = 0; k < sizeof E / sizeof E[0] && !done; k++) {
                 size_t el = strlen(E[k].ent);
                 if (i + el <= s.len && !memcmp(s.u.s + i, E[k].ent, el)) {
-                    if (fwc_buf_puts(&b, E[k].txt) < 0) goto st_nomem;
+                    if (tmpl_puts(&b, E[k].txt) < 0) goto st_nomem;
                     i += el;
                     done = 1;
                 }
@@ -861,7 +861,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             while (j > 0 && s.u.s[j - 1] != ' ') j--;
             if (j > 0) keep = j - 1;
         }
-        if (fwc_buf_append(&b, s.u.s, keep) < 0 || fwc_buf_append(&b, end.u.s, end.len) < 0) {
+        if (tmpl_append(&b, s.u.s, keep) < 0 || tmpl_append(&b, end.u.s, end.len) < 0) {
             fwc_buf_free(&b);
             return fwc_expr_nomem(ctx);
         }
@@ -896,7 +896,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         FwcBuf b = FWC_BUF_INIT;
         int rc = 0;
         for (int64_t i = 0; i < left && !rc; i++) rc = fwc_buf_putc(&b, ' ');
-        if (!rc) rc = fwc_buf_append(&b, s.u.s, s.len);
+        if (!rc) rc = tmpl_append(&b, s.u.s, s.len);
         for (int64_t i = 0; i < marg - left && !rc; i++) rc = fwc_buf_putc(&b, ' ');
         if (rc < 0) {
             fwc_buf_free(&b);
@@ -935,8 +935,8 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             for (size_t k = i; k < j; k++) is_blank &= is_space((unsigned char)s.u.s[k]);
             if (line_no) rc = fwc_buf_putc(&b, '\n');
             if (!rc && ((line_no == 0 && first) || (line_no > 0 && (blank || !is_blank))) && !(line_no == 0 && !first))
-                rc = fwc_buf_append(&b, ind.u.s, ind.len);
-            if (!rc) rc = fwc_buf_append(&b, s.u.s + i, j - i);
+                rc = tmpl_append(&b, ind.u.s, ind.len);
+            if (!rc) rc = tmpl_append(&b, s.u.s + i, j - i);
             line_no++;
             i = j + 1;
         }

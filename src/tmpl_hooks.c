@@ -60,3 +60,14 @@ PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs)
     fwc_tmpl_free(t);
     return res;
 }
+
+FwcSnapshot *fwc_spec_snapshot(const FwcHookSpec *spec, PyObject *doc)
+{
+    if (!spec->json_callable || spec->nfields) return fwc_snapshot_take(doc);
+    /* the slow path: data = webhook_json(doc), with the GIL, snapshotted like a body */
+    PyObject *data = PyObject_CallOneArg(spec->json_callable, doc);
+    if (!data) return NULL;
+    FwcSnapshot *snap = fwc_snapshot_value(data);
+    Py_DECREF(data);
+    return snap;
+}

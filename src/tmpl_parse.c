@@ -258,8 +258,8 @@ static ExprNode *parse_primary(P *ps)
         while (TOK.kind == TK_STR) {
             char *m = fwc_arena_alloc(&ps->t->arena, n + TOK.slen + 1);
             if (!m) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), NULL;
-            memcpy(m, s, n);
-            memcpy(m + n, TOK.s, TOK.slen);
+            if (n) memcpy(m, s, n);
+            if (TOK.slen) memcpy(m + n, TOK.s, TOK.slen);
             m[n + TOK.slen] = '\0';
             s = m;
             n += TOK.slen;

@@ -259,32 +259,32 @@ static int has_special(const FwcValue *v, int depth)
 /* repr() of a container that holds template-only values: repr(Undefined) is "Undefined" */
 static int repr_special(FwcBuf *b, const FwcValue *v, int depth)
 {
-    if (v->type == TMPL_T_UNDEF) return fwc_buf_puts(b, "Undefined");
-    if (v->type == TMPL_T_LOOP) return fwc_buf_puts(b, "<LoopContext>");
+    if (v->type == TMPL_T_UNDEF) return tmpl_puts(b, "Undefined");
+    if (v->type == TMPL_T_LOOP) return tmpl_puts(b, "<LoopContext>");
     if (!has_special(v, depth) || depth > FWC_MAX_DEPTH) return fwc_expr_repr_append(b, v, depth);
     if (v->type == FWC_T_DICT) {
         if (fwc_buf_putc(b, '{') < 0) return -1;
         for (uint32_t i = 0; i < v->len; i++)
-            if ((i && fwc_buf_puts(b, ", ") < 0) || fwc_expr_repr_append(b, &v->u.pairs[i].key, depth + 1) < 0 ||
-                fwc_buf_puts(b, ": ") < 0 || repr_special(b, &v->u.pairs[i].value, depth + 1) < 0)
+            if ((i && tmpl_puts(b, ", ") < 0) || fwc_expr_repr_append(b, &v->u.pairs[i].key, depth + 1) < 0 ||
+                tmpl_puts(b, ": ") < 0 || repr_special(b, &v->u.pairs[i].value, depth + 1) < 0)
                 return -1;
         return fwc_buf_putc(b, '}');
     }
     const char *open = v->type == FWC_T_LIST ? "[" : v->type == FWC_T_TUPLE ? "(" : "{";
     const char *close = v->type == FWC_T_LIST ? "]" : v->type == FWC_T_TUPLE ? ")" : "}";
-    if (fwc_buf_puts(b, open) < 0) return -1;
+    if (tmpl_puts(b, open) < 0) return -1;
     for (uint32_t i = 0; i < v->len; i++)
-        if ((i && fwc_buf_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1) < 0) return -1;
+        if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1) < 0) return -1;
     if (v->type == FWC_T_TUPLE && v->len == 1 && fwc_buf_putc(b, ',') < 0) return -1;
-    return fwc_buf_puts(b, close);
+    return tmpl_puts(b, close);
 }
 
 int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v)
 {
     int r;
-    if (v->type == FWC_T_STR) r = fwc_buf_append(b, v->u.s, v->len);
-    else if (v->type == TMPL_T_UNDEF) r = fwc_buf_puts(b, v->u.s);
-    else if (v->type == TMPL_T_LOOP) r = fwc_buf_puts(b, "<LoopContext>");
+    if (v->type == FWC_T_STR) r = tmpl_append(b, v->u.s, v->len);
+    else if (v->type == TMPL_T_UNDEF) r = tmpl_puts(b, v->u.s);
+    else if (v->type == TMPL_T_LOOP) r = tmpl_puts(b, "<LoopContext>");
     else r = repr_special(b, v, 0);
     return r < 0 ? fwc_expr_nomem(ctx) : 0;
 }
@@ -436,16 +436,16 @@ static int json_escape_append(ExprCtx *ctx, FwcBuf *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int rc;
-        if (c == '"') rc = fwc_buf_append(b, "\\\"", 2);
-        else if (c == '\\') rc = fwc_buf_append(b, "\\\\", 2);
-        else if (c == '\n') rc = fwc_buf_append(b, "\\n", 2);
-        else if (c == '\r') rc = fwc_buf_append(b, "\\r", 2);
-        else if (c == '\t') rc = fwc_buf_append(b, "\\t", 2);
-        else if (c == '\b') rc = fwc_buf_append(b, "\\b", 2);
-        else if (c == '\f') rc = fwc_buf_append(b, "\\f", 2);
+        if (c == '"') rc = tmpl_append(b, "\\\"", 2);
+        else if (c == '\\') rc = tmpl_append(b, "\\\\", 2);
+        else if (c == '\n') rc = tmpl_append(b, "\\n", 2);
+        else if (c == '\r') rc = tmpl_append(b, "\\r", 2);
+        else if (c == '\t') rc = tmpl_append(b, "\\t", 2);
+        else if (c == '\b') rc = tmpl_append(b, "\\b", 2);
+        else if (c == '\f') rc = tmpl_append(b, "\\f", 2);
         else if (c < 0x20) {
             char t[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            rc = fwc_buf_append(b, t, 6);
+            rc = tmpl_append(b, t, 6);
         } else rc = fwc_buf_putc(b, (char)c);
         if (rc < 0) return fwc_expr_nomem(ctx);
     }
@@ -528,7 +528,7 @@ static int render_list(R *r, const TNode *n, int depth)
         r->line = n->line;
         switch (n->kind) {
         case T_DATA:
-            if (fwc_buf_append(r->out, n->text, n->len) < 0) return fwc_expr_nomem(ctx);
+            if (tmpl_append(r->out, n->text, n->len) < 0) return fwc_expr_nomem(ctx);
             break;
         case T_OUTPUT: {
             FwcValue v;

@@ -101,7 +101,7 @@ static PyObject *Webhook_repr(WebhookObject *self)
 static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
 {
     FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
-    FwcSnapshot *snap = self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_snapshot_take(doc);
+    FwcSnapshot *snap = self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_spec_snapshot(self->spec, doc);
     if (!snap) return -1;
     char msg_id[32] = "";
     long long now = -1;     /* the signer reads the clock */
@@ -144,7 +144,7 @@ FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)
 FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc)
 {
     WebhookObject *self = (WebhookObject *)hook;
-    return self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_snapshot_take(doc);
+    return self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_spec_snapshot(self->spec, doc);
 }
 
 /* What Frappe's "Preview Request Body" shows: frappe.as_json(data). */

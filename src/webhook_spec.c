@@ -666,8 +666,12 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
     /* Frappe's validate_request_body: Form drops the template, JSON drops the field rows */
     if (a.webhook_json && a.webhook_json != Py_None && spec->structure != FWC_STRUCT_FORM) {
         if (!PyUnicode_Check(a.webhook_json) && PyCallable_Check(a.webhook_json)) {
-            PyErr_SetString(PyExc_TypeError, "webhook_json must be a str template (callables are not supported yet)");
-            goto error;
+            /* the slow path: (doc) -> data, with the GIL; attrs keeps the reference */
+            if (spec->is_dynamic_url) {
+                invalid(st, "a callable webhook_json cannot be combined with is_dynamic_url");
+                goto error;
+            }
+            spec->json_callable = a.webhook_json;
         } else {
             if (!(spec->webhook_json = cstr(st, a.webhook_json, "webhook_json", NULL))) goto error;
             /* Frappe: `elif webhook.webhook_json:` -- an empty template means no template */
@@ -809,7 +813,8 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         expose(attrs, "enabled", PyBool_FromLong(spec->enabled)) < 0 ||
         expose(attrs, "request_method", PyUnicode_FromString(spec->request_method)) < 0 ||
         expose(attrs, "request_structure", PyUnicode_FromString(structures[spec->structure])) < 0 ||
-        expose(attrs, "webhook_json", spec->webhook_json ? PyUnicode_FromString(spec->webhook_json) : Py_NewRef(Py_None)) < 0 ||
+        expose(attrs, "webhook_json", spec->json_callable ? Py_NewRef(spec->json_callable)
+                                      : spec->webhook_json ? PyUnicode_FromString(spec->webhook_json) : Py_NewRef(Py_None)) < 0 ||
         expose(attrs, "json_escape", PyBool_FromLong(spec->json_escape)) < 0 ||
         expose(attrs, "webhook_data", Py_NewRef(field_rows)) < 0 ||
         expose(attrs, "webhook_headers", Py_NewRef(header_rows)) < 0 ||

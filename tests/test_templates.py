@@ -344,3 +344,31 @@ def test_json_escape_leaves_values_outside_strings_alone():
 
 def test_json_escape_renders_escapes_in_the_text():
     assert _core._render('"{{ doc.d }}" {{ doc.d }}', {"d": 'a"\n'}, json_escape=True) == '"a\\"\\n" a"\n'
+
+
+# ---------------------------------------------------------------- the callable slow path
+
+
+def test_callable_webhook_json_is_called_with_the_document():
+    seen = []
+
+    def body(doc):
+        seen.append(doc)
+        return {"id": doc["name"], "lines": [r["qty"] for r in doc["items"]], "when": datetime.date(2026, 1, 2)}
+
+    doc = quotation(rows=3)
+    hook = fwc.Webhook(request_url=URL, webhook_json=body, webhook_secret="s")
+    r = hook.request(doc)
+    assert seen == [doc] and hook.webhook_json is body
+    assert r.body.decode() == json.dumps(body(doc), default=str)
+    assert dict(r.headers)["X-Frappe-Webhook-Signature"]
+
+
+def test_callable_webhook_json_errors_propagate_and_field_rows_win():
+    hook = fwc.Webhook(request_url=URL, webhook_json=lambda d: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        hook.request({})
+    hook = fwc.Webhook(request_url=URL, webhook_json=lambda d: {"x": 1}, webhook_data=[("name", "n")])
+    assert hook.request({"name": "A"}).body == b'{"n": "A"}'
+    with pytest.raises(fwc.ValidationError, match="is_dynamic_url"):
+        fwc.Webhook(request_url="https://x.example/{{ doc.name }}", is_dynamic_url=True, webhook_json=lambda d: {})
