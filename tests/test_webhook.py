@@ -7,6 +7,7 @@ import gc
 import hashlib
 import hmac
 import json
+import os
 import resource
 
 import pytest
@@ -255,7 +256,8 @@ def test_build_errors_do_not_leak():
         r.body, r.data, r.headers
         hook.preview_request_body(doc)
     gc.collect()
-    assert rss() - before < 8 * 1024  # KiB: no per-request growth
+    if "asan" not in os.environ.get("LD_PRELOAD", ""):   # ASan's quarantine holds freed memory by design
+        assert rss() - before < 8 * 1024  # KiB: no per-request growth
 
 
 def test_request_outlives_its_webhook():
