@@ -109,6 +109,8 @@ int fwc_tmpl_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out);
 int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, FwcValue *out);
 int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out);
 int fwc_tmpl_undefined(ExprCtx *ctx, const char *text, FwcValue *out);
+/* Fails with Jinja's UndefinedError for using the undefined value u; returns -1. */
+int fwc_tmpl_undefined_error(ExprCtx *ctx, const FwcValue *u);
 /* Items of an iterable (undefined -> none); borrowed for list/tuple. */
 int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *n);
 /* a < b as Python's sorted() would compare (TypeError for mixed types). */

@@ -526,8 +526,9 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         static const char *const P[] = {"default", NULL};
         FwcValue sl[1] = {fwc_float(0.0)};
         if (bind(ctx, "float", P, args, nargs, kw, sl, NULL) < 0) return -1;
+        /* float(Undefined) raises in Jinja; the filter only catches TypeError/ValueError */
+        if (is_undef(in)) return fwc_tmpl_undefined_error(ctx, in);
         FwcValue v = *in;
-        if (is_undef(in) && str_of(ctx, in, &v) < 0) return -1;
         if (v.type == FWC_T_STR || v.type == FWC_T_INT || v.type == FWC_T_BOOL || v.type == FWC_T_FLOAT || v.type == FWC_T_BIGINT) {
             FwcError saved = *ctx->err;
             if (builtin(ctx, B_FLOAT, &v, 1, out) == 0) return 0;

@@ -74,7 +74,7 @@ static int no_such_element(ExprCtx *ctx, const FwcValue *obj, const FwcValue *ke
     return r;
 }
 
-static int undefined_error(ExprCtx *ctx, const FwcValue *u)
+int fwc_tmpl_undefined_error(ExprCtx *ctx, const FwcValue *u)
 {
     const char *s = u->u.s;
     if (u->ascii && strncmp(s, "{{ ", 3) == 0) {
@@ -126,7 +126,7 @@ static int str_key(ExprCtx *ctx, const char *name, size_t n, FwcValue *out)
 int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, FwcValue *out)
 {
     switch (obj->type) {
-    case TMPL_T_UNDEF: return undefined_error(ctx, obj);
+    case TMPL_T_UNDEF: return fwc_tmpl_undefined_error(ctx, obj);
     case TMPL_T_LOOP: return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, name, n, out);
     case FWC_T_DICT:
         for (uint32_t i = obj->len; i-- > 0;) {
@@ -153,7 +153,7 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
 int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out)
 {
     switch (obj->type) {
-    case TMPL_T_UNDEF: return undefined_error(ctx, obj);
+    case TMPL_T_UNDEF: return fwc_tmpl_undefined_error(ctx, obj);
     case TMPL_T_LOOP:
         if (key->type == FWC_T_STR) return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, key->u.s, key->len, out);
         return no_such_element(ctx, obj, key, out);
@@ -375,7 +375,7 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     case NJ_CYCLE: {
         FwcValue obj, *args;
         if (fwc_expr_eval_node(ctx, n->a, &obj) < 0) return -1;
-        if (obj.type == TMPL_T_UNDEF) return undefined_error(ctx, &obj);
+        if (obj.type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, &obj);
         if (obj.type != TMPL_T_LOOP) return FAIL("TypeError: only loop.cycle() can be called");
         if (!n->nargs) return FAIL("TypeError: no items for cycling given");
         if (eval_args(ctx, n, &args) < 0) return -1;
@@ -401,7 +401,7 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
                     while (k < cnt && items[k].type != TMPL_T_UNDEF) k++;
                     res = (k < cnt) == (op == OP_IN);
                 } else {
-                    return undefined_error(ctx, lu ? &left : &right);
+                    return fwc_tmpl_undefined_error(ctx, lu ? &left : &right);
                 }
             } else if (fwc_tmpl_compare(ctx, op, &left, &right, &res) < 0) {
                 return -1;
@@ -461,7 +461,7 @@ static int bind(R *r, const TNode *n, const FwcValue *v)
     }
     FwcValue *items;
     uint32_t cnt;
-    if (v->type == TMPL_T_UNDEF) return undefined_error(ctx, v);
+    if (v->type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, v);
     if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_STR && v->type != FWC_T_DICT &&
         v->type != FWC_T_SET && v->type != FWC_T_RANGE)
         return FAIL("TypeError: cannot unpack non-iterable %s object", fwc_expr_type_name(v));

@@ -372,3 +372,9 @@ def test_callable_webhook_json_errors_propagate_and_field_rows_win():
     assert hook.request({"name": "A"}).body == b'{"n": "A"}'
     with pytest.raises(fwc.ValidationError, match="is_dynamic_url"):
         fwc.Webhook(request_url="https://x.example/{{ doc.name }}", is_dynamic_url=True, webhook_json=lambda d: {})
+
+
+@pytest.mark.parametrize("template", ["{{ doc.meta.score | float }}", "{{ foo | float }}", "{{ foo | float(1.5) }}"])
+def test_float_of_undefined_fails_as_jinja(template):
+    # found by the generated templates: Jinja's float filter does not catch UndefinedError
+    assert native(template, DOCS[0])[0] == reference(template, DOCS[0])[0] == "err"
