@@ -1094,9 +1094,11 @@ int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args
         op.a = &ca;
         op.b = &cb;
         if (fwc_expr_eval_node(ctx, &op, &r) < 0) return -1;
+        /* Jinja: odd is `value % 2 == 1` (not "not even": 1.5 is neither) */
+        FwcValue one = fwc_int(1);
         int eq;
-        if (compare(ctx, OP_EQ, &r, &zero, &eq) < 0) return -1;
-        *out = id == X_ODD ? !eq : eq;
+        if (compare(ctx, OP_EQ, &r, id == X_ODD ? &one : &zero, &eq) < 0) return -1;
+        *out = eq;
         return 0;
     }
     case X_EQ: case X_EQUALTO: return compare(ctx, OP_EQ, in, &args[0], out);
