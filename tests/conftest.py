@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Correctness, not speed, is tested: no per-example deadlines (CI machines and the
 # sanitizer build are slow and noisy), and no flaky health checks about timing.
-settings.register_profile("fwc", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("fwc")
+settings.register_profile("fwc", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fwc")  # derandomized: CI runs the examples a developer ran
 
 
 # ---------- HTTP transport fixtures (tests/receiver.py) ----------
