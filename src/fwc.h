@@ -234,6 +234,22 @@ void fwc_tmpl_free(FwcTemplate *t);
  * JSON string literal of the template are written as JSON string content.  Errors:
  * FWC_ETEMPLATE "line L: <reason>" (err->line set), FWC_ENOMEM. */
 FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err);
+/* The top-level keys of `doc` a template can read (tmpl_keys.c), or all = 1 when it
+ * may read the whole document.  names point into the template. */
+typedef struct {
+    const char **names;
+    size_t *lens;
+    size_t n, cap;
+    int all;
+} FwcTmplKeys;      /* zero-initialised = empty */
+/* Adds t's keys to keys (a union over several templates).  -1 out of memory. */
+int fwc_tmpl_doc_keys(const FwcTemplate *t, FwcTmplKeys *keys);
+/* Adds one key (unless present); -1 out of memory. */
+int fwc_tmpl_keys_add(FwcTmplKeys *keys, const char *name, size_t n);
+/* The keys as a tuple of interned str for fwc_snapshot_take_keys, or None when all
+ * (webhook.c, GIL held).  New reference, or NULL + exception. */
+PyObject *fwc_keys_tuple(const FwcTmplKeys *keys);
+void fwc_tmpl_keys_free(FwcTmplKeys *keys);
 /* Python-facing (tmpl_hooks.c, GIL held): -1 with ValidationError("Syntax error in
  * template: line L: <message>") or ValidationError("Illegal template"). */
 int fwc_template_compile(FwcModuleState *st, const char *src, FwcTemplate **out);

@@ -43,7 +43,12 @@ PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs)
         syntax_error(st, &err);
         return NULL;
     }
-    FwcSnapshot *snap = fwc_snapshot_take(doc);
+    /* only the keys the template reads, as a Webhook's request snapshots them */
+    FwcTmplKeys needed = {0};
+    PyObject *keys = fwc_tmpl_doc_keys(t, &needed) == 0 ? fwc_keys_tuple(&needed) : PyErr_NoMemory();
+    fwc_tmpl_keys_free(&needed);
+    FwcSnapshot *snap = !keys ? NULL : keys == Py_None ? fwc_snapshot_take(doc) : fwc_snapshot_take_keys(doc, keys);
+    Py_XDECREF(keys);
     if (!snap) {
         fwc_tmpl_free(t);
         return NULL;

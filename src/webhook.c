@@ -6,8 +6,46 @@ typedef struct {
     PyObject_HEAD
     FwcHookSpec *spec;
     PyObject *attrs;    /* normalised keyword values, for the read-only attributes */
-    PyObject *fields;   /* field names when a field map alone builds the request, else NULL */
+    PyObject *fields;   /* the document keys a request reads (doc_keys), NULL for all */
 } WebhookObject;
+
+PyObject *fwc_keys_tuple(const FwcTmplKeys *keys)
+{
+    if (keys->all) Py_RETURN_NONE;
+    PyObject *t = PyTuple_New((Py_ssize_t)keys->n);
+    for (size_t i = 0; t && i < keys->n; i++) {
+        PyObject *name = PyUnicode_DecodeUTF8(keys->names[i], (Py_ssize_t)keys->lens[i], "surrogatepass");
+        if (!name) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyUnicode_InternInPlace(&name);
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, name);
+    }
+    return t;
+}
+
+/* The top-level document keys a request can read, as a tuple in self->fields, or NULL
+ * for the whole document.  A field map reads its fields (Frappe's json.dumps only ever
+ * sees them too), a template what tmpl_keys.c finds, a dynamic URL adds its own; a
+ * callable webhook_json gets the whole document.  -1 + exception. */
+static int doc_keys(WebhookObject *self)
+{
+    const FwcHookSpec *spec = self->spec;
+    if (spec->json_callable && !spec->nfields) return 0;
+    FwcTmplKeys keys = {0};
+    int ok = 1;
+    for (size_t i = 0; ok && i < spec->nfields; i++)
+        ok = fwc_tmpl_keys_add(&keys, spec->fields[i].fieldname, spec->fields[i].fieldname_len) == 0;
+    if (ok && !spec->nfields && spec->json_tmpl) ok = fwc_tmpl_doc_keys(spec->json_tmpl, &keys) == 0;
+    if (ok && spec->url_tmpl) ok = fwc_tmpl_doc_keys(spec->url_tmpl, &keys) == 0;
+    PyObject *t = ok ? fwc_keys_tuple(&keys) : PyErr_NoMemory();
+    fwc_tmpl_keys_free(&keys);
+    if (!t) return -1;
+    if (t == Py_None) Py_DECREF(t);
+    else self->fields = t;
+    return 0;
+}
 
 static PyObject *Webhook_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
@@ -36,22 +74,9 @@ static PyObject *Webhook_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     }
     self->spec = spec;
     self->attrs = attrs;
-    /* A field-map body needs only its fields: snapshot just those (Frappe's json.dumps
-     * only ever sees them too). */
-    if (spec->nfields && !spec->is_dynamic_url) {
-        if (!(self->fields = PyTuple_New((Py_ssize_t)spec->nfields))) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        for (size_t i = 0; i < spec->nfields; i++) {
-            PyObject *name = PyUnicode_FromStringAndSize(spec->fields[i].fieldname, (Py_ssize_t)spec->fields[i].fieldname_len);
-            if (!name) {
-                Py_DECREF(self);
-                return NULL;
-            }
-            PyUnicode_InternInPlace(&name);
-            PyTuple_SET_ITEM(self->fields, (Py_ssize_t)i, name);
-        }
+    if (doc_keys(self) < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
     return (PyObject *)self;
 }

@@ -384,3 +384,53 @@ def test_float_of_undefined_fails_as_jinja(template):
 def test_odd_is_value_mod_2_equals_1(template):
     # found under the sanitizer run's generated templates: 1.91 is neither odd nor even in Jinja
     assert native(template, DOCS[0]) == reference(template, DOCS[0])
+
+
+# ---------------------------------------------------------------- what a request snapshots
+
+
+class Unprintable:
+    """A value the snapshot cannot take (its str() raises): it fails a request exactly
+    when the request's snapshot includes the key holding it."""
+
+    def __str__(self):
+        raise RuntimeError("this field was read")
+
+
+@pytest.mark.parametrize("template, reads_everything", [
+    ('{"a": {{ doc.name | tojson }}}', False),
+    ('{"a": {{ doc["name"] | tojson }}, "b": {{ doc.missing | tojson }}}', False),
+    ('{"a": {{ doc.get("name") | tojson }}, "b": {{ doc.get("nope", doc.n) }}}', False),
+    ('[{% for r in doc["items"] %}{{ r.x }}{{ "," if not loop.last }}{% endfor %}]', False),
+    ('{% set d = doc.items %}{"n": {{ d | length }}, "x": {{ doc.n + 1 }}}', False),
+    ('{"a": {{ doc | length }}}', True),
+    ('{"a": {{ doc.keys() | list | length }}}', True),
+    ('{% set d = doc %}{"a": {{ d.name | tojson }}}', True),
+    ('{"a": {{ doc[doc.key] | tojson }}}', True),
+    ('{"a": {{ doc.poison | string | tojson }}}', True),
+    ('{% with d = doc %}{"a": {{ d.n }}}{% endwith %}', True),
+])
+def test_a_request_snapshots_only_the_keys_its_template_reads(template, reads_everything):
+    doc = {"name": "N-1", "key": "name", "n": 2, "items": [{"x": 1}, {"x": 2}], "poison": Unprintable()}
+    hook = fwc.Webhook(request_url=URL, webhook_json=template)
+    if reads_everything:
+        with pytest.raises(ValueError, match=r"\$\.poison"):
+            hook.request(doc)
+        with pytest.raises(ValueError, match=r"\$\.poison"):
+            _core._render(template, doc)
+    else:
+        clean = {k: v for k, v in doc.items() if k != "poison"}
+        want = json.dumps(jr.get_webhook_data(template, clean), default=str)
+        assert hook.request(doc).body.decode() == want
+        assert _core._render(template, doc) == jr.render_template(template, clean)
+
+
+def test_a_dynamic_url_adds_its_keys_to_the_field_map():
+    hook = fwc.Webhook(request_url="https://x.example/{{ doc.name }}", is_dynamic_url=True,
+                       webhook_data=[{"fieldname": "status", "key": "s"}])
+    r = hook.request({"name": "DOC-1", "status": "Open", "poison": Unprintable()})
+    assert (r.url, r.body) == ("https://x.example/DOC-1", b'{"s": "Open"}')
+    whole = fwc.Webhook(request_url="https://x.example/{{ doc | length }}", is_dynamic_url=True,
+                        webhook_data=[{"fieldname": "status", "key": "s"}])
+    with pytest.raises(ValueError, match=r"\$\.poison"):
+        whole.request({"name": "DOC-1", "status": "Open", "poison": Unprintable()})
