@@ -342,6 +342,21 @@ double fwc_expr_round_float(double x, int64_t nd)
     if (nd > 323) return x;
     if (nd >= 0 && fabs(x) >= 4503599627370496.0) return x;   /* 2**52: already an integer */
     if (nd < -308) return 0.0 * x;
+    if (nd >= 0 && nd <= 22) {
+        /* Exactly, without printing: 10**nd is a double, and fma gives the error of
+         * the product, so |x| * 10**nd = y + e exactly; the half-way test on y - floor(y)
+         * is exact too, and e only decides a tie (|e| < half an ulp of y, while a
+         * non-zero y - floor(y) - 0.5 is at least one ulp).  The result k / 10**nd is
+         * correctly rounded, as reading the printed decimal back would be. */
+        static const double pow10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+        const double p = pow10[nd], ax = fabs(x), y = ax * p;
+        if (y < 4503599627370496.0) {
+            const double e = fma(ax, p, -y), f = floor(y), t = (y - f) - 0.5;
+            const int up = t > 0 || (t == 0 && (e > 0 || (e == 0 && fmod(f, 2.0) != 0)));
+            return copysign((up ? f + 1 : f) / p, x);
+        }
+    }
     char buf[512];
     if (nd >= 0) {
         snprintf(buf, sizeof buf, "%.*f", (int)nd, x);

@@ -259,3 +259,24 @@ def test_realistic_conditions_equal_python():
     doc = fwc._core._snapshot(quotation())
     for expr in REALISTIC:
         check(expr, doc)
+
+
+# round(x, n) has an exact fast path for n <= 22 (no printing): prove it on all kinds of
+# doubles, ties included (k / 2**m values are exact halves at some n).
+_round_values = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(min_value=-1e7, max_value=1e7, allow_nan=False),
+    st.builds(lambda k, m: k / 2**m, st.integers(-10**9, 10**9), st.integers(0, 40)),
+    st.builds(lambda k, n: k / 10**n, st.integers(-10**12, 10**12), st.integers(0, 12)),
+)
+
+
+@settings(max_examples=4 * EXAMPLES, deadline=None)
+@given(_round_values, st.integers(-3, 25))
+def test_round_equals_python(x, nd):
+    try:
+        expected = round(x, nd)
+    except OverflowError:
+        return
+    got = _core._eval("round(doc.x, doc.n)", {"x": x, "n": nd})
+    assert got == expected and math.copysign(1, got) == math.copysign(1, expected), (x, nd, got, expected)
