@@ -137,6 +137,10 @@ FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const ch
         out->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1};
         st = FWC_OK;
     }
+    /* a field-map body is about as large as its projected snapshot: one allocation
+     * instead of a chain of doublings */
+    if (!st && spec->nfields && fwc_buf_reserve(&out->body, snap->arena.total < (1u << 20) ? snap->arena.total : (1u << 20)) < 0)
+        st = oom(err);
     if (!st) st = fwc_json_write(&out->body, &out->data, spec->json_style, err);
     if (!st) {
         /* copies: the request may outlive its webhook */
