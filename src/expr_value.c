@@ -472,9 +472,14 @@ static int put_float(FwcBuf *b, double f)
 
 static int put_int(FwcBuf *b, int64_t v)
 {
-    char t[24];
-    int n = snprintf(t, sizeof t, "%lld", (long long)v);
-    return fwc_buf_append(b, t, (size_t)n);
+    char t[24], *p = t + sizeof t;     /* digits from the end: no printf on a hot path */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    return fwc_buf_append(b, p, (size_t)(t + sizeof t - p));
 }
 
 int fwc_expr_repr_append(FwcBuf *b, const FwcValue *v, int depth)

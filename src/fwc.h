@@ -166,9 +166,39 @@ typedef struct {
 FwcSnapshot *fwc_snapshot_take(PyObject *doc);
 /* Imports datetime's C API and collections.abc.Mapping; called at module init. */
 int fwc_snapshot_init(void);
-/* Snapshot of only the given top-level keys (a tuple of str) of a plain dict document:
- * what a field-map body needs.  Other documents get a full snapshot. */
-FwcSnapshot *fwc_snapshot_take_keys(PyObject *doc, PyObject *keys);
+/* ---------- shapes: the parts of a document a request can read ----------
+ * A field map reads its fields; a template what tmpl_shape.c finds (doc.total, the
+ * item_code of each row of doc.items...).  A request snapshots only that: an ERPNext
+ * document has hundreds of fields and a webhook reads a handful.  Wherever the
+ * analysis cannot tell, the shape says "whole". */
+
+typedef struct FwcShape FwcShape;
+typedef struct {
+    const char *name;   /* UTF-8, owned by the shape */
+    size_t len;
+    PyObject *key;      /* the same as an interned str (fwc_shape_bind), for lookups */
+    FwcShape *sub;      /* what is read of its value */
+} FwcShapeKey;
+struct FwcShape {
+    int whole;          /* the value as it is */
+    int dict_whole;     /* a dict with all its keys (its key set is seen: length, loops) */
+    FwcShape *elems;    /* what is read of each item of a list; NULL: no item is read */
+    FwcShapeKey *keys;  /* a dict: only these keys */
+    size_t nkeys, cap;
+};
+
+FwcShape *fwc_shape_new(void);                  /* NULL on OOM; no GIL needed */
+/* The sub-shape of key `name` (added, empty, if new); NULL on OOM. */
+FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n);
+/* dst |= src; -1 on OOM.  Sets *changed when dst grew. */
+int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed);
+/* Creates the interned str keys (GIL held); -1 + exception. */
+int fwc_shape_bind(FwcShape *s);
+void fwc_shape_free(FwcShape *s);               /* GIL held if bound */
+/* Snapshot of only what a bound shape reads of a plain dict document (other documents:
+ * a full snapshot).  NULL + exception. */
+FwcSnapshot *fwc_snapshot_take_shaped(PyObject *doc, const FwcShape *shape);
+
 /* Snapshot of any JSON-able Python value (root may be any type). */
 FwcSnapshot *fwc_snapshot_value(PyObject *obj);
 void fwc_snapshot_incref(FwcSnapshot *s);
@@ -234,22 +264,8 @@ void fwc_tmpl_free(FwcTemplate *t);
  * JSON string literal of the template are written as JSON string content.  Errors:
  * FWC_ETEMPLATE "line L: <reason>" (err->line set), FWC_ENOMEM. */
 FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err);
-/* The top-level keys of `doc` a template can read (tmpl_keys.c), or all = 1 when it
- * may read the whole document.  names point into the template. */
-typedef struct {
-    const char **names;
-    size_t *lens;
-    size_t n, cap;
-    int all;
-} FwcTmplKeys;      /* zero-initialised = empty */
-/* Adds t's keys to keys (a union over several templates).  -1 out of memory. */
-int fwc_tmpl_doc_keys(const FwcTemplate *t, FwcTmplKeys *keys);
-/* Adds one key (unless present); -1 out of memory. */
-int fwc_tmpl_keys_add(FwcTmplKeys *keys, const char *name, size_t n);
-/* The keys as a tuple of interned str for fwc_snapshot_take_keys, or None when all
- * (webhook.c, GIL held).  New reference, or NULL + exception. */
-PyObject *fwc_keys_tuple(const FwcTmplKeys *keys);
-void fwc_tmpl_keys_free(FwcTmplKeys *keys);
+/* Adds what template t reads of `doc` to shape s (tmpl_shape.c); -1 on OOM. */
+int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *s);
 /* Python-facing (tmpl_hooks.c, GIL held): -1 with ValidationError("Syntax error in
  * template: line L: <message>") or ValidationError("Illegal template"). */
 int fwc_template_compile(FwcModuleState *st, const char *src, FwcTemplate **out);

@@ -499,9 +499,85 @@ static int plain_dict(PyObject *o)
     return same;
 }
 
-FwcSnapshot *fwc_snapshot_take_keys(PyObject *doc, PyObject *keys)
+/* ---------- shaped: only what a request reads (see FwcShape) ---------- */
+
+static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out);
+
+/* The keys s names, those the dict has, in s's order. */
+static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out)
 {
-    if (!plain_dict(doc)) return fwc_snapshot_take(doc);
+    if (enter(w, d) < 0) return -1;
+    FwcPair *pairs = s->nkeys ? fwc_arena_alloc(w->arena, sizeof(FwcPair) * s->nkeys) : NULL;
+    if (s->nkeys && !pairs) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    uint32_t m = 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        PyObject *key = s->keys[i].key, *value = PyDict_GetItemWithError(d, key);
+        if (!value) {
+            if (PyErr_Occurred()) return -1;
+            continue;   /* missing here and in the whole document alike */
+        }
+        w->path[w->depth].key = key;
+        Py_INCREF(value);
+        int r = key_value(w, key, &pairs[m].key) < 0 ? -1 : shaped_value(w, value, s->keys[i].sub, &pairs[m].value);
+        Py_DECREF(value);
+        if (r < 0) return -1;
+        m++;
+    }
+    leave(w);
+    *out = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = m, .u.pairs = pairs};
+    return 0;
+}
+
+/* Every item, each as `elems` asks; None for items nobody reads (the length stays). */
+static int shaped_list(Walk *w, PyObject *seq, const FwcShape *elems, FwcValue *out)
+{
+    if (enter(w, seq) < 0) return -1;
+    int is_list = PyList_Check(seq);
+    Py_ssize_t n = is_list ? PyList_GET_SIZE(seq) : PyTuple_GET_SIZE(seq);
+    if ((size_t)n > FWC_MAX_LEN) return fail_at(w, PyExc_ValueError, "list too long");
+    FwcValue *items = n ? fwc_arena_alloc(w->arena, sizeof(FwcValue) * (size_t)n) : NULL;
+    if (n && !items) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!elems) {
+            items[i] = fwc_null();
+            continue;
+        }
+        if (is_list && PyList_GET_SIZE(seq) != n) {
+            w->path[w->depth].key = NULL;
+            w->path[w->depth].index = i;
+            return fail_at(w, PyExc_RuntimeError, "list changed size during snapshot");
+        }
+        PyObject *item = is_list ? PyList_GET_ITEM(seq, i) : PyTuple_GET_ITEM(seq, i);
+        w->path[w->depth].key = NULL;
+        w->path[w->depth].index = i;
+        Py_INCREF(item);
+        int r = shaped_value(w, item, elems, &items[i]);
+        Py_DECREF(item);
+        if (r < 0) return -1;
+    }
+    leave(w);
+    *out = (FwcValue){.type = FWC_T_LIST, .ascii = 1, .len = (uint32_t)n, .u.items = items};
+    return 0;
+}
+
+static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out)
+{
+    if (!s->whole) {
+        if (PyDict_CheckExact(o) && !s->dict_whole) return shaped_dict(w, o, s, out);
+        if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) return shaped_list(w, o, s->elems, out);
+    }
+    return convert(w, o, out);
+}
+
+FwcSnapshot *fwc_snapshot_take_shaped(PyObject *doc, const FwcShape *shape)
+{
+    if (shape->whole || shape->dict_whole || !plain_dict(doc)) return fwc_snapshot_take(doc);
     FwcSnapshot *s = snapshot_new();
     if (!s) return NULL;
     Walk *w = PyMem_Malloc(sizeof *w);
@@ -513,28 +589,14 @@ FwcSnapshot *fwc_snapshot_take_keys(PyObject *doc, PyObject *keys)
     w->arena = &s->arena;
     w->depth = 0;
     w->open[0] = NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(keys), m = 0;
-    FwcPair *pairs = n ? fwc_arena_alloc(&s->arena, sizeof(FwcPair) * (size_t)n) : NULL;
-    int r = n && !pairs ? (PyErr_NoMemory(), -1) : enter(w, doc);
-    for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
-        PyObject *key = PyTuple_GET_ITEM(keys, i), *value = PyDict_GetItemWithError(doc, key);
-        if (!value) {
-            if (PyErr_Occurred()) r = -1;
-            continue;   /* missing: doc.get() gives None, so does the empty slot */
-        }
-        Py_INCREF(value);
-        r = pair_value(w, key, value, &pairs[m++]);
-        Py_DECREF(value);
-    }
+    int r = shaped_dict(w, doc, shape, &s->root);
     PyMem_Free(w);
     if (r < 0) {
         fwc_snapshot_decref(s);
         return NULL;
     }
-    s->root = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = (uint32_t)m, .u.pairs = pairs};
     return s;
 }
-
 
 FwcSnapshot *fwc_snapshot_take(PyObject *doc)
 {

@@ -479,6 +479,10 @@ static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sens
 
 /* ---------- filters ---------- */
 
+/* markupsafe asks a value for __html__; a frappe._dict answers None for any attribute,
+ * so escaping one fails in Frappe. */
+static int not_markup(ExprCtx *ctx) { return FAIL("TypeError: 'NoneType' object is not callable"); }
+
 int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     const char *fname = FILTERS[id];
@@ -541,6 +545,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
     case F_STRING:
         return str_of(ctx, in, out);
     case F_SAFE:
+        if (in->type == FWC_T_DICT) return not_markup(ctx);
         return str_of(ctx, in, out);
     case F_LOWER:
     case F_UPPER:
@@ -768,10 +773,12 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
     }
     case F_ESCAPE:
     case F_E:
+        if (in->type == FWC_T_DICT) return not_markup(ctx);
         if (str_of(ctx, in, &s) < 0) return -1;
         return html_escape(ctx, &s, out);
     case F_STRIPTAGS: {
         /* markupsafe: drop comments and tags, collapse whitespace, unescape basic entities */
+        if (in->type == FWC_T_DICT) return not_markup(ctx);
         if (str_of(ctx, in, &s) < 0) return -1;
         FwcBuf b = FWC_BUF_INIT;
         size_t i = 0;

@@ -43,12 +43,12 @@ PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs)
         syntax_error(st, &err);
         return NULL;
     }
-    /* only the keys the template reads, as a Webhook's request snapshots them */
-    FwcTmplKeys needed = {0};
-    PyObject *keys = fwc_tmpl_doc_keys(t, &needed) == 0 ? fwc_keys_tuple(&needed) : PyErr_NoMemory();
-    fwc_tmpl_keys_free(&needed);
-    FwcSnapshot *snap = !keys ? NULL : keys == Py_None ? fwc_snapshot_take(doc) : fwc_snapshot_take_keys(doc, keys);
-    Py_XDECREF(keys);
+    /* only what the template reads, as a Webhook's request snapshots it */
+    FwcShape *shape = fwc_shape_new();
+    FwcSnapshot *snap = NULL;
+    if (!shape || fwc_tmpl_shape(t, shape) < 0) PyErr_NoMemory();
+    else if (fwc_shape_bind(shape) == 0) snap = fwc_snapshot_take_shaped(doc, shape);
+    fwc_shape_free(shape);
     if (!snap) {
         fwc_tmpl_free(t);
         return NULL;

@@ -123,6 +123,17 @@ static int str_key(ExprCtx *ctx, const char *name, size_t n, FwcValue *out)
     return fwc_expr_new_str(ctx, name, n, out);
 }
 
+/* Whether a str, list or tuple has the method (others are undefined attributes, as in
+ * Jinja: "x".items is undefined, "x".upper a method). */
+static int is_method_of(int id, int type)
+{
+    switch (id) {
+    case M_GET: case M_KEYS: case M_VALUES: case M_ITEMS: return 0;
+    case M_COUNT: case M_INDEX: return type == FWC_T_STR || type == FWC_T_LIST || type == FWC_T_TUPLE;
+    default: return type == FWC_T_STR;
+    }
+}
+
 int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, FwcValue *out)
 {
     switch (obj->type) {
@@ -141,8 +152,7 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
         return 0;
     default: {
         int id = fwc_expr_method_id(name, n);
-        if (id && (obj->type == FWC_T_STR || obj->type == FWC_T_LIST || obj->type == FWC_T_TUPLE))
-            return FAIL("TypeError: method '%.*s' must be called", (int)n, name);
+        if (id && is_method_of(id, obj->type)) return FAIL("TypeError: method '%.*s' must be called", (int)n, name);
         FwcValue k;
         if (str_key(ctx, name, n, &k) < 0) return -1;
         return no_such_element(ctx, obj, &k, out);

@@ -6,44 +6,35 @@ typedef struct {
     PyObject_HEAD
     FwcHookSpec *spec;
     PyObject *attrs;    /* normalised keyword values, for the read-only attributes */
-    PyObject *fields;   /* the document keys a request reads (doc_keys), NULL for all */
+    FwcShape *shape;    /* what a request reads of the document (doc_shape), NULL: all */
 } WebhookObject;
 
-PyObject *fwc_keys_tuple(const FwcTmplKeys *keys)
-{
-    if (keys->all) Py_RETURN_NONE;
-    PyObject *t = PyTuple_New((Py_ssize_t)keys->n);
-    for (size_t i = 0; t && i < keys->n; i++) {
-        PyObject *name = PyUnicode_DecodeUTF8(keys->names[i], (Py_ssize_t)keys->lens[i], "surrogatepass");
-        if (!name) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyUnicode_InternInPlace(&name);
-        PyTuple_SET_ITEM(t, (Py_ssize_t)i, name);
-    }
-    return t;
-}
-
-/* The top-level document keys a request can read, as a tuple in self->fields, or NULL
- * for the whole document.  A field map reads its fields (Frappe's json.dumps only ever
- * sees them too), a template what tmpl_keys.c finds, a dynamic URL adds its own; a
- * callable webhook_json gets the whole document.  -1 + exception. */
-static int doc_keys(WebhookObject *self)
+/* What a request reads of the document, in self->shape, or NULL for all of it.  A field
+ * map reads its fields (Frappe's json.dumps only ever sees them too), a template what
+ * tmpl_shape.c finds, a dynamic URL adds its own; a callable webhook_json gets the whole
+ * document.  -1 + exception. */
+static int doc_shape(WebhookObject *self)
 {
     const FwcHookSpec *spec = self->spec;
     if (spec->json_callable && !spec->nfields) return 0;
-    FwcTmplKeys keys = {0};
-    int ok = 1;
-    for (size_t i = 0; ok && i < spec->nfields; i++)
-        ok = fwc_tmpl_keys_add(&keys, spec->fields[i].fieldname, spec->fields[i].fieldname_len) == 0;
-    if (ok && !spec->nfields && spec->json_tmpl) ok = fwc_tmpl_doc_keys(spec->json_tmpl, &keys) == 0;
-    if (ok && spec->url_tmpl) ok = fwc_tmpl_doc_keys(spec->url_tmpl, &keys) == 0;
-    PyObject *t = ok ? fwc_keys_tuple(&keys) : PyErr_NoMemory();
-    fwc_tmpl_keys_free(&keys);
-    if (!t) return -1;
-    if (t == Py_None) Py_DECREF(t);
-    else self->fields = t;
+    FwcShape *shape = fwc_shape_new(), *field;
+    int ok = shape != NULL;
+    for (size_t i = 0; ok && i < spec->nfields; i++) {
+        ok = (field = fwc_shape_key(shape, spec->fields[i].fieldname, spec->fields[i].fieldname_len)) != NULL;
+        if (ok) field->whole = 1;
+    }
+    if (ok && !spec->nfields && spec->json_tmpl) ok = fwc_tmpl_shape(spec->json_tmpl, shape) == 0;
+    if (ok && spec->url_tmpl) ok = fwc_tmpl_shape(spec->url_tmpl, shape) == 0;
+    if (!ok) {
+        fwc_shape_free(shape);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (shape->whole || fwc_shape_bind(shape) < 0) {
+        fwc_shape_free(shape);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    self->shape = shape;
     return 0;
 }
 
@@ -74,7 +65,7 @@ static PyObject *Webhook_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     }
     self->spec = spec;
     self->attrs = attrs;
-    if (doc_keys(self) < 0) {
+    if (doc_shape(self) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -91,7 +82,6 @@ static int Webhook_traverse(WebhookObject *self, visitproc visit, void *arg)
 static int Webhook_clear(WebhookObject *self)
 {
     Py_CLEAR(self->attrs);
-    Py_CLEAR(self->fields);
     return 0;
 }
 
@@ -100,6 +90,7 @@ static void Webhook_dealloc(WebhookObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Webhook_clear(self);
+    fwc_shape_free(self->shape);
     fwc_spec_decref(self->spec);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -126,7 +117,7 @@ static PyObject *Webhook_repr(WebhookObject *self)
 static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
 {
     FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
-    FwcSnapshot *snap = self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_spec_snapshot(self->spec, doc);
+    FwcSnapshot *snap = self->shape ? fwc_snapshot_take_shaped(doc, self->shape) : fwc_spec_snapshot(self->spec, doc);
     if (!snap) return -1;
     char msg_id[32] = "";
     long long now = -1;     /* the signer reads the clock */
@@ -169,7 +160,7 @@ FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)
 FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc)
 {
     WebhookObject *self = (WebhookObject *)hook;
-    return self->fields ? fwc_snapshot_take_keys(doc, self->fields) : fwc_spec_snapshot(self->spec, doc);
+    return self->shape ? fwc_snapshot_take_shaped(doc, self->shape) : fwc_spec_snapshot(self->spec, doc);
 }
 
 /* What Frappe's "Preview Request Body" shows: frappe.as_json(data). */

@@ -1,0 +1,96 @@
+/* shape.c — the parts of a document a request can read (see FwcShape in fwc.h): a tree
+ * of keys, built once per Webhook from its field map and templates, then used by every
+ * snapshot.  Shapes only grow (merge is a union), so the template analysis can iterate
+ * to a fixed point. */
+#include "fwc.h"
+
+FwcShape *fwc_shape_new(void) { return calloc(1, sizeof(FwcShape)); }
+
+FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n)
+{
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (s->keys[i].len == n && memcmp(s->keys[i].name, name, n) == 0) return s->keys[i].sub;
+    if (s->nkeys == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        FwcShapeKey *keys = realloc(s->keys, cap * sizeof *keys);
+        if (!keys) return NULL;
+        s->keys = keys;
+        s->cap = cap;
+    }
+    char *copy = malloc(n + 1);
+    FwcShape *sub = copy ? fwc_shape_new() : NULL;
+    if (!sub) {
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, name, n);
+    copy[n] = '\0';
+    s->keys[s->nkeys++] = (FwcShapeKey){copy, n, NULL, sub};
+    return sub;
+}
+
+static void set_flag(int *flag, int *changed)
+{
+    if (!*flag) {
+        *flag = 1;
+        *changed = 1;
+    }
+}
+
+/* A shape can be merged into its own subtree (`{% set x = x.a %}`): past this depth the
+ * value is simply read whole. */
+#define MAX_SHAPE_DEPTH 32
+
+static int merge(FwcShape *dst, const FwcShape *src, int *changed, int depth)
+{
+    if (dst == src || dst->whole) return 0;
+    if (src->whole || depth > MAX_SHAPE_DEPTH) {
+        set_flag(&dst->whole, changed);
+        return 0;
+    }
+    if (src->dict_whole) set_flag(&dst->dict_whole, changed);
+    if (src->elems) {
+        if (!dst->elems) {
+            if (!(dst->elems = fwc_shape_new())) return -1;
+            *changed = 1;
+        }
+        if (merge(dst->elems, src->elems, changed, depth + 1) < 0) return -1;
+    }
+    for (size_t i = 0; i < src->nkeys; i++) {
+        size_t before = dst->nkeys;
+        FwcShape *sub = fwc_shape_key(dst, src->keys[i].name, src->keys[i].len);
+        if (!sub) return -1;
+        if (dst->nkeys != before) *changed = 1;
+        if (merge(sub, src->keys[i].sub, changed, depth + 1) < 0) return -1;
+    }
+    return 0;
+}
+
+int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed) { return merge(dst, src, changed, 0); }
+
+int fwc_shape_bind(FwcShape *s)
+{
+    if (!s) return 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        FwcShapeKey *k = &s->keys[i];
+        if (!k->key) {
+            if (!(k->key = PyUnicode_DecodeUTF8(k->name, (Py_ssize_t)k->len, "surrogatepass"))) return -1;
+            PyUnicode_InternInPlace(&k->key);
+        }
+        if (fwc_shape_bind(k->sub) < 0) return -1;
+    }
+    return fwc_shape_bind(s->elems);
+}
+
+void fwc_shape_free(FwcShape *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        free((char *)s->keys[i].name);
+        Py_XDECREF(s->keys[i].key);
+        fwc_shape_free(s->keys[i].sub);
+    }
+    free(s->keys);
+    fwc_shape_free(s->elems);
+    free(s);
+}
