@@ -16,6 +16,18 @@ int fwc_buf_grow(FwcBuf *b, size_t extra)
     return 0;
 }
 
+int fwc_buf_put_int(FwcBuf *b, int64_t v)
+{
+    char t[24], *p = t + sizeof t;     /* digits from the end: no printf on hot paths */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    return fwc_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
 void fwc_buf_free(FwcBuf *b)
 {
     free(b->data);

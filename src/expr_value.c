@@ -470,25 +470,13 @@ static int put_float(FwcBuf *b, double f)
     return fwc_buf_append(b, t, (size_t)n);
 }
 
-static int put_int(FwcBuf *b, int64_t v)
-{
-    char t[24], *p = t + sizeof t;     /* digits from the end: no printf on a hot path */
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) *--p = '-';
-    return fwc_buf_append(b, p, (size_t)(t + sizeof t - p));
-}
-
 int fwc_expr_repr_append(FwcBuf *b, const FwcValue *v, int depth)
 {
     if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH) return fwc_buf_puts(b, "...");
     switch ((FwcType)v->type) {
     case FWC_T_NULL: return fwc_buf_puts(b, "None");
     case FWC_T_BOOL: return fwc_buf_puts(b, v->u.i ? "True" : "False");
-    case FWC_T_INT: return put_int(b, v->u.i);
+    case FWC_T_INT: return fwc_buf_put_int(b, v->u.i);
     case FWC_T_BIGINT: return fwc_buf_append(b, v->u.s, v->len);
     case FWC_T_FLOAT: return put_float(b, v->u.f);
     case FWC_T_STR: return repr_str(b, v->u.s, v->len);

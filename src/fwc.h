@@ -72,6 +72,8 @@ static inline int fwc_buf_putc(FwcBuf *b, char c)
     return 0;
 }
 static inline int fwc_buf_puts(FwcBuf *b, const char *s) { return fwc_buf_append(b, s, strlen(s)); }
+/* Decimal text of v; 0 ok, -1 out of memory. */
+int fwc_buf_put_int(FwcBuf *b, int64_t v);
 
 /* ---------- arena: bump allocator owning one snapshot or one built request ---------- */
 

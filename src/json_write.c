@@ -99,18 +99,6 @@ static int write_string(FwcBuf *out, const char *str, size_t n)
     return 0;
 }
 
-static int write_int(FwcBuf *out, int64_t v)
-{
-    char b[24], *p = b + sizeof b;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) *--p = '-';
-    return fwc_buf_append(out, p, (size_t)(b + sizeof b - p));
-}
-
 /* float.__repr__, with json's spellings of the non-finite values */
 static int write_float(FwcBuf *out, double f)
 {
@@ -127,7 +115,7 @@ static int write_scalar(FwcBuf *out, const FwcValue *v)
     switch ((FwcType)v->type) {
     case FWC_T_NULL: return fwc_buf_append(out, "null", 4);
     case FWC_T_BOOL: return v->u.i ? fwc_buf_append(out, "true", 4) : fwc_buf_append(out, "false", 5);
-    case FWC_T_INT: return write_int(out, v->u.i);
+    case FWC_T_INT: return fwc_buf_put_int(out, v->u.i);
     case FWC_T_BIGINT: return fwc_buf_append(out, v->u.s, v->len);
     case FWC_T_FLOAT: return write_float(out, v->u.f);
     case FWC_T_STR: return write_string(out, v->u.s, v->len);

@@ -292,7 +292,14 @@ static int enter(Walk *w, PyObject *container)
 
 static void leave(Walk *w) { w->depth--; }
 
-static int list_value(Walk *w, PyObject *seq, FwcValue *out)
+/* The shape that reads a value whole (a full snapshot). */
+static const FwcShape WHOLE = {.whole = 1};
+
+static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out);
+
+/* Every item, each as `elems` reads it (WHOLE for a full snapshot); None for items
+ * nobody reads (elems NULL: the length is all that is seen). */
+static int list_value(Walk *w, PyObject *seq, const FwcShape *elems, FwcValue *out)
 {
     if (enter(w, seq) < 0) return -1;
     int is_list = PyList_Check(seq);
@@ -304,6 +311,10 @@ static int list_value(Walk *w, PyObject *seq, FwcValue *out)
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (!elems) {
+            items[i] = fwc_null();
+            continue;
+        }
         /* str() of an element may run arbitrary code that mutates the list */
         if (is_list && PyList_GET_SIZE(seq) != n) {
             w->path[w->depth].key = NULL;
@@ -314,7 +325,7 @@ static int list_value(Walk *w, PyObject *seq, FwcValue *out)
         w->path[w->depth].key = NULL;
         w->path[w->depth].index = i;
         Py_INCREF(item);
-        int r = convert(w, item, &items[i]);
+        int r = shaped_value(w, item, elems, &items[i]);
         Py_DECREF(item);
         if (r < 0) return -1;
     }
@@ -439,7 +450,7 @@ static int convert(Walk *w, PyObject *o, FwcValue *out)
         out->u.f = PyFloat_AS_DOUBLE(o);
         return 0;
     }
-    if (PyList_Check(o) || PyTuple_Check(o)) return list_value(w, o, out);
+    if (PyList_Check(o) || PyTuple_Check(o)) return list_value(w, o, &WHOLE, out);
     if (PyDict_Check(o)) return dict_value(w, o, out);
     int handled = 0;
     if (date_value(w, o, out, &handled) < 0) return -1;
@@ -459,7 +470,11 @@ static FwcSnapshot *snapshot_new(void)
     return s;
 }
 
-static FwcSnapshot *walk_root(PyObject *obj, int as_document)
+static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out);
+
+/* One walk into a new snapshot: of a document (a dict; only what `shape` reads when
+ * given) or of any value. */
+static FwcSnapshot *walk_root(PyObject *obj, int as_document, const FwcShape *shape)
 {
     FwcSnapshot *s = snapshot_new();
     if (!s) return NULL;
@@ -472,7 +487,9 @@ static FwcSnapshot *walk_root(PyObject *obj, int as_document)
     w->arena = &s->arena;
     w->depth = 0;
     w->open[0] = NULL;
-    int r = as_document ? dict_value(w, obj, &s->root) : convert(w, obj, &s->root);
+    int r = !as_document ? convert(w, obj, &s->root)
+            : shape      ? shaped_dict(w, obj, shape, &s->root)
+                         : dict_value(w, obj, &s->root);
     PyMem_Free(w);
     if (r < 0) {
         fwc_snapshot_decref(s);
@@ -481,7 +498,7 @@ static FwcSnapshot *walk_root(PyObject *obj, int as_document)
     return s;
 }
 
-FwcSnapshot *fwc_snapshot_value(PyObject *obj) { return walk_root(obj, 0); }
+FwcSnapshot *fwc_snapshot_value(PyObject *obj) { return walk_root(obj, 0, NULL); }
 
 /* A dict whose items() and [] are dict's own (frappe._dict, OrderedDict...), so that
  * looking keys up directly sees what a full walk would. */
@@ -500,8 +517,6 @@ static int plain_dict(PyObject *o)
 }
 
 /* ---------- shaped: only what a request reads (see FwcShape) ---------- */
-
-static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out);
 
 /* The keys s names, those the dict has, in s's order. */
 static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out)
@@ -531,46 +546,11 @@ static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out)
     return 0;
 }
 
-/* Every item, each as `elems` asks; None for items nobody reads (the length stays). */
-static int shaped_list(Walk *w, PyObject *seq, const FwcShape *elems, FwcValue *out)
-{
-    if (enter(w, seq) < 0) return -1;
-    int is_list = PyList_Check(seq);
-    Py_ssize_t n = is_list ? PyList_GET_SIZE(seq) : PyTuple_GET_SIZE(seq);
-    if ((size_t)n > FWC_MAX_LEN) return fail_at(w, PyExc_ValueError, "list too long");
-    FwcValue *items = n ? fwc_arena_alloc(w->arena, sizeof(FwcValue) * (size_t)n) : NULL;
-    if (n && !items) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!elems) {
-            items[i] = fwc_null();
-            continue;
-        }
-        if (is_list && PyList_GET_SIZE(seq) != n) {
-            w->path[w->depth].key = NULL;
-            w->path[w->depth].index = i;
-            return fail_at(w, PyExc_RuntimeError, "list changed size during snapshot");
-        }
-        PyObject *item = is_list ? PyList_GET_ITEM(seq, i) : PyTuple_GET_ITEM(seq, i);
-        w->path[w->depth].key = NULL;
-        w->path[w->depth].index = i;
-        Py_INCREF(item);
-        int r = shaped_value(w, item, elems, &items[i]);
-        Py_DECREF(item);
-        if (r < 0) return -1;
-    }
-    leave(w);
-    *out = (FwcValue){.type = FWC_T_LIST, .ascii = 1, .len = (uint32_t)n, .u.items = items};
-    return 0;
-}
-
 static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out)
 {
     if (!s->whole) {
         if (PyDict_CheckExact(o) && !s->dict_whole) return shaped_dict(w, o, s, out);
-        if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) return shaped_list(w, o, s->elems, out);
+        if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) return list_value(w, o, s->elems, out);
     }
     return convert(w, o, out);
 }
@@ -578,32 +558,15 @@ static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out)
 FwcSnapshot *fwc_snapshot_take_shaped(PyObject *doc, const FwcShape *shape)
 {
     if (shape->whole || shape->dict_whole || !plain_dict(doc)) return fwc_snapshot_take(doc);
-    FwcSnapshot *s = snapshot_new();
-    if (!s) return NULL;
-    Walk *w = PyMem_Malloc(sizeof *w);
-    if (!w) {
-        free(s);
-        PyErr_NoMemory();
-        return NULL;
-    }
-    w->arena = &s->arena;
-    w->depth = 0;
-    w->open[0] = NULL;
-    int r = shaped_dict(w, doc, shape, &s->root);
-    PyMem_Free(w);
-    if (r < 0) {
-        fwc_snapshot_decref(s);
-        return NULL;
-    }
-    return s;
+    return walk_root(doc, 1, shape);
 }
 
 FwcSnapshot *fwc_snapshot_take(PyObject *doc)
 {
-    if (PyDict_Check(doc)) return walk_root(doc, 1);
+    if (PyDict_Check(doc)) return walk_root(doc, 1, NULL);
     int is_mapping = PyObject_IsInstance(doc, mapping_abc);
     if (is_mapping < 0) return NULL;
-    if (is_mapping) return walk_root(doc, 1);
+    if (is_mapping) return walk_root(doc, 1, NULL);
     PyObject *as_dict = PyObject_GetAttrString(doc, "as_dict");
     if (!as_dict) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
@@ -622,7 +585,7 @@ FwcSnapshot *fwc_snapshot_take(PyObject *doc)
     FwcSnapshot *s = NULL;
     is_mapping = PyDict_Check(d) ? 1 : PyObject_IsInstance(d, mapping_abc);
     if (is_mapping > 0)
-        s = walk_root(d, 1);
+        s = walk_root(d, 1, NULL);
     else if (is_mapping == 0)
         PyErr_Format(PyExc_TypeError, "as_dict() must return a dict or Mapping, not %.100s", Py_TYPE(d)->tp_name);
     Py_DECREF(d);
