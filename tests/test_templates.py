@@ -454,3 +454,29 @@ def test_a_dynamic_url_adds_its_keys_to_the_field_map():
                         webhook_data=[{"fieldname": "status", "key": "s"}])
     with pytest.raises(ValueError, match=r"\$\.poison"):
         whole.request({"name": "DOC-1", "status": "Open", "poison": Unprintable()})
+
+
+def test_shapes_do_not_leak():
+    """Each Webhook builds a shape (interned key names) and frees it with itself."""
+    import gc
+    import os
+    import resource
+    import sys
+
+    key = "shape_leak_probe_key"
+    template = '[{% for r in doc.shape_leak_probe_key %}{{ r.shape_leak_probe_key | tojson }},{% endfor %}0]'
+    doc = {key: [{key: i} for i in range(3)]}
+    for _ in range(200):
+        fwc.Webhook(request_url=URL, webhook_json=template).request(doc)
+    gc.collect()
+    refs = sys.getrefcount(key)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(5000):
+        hook = fwc.Webhook(request_url=URL, webhook_json=template)
+        assert hook.request(doc).body == b"[0, 1, 2, 0]"
+        _core._render(template, doc)
+    del hook
+    gc.collect()
+    assert sys.getrefcount(key) == refs
+    if "asan" not in os.environ.get("LD_PRELOAD", ""):   # ASan's quarantine holds freed memory by design
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 8 * 1024  # KiB
