@@ -3,6 +3,8 @@
 against Jinja2 as Frappe configures it (tests/jinja_reference.py): same text, or both
 fail.  Documents are generated; so are the grouping attributes and the loop bodies.
 """
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -97,7 +99,7 @@ def test_groupby_in_a_webhook_body():
     doc = {"items": [{"status": "Open", "qty": 2}, {"status": "closed", "qty": 1}, {"status": "open", "qty": 3}]}
     hook = fwc.Webhook(request_url=URL, webhook_json=template)
     assert hook.request(doc).body == b'{"by_status": {"closed": {"count": 1, "qty": 1}, "Open": {"count": 2, "qty": 5}}}'
-    assert hook.request(doc).body.decode() == __import__("json").dumps(jr.get_webhook_data(template, doc))
+    assert hook.request(doc).body.decode() == json.dumps(jr.get_webhook_data(template, doc))
 
 
 # ---------------------------------------------------------------- loop.changed
