@@ -198,6 +198,8 @@ static int rounded_value(ExprCtx *ctx, const FwcValue *num, int64_t precision, c
         if (fabs(dec - 0.5) < eps) r = fmod(fl, 2.0) == 0 ? fl : fl + 1;
         else r = nearbyint(v);
     }
+    /* Python's round(x) is an int: no negative zero survives (flt(-0.04, 1) is 0.0) */
+    if (r == 0) r = 0.0;
     if (precision || m == 1) {
         *out = fwc_float(r / mult);
         return 0;

@@ -5,7 +5,10 @@
  *   tmpl_parse.c    statements and Jinja's expression grammar -> a tree of TNodes whose
  *                   expressions are ExprNodes (core kinds + the NJ_* kinds below)
  *   tmpl_render.c   rendering on a snapshot without the GIL, bounded; NJ_* evaluation
- *   tmpl_filters.c  Jinja's built-in filters and tests, Frappe's json/len/int/str/flt */
+ *   tmpl_filters.c  Jinja's built-in filters and tests, Frappe's json/len/int/str/flt
+ *   tmpl_format.c   printf-style `fmt % args` (the format filter and the % operator)
+ *   tmpl_groupby.c  the groupby filter and its (grouper, list) tuples
+ *   tmpl_namespace.c  namespace() objects and {% set ns.attr = value %} */
 #ifndef FWC_TMPL_H
 #define FWC_TMPL_H
 
@@ -23,9 +26,17 @@ static inline int tmpl_puts(FwcBuf *b, const char *s) { return tmpl_append(b, s,
 
 /* Values only the template engine creates (never in a snapshot or a result).
  * UNDEF: len 0 (so it is falsy for the core evaluator); u.s: NUL-terminated text it
- * renders as ("{{ foo }}", "" for a plain Undefined).  LOOP: u.items -> TLoop. */
+ * renders as ("{{ foo }}", "" for a plain Undefined).  LOOP: u.items -> TLoop.
+ * NS: Jinja's Namespace, a mutable object shared by reference; len 1 (truthy),
+ * u.items -> TNamespace in the render's scratch arena. */
 #define TMPL_T_UNDEF 64
 #define TMPL_T_LOOP 65
+#define TMPL_T_NS 66
+
+/* A FWC_T_TUPLE whose `ascii` byte is TMPL_GROUP_TUPLE (and len 2) is Jinja's
+ * _GroupTuple(grouper, list) from groupby: a tuple that also has .grouper and .list. */
+#define TMPL_GROUP_TUPLE 0x47
+static inline int tmpl_is_group(const FwcValue *v) { return v->type == FWC_T_TUPLE && v->ascii == TMPL_GROUP_TUPLE && v->len == 2; }
 
 /* Jinja-specific expression nodes, evaluated by the ext hook (tmpl_render.c). */
 enum {
@@ -39,13 +50,24 @@ enum {
     NJ_COND,            /* a if b [else c]; c NULL -> Undefined */
     NJ_CYCLE,           /* a.cycle(args) on a loop */
     NJ_COMPARE,         /* like N_COMPARE, with Undefined's == / in semantics */
+    NJ_CHANGED,         /* a.changed(args) on a loop */
+    NJ_NAMESPACE,       /* namespace(args, kw=...) */
+    NJ_MOD,             /* a % b: printf-style when a is a str, else the core operator */
 };
 
 typedef struct {
     int64_t index0, length;
     FwcValue *items;
     int depth;
+    int has_changed;        /* loop.changed() was called: its last arguments */
+    uint32_t nchanged;
+    FwcValue *changed;
 } TLoop;
+
+typedef struct {
+    FwcPair *pairs;         /* the attribute dict, insertion order */
+    uint32_t len, cap;
+} TNamespace;
 
 /* ---------- segments (tmpl_lex.c) ---------- */
 
@@ -76,6 +98,7 @@ struct TNode {
     ExprNode *filter;       /* FOR: inline if */
     TNode *body, *orelse;   /* IF / FOR / SETBLOCK / WITH */
     int slots[8];           /* FOR / SET targets; WITH: one per value */
+    const char *attrs[8];   /* SET / SETBLOCK: per target, the attribute of `ns.attr` (NULL: a name) */
     int nslots;
     ExprNode **values;      /* WITH values */
     int loop_slot;          /* FOR */
@@ -98,11 +121,47 @@ int fwc_tmpl_test_id(const char *name, size_t n);
 int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs,
                           const char **kw, FwcValue *out);
 int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, int *out);
+/* Jinja's make_attrgetter: "a.b.0" paths (digit parts are int indexes) or an int, read
+ * with getitem; with a default (not NULL, not None) an undefined part becomes the default. */
+int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out);
+/* Stable sort of keys[0..n) (Python's sorted order, TypeError for mixed types), carrying
+ * vals along; reverse keeps equal keys in their order, as sorted(reverse=True). */
+int fwc_tmpl_sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse);
+
+/* ---------- printf-style formatting (tmpl_format.c) ---------- */
+
+/* fmt % args as Python's str.__mod__: args a tuple (positional), a mapping (dict, list,
+ * range, undefined: %(key)s), or a single value. */
+int fwc_tmpl_percent_format(ExprCtx *ctx, const FwcValue *fmt, const FwcValue *args, FwcValue *out);
+/* Jinja's format filter: str(value) % (kwargs or args) */
+int fwc_tmpl_filter_format(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+
+/* ---------- groupby (tmpl_groupby.c) ---------- */
+
+int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+
+/* ---------- namespace (tmpl_namespace.c) ---------- */
+
+/* namespace(*args, **kw): dict(*args, **kw) as its attributes */
+int fwc_tmpl_namespace_new(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+/* 1 and *out when ns has the attribute name, else 0 */
+int fwc_tmpl_namespace_get(const FwcValue *ns, const char *name, size_t n, FwcValue *out);
+/* ns[name] = v */
+int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *ns, const char *name, size_t n, const FwcValue *v);
+/* the attributes as a dict value (borrowed pairs) */
+FwcValue fwc_tmpl_namespace_attrs(const FwcValue *ns);
 
 /* ---------- render helpers (tmpl_render.c) ---------- */
 
 /* str(v) as Jinja outputs it (undefined -> its text), appended. */
 int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v);
+/* Python's type(v).__name__ ("DebugUndefined", "Namespace", "_GroupTuple", "str" ...) */
+const char *fwc_tmpl_type_name(const FwcValue *v);
+/* repr(v) (undefined -> "Undefined"), appended. */
+int fwc_tmpl_repr_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v);
+/* a == b as Python's ==, with Undefined (equal to any Undefined), identity for
+ * namespaces, element by element for lists/tuples. */
+int fwc_tmpl_equal(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res);
 /* str(v) as a value (undefined -> its text). */
 int fwc_tmpl_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out);
 /* Jinja's getattr/getitem on values. */

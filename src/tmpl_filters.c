@@ -14,7 +14,7 @@ enum {
     F_FIRST, F_FLOAT, F_INDENT, F_INT, F_JOIN, F_LAST, F_LENGTH, F_LIST, F_LOWER, F_MAP, F_MAX, F_MIN,
     F_REJECT, F_REJECTATTR, F_REPLACE, F_REVERSE, F_ROUND, F_SAFE, F_SELECT, F_SELECTATTR, F_SLICE, F_SORT,
     F_STRING, F_STRIPTAGS, F_SUM, F_TITLE, F_TOJSON, F_TRIM, F_TRUNCATE, F_UNIQUE, F_UPPER, F_URLENCODE,
-    F_WORDCOUNT, F_JSON, F_LEN, F_STR, F_FLT,
+    F_WORDCOUNT, F_JSON, F_LEN, F_STR, F_FLT, F_FORMAT, F_GROUPBY,
 };
 
 static const char *const FILTERS[] = {
@@ -22,7 +22,7 @@ static const char *const FILTERS[] = {
     "first", "float", "indent", "int", "join", "last", "length", "list", "lower", "map", "max", "min",
     "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "slice", "sort",
     "string", "striptags", "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode",
-    "wordcount", "json", "len", "str", "flt", NULL,
+    "wordcount", "json", "len", "str", "flt", "format", "groupby", NULL,
 };
 
 enum {
@@ -91,6 +91,8 @@ static int util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const cha
     return call_core(ctx, N_CALL_UTIL, id, NULL, args, nargs, kw, out);
 }
 
+static int is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
+
 static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res)
 {
     ExprNode ca, cb, cmp, *args[2] = {&ca, &cb};
@@ -111,7 +113,12 @@ static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, i
     return 0;
 }
 
-int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res) { return compare(ctx, OP_LT, a, b, res); }
+int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res)
+{
+    /* Undefined's ordering methods raise (and int < Undefined reflects to them) */
+    if (is_undef(a) || is_undef(b)) return fwc_tmpl_undefined_error(ctx, is_undef(a) ? a : b);
+    return compare(ctx, OP_LT, a, b, res);
+}
 int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res) { return compare(ctx, op, a, b, res); }
 
 /* ---------- arguments ---------- */
@@ -147,8 +154,6 @@ static FwcValue cstr_value(const char *s)
     return v;
 }
 
-static int is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
-
 static int buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
 {
     int r = fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
@@ -163,17 +168,22 @@ static FwcValue list_value(int type, FwcValue *items, uint32_t n)
 }
 
 /* attribute getter for attribute= arguments: "a.b" and integer parts, as Jinja's
- * make_attrgetter (environment.getitem per part) */
-static int get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, FwcValue *out)
+ * make_attrgetter (environment.getitem per part; an undefined part becomes the default) */
+int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out)
 {
-    if (attr->type != FWC_T_STR) return fwc_tmpl_getitem(ctx, item, attr, out);
+    if (dflt && dflt->type == FWC_T_NULL) dflt = NULL;
+    if (attr->type != FWC_T_STR) {
+        if (fwc_tmpl_getitem(ctx, item, attr, out) < 0) return -1;
+        if (dflt && is_undef(out)) *out = *dflt;
+        return 0;
+    }
     FwcValue cur = *item;
     const char *s = attr->u.s, *end = s + attr->len;
     while (s <= end) {
         const char *dot = memchr(s, '.', (size_t)(end - s));
         if (!dot) dot = end;
         size_t n = (size_t)(dot - s);
-        int digits = n > 0 && n < 10;
+        int digits = n > 0 && n < 19;
         for (size_t i = 0; i < n && digits; i++) digits = s[i] >= '0' && s[i] <= '9';
         FwcValue key, next;
         if (digits) {
@@ -184,11 +194,16 @@ static int get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, Fw
             return -1;
         }
         if (fwc_tmpl_getitem(ctx, &cur, &key, &next) < 0) return -1;
-        cur = next;
+        cur = dflt && is_undef(&next) ? *dflt : next;
         s = dot + 1;
     }
     *out = cur;
     return 0;
+}
+
+static int get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, FwcValue *out)
+{
+    return fwc_tmpl_get_path(ctx, item, attr, NULL, out);
 }
 
 /* lower-cased copy of a string (for case-insensitive sort/min/max/unique) */
@@ -224,6 +239,22 @@ static int kv_sort(ExprCtx *ctx, KV *a, KV *tmp, uint32_t n, int reverse)
     return 0;
 }
 
+int fwc_tmpl_sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse)
+{
+    KV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
+    if (n && !kv) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        kv[i].key = keys[i];
+        kv[i].val = vals[i];
+    }
+    if (kv_sort(ctx, kv, kv + n, n, reverse) < 0) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        keys[i] = kv[i].key;
+        vals[i] = kv[i].val;
+    }
+    return 0;
+}
+
 static int str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out) { return fwc_tmpl_str_of(ctx, v, out); }
 
 /* ---------- JSON (tojson, json) ---------- */
@@ -232,7 +263,9 @@ static int str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out) { return fwc_t
 static int sorted_copy(ExprCtx *ctx, const FwcValue *v, FwcValue *out, int depth)
 {
     if (depth > FWC_MAX_DEPTH) return FAIL("ValueError: value nests too deeply");
-    if (v->type == TMPL_T_UNDEF || v->type == TMPL_T_LOOP) return FAIL("TypeError: Object of type Undefined is not JSON serializable");
+    if (v->type == TMPL_T_UNDEF) return FAIL("TypeError: Object of type %s is not JSON serializable", "DebugUndefined");
+    if (v->type == TMPL_T_LOOP) return FAIL("TypeError: Object of type LoopContext is not JSON serializable");
+    if (v->type == TMPL_T_NS) return FAIL("TypeError: Object of type Namespace is not JSON serializable");
     if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) {
         if (v->type == FWC_T_SET) return FAIL("TypeError: Object of type set is not JSON serializable");
         FwcValue *items = v->len ? fwc_expr_alloc(ctx, sizeof *items * v->len) : NULL;
@@ -506,8 +539,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
     case F_COUNT:
     case F_LEN:
         if (nargs) return FAIL("TypeError: %s() takes no arguments", fname);
-        if (is_undef(in)) {
-            if (id == F_LEN) return FAIL("TypeError: object of type 'Undefined' has no len()");
+        if (is_undef(in)) {   /* Undefined.__len__ is 0 (Frappe's len filter is Python's len) */
             *out = fwc_int(0);
             return 0;
         }
@@ -1053,6 +1085,10 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         return select_filter(ctx, id, in, args, nargs, out);
     case F_MAP:
         return map_filter(ctx, in, args, nargs, kw, out);
+    case F_FORMAT:
+        return fwc_tmpl_filter_format(ctx, in, args, nargs, kw, out);
+    case F_GROUPBY:
+        return fwc_tmpl_filter_groupby(ctx, in, args, nargs, kw, out);
     }
     return FAIL("SystemError: unknown filter");
 }
@@ -1129,7 +1165,8 @@ int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args
         *out = (t == FWC_T_NULL && o->type == FWC_T_NULL) || (t == FWC_T_BOOL && o->type == FWC_T_BOOL && in->u.i == o->u.i) ||
                (t == TMPL_T_UNDEF && o->type == TMPL_T_UNDEF && in->u.s == o->u.s) ||
                (t == FWC_T_INT && o->type == FWC_T_INT && in->u.i == o->u.i && in->u.i >= -5 && in->u.i <= 256) ||
-               ((t == FWC_T_LIST || t == FWC_T_DICT) && o->type == t && in->u.items == o->u.items && in->len == o->len);
+               ((t == FWC_T_LIST || t == FWC_T_DICT) && o->type == t && in->u.items == o->u.items && in->len == o->len) ||
+               ((t == TMPL_T_NS || t == TMPL_T_LOOP) && o->type == t && in->u.items == o->u.items);
         return 0;
     }
     }

@@ -1,10 +1,11 @@
 /* tmpl_parse.c — Jinja statements and Jinja's expression grammar, on the expression
  * engine's lexer and node tree.  Statements: if/elif/else, for (tuple targets, inline
- * if filter, else, loop.*), set (both forms), with.  Expressions follow Jinja's parser
- * (jinja2/parser.py): precedence or < and < not < compare < + - < ~ < * / // % < ** <
- * unary, filters and tests bind to the unary operand, `a if b` without else, true/false/
- * none.  Every name is a template variable slot (doc, set/for/with targets, loop, and
- * unknown names, which hold Jinja's DebugUndefined).  No GIL. */
+ * if filter, else, loop.*), set (both forms; `ns.attr` targets), with.  Expressions
+ * follow Jinja's parser (jinja2/parser.py): precedence or < and < not < compare < + - <
+ * ~ < * / // % < ** < unary, filters and tests bind to the unary operand, `a if b`
+ * without else, true/false/none, namespace(...).  Every name is a template variable slot
+ * (doc, set/for/with targets, loop, and unknown names, which hold Jinja's
+ * DebugUndefined).  No GIL. */
 #include "tmpl.h"
 
 typedef struct {
@@ -242,6 +243,14 @@ static ExprNode *parse_primary(P *ps)
             x->nargs = (uint16_t)args.n;
             return x;
         }
+        /* Jinja's global namespace(...) */
+        if (name_eq(s, n, "namespace") && is_op(ps, OP_LPAR)) {
+            NList args = {0};
+            if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
+            ps->ep.depth--;
+            if (!(x = mk(ps, NJ_NAMESPACE, t.line))) return NULL;
+            return with_args(x, &args);
+        }
         int slot = var_slot(ps, s, n, t.line);
         if (slot < 0) return NULL;
         if (!(x = mk(ps, NJ_VAR, t.line))) return NULL;
@@ -381,16 +390,16 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                 continue;
             }
             if (is_op(ps, OP_LPAR)) {
-                int cycle = name_eq(nt.s, nt.slen, "cycle");
+                int cycle = name_eq(nt.s, nt.slen, "cycle"), changed = name_eq(nt.s, nt.slen, "changed");
                 int id = fwc_expr_method_id(nt.s, nt.slen);
-                if (!id && !cycle) {
+                if (!id && !cycle && !changed) {
                     fail_at(ps, nt.line, "unsupported method '%.*s'", (int)nt.slen, nt.s);
                     return NULL;
                 }
                 NList args = {0};
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
-                ExprNode *c = mk(ps, cycle ? NJ_CYCLE : N_CALL_METHOD, line);
+                ExprNode *c = mk(ps, cycle ? NJ_CYCLE : changed ? NJ_CHANGED : N_CALL_METHOD, line);
                 if (!c) return NULL;
                 c->op = (uint8_t)id;
                 c->a = x;
@@ -593,6 +602,7 @@ static ExprNode *parse_math2(P *ps)
         ExprNode *y = parse_pow(ps);
         if (!y) return NULL;
         x = binop(ps, op, x, y, line);
+        if (x && op == OP_MOD) x->kind = NJ_MOD;   /* str % args: printf-style */
     }
     return x;
 }
@@ -794,9 +804,11 @@ static TNode *tnode(P *ps, int kind, int line)
     return n;
 }
 
-/* Assignment targets: name or names separated by commas, optionally in parentheses. */
+/* Assignment targets: name or names separated by commas, optionally in parentheses;
+ * for `set`, also `ns.attr` (Jinja's namespace reference). */
 static int parse_targets(P *ps, TNode *n, const char *stmt)
 {
+    int with_namespace = strcmp(stmt, "set") == 0;
     int paren = 0;
     if (is_op(ps, OP_LPAR)) {
         paren = 1;
@@ -814,8 +826,20 @@ static int parse_targets(P *ps, TNode *n, const char *stmt)
             return FAILT("Can't assign to special name constant '%.*s'", (int)TOK.slen, TOK.s);
         int slot = var_slot(ps, TOK.s, TOK.slen, TOK.line);
         if (slot < 0) return -1;
+        n->attrs[n->nslots] = NULL;
         n->slots[n->nslots++] = slot;
         if (next(ps) < 0) return -1;
+        if (with_namespace && is_op(ps, OP_DOT)) {
+            if (next(ps) < 0) return -1;
+            if (TOK.kind != TK_NAME) {
+                char b[64];
+                return FAILT("expected token 'name', got '%s'", tok_desc(ps, b, sizeof b));
+            }
+            if (TOK.s[0] == '_') return FAILT("attributes starting with '_' are not allowed: '%.*s'", (int)TOK.slen, TOK.s);
+            if (!(n->attrs[n->nslots - 1] = fwc_arena_strdup(&ps->t->arena, TOK.s, TOK.slen)))
+                return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
+            if (next(ps) < 0) return -1;
+        }
         if (!is_op(ps, OP_COMMA)) break;
         if (next(ps) < 0) return -1;
         if (paren && is_op(ps, OP_RPAR)) break;

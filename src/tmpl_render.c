@@ -1,8 +1,9 @@
 /* tmpl_render.c — rendering a compiled template on a document without the GIL, into an
  * FwcBuf, bounded in output size, loop iterations and evaluation steps.  Also the
  * evaluation of the Jinja-specific expression nodes (NJ_*) through the expression
- * engine's ext_eval hook, and Jinja's value semantics: str() output, DebugUndefined,
- * attribute access falling back to item access (and back), loop variables. */
+ * engine's ext_eval hook, and Jinja's value semantics: str() and repr() output,
+ * DebugUndefined, attribute access falling back to item access (and back), loop
+ * variables (loop.cycle, loop.changed), `ns.attr` assignments. */
 #include "tmpl.h"
 
 typedef struct {
@@ -52,11 +53,23 @@ static const char *type_repr(const FwcValue *v)
     case FWC_T_STR: return "str object";
     case FWC_T_LIST: return "list object";
     case FWC_T_DICT: return "frappe._dict object";
-    case FWC_T_TUPLE: return "tuple object";
+    case FWC_T_TUPLE: return tmpl_is_group(v) ? "jinja2.filters._GroupTuple object" : "tuple object";
     case FWC_T_SET: return "set object";
     case FWC_T_RANGE: return "range object";
     case TMPL_T_LOOP: return "jinja2.runtime.LoopContext object";
+    case TMPL_T_NS: return "jinja2.utils.Namespace object";
     default: return "object";
+    }
+}
+
+const char *fwc_tmpl_type_name(const FwcValue *v)
+{
+    switch (v->type) {
+    case TMPL_T_UNDEF: return "DebugUndefined";
+    case TMPL_T_LOOP: return "LoopContext";
+    case TMPL_T_NS: return "Namespace";
+    case FWC_T_TUPLE: return tmpl_is_group(v) ? "_GroupTuple" : "tuple";
+    default: return fwc_expr_type_name(v);
     }
 }
 
@@ -139,6 +152,12 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
     switch (obj->type) {
     case TMPL_T_UNDEF: return fwc_tmpl_undefined_error(ctx, obj);
     case TMPL_T_LOOP: return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, name, n, out);
+    case TMPL_T_NS: {
+        if (fwc_tmpl_namespace_get(obj, name, n, out)) return 0;
+        FwcValue k;
+        if (str_key(ctx, name, n, &k) < 0) return -1;
+        return no_such_element(ctx, obj, &k, out);
+    }
     case FWC_T_DICT:
         for (uint32_t i = obj->len; i-- > 0;) {
             const FwcValue *k = &obj->u.pairs[i].key;
@@ -151,6 +170,14 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
         *out = fwc_null();   /* frappe._dict: a missing key is None */
         return 0;
     default: {
+        if (tmpl_is_group(obj) && n == 7 && memcmp(name, "grouper", 7) == 0) {
+            *out = obj->u.items[0];
+            return 0;
+        }
+        if (tmpl_is_group(obj) && n == 4 && memcmp(name, "list", 4) == 0) {
+            *out = obj->u.items[1];
+            return 0;
+        }
         int id = fwc_expr_method_id(name, n);
         if (id && is_method_of(id, obj->type)) return FAIL("TypeError: method '%.*s' must be called", (int)n, name);
         FwcValue k;
@@ -247,36 +274,57 @@ int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *
         return 0;
     }
     default:
-        return FAIL("TypeError: '%s' object is not iterable", fwc_expr_type_name(v));
+        return FAIL("TypeError: '%s' object is not iterable", fwc_tmpl_type_name(v));
     }
 }
 
 /* Does a container hold template-only values (which have no Python repr here)? */
 static int has_special(const FwcValue *v, int depth)
 {
-    if (v->type == TMPL_T_UNDEF || v->type == TMPL_T_LOOP) return 1;
+    if (v->type == TMPL_T_UNDEF || v->type == TMPL_T_LOOP || v->type == TMPL_T_NS) return 1;
     if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH) return 0;
     if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) {
         for (uint32_t i = 0; i < v->len; i++)
             if (has_special(&v->u.items[i], depth + 1)) return 1;
     } else if (v->type == FWC_T_DICT) {
         for (uint32_t i = 0; i < v->len; i++)
-            if (has_special(&v->u.pairs[i].value, depth + 1)) return 1;
+            if (has_special(&v->u.pairs[i].key, depth + 1) || has_special(&v->u.pairs[i].value, depth + 1)) return 1;
     }
     return 0;
 }
 
-/* repr() of a container that holds template-only values: repr(Undefined) is "Undefined" */
-static int repr_special(FwcBuf *b, const FwcValue *v, int depth)
+/* the namespaces whose repr is in progress (Python's repr of a recursive dict: "{...}") */
+typedef struct Seen {
+    const void *ns;
+    const struct Seen *up;
+} Seen;
+
+/* repr() of a value that is or holds template-only values: repr(Undefined) is "Undefined",
+ * a loop "<LoopContext 2/5>", a namespace "<Namespace {'a': 1}>" */
+static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *seen)
 {
     if (v->type == TMPL_T_UNDEF) return tmpl_puts(b, "Undefined");
-    if (v->type == TMPL_T_LOOP) return tmpl_puts(b, "<LoopContext>");
+    if (v->type == TMPL_T_LOOP) {
+        const TLoop *l = (const TLoop *)(const void *)v->u.items;
+        char t[64];
+        snprintf(t, sizeof t, "<LoopContext %lld/%lld>", (long long)(l->index0 + 1), (long long)l->length);
+        return tmpl_puts(b, t);
+    }
+    if (v->type == TMPL_T_NS) {
+        for (const Seen *s = seen; s; s = s->up)
+            if (s->ns == (const void *)v->u.items) return tmpl_puts(b, "<Namespace {...}>");
+        if (depth > FWC_MAX_DEPTH) return tmpl_puts(b, "<Namespace ...>");
+        Seen me = {v->u.items, seen};
+        FwcValue attrs = fwc_tmpl_namespace_attrs(v);
+        if (tmpl_puts(b, "<Namespace ") < 0 || repr_special(b, &attrs, depth + 1, &me) < 0) return -1;
+        return fwc_buf_putc(b, '>');
+    }
     if (!has_special(v, depth) || depth > FWC_MAX_DEPTH) return fwc_expr_repr_append(b, v, depth);
     if (v->type == FWC_T_DICT) {
         if (fwc_buf_putc(b, '{') < 0) return -1;
         for (uint32_t i = 0; i < v->len; i++)
-            if ((i && tmpl_puts(b, ", ") < 0) || fwc_expr_repr_append(b, &v->u.pairs[i].key, depth + 1) < 0 ||
-                tmpl_puts(b, ": ") < 0 || repr_special(b, &v->u.pairs[i].value, depth + 1) < 0)
+            if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.pairs[i].key, depth + 1, seen) < 0 ||
+                tmpl_puts(b, ": ") < 0 || repr_special(b, &v->u.pairs[i].value, depth + 1, seen) < 0)
                 return -1;
         return fwc_buf_putc(b, '}');
     }
@@ -284,7 +332,7 @@ static int repr_special(FwcBuf *b, const FwcValue *v, int depth)
     const char *close = v->type == FWC_T_LIST ? "]" : v->type == FWC_T_TUPLE ? ")" : "}";
     if (tmpl_puts(b, open) < 0) return -1;
     for (uint32_t i = 0; i < v->len; i++)
-        if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1) < 0) return -1;
+        if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1, seen) < 0) return -1;
     if (v->type == FWC_T_TUPLE && v->len == 1 && fwc_buf_putc(b, ',') < 0) return -1;
     return tmpl_puts(b, close);
 }
@@ -294,9 +342,33 @@ int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v)
     int r;
     if (v->type == FWC_T_STR) r = tmpl_append(b, v->u.s, v->len);
     else if (v->type == TMPL_T_UNDEF) r = tmpl_puts(b, v->u.s);
-    else if (v->type == TMPL_T_LOOP) r = tmpl_puts(b, "<LoopContext>");
-    else r = repr_special(b, v, 0);
+    else r = repr_special(b, v, 0, NULL);
     return r < 0 ? fwc_expr_nomem(ctx) : 0;
+}
+
+int fwc_tmpl_repr_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v)
+{
+    return repr_special(b, v, 0, NULL) < 0 ? fwc_expr_nomem(ctx) : 0;
+}
+
+int fwc_tmpl_equal(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res)
+{
+    int au = a->type == TMPL_T_UNDEF, bu = b->type == TMPL_T_UNDEF;
+    if (au || bu) {
+        *res = au && bu;   /* Undefined.__eq__: type(self) is type(other) */
+        return 0;
+    }
+    if (a->type == TMPL_T_NS || b->type == TMPL_T_NS || a->type == TMPL_T_LOOP || b->type == TMPL_T_LOOP) {
+        *res = a->type == b->type && a->u.items == b->u.items;   /* identity */
+        return 0;
+    }
+    if (a->type == b->type && (a->type == FWC_T_LIST || a->type == FWC_T_TUPLE) && has_special(a, 0) + has_special(b, 0)) {
+        *res = a->len == b->len;
+        for (uint32_t i = 0; i < a->len && *res; i++)
+            if (fwc_tmpl_equal(ctx, &a->u.items[i], &b->u.items[i], res) < 0) return -1;
+        return 0;
+    }
+    return fwc_tmpl_compare(ctx, OP_EQ, a, b, res);
 }
 
 int fwc_tmpl_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out)
@@ -400,10 +472,14 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
             if (fwc_expr_eval_node(ctx, n->args[i + 1], &right) < 0) return -1;
             int op = n->ops[i], res;
             int lu = left.type == TMPL_T_UNDEF, ru = right.type == TMPL_T_UNDEF;
-            if (lu || ru) {
-                /* Undefined: == only another Undefined; iterates as empty; no ordering */
-                if (op == OP_EQ || op == OP_NE) res = (lu && ru) == (op == OP_EQ);
-                else if ((op == OP_IN || op == OP_NOTIN) && ru) res = op == OP_NOTIN;
+            int lo = left.type == TMPL_T_NS || left.type == TMPL_T_LOOP, ro = right.type == TMPL_T_NS || right.type == TMPL_T_LOOP;
+            if (op == OP_EQ || op == OP_NE) {
+                /* Undefined: == only another Undefined; namespaces and loops: identity */
+                if (fwc_tmpl_equal(ctx, &left, &right, &res) < 0) return -1;
+                res = res == (op == OP_EQ);
+            } else if (lu || ru) {
+                /* Undefined iterates as empty; no ordering */
+                if ((op == OP_IN || op == OP_NOTIN) && ru) res = op == OP_NOTIN;
                 else if ((op == OP_IN || op == OP_NOTIN) && right.type != FWC_T_STR && right.type != FWC_T_DICT && right.type != FWC_T_SET) {
                     FwcValue *items;
                     uint32_t cnt, k = 0;
@@ -413,6 +489,17 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
                 } else {
                     return fwc_tmpl_undefined_error(ctx, lu ? &left : &right);
                 }
+            } else if (lo && (op == OP_IN || op == OP_NOTIN) && (right.type == FWC_T_LIST || right.type == FWC_T_TUPLE)) {
+                /* a namespace in a list: identity */
+                uint32_t k = 0;
+                while (k < right.len && !(right.u.items[k].type == left.type && right.u.items[k].u.items == left.u.items)) k++;
+                res = (k < right.len) == (op == OP_IN);
+            } else if (ro && (op == OP_IN || op == OP_NOTIN)) {
+                return FAIL("TypeError: argument of type '%s' is not iterable", fwc_tmpl_type_name(&right));
+            } else if ((lo || ro) && op != OP_IN && op != OP_NOTIN) {
+                static const char *const sym[] = {[OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">", [OP_GE] = ">="};
+                return FAIL("TypeError: '%s' not supported between instances of '%s' and '%s'", sym[op], fwc_tmpl_type_name(&left),
+                            fwc_tmpl_type_name(&right));
             } else if (fwc_tmpl_compare(ctx, op, &left, &right, &res) < 0) {
                 return -1;
             }
@@ -424,6 +511,52 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         }
         *out = fwc_bool(1);
         return 0;
+    }
+    case NJ_CHANGED: {
+        /* LoopContext.changed(*value): True when the arguments differ from the last call's */
+        FwcValue obj, *args;
+        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0) return -1;
+        if (obj.type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, &obj);
+        if (obj.type != TMPL_T_LOOP) return FAIL("TypeError: only loop.changed() can be called");
+        for (int i = 0; n->kwnames && i < n->nargs; i++)
+            if (n->kwnames[i]) return FAIL("TypeError: LoopContext.changed() got an unexpected keyword argument '%s'", n->kwnames[i]);
+        if (eval_args(ctx, n, &args) < 0) return -1;
+        TLoop *l = (TLoop *)(void *)obj.u.items;
+        int same = l->has_changed && l->nchanged == n->nargs;
+        for (uint32_t i = 0; same && i < l->nchanged; i++)
+            if (fwc_tmpl_equal(ctx, &l->changed[i], &args[i], &same) < 0) return -1;
+        if (!same) {
+            l->has_changed = 1;
+            l->nchanged = n->nargs;
+            l->changed = args;
+        }
+        *out = fwc_bool(!same);
+        return 0;
+    }
+    case NJ_NAMESPACE: {
+        FwcValue *args;
+        if (eval_args(ctx, n, &args) < 0) return -1;
+        return fwc_tmpl_namespace_new(ctx, args, n->nargs, n->kwnames, out);
+    }
+    case NJ_MOD: {
+        /* Python's %: printf-style formatting when the left side is a str */
+        FwcValue a, b;
+        if (fwc_expr_eval_node(ctx, n->a, &a) < 0 || fwc_expr_eval_node(ctx, n->b, &b) < 0) return -1;
+        if (a.type == FWC_T_STR) return fwc_tmpl_percent_format(ctx, &a, &b, out);
+        if (a.type == TMPL_T_UNDEF || b.type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, a.type == TMPL_T_UNDEF ? &a : &b);
+        ExprNode ca, cb, op;
+        memset(&ca, 0, sizeof ca);
+        memset(&cb, 0, sizeof cb);
+        memset(&op, 0, sizeof op);
+        ca.kind = cb.kind = N_CONST;
+        ca.k = a;
+        cb.k = b;
+        op.kind = N_BINOP;
+        op.op = OP_MOD;
+        op.line = n->line;
+        op.a = &ca;
+        op.b = &cb;
+        return fwc_expr_eval_node(ctx, &op, out);
     }
     }
     return FAIL("SystemError: corrupt template");
@@ -462,13 +595,34 @@ static int json_escape_append(ExprCtx *ctx, FwcBuf *b, const char *s, size_t n)
     return 0;
 }
 
+/* one target: a name, or `ns.attr` (Jinja's NSRef: ns[attr] = v) */
+static int assign(R *r, const TNode *n, int i, const FwcValue *v)
+{
+    ExprCtx *ctx = &r->ctx;
+    if (!n->attrs[i]) {
+        r->vars[n->slots[i]] = *v;
+        return 0;
+    }
+    const FwcValue *ns = &r->vars[n->slots[i]];
+    if (ns->type != TMPL_T_NS) return FAIL("TemplateRuntimeError: cannot assign attribute on non-namespace object");
+    return fwc_tmpl_namespace_set(ctx, ns, n->attrs[i], strlen(n->attrs[i]), v);
+}
+
+/* Jinja checks every `ns.attr` target before it evaluates the value */
+static int check_namespaces(R *r, const TNode *n)
+{
+    ExprCtx *ctx = &r->ctx;
+    int k = n->nslots < 0 ? 1 : n->nslots;
+    for (int i = 0; i < k; i++)
+        if (n->attrs[i] && r->vars[n->slots[i]].type != TMPL_T_NS)
+            return FAIL("TemplateRuntimeError: cannot assign attribute on non-namespace object");
+    return 0;
+}
+
 static int bind(R *r, const TNode *n, const FwcValue *v)
 {
     ExprCtx *ctx = &r->ctx;
-    if (n->nslots < 0) {
-        r->vars[n->slots[0]] = *v;
-        return 0;
-    }
+    if (n->nslots < 0) return assign(r, n, 0, v);
     FwcValue *items;
     uint32_t cnt;
     if (v->type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, v);
@@ -478,7 +632,8 @@ static int bind(R *r, const TNode *n, const FwcValue *v)
     if (fwc_tmpl_items(ctx, v, &items, &cnt) < 0) return -1;
     if ((int)cnt > n->nslots) return FAIL("ValueError: too many values to unpack (expected %d)", n->nslots);
     if ((int)cnt < n->nslots) return FAIL("ValueError: not enough values to unpack (expected %d, got %u)", n->nslots, cnt);
-    for (int i = 0; i < n->nslots; i++) r->vars[n->slots[i]] = items[i];
+    for (int i = 0; i < n->nslots; i++)
+        if (assign(r, n, i, &items[i]) < 0) return -1;
     return 0;
 }
 
@@ -514,6 +669,9 @@ static int render_for(R *r, const TNode *n, int depth)
     loop->items = items;
     loop->length = cnt;
     loop->depth = 1;
+    loop->has_changed = 0;
+    loop->nchanged = 0;
+    loop->changed = NULL;
     const FwcValue *outer = &saved[n->loop_slot];
     if (outer->type == TMPL_T_LOOP) loop->depth = ((const TLoop *)(const void *)outer->u.items)->depth + 1;
     FwcValue lv = {.type = TMPL_T_LOOP, .len = 1, .u.items = (FwcValue *)(void *)loop};
@@ -566,7 +724,7 @@ static int render_list(R *r, const TNode *n, int depth)
             break;
         case T_SET: {
             FwcValue v;
-            if (fwc_expr_eval_node(ctx, n->expr, &v) < 0 || bind(r, n, &v) < 0) return -1;
+            if (check_namespaces(r, n) < 0 || fwc_expr_eval_node(ctx, n->expr, &v) < 0 || bind(r, n, &v) < 0) return -1;
             break;
         }
         case T_SETBLOCK: {
@@ -584,7 +742,7 @@ static int render_list(R *r, const TNode *n, int depth)
                 return -1;
             }
             fwc_buf_free(&b);
-            r->vars[n->slots[0]] = v;
+            if (assign(r, n, 0, &v) < 0) return -1;
             break;
         }
         case T_WITH: {

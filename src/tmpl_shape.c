@@ -6,7 +6,7 @@
  *   {% for v in x %}                         x's items, as v is asked (and a dict whole)
  *   x | length (count, len)                  x's size: a dict whole, no item
  *   x | map(attribute="name")                the key `name` of each item
- *   {% set v = x %}, {% with v = x %}        whatever v is asked
+ *   {% set v = x %}, {% with v = x %}        whatever v is asked (ns.a = x: whole)
  * Anything else asks for the whole value.  A variable is asked the union of all its
  * uses wherever it is bound (names are template-wide here), so the analysis repeats
  * until nothing grows.  The result is conservative: a value read in a way not listed
@@ -140,7 +140,8 @@ static void use(Scan *s, const ExprNode *e, const FwcShape *demand)
             }
         }
         break;
-    case NJ_CYCLE:      /* loop.cycle(...): the loop variable is not read */
+    case NJ_CYCLE:      /* loop.cycle(...), loop.changed(...): the loop's items are not read */
+    case NJ_CHANGED:
         for (int i = 0; i < e->nargs; i++) use(s, e->args[i], s->whole);
         return;
     default:
@@ -181,8 +182,8 @@ static void scan(Scan *s, const TNode *n)
             else use(s, n->expr, s->whole);
             use(s, n->filter, s->whole);
             break;
-        case T_SET:
-            use(s, n->expr, n->nslots == -1 ? s->vars[n->slots[0]] : s->whole);
+        case T_SET:     /* a single name; a tuple or a namespace attribute (ns.a = x) reads whole */
+            use(s, n->expr, n->nslots == -1 && !n->attrs[0] ? s->vars[n->slots[0]] : s->whole);
             break;
         case T_WITH:
             for (int i = 0; i < n->nslots; i++) use(s, n->values[i], s->vars[n->slots[i]]);

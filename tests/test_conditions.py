@@ -285,7 +285,7 @@ def frappe_cint(s, default=0):
 
 
 FLT_INPUTS = ["43.5", "42.5", "10,500.5666", "a", None, "", " 12 ", "1e3", "inf", "nan", True, 3, 2.675, -2.5, 0.125,
-              1.005, "1_000.5", [], 1e300, -0.0, 0.5, 1.5, 2.5]
+              1.005, "1_000.5", [], 1e300, -0.0, 0.5, 1.5, 2.5, -0.04, -0.4, "-0.001", -0.5, -1e-9]
 
 
 @pytest.mark.parametrize("value", FLT_INPUTS)
@@ -300,6 +300,7 @@ def test_flt_matches_frappe(value, precision):
     got = ev(expr, doc)
     assert type(got) is type(want), (value, precision, got, want)
     assert got == want or (math.isnan(got) and math.isnan(want)), (value, precision, got, want)
+    assert repr(got) == repr(want), (value, precision, got, want)   # -0.0 is not 0.0 here
 
 
 @pytest.mark.parametrize("value", ["100", "a", "12.7", "-3.9", " 4 ", "1e3", None, 3.99, -3.99, True, "0x10", "1,000",
@@ -309,12 +310,14 @@ def test_cint_matches_frappe(value):
     assert ev("utils.cint(doc.v, 7)", {"v": value}) == frappe_cint(value, 7)
 
 
-@pytest.mark.parametrize("num", [2.5, 3.5, -2.5, 1.005, 2.675, 0.125, 1234.5678, 0.0, 7, 1e-9, 123456.785])
+@pytest.mark.parametrize("num", [2.5, 3.5, -2.5, 1.005, 2.675, 0.125, 1234.5678, 0.0, 7, 1e-9, 123456.785, -0.0, -0.04,
+                                 -0.4, -0.5, -1e-9])
 @pytest.mark.parametrize("precision", [0, 1, 2, 3])
 def test_rounded_matches_frappe(num, precision):
-    assert ev(f"utils.rounded({num!r}, {precision})") == frappe_rounded_legacy(num, precision)
-    assert ev(f"utils.rounded({num!r}, {precision}, \"Banker's Rounding\")") == frappe_bankers(num, precision)
-    assert ev(f"utils.rounded({num!r}, {precision}, 'Commercial Rounding')") == frappe_commercial(num, precision)
+    # repr: the sign of a zero counts (round() to an int drops it, Python's float round keeps it)
+    assert repr(ev(f"utils.rounded({num!r}, {precision})")) == repr(frappe_rounded_legacy(num, precision))
+    assert repr(ev(f"utils.rounded({num!r}, {precision}, \"Banker's Rounding\")")) == repr(frappe_bankers(num, precision))
+    assert repr(ev(f"utils.rounded({num!r}, {precision}, 'Commercial Rounding')")) == repr(frappe_commercial(num, precision))
 
 
 def test_other_utils():
