@@ -10,6 +10,7 @@ void fwc_outcome_decref(FwcOutcome *o)
     if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1) return;
     if (o->built) fwc_built_release(&o->req);
     fwc_result_free(&o->res);
+    if (o->error_owned) free(o->error);
     free(o);
 }
 
@@ -173,7 +174,7 @@ static PyObject *Delivery_get_truncated(DeliveryObject *self, void *c) { WITH_OU
 
 static PyObject *Delivery_get_error(DeliveryObject *self, void *c)
 {
-    WITH_OUTCOME(o && o->error[0] ? PyUnicode_DecodeUTF8(o->error, (Py_ssize_t)strlen(o->error), "replace") : Py_NewRef(Py_None));
+    WITH_OUTCOME(o && o->error && o->error[0] ? PyUnicode_DecodeUTF8(o->error, (Py_ssize_t)strlen(o->error), "replace") : Py_NewRef(Py_None));
 }
 
 static PyObject *Delivery_get_elapsed(DeliveryObject *self, void *c)

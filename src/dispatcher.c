@@ -24,6 +24,7 @@
  * (_close_all); after that no engine thread calls into Python (workers never do). */
 #include "engine.h"
 #include <ctype.h>
+#include <stdarg.h>
 #include <curl/curl.h>
 #include <openssl/rand.h>
 #include <math.h>
@@ -53,18 +54,31 @@ struct FwcHost {
     int runnable;
 };
 
-/* one transfer in flight on a worker */
+typedef struct Worker Worker;
+
+/* One attempt on a worker.  Flights are pooled with their easy handle and transfer, so a
+ * pooled flight's next request for the same webhook only sets the per-request options
+ * (the handle's own options point at the flight, which therefore never moves). */
 typedef struct Flight {
-    FwcJob *job;
-    CURL *easy;
+    Worker *w;
+    CURL *easy;                 /* NULL until the flight's first transfer */
     FwcTransfer *t;
+    FwcJob *job;
     struct Flight *prev, *next;
     FwcOutcome *o;              /* the outcome being made (o->req is what t sends) */
     CbEvent *cb;                /* preallocated when on_result is set */
     long nconnects;
+    double delay;               /* settle(): seconds until the retry */
+    int settled;
 } Flight;
 
-typedef struct {
+/* What the worker knows of a socket (w->fds[fd]): the events it is registered for in the
+ * epoll set, whether it is, whether curl watches it now, whether it is a connection
+ * (opened and closed through our callbacks).  A connection stays registered while idle
+ * between transfers, so that a keep-alive request costs no epoll_ctl. */
+enum { FD_IN = 1, FD_OUT = 2, FD_REG = 4, FD_WANT = 8, FD_CONN = 16 };
+
+struct Worker {
     FwcEngine *eng;
     int index;
     pthread_t thread;
@@ -75,12 +89,13 @@ typedef struct {
     double timer;               /* curl's timer (monotonic seconds), -1 when none */
     int sleeping;               /* under eng->lock: about to wait in epoll_wait */
     size_t ninflight, cap;      /* under eng->lock */
-    Flight *flights;            /* worker-private */
-    CURL **pool;                /* idle easy handles, each with its transfer: */
-    FwcTransfer **tpool;        /* options of their last webhook still set */
+    Flight *flights;            /* worker-private: in the multi handle */
+    Flight **pool;              /* idle flights (options of their last webhook still set) */
     size_t npool;
+    uint8_t *fds;               /* FD_* per socket, nfds entries */
+    size_t nfds;
     uint64_t rng;
-} Worker;
+};
 
 struct FwcEngine {
     atomic_int refs;
@@ -94,6 +109,7 @@ struct FwcEngine {
     long max_per_host;
     size_t max_queue;
     int waiters;                /* threads waiting on `changed` */
+    int room_waiters;           /* of which enqueue(block=True) waiting for queue room */
     /* jobs */
     FwcJob live;                /* sentinel of the live-job list */
     size_t nlive, nqueued, ninflight, nscheduled;
@@ -468,11 +484,30 @@ static void promote_due(FwcEngine *e, double now)
 
 /* ---------- one attempt ---------- */
 
+/* malloc + memset rather than calloc: glibc's calloc bypasses the per-thread cache */
 static FwcOutcome *outcome_new(void)
 {
-    FwcOutcome *o = calloc(1, sizeof *o);
-    if (o) atomic_init(&o->refs, 1);
+    FwcOutcome *o = malloc(sizeof *o);
+    if (o) {
+        memset(o, 0, sizeof *o);
+        atomic_init(&o->refs, 1);
+    }
     return o;
+}
+
+/* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
+static void set_error(FwcOutcome *o, const char *fmt, ...)
+{
+    static char oom[] = "out of memory";
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (o->error_owned) free(o->error);
+    o->error = strdup(text);
+    o->error_owned = o->error != NULL;
+    if (!o->error) o->error = oom;
 }
 
 /* Seconds the receiver asked for in Retry-After (delta or HTTP-date), or -1. */
@@ -517,16 +552,15 @@ static void decide(Worker *w, const FwcHookSpec *s, FwcOutcome *o, double *delay
     *delay = 0;
     if (r->kind == FWC_NET_OK && r->status >= 200 && r->status < 300 && !r->error[0]) {
         o->status = FWC_DS_DELIVERED;
-        o->error[0] = 0;
         return;
     }
-    if (r->error[0]) snprintf(o->error, sizeof o->error, "%s", r->error);
-    else snprintf(o->error, sizeof o->error, "HTTP %ld", r->status);
-    if (r->status == 410 && !r->error[0]) {
+    if (r->error[0]) o->error = r->error;     /* the outcome owns r: no copy */
+    else if (r->status == 410) {
         o->status = FWC_DS_EXHAUSTED;
-        snprintf(o->error, sizeof o->error, "HTTP 410 Gone: the receiver wants no more deliveries (not retried)");
+        set_error(o, "HTTP 410 Gone: the receiver wants no more deliveries (not retried)");
         return;
-    }
+    } else
+        set_error(o, "HTTP %ld", r->status);
     if (r->kind == FWC_NET_SSRF) {
         o->status = FWC_DS_EXHAUSTED;
         return;
@@ -554,8 +588,41 @@ static void decide(Worker *w, const FwcHookSpec *s, FwcOutcome *o, double *delay
 static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *fmt, const char *detail)
 {
     o->status = status;
-    snprintf(o->error, sizeof o->error, fmt, detail);
+    set_error(o, fmt, detail);
 }
+
+/* An idle flight (pooled, or new); NULL when out of memory. */
+static Flight *flight_get(Worker *w)
+{
+    if (w->npool) return w->pool[--w->npool];
+    Flight *f = malloc(sizeof *f);
+    if (f) {
+        memset(f, 0, sizeof *f);
+        f->w = w;
+    }
+    return f;
+}
+
+static void flight_free(Flight *f)
+{
+    fwc_http_transfer_free(f->t);
+    if (f->easy) curl_easy_cleanup(f->easy);
+    free(f);
+}
+
+/* Back to the pool once its attempt is over (not in the multi handle). */
+static void flight_put(Worker *w, Flight *f)
+{
+    f->job = NULL;
+    f->o = NULL;
+    f->cb = NULL;
+    f->prev = f->next = NULL;
+    if (w->npool < w->cap) w->pool[w->npool++] = f;
+    else flight_free(f);
+}
+
+static curl_socket_t open_sock(void *clientp, curlsocktype purpose, struct curl_sockaddr *a);
+static int close_sock(void *clientp, curl_socket_t s);
 
 /* Starts the job's next attempt on w, or completes it at once (build failure) by
  * appending it to *done.  -1 when out of memory: the caller puts j back in its queue.
@@ -563,11 +630,11 @@ static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *f
 static int begin(Worker *w, FwcJob *j, Flight **done)
 {
     FwcEngine *e = w->eng;
-    Flight *f = calloc(1, sizeof *f);
+    Flight *f = flight_get(w);
     FwcOutcome *o = outcome_new();
     CbEvent *cb = e->want_callbacks ? malloc(sizeof *cb) : NULL;
     if (!f || !o || (e->want_callbacks && !cb)) {
-        free(f);
+        if (f) flight_put(w, f);
         free(o);
         free(cb);
         return -1;
@@ -575,6 +642,8 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
     f->job = j;
     f->o = o;
     f->cb = cb;
+    f->nconnects = 0;
+    f->settled = 0;
     o->attempt = j->attempts + 1;
     FwcError err;
     FwcStatus st = fwc_request_build(j->spec, j->snap, j->id, (long long)time(NULL), &o->req, &err);
@@ -589,34 +658,28 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
         return 0;
     }
     o->built = 1;
-    CURL *easy;
-    FwcTransfer *t;
-    if (w->npool) {
-        w->npool--;
-        easy = w->pool[w->npool];
-        t = w->tpool[w->npool];
-    } else {
-        easy = curl_easy_init();
-        t = easy ? fwc_http_transfer_new(easy) : NULL;
+    if (!f->easy && (f->easy = curl_easy_init()) && !(f->t = fwc_http_transfer_new(f->easy))) {
+        curl_easy_cleanup(f->easy);
+        f->easy = NULL;
     }
-    if (!t || fwc_http_rearm(t, j->spec, &o->req) < 0) {
-        fwc_http_transfer_free(t);
-        if (easy) curl_easy_cleanup(easy);
+    int armed = f->t ? fwc_http_rearm(f->t, j->spec, &o->req) : -1;
+    if (armed < 0) {
         error_outcome(o, FWC_DS_FAILED, "%s", "out of memory (curl handle)");
         f->next = *done;
         *done = f;
         return 0;
     }
-    f->easy = easy;
-    f->t = t;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_SHARE, w->share);
-    if (curl_multi_add_handle(w->multi, easy) != CURLM_OK) {
-        fwc_http_transfer_free(t);
-        curl_easy_cleanup(easy);
-        f->easy = NULL;
-        f->t = NULL;
+    if (armed > 0) {
+        /* the handle's options were reset (new, or another webhook's): ours again */
+        curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+        curl_easy_setopt(f->easy, CURLOPT_PIPEWAIT, 1L);
+        curl_easy_setopt(f->easy, CURLOPT_SHARE, w->share);
+        curl_easy_setopt(f->easy, CURLOPT_OPENSOCKETFUNCTION, open_sock);
+        curl_easy_setopt(f->easy, CURLOPT_OPENSOCKETDATA, f);
+        curl_easy_setopt(f->easy, CURLOPT_CLOSESOCKETFUNCTION, close_sock);
+        curl_easy_setopt(f->easy, CURLOPT_CLOSESOCKETDATA, w);
+    }
+    if (curl_multi_add_handle(w->multi, f->easy) != CURLM_OK) {
         error_outcome(o, FWC_DS_FAILED, "%s", "could not start the transfer");
         f->next = *done;
         *done = f;
@@ -637,20 +700,6 @@ static void flight_unlink(Worker *w, Flight *f)
     f->prev = f->next = NULL;
 }
 
-/* Hands the easy handle and its transfer back to the pool: the next request for the same
- * webhook only sets its per-request options. */
-static void easy_release(Worker *w, CURL *easy, FwcTransfer *t)
-{
-    curl_multi_remove_handle(w->multi, easy);
-    if (w->npool < w->cap) {
-        w->pool[w->npool] = easy;
-        w->tpool[w->npool++] = t;
-    } else {
-        fwc_http_transfer_free(t);
-        curl_easy_cleanup(easy);
-    }
-}
-
 /* Finished transfers -> *done. */
 static void collect(Worker *w, Flight **done)
 {
@@ -663,9 +712,7 @@ static void collect(Worker *w, Flight **done)
         if (!f) continue;
         fwc_http_complete(f->t, msg->data.result, &f->o->res);
         curl_easy_getinfo(f->easy, CURLINFO_NUM_CONNECTS, &f->nconnects);
-        easy_release(w, f->easy, f->t);
-        f->t = NULL;
-        f->easy = NULL;
+        curl_multi_remove_handle(w->multi, f->easy);
         flight_unlink(w, f);
         f->next = *done;
         *done = f;
@@ -694,6 +741,21 @@ static void garbage_drop(Garbage *g)
     g->nfinal = 0;
 }
 
+/* Status, error and retry delay of a finished attempt (f->delay): before the lock is
+ * taken, so that publish() holds it for a few pointer updates only. */
+static void settle(Worker *w, Flight *f)
+{
+    FwcOutcome *o = f->o;
+    f->delay = 0;
+    f->settled = 1;
+    if (o->built && o->status == FWC_DS_QUEUED) decide(w, f->job->spec, o, &f->delay);
+    else if (o->status == FWC_DS_FAILED) {
+        /* build ran out of memory or the transfer could not start */
+        if (o->attempt > f->job->spec->max_retries) o->status = FWC_DS_EXHAUSTED;
+        else f->delay = 1.0;
+    }
+}
+
 /* Publishes finished attempts (under the lock).  Returns how many were published;
  * stops early (leaving the rest in *done) when the garbage list is full. */
 static size_t publish(Worker *w, Flight **done, Garbage *g)
@@ -715,13 +777,7 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
             h->inflight--;
             host_update(e, h);
         }
-        double delay = 0;
-        if (o->built && o->status == FWC_DS_QUEUED) decide(w, j->spec, o, &delay);
-        else if (o->status == FWC_DS_FAILED) {
-            /* build ran out of memory or the transfer could not start */
-            if (o->attempt > j->spec->max_retries) o->status = FWC_DS_EXHAUSTED;
-            else delay = 1.0;
-        }
+        double delay = f->delay;
         j->attempts = o->attempt;
         e->attempts++;
         if (f->nconnects > 0) e->conn_opened += (unsigned long long)f->nconnects;
@@ -734,7 +790,7 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
             else {
                 o->status = FWC_DS_EXHAUSTED;
                 o->next_retry = 0;
-                snprintf(o->error, sizeof o->error, "out of memory scheduling the retry");
+                set_error(o, "out of memory scheduling the retry");
             }
         }
         if (o->status != FWC_DS_DELIVERED) e->failed_attempts++;
@@ -756,7 +812,7 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
             e->cb_tail = f->cb;
             f->cb = NULL;
         }
-        free(f);
+        flight_put(w, f);
         n++;
     }
     if (n && e->want_callbacks) pthread_cond_signal(&e->cb_cond);
@@ -770,30 +826,87 @@ static void abort_flights(Worker *w)
         Flight *f = w->flights;
         flight_unlink(w, f);
         curl_multi_remove_handle(w->multi, f->easy);
-        fwc_http_transfer_free(f->t);
-        curl_easy_cleanup(f->easy);
         fwc_outcome_decref(f->o);
         free(f->cb);
-        free(f);
+        flight_free(f);
     }
 }
 
 /* ---------- the event loop: epoll + curl_multi_socket_action ---------- */
 
+/* w->fds entry of socket s (grown as needed), or NULL when out of memory: the caller
+ * then registers and removes eagerly. */
+static uint8_t *fd_state(Worker *w, curl_socket_t s)
+{
+    if (s < 0) return NULL;
+    if ((size_t)s >= w->nfds) {
+        size_t n = w->nfds ? w->nfds : 64;
+        while (n <= (size_t)s) n *= 2;
+        uint8_t *p = realloc(w->fds, n);
+        if (!p) return NULL;
+        memset(p + w->nfds, 0, n - w->nfds);
+        w->fds = p;
+        w->nfds = n;
+    }
+    return &w->fds[s];
+}
+
+static void fd_unregister(Worker *w, curl_socket_t s, uint8_t *st)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+    if (st) *st &= (uint8_t)~(FD_REG | FD_IN | FD_OUT);
+}
+
 /* curl wants socket s watched for `what` */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     Worker *w = userp;
+    uint8_t *st = fd_state(w, s);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+        if (st) *st &= (uint8_t)~FD_WANT;
+        /* an idle connection stays registered (events for it are dropped in events());
+         * anything else curl may close behind our back, so it leaves the set now */
+        if (!st || ((*st & FD_REG) && !(*st & FD_CONN))) fd_unregister(w, s, st);
         return 0;
+    }
+    uint8_t mask = (uint8_t)((what & CURL_POLL_IN ? FD_IN : 0) | (what & CURL_POLL_OUT ? FD_OUT : 0));
+    if (st) {
+        *st |= FD_WANT;
+        if ((*st & FD_REG) && (*st & (FD_IN | FD_OUT)) == mask) return 0;
     }
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.events = (mask & FD_IN ? EPOLLIN : 0) | (mask & FD_OUT ? EPOLLOUT : 0);
     ev.data.fd = s;
-    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) < 0) epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev);
+    int op = st && (*st & FD_REG) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (!st) op = EPOLL_CTL_MOD;    /* state unknown: try both */
+    if (epoll_ctl(w->epfd, op, s, &ev) < 0) epoll_ctl(w->epfd, op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev);
+    if (st) *st = (uint8_t)((*st & ~(FD_IN | FD_OUT)) | mask | FD_REG);
     return 0;
+}
+
+/* A connection's socket (CURLOPT_OPENSOCKETFUNCTION): the SSRF check of http.c, and the
+ * worker learns that the socket is a connection, closed through close_sock. */
+static curl_socket_t open_sock(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    Flight *f = clientp;
+    curl_socket_t s = fwc_http_open_socket(f->t, (int)purpose, a);
+    if (s != CURL_SOCKET_BAD) {
+        uint8_t *st = fd_state(f->w, s);
+        if (st) *st = FD_CONN;      /* a new socket is in no epoll set yet */
+    }
+    return s;
+}
+
+/* A connection is closed (CURLOPT_CLOSESOCKETFUNCTION).  It leaves the epoll set first:
+ * were its file still open in a forked child, the registration would outlive close(). */
+static int close_sock(void *clientp, curl_socket_t s)
+{
+    Worker *w = clientp;
+    uint8_t *st = s >= 0 && (size_t)s < w->nfds ? &w->fds[s] : NULL;
+    if (!st || (*st & FD_REG)) epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+    if (st) *st = 0;
+    return close(s);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -821,6 +934,12 @@ static void events(Worker *w, int timeout_ms)
             uint64_t v;
             ssize_t r = read(w->evfd, &v, sizeof v);
             (void)r;
+            continue;
+        }
+        if ((size_t)fd < w->nfds && !(w->fds[fd] & FD_WANT)) {
+            /* an idle connection that became readable (closed by the server, most
+             * likely): curl checks it when it next wants it; until then it is not watched */
+            fd_unregister(w, fd, &w->fds[fd]);
             continue;
         }
         int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
@@ -882,7 +1001,10 @@ static void *worker_main(void *arg)
             w->ninflight++;
             start[n++] = j;
         }
-        if ((n || published) && e->waiters) pthread_cond_broadcast(&e->changed);
+        /* waiters want room in the queue or the engine drained; a broadcast for anything
+         * else would wake flush() once per loop for nothing */
+        if (e->waiters && ((n && e->room_waiters) || (published && !e->nqueued && !e->ninflight)))
+            pthread_cond_broadcast(&e->changed);
         long timeout_ms = 1000;
         if (e->heap_len) {
             double wait = (e->heap[0]->due - now) * 1000.0 + 1.0;
@@ -899,6 +1021,7 @@ static void *worker_main(void *arg)
         }
         events(w, n == 0 && !done && !nback ? (int)timeout_ms : 0);
         collect(w, &done);
+        for (Flight *f = done; f && !f->settled; f = f->next) settle(w, f);
         pthread_mutex_lock(&e->lock);
         w->sleeping = 0;
     }
@@ -910,7 +1033,7 @@ static void *worker_main(void *arg)
         done = f->next;
         fwc_outcome_decref(f->o);
         free(f->cb);
-        free(f);
+        flight_free(f);
     }
     garbage_drop(g);
     free(g);
@@ -921,19 +1044,18 @@ static void *worker_main(void *arg)
 
 static void worker_cleanup(Worker *w)
 {
-    for (size_t i = 0; i < w->npool; i++) {
-        fwc_http_transfer_free(w->tpool[i]);
-        curl_easy_cleanup(w->pool[i]);
-    }
+    for (size_t i = 0; i < w->npool; i++) flight_free(w->pool[i]);
     w->npool = 0;
     free(w->pool);
-    free(w->tpool);
     w->pool = NULL;
-    w->tpool = NULL;
+    /* closes the cached connections through close_sock, which still needs w->fds */
     if (w->multi) curl_multi_cleanup(w->multi);
     if (w->share) curl_share_cleanup(w->share);
     w->multi = NULL;
     w->share = NULL;
+    free(w->fds);
+    w->fds = NULL;
+    w->nfds = 0;
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);
     w->epfd = w->evfd = -1;
@@ -967,12 +1089,11 @@ static FwcEngine *engine_new(int nworkers, long max_connections, long max_per_ho
         w->rng = (seed + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1)) | 1;
         w->timer = -1;
         w->pool = calloc(w->cap, sizeof *w->pool);
-        w->tpool = calloc(w->cap, sizeof *w->tpool);
         w->multi = curl_multi_init();
         w->share = curl_share_init();
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (!w->pool || !w->tpool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) goto nomem;
+        if (!w->pool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) goto nomem;
         struct epoll_event ev;
         memset(&ev, 0, sizeof ev);
         ev.events = EPOLLIN;
@@ -1487,7 +1608,9 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             }
             Py_BEGIN_ALLOW_THREADS
             pthread_mutex_lock(&e->lock);
+            e->room_waiters++;
             wait_until(e, has_room, slice);
+            e->room_waiters--;
             r = try_push(e, j, &waker);
             pthread_mutex_unlock(&e->lock);
             Py_END_ALLOW_THREADS

@@ -34,7 +34,9 @@ typedef struct {
     int built;                  /* req holds the request that was sent */
     FwcBuilt req;
     FwcResult res;              /* status 0 when no response arrived */
-    char error[600];            /* "" when delivered */
+    char *error;                /* why the attempt failed; NULL when delivered.  Points
+                                 * into res.error, or is malloc'd when error_owned */
+    int error_owned;
 } FwcOutcome;
 
 typedef struct FwcEngine FwcEngine;
