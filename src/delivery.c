@@ -3,6 +3,7 @@
  * published outcome: a reference taken under the engine lock, Python objects made after
  * the lock is released (see engine.h). */
 #include "engine.h"
+#include <stdarg.h>
 #include <strings.h>
 
 void fwc_outcome_decref(FwcOutcome *o)
@@ -12,6 +13,32 @@ void fwc_outcome_decref(FwcOutcome *o)
     fwc_result_free(&o->res);
     if (o->error_owned) free(o->error);
     free(o);
+}
+
+/* malloc + memset rather than calloc: glibc's calloc bypasses the per-thread cache */
+FwcOutcome *fwc_outcome_new(void)
+{
+    FwcOutcome *o = malloc(sizeof *o);
+    if (o) {
+        memset(o, 0, sizeof *o);
+        atomic_init(&o->refs, 1);
+    }
+    return o;
+}
+
+/* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
+void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...)
+{
+    static char oom[] = "out of memory";
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (o->error_owned) free(o->error);
+    o->error = strdup(text);
+    o->error_owned = o->error != NULL;
+    if (!o->error) o->error = oom;
 }
 
 const char *fwc_delivery_status_name(FwcDeliveryStatus s)
@@ -39,6 +66,19 @@ PyObject *fwc_delivery_view(FwcModuleState *st, FwcJob *j)
     self->job = j;
     j->view = (PyObject *)self;
     return (PyObject *)self;
+}
+
+PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = list ? fwc_delivery_view(st, jobs[i]) : NULL;
+        if (!v) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+        fwc_job_decref(jobs[i]);
+    }
+    free(jobs);
+    return list;
 }
 
 FwcJob *fwc_delivery_job(FwcModuleState *st, PyObject *obj)
