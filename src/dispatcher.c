@@ -19,6 +19,9 @@ typedef struct {
     int workers;
     long max_connections, max_per_host;
     Py_ssize_t max_queue;
+    unsigned long key_serial;   /* spec whose host key is in `key`; 0 none */
+    size_t key_len;
+    char key[300];
 } DispatcherObject;
 
 static FwcModuleState *dstate(PyObject *self) { return fwc_state_of_type(Py_TYPE(self)); }
@@ -140,8 +143,9 @@ static void Dispatcher_dealloc(DispatcherObject *self)
     Py_DECREF(tp);
 }
 
-/* The document's doctype/name as a malloc'd string, or NULL (None/missing); -1 on error. */
-static int doc_field(PyObject *doc, PyObject *key, char **out)
+/* The document's doctype/name as a str (new reference), or NULL for None/missing (no
+ * exception); -1 on error. */
+static int doc_field(PyObject *doc, PyObject *key, PyObject **out)
 {
     *out = NULL;
     PyObject *v;
@@ -165,20 +169,19 @@ static int doc_field(PyObject *doc, PyObject *key, char **out)
         Py_DECREF(v);
         return 0;
     }
-    PyObject *s = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_Str(v);
+    *out = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_Str(v);
     Py_DECREF(v);
-    if (!s) return -1;
-    Py_ssize_t n;
-    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
-    if (!u) {
-        PyErr_Clear();
-        Py_DECREF(s);
-        return 0;   /* a lone surrogate: not worth failing the save for */
-    }
-    *out = malloc((size_t)n + 1);
-    if (*out) memcpy(*out, u, (size_t)n + 1);
-    Py_DECREF(s);
-    return *out ? 0 : (PyErr_NoMemory(), -1);
+    return *out ? 0 : -1;
+}
+
+/* UTF-8 of a doc_field() result, or NULL (None, or a lone surrogate: not worth failing
+ * the save for). */
+static const char *field_utf8(PyObject *s, Py_ssize_t *n)
+{
+    *n = 0;
+    const char *u = s ? PyUnicode_AsUTF8AndSize(s, n) : NULL;
+    if (!u) PyErr_Clear();
+    return u;
 }
 
 /* "scheme://host:port" of a static URL (lower-cased); "dynamic:<serial>" for templates. */
@@ -209,24 +212,42 @@ static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
     for (int i = 0; i < k && (size_t)i < outlen; i++) out[i] = (char)tolower((unsigned char)out[i]);
 }
 
-static FwcJob *job_new(FwcEngine *e, FwcHookSpec *spec, FwcSnapshot *snap, char *doctype, char *docname)
+/* A job, with its host key, doctype and name in the same allocation (one malloc per
+ * enqueue, one free when it is done).  NULL when out of memory. */
+static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *snap, PyObject *doctype,
+                       PyObject *docname)
 {
-    char key[300];
-    host_key(spec, key, sizeof key);
-    size_t klen = strlen(key);
-    FwcJob *j = malloc(sizeof *j + klen + 1);
+    if (self->key_serial != spec->serial) {
+        /* the key of the last webhook enqueued is kept: it is the same one, mostly */
+        host_key(spec, self->key, sizeof self->key);
+        self->key_len = strlen(self->key);
+        self->key_serial = spec->serial;
+    }
+    Py_ssize_t tlen, nlen;
+    const char *t = field_utf8(doctype, &tlen), *nm = field_utf8(docname, &nlen);
+    size_t size = sizeof(FwcJob) + self->key_len + 1 + (t ? (size_t)tlen + 1 : 0) + (nm ? (size_t)nlen + 1 : 0);
+    FwcJob *j = malloc(size);
     if (!j) return NULL;
     memset(j, 0, sizeof *j);
     atomic_init(&j->refs, 1);
-    j->host = (char *)(j + 1);
-    memcpy(j->host, key, klen + 1);
-    fwc_engine_incref(e);
-    j->eng = e;
+    char *p = (char *)(j + 1);
+    j->host = p;
+    memcpy(p, self->key, self->key_len + 1);
+    p += self->key_len + 1;
+    if (t) {
+        j->doctype = p;
+        memcpy(p, t, (size_t)tlen + 1);
+        p += tlen + 1;
+    }
+    if (nm) {
+        j->docname = p;
+        memcpy(p, nm, (size_t)nlen + 1);
+    }
+    fwc_engine_incref(self->eng);
+    j->eng = self->eng;
     fwc_spec_incref(spec);
     j->spec = spec;
     j->snap = snap;
-    j->doctype = doctype;
-    j->docname = docname;
     fwc_engine_new_id(j->id);
     return j;
 }
@@ -279,16 +300,16 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     if (e->closed) return closed_error();
     FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc);
     if (!snap) return NULL;
-    char *doctype = NULL, *docname = NULL;
+    PyObject *doctype = NULL, *docname = NULL;
     if (doc_field(doc, KEY_DOCTYPE, &doctype) < 0 || doc_field(doc, KEY_NAME, &docname) < 0) {
-        free(doctype);
+        Py_XDECREF(doctype);
         fwc_snapshot_decref(snap);
         return NULL;
     }
-    FwcJob *j = job_new(e, spec, snap, doctype, docname);
+    FwcJob *j = job_new(self, spec, snap, doctype, docname);
+    Py_XDECREF(doctype);
+    Py_XDECREF(docname);
     if (!j) {
-        free(doctype);
-        free(docname);
         fwc_snapshot_decref(snap);
         return PyErr_NoMemory();
     }

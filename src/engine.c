@@ -155,9 +155,7 @@ void fwc_job_decref(FwcJob *j)
     if (j->snap) fwc_snapshot_decref(j->snap);
     fwc_spec_decref(j->spec);
     fwc_engine_decref(j->eng);
-    free(j->doctype);
-    free(j->docname);
-    free(j);
+    free(j);    /* host, doctype and docname live in the same block */
 }
 
 FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)

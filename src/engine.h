@@ -57,8 +57,8 @@ typedef struct FwcJob {
     FwcHookSpec *spec;          /* strong */
     FwcSnapshot *snap;          /* strong until the job is final */
     char id[32];                /* Standard Webhooks message id, stable across retries */
-    char *doctype, *docname;    /* malloc'd; NULL when the document had none */
-    char *host;                 /* malloc'd "scheme://host:port" (per-host limit key) */
+    char *doctype, *docname;    /* in the job's block; NULL when the document had none */
+    char *host;                 /* in the job's block: "scheme://host:port" (per-host limit key) */
     /* engine-private, under eng->lock */
     struct FwcJob *lprev, *lnext;   /* the engine's list of live (not final) jobs */
     struct FwcJob *qnext;           /* FIFO link in its host's queue */
