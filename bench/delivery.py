@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Background delivery throughput against a fast local receiver: Dispatcher.enqueue
 (200 000 signed field-map deliveries) versus wrk -c16, pycurl CurlMulti with 16 handles
-posting pre-built bodies from Python, and a serial requests.Session, all against the same
-nginx in the same run; plus the microseconds each enqueue() call costs its caller.
+posting pre-built bodies from Python, libcurl's multi interface driven from C with nothing
+else to do (bench/libcurl_multi.c: the ceiling of any libcurl-based client), and a serial
+requests.Session, all against the same nginx in the same run; plus the microseconds each
+enqueue() call costs its caller, and CPU microseconds per delivery.
 
 The script starts nginx (Debian's nginx-light) on 127.0.0.1 as the current user with a
 config of its own in a temp dir (every location answers 200), runs the clients in
@@ -217,10 +219,36 @@ def bench_requests(url, body, headers, seconds):
     return n / (time.perf_counter() - t0)
 
 
+def build_libcurl_multi(tmpdir):
+    """bench/libcurl_multi.c compiled against the system libcurl, or None (no compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    exe = os.path.join(tmpdir, "libcurl_multi")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libcurl_multi.c")
+    out = subprocess.run([cc, "-O2", "-o", exe, src, "-lcurl"], capture_output=True, text=True)
+    if out.returncode:
+        print("libcurl_multi.c did not compile:", out.stderr[-500:], file=sys.stderr)
+        return None
+    return exe
+
+
+def bench_libcurl(exe, url, body, headers, seconds):
+    """(transfers/s, CPU us per transfer) of libcurl alone, or (None, None)."""
+    if not exe:
+        return None, None
+    out = subprocess.run([exe, url, body.decode(), str(seconds)] + [f"{k}: {v}" for k, v in headers],
+                         capture_output=True, text=True)
+    if out.returncode:
+        return None, None
+    rate, cpu = out.stdout.split()
+    return float(rate), float(cpu)
+
+
 def bench_enqueue(hook, n, workers):
     """Enqueues n deliveries as fast as the caller can; returns (delivered/s from the
     first enqueue to the last delivery, wall us per enqueue call, CPU us per enqueue call,
-    stats)."""
+    CPU us per delivery over all the process's threads, stats)."""
     docs = [dict(DOC, name=f"SAL-QTN-2026-{i:06d}") for i in range(n)]
     d = fwc.Dispatcher(workers=workers, max_connections=CONNECTIONS, max_per_host=CONNECTIONS, max_queue=n + 1)
     enqueue = d.enqueue
@@ -228,6 +256,7 @@ def bench_enqueue(hook, n, workers):
     assert d.flush(60) == [] and all(x.status == "Delivered" for x in warm), warm[0].error
     del warm
     t0 = time.perf_counter()
+    p0 = time.process_time()
     c0 = time.thread_time()
     for doc in docs:
         enqueue(hook, doc)
@@ -235,10 +264,11 @@ def bench_enqueue(hook, n, workers):
     t1 = time.perf_counter()
     left = d.flush(600)
     t2 = time.perf_counter()
+    p1 = time.process_time()
     stats = d.stats()
     d.close()
     assert not left and stats["delivered"] == n + 1000, stats
-    return n / (t2 - t0), (t1 - t0) / n * 1e6, (c1 - c0) / n * 1e6, stats
+    return n / (t2 - t0), (t1 - t0) / n * 1e6, (c1 - c0) / n * 1e6, (p1 - p0) / n * 1e6, stats
 
 
 def bench_enqueue_call(hook_kwargs, n=50_000, rounds=3):
@@ -284,26 +314,31 @@ def main():
         body = req.body
         headers = list(req.headers) + [("Content-Type", "application/json"),
                                        ("User-Agent", f"frappe-webhook-c/{fwc.__version__}")]
-        best = {"enqueue": 0.0, "wrk": 0.0, "pycurl": 0.0, "requests": 0.0}
-        enq_us = enq_cpu = float("inf")
+        best = {"enqueue": 0.0, "wrk": 0.0, "pycurl": 0.0, "libcurl": 0.0, "requests": 0.0}
+        enq_us = enq_cpu = disp_cpu = curl_cpu = float("inf")
+        libcurl_multi = build_libcurl_multi(tmp)
         pycurl_version = ""
         stats = None
         call_us, call_cpu = bench_enqueue_call(dict(webhook_data=FIELDS, webhook_secret="bench-secret",
                                                     allow_private_networks=True))
         for r in range(args.rounds):
-            rate, us, cpu, st = bench_enqueue(hook, args.n, args.workers)
+            rate, us, cpu, per, st = bench_enqueue(hook, args.n, args.workers)
             if rate > best["enqueue"]:
                 best["enqueue"], stats = rate, st
-            enq_us, enq_cpu = min(enq_us, us), min(enq_cpu, cpu)
+            enq_us, enq_cpu, disp_cpu = min(enq_us, us), min(enq_cpu, cpu), min(disp_cpu, per)
             w = bench_wrk(url, body, headers, args.seconds, tmp)
             if w:
                 best["wrk"] = max(best["wrk"], w)
             p, pycurl_version = bench_pycurl(url, body, headers, args.seconds)
             if p:
                 best["pycurl"] = max(best["pycurl"], p)
+            c, c_cpu = bench_libcurl(libcurl_multi, url, body, headers, args.seconds)
+            if c:
+                best["libcurl"] = max(best["libcurl"], c)
+                curl_cpu = min(curl_cpu, c_cpu)
             best["requests"] = max(best["requests"], bench_requests(url, body, headers, min(args.seconds, 2.0)))
             print(f"round {r + 1}/{args.rounds}: enqueue {rate:,.0f}/s ({us:.2f} us/call), wrk {w or 0:,.0f}/s, "
-                  f"pycurl multi {p or 0:,.0f}/s", file=sys.stderr)
+                  f"pycurl multi {p or 0:,.0f}/s, libcurl in C {c or 0:,.0f}/s", file=sys.stderr)
     finally:
         nginx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -317,6 +352,7 @@ def main():
         ("Dispatcher.enqueue (build + sign + send)", best["enqueue"]),
         (f"wrk -c{CONNECTIONS} -t1 (pre-built POST)", best["wrk"]),
         (f"pycurl CurlMulti, {CONNECTIONS} handles (pre-built)", best["pycurl"]),
+        (f"libcurl multi from C, {CONNECTIONS} handles (pre-built, nothing else)", best["libcurl"]),
         ("requests.Session, serial (pre-built)", best["requests"]),
     ]
     print(f"| client | delivered/s | enqueue vs it |")
@@ -328,11 +364,13 @@ def main():
     print(f"  alone (queue filling, worker idle, warm allocator): {call_us:.2f} us per call wall, {call_cpu:.2f} us CPU")
     print(f"  during the {args.n:,}-delivery run (worker and nginx busy on the same CPUs, queue growing): "
           f"{enq_us:.2f} us wall, {enq_cpu:.2f} us CPU")
+    print(f"CPU per delivery, all the Dispatcher's threads (snapshot, build, sign, transfer): {disp_cpu:.1f} us; "
+          f"libcurl alone from C: {curl_cpu:.1f} us per transfer")
     print(f"connections opened {stats['connections_opened']}, reused {stats['connections_reused']:,}")
     ok_wrk = best["wrk"] and best["enqueue"] >= 0.5 * best["wrk"]
     ok_py = best["pycurl"] and best["enqueue"] >= 2 * best["pycurl"]
     print(f"\ntargets: >= 50% of wrk: {'yes' if ok_wrk else 'NO'} ({best['enqueue'] / best['wrk'] * 100 if best['wrk'] else 0:.0f}%), "
-          f">= 2x pycurl multi: {'yes' if ok_py else 'NO'}, "
+          f">= 2x pycurl multi: {'yes' if ok_py else 'NO'} ({best['enqueue'] / best['pycurl'] if best['pycurl'] else 0:.2f}x), "
           f"< 5 us per enqueue call: {'yes' if call_us < 5 else 'NO'} ({call_us:.2f} us alone, {enq_us:.2f} us during the run)")
 
 

@@ -2,7 +2,7 @@
 ``enqueue``/``flush``, ``Batch`` (Frappe's per-transaction webhook queue), the thread that
 calls ``on_result``, and closing every dispatcher at interpreter exit.
 
-The engine itself is native (``_core.Dispatcher``, src/dispatcher.c).
+The engine itself is native (``_core.Dispatcher``; src/engine.h lists its files).
 """
 import atexit
 import logging

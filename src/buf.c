@@ -54,20 +54,31 @@ struct FwcArenaBlock {
     _Alignas(16) char data[];
 };
 
-#define ARENA_FIRST_BLOCK 4096
+/* The first block is sized from the first request (a snapshot's first is its root
+ * dict's pairs, so it scales with the document): four times it, from 256 bytes to 4 KiB.
+ * A small document then costs a few hundred bytes, not 4 KiB, which matters for the
+ * Dispatcher's queue (100 000 waiting snapshots), and a block of at most ~1 KiB stays in
+ * malloc's per-thread cache.  Later blocks double the arena, so a document of any size
+ * costs O(log n) mallocs. */
+#define ARENA_MIN_BLOCK 256
+#define ARENA_MAX_FIRST 4096
 
-/* A new block; blocks double with the arena's size, so a document costs O(log n) mallocs. */
 void *fwc_arena_alloc_slow(FwcArena *a, size_t n)
 {
-    size_t cap = a->total < ARENA_FIRST_BLOCK ? ARENA_FIRST_BLOCK : a->total;
-    if (cap < n) cap = n;
-    if (cap > SIZE_MAX / 2) return NULL;
-    FwcArenaBlock *b = malloc(sizeof *b + cap);
+    size_t size;    /* of the malloc, header included: a power of two while it can be */
+    if (n > SIZE_MAX / 4) return NULL;
+    if (!a->head) {
+        size = ARENA_MIN_BLOCK;
+        while (size < 4 * n && size < ARENA_MAX_FIRST) size *= 2;
+    } else
+        size = a->total < ARENA_MIN_BLOCK ? ARENA_MIN_BLOCK : a->total;
+    if (size < sizeof(FwcArenaBlock) + n) size = sizeof(FwcArenaBlock) + n;
+    FwcArenaBlock *b = malloc(size);
     if (!b) return NULL;
     b->next = a->head;
     a->head = b;
     a->cur = b->data + n;
-    a->end = b->data + cap;
+    a->end = (char *)b + size;
     a->total += n;
     return b->data;
 }

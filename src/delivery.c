@@ -3,6 +3,7 @@
  * published outcome: a reference taken under the engine lock, Python objects made after
  * the lock is released (see engine.h). */
 #include "engine.h"
+#include <stdarg.h>
 #include <strings.h>
 
 void fwc_outcome_decref(FwcOutcome *o)
@@ -10,7 +11,34 @@ void fwc_outcome_decref(FwcOutcome *o)
     if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1) return;
     if (o->built) fwc_built_release(&o->req);
     fwc_result_free(&o->res);
+    if (o->error_owned) free(o->error);
     free(o);
+}
+
+/* malloc + memset rather than calloc: glibc's calloc bypasses the per-thread cache */
+FwcOutcome *fwc_outcome_new(void)
+{
+    FwcOutcome *o = malloc(sizeof *o);
+    if (o) {
+        memset(o, 0, sizeof *o);
+        atomic_init(&o->refs, 1);
+    }
+    return o;
+}
+
+/* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
+void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...)
+{
+    static char oom[] = "out of memory";
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (o->error_owned) free(o->error);
+    o->error = strdup(text);
+    o->error_owned = o->error != NULL;
+    if (!o->error) o->error = oom;
 }
 
 const char *fwc_delivery_status_name(FwcDeliveryStatus s)
@@ -38,6 +66,19 @@ PyObject *fwc_delivery_view(FwcModuleState *st, FwcJob *j)
     self->job = j;
     j->view = (PyObject *)self;
     return (PyObject *)self;
+}
+
+PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = list ? fwc_delivery_view(st, jobs[i]) : NULL;
+        if (!v) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+        fwc_job_decref(jobs[i]);
+    }
+    free(jobs);
+    return list;
 }
 
 FwcJob *fwc_delivery_job(FwcModuleState *st, PyObject *obj)
@@ -173,7 +214,7 @@ static PyObject *Delivery_get_truncated(DeliveryObject *self, void *c) { WITH_OU
 
 static PyObject *Delivery_get_error(DeliveryObject *self, void *c)
 {
-    WITH_OUTCOME(o && o->error[0] ? PyUnicode_DecodeUTF8(o->error, (Py_ssize_t)strlen(o->error), "replace") : Py_NewRef(Py_None));
+    WITH_OUTCOME(o && o->error && o->error[0] ? PyUnicode_DecodeUTF8(o->error, (Py_ssize_t)strlen(o->error), "replace") : Py_NewRef(Py_None));
 }
 
 static PyObject *Delivery_get_elapsed(DeliveryObject *self, void *c)

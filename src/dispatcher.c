@@ -1,1136 +1,12 @@
-/* dispatcher.c — the background delivery engine and the Dispatcher type.
+/* dispatcher.c — the Dispatcher type: the Python face of the delivery engine.
  *
- * enqueue() runs in the caller with the GIL: one snapshot of the document, one job, one
- * Delivery view, a push under the engine lock.  Everything else happens on native worker
- * threads that never hold the GIL nor touch a PyObject: each worker owns one libcurl
- * multi handle (connections, TLS sessions and HTTP/2 streams reused) driven by
- * curl_multi_socket_action from an epoll loop (an eventfd wakes it), builds and signs each attempt's request (fresh Standard Webhooks
- * timestamp, same id), sends it and decides: Delivered, Failed (retry scheduled) or
- * Exhausted.
- *
- * Queues: jobs wait in per-host FIFOs ("scheme://host:port"); a ring of hosts that have
- * queued jobs and fewer than max_per_host transfers in flight is served round-robin, so a
- * slow receiver holds at most max_per_host transfers and never starves the others.
- * Retries wait in a min-heap on their due time and go back to their host's queue.
- *
- * on_result: each published outcome is queued for a Python thread (_delivery.py) that
- * takes batches through _take_results() and calls on_result with the GIL and without any
- * engine lock.
- *
- * Fork: pthread_atfork handlers take every engine lock around fork(); in the child the
- * engines are marked dead (their threads do not exist there) and never freed nor used
- * for delivery: a Dispatcher's next enqueue in the child starts a fresh engine.
- * Interpreter exit: _delivery.py's atexit handler closes every open engine
- * (_close_all); after that no engine thread calls into Python (workers never do). */
+ * enqueue() runs in the caller with the GIL: one snapshot of the document (only the
+ * fields a field-map body needs), one job, one Delivery view, a push under the engine
+ * lock, and an eventfd write only when a worker sleeps.  Everything after that happens
+ * on the engine's native threads (engine.h lists the files).  flush(), close() and
+ * enqueue(block=True) wait with the GIL released, in slices that notice Ctrl-C. */
 #include "engine.h"
 #include <ctype.h>
-#include <curl/curl.h>
-#include <openssl/rand.h>
-#include <math.h>
-#include <signal.h>
-#include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
-
-#define HOST_BUCKETS 256
-#define MAX_PULL 64
-#define CB_BATCH 512
-
-typedef struct CbEvent {
-    FwcJob *job;    /* one reference */
-    struct CbEvent *next;
-} CbEvent;
-
-struct FwcHost {
-    char *key;
-    unsigned hash;
-    FwcHost *hnext;             /* hash chain */
-    FwcJob *qhead, *qtail;      /* queued jobs, FIFO */
-    size_t nq, inflight;
-    FwcHost *rprev, *rnext;     /* in the runnable ring */
-    int runnable;
-};
-
-/* one transfer in flight on a worker */
-typedef struct Flight {
-    FwcJob *job;
-    CURL *easy;
-    FwcTransfer *t;
-    struct Flight *prev, *next;
-    FwcOutcome *o;              /* the outcome being made (o->req is what t sends) */
-    CbEvent *cb;                /* preallocated when on_result is set */
-    long nconnects;
-} Flight;
-
-typedef struct {
-    FwcEngine *eng;
-    int index;
-    pthread_t thread;
-    int started;
-    CURLM *multi;
-    CURLSH *share;
-    int epfd, evfd;             /* epoll set of curl's sockets + the wake-up eventfd */
-    double timer;               /* curl's timer (monotonic seconds), -1 when none */
-    int sleeping;               /* under eng->lock: about to wait in epoll_wait */
-    size_t ninflight, cap;      /* under eng->lock */
-    Flight *flights;            /* worker-private */
-    CURL **pool;                /* idle easy handles, each with its transfer: */
-    FwcTransfer **tpool;        /* options of their last webhook still set */
-    size_t npool;
-    uint64_t rng;
-} Worker;
-
-struct FwcEngine {
-    atomic_int refs;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;     /* progress: queue space, drained, callbacks taken */
-    pthread_cond_t cb_cond;     /* events for the callback thread */
-    int dead;                   /* inherited through fork(): never used nor freed */
-    int closed, stopping;
-    int nworkers;
-    Worker *workers;
-    long max_per_host;
-    size_t max_queue;
-    int waiters;                /* threads waiting on `changed` */
-    /* jobs */
-    FwcJob live;                /* sentinel of the live-job list */
-    size_t nlive, nqueued, ninflight, nscheduled;
-    FwcHost *buckets[HOST_BUCKETS];
-    FwcHost *run_head;          /* runnable ring */
-    FwcJob **heap;
-    size_t heap_len, heap_cap;
-    /* callbacks */
-    int want_callbacks;
-    CbEvent *cb_head, *cb_tail;
-    int cb_running, cb_stop, cb_exited, cb_started;
-    pthread_t cb_tid;
-    /* counters */
-    unsigned long long enqueued, delivered, failed_attempts, exhausted, attempts, conn_opened, conn_reused;
-    /* registry of engines (for fork) */
-    FwcEngine *reg_prev, *reg_next;
-};
-
-/* ---------- time, random ---------- */
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static struct timespec mono_deadline(double seconds)
-{
-    double t = mono_now() + seconds;
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static double rng_uniform(uint64_t *s)     /* xorshift64*, [0, 1) */
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
-/* ---------- fork registry ---------- */
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char id_pool[4096];     /* see new_id() */
-static size_t id_pool_left;
-static FwcEngine *registry;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void init_sync(FwcEngine *e)
-{
-    /* adaptive: a caller of enqueue() spins briefly on a lock the worker holds for a few
-     * microseconds instead of sleeping in the kernel at once */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-#endif
-    pthread_mutex_init(&e->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->changed, &ca);
-    pthread_cond_init(&e->cb_cond, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
-static void before_fork(void)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (FwcEngine *e = registry; e; e = e->reg_next) pthread_mutex_lock(&e->lock);
-}
-
-static void after_fork_parent(void)
-{
-    for (FwcEngine *e = registry; e; e = e->reg_next) pthread_mutex_unlock(&e->lock);
-    pthread_mutex_unlock(&registry_lock);
-}
-
-/* The child has none of the engine threads: every engine is dead here.  Its state stays
- * readable (Delivery views of the parent's jobs) but nothing of it is delivered. */
-static void after_fork_child(void)
-{
-    FwcEngine *e = registry;
-    while (e) {
-        FwcEngine *next = e->reg_next;
-        init_sync(e);
-        e->dead = 1;
-        e->reg_prev = e->reg_next = NULL;
-        e = next;
-    }
-    registry = NULL;
-    pthread_mutex_init(&registry_lock, NULL);
-    memset(id_pool, 0, sizeof id_pool);
-    id_pool_left = 0;
-}
-
-static void atfork_install(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
-
-/* ---------- engine lifetime ---------- */
-
-static void host_free(FwcHost *h)
-{
-    free(h->key);
-    free(h);
-}
-
-static void engine_free(FwcEngine *e)
-{
-    pthread_mutex_lock(&registry_lock);
-    if (e->reg_prev) e->reg_prev->reg_next = e->reg_next;
-    else if (registry == e) registry = e->reg_next;
-    if (e->reg_next) e->reg_next->reg_prev = e->reg_prev;
-    pthread_mutex_unlock(&registry_lock);
-    for (int i = 0; i < HOST_BUCKETS; i++) {
-        FwcHost *h = e->buckets[i];
-        while (h) {
-            FwcHost *n = h->hnext;
-            host_free(h);
-            h = n;
-        }
-    }
-    CbEvent *ev = e->cb_head;
-    while (ev) {
-        CbEvent *n = ev->next;
-        fwc_job_decref(ev->job);
-        free(ev);
-        ev = n;
-    }
-    free(e->heap);
-    free(e->workers);
-    pthread_mutex_destroy(&e->lock);
-    pthread_cond_destroy(&e->changed);
-    pthread_cond_destroy(&e->cb_cond);
-    free(e);
-}
-
-static void engine_incref(FwcEngine *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
-
-static void engine_decref(FwcEngine *e)
-{
-    if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
-    if (e->dead) return;   /* the parent's engine, in a child: left alone */
-    engine_free(e);
-}
-
-/* ---------- jobs ---------- */
-
-void fwc_job_incref(FwcJob *j) { atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed); }
-
-void fwc_job_decref(FwcJob *j)
-{
-    if (!j || atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
-    fwc_outcome_decref(j->outcome);
-    if (j->snap) fwc_snapshot_decref(j->snap);
-    fwc_spec_decref(j->spec);
-    engine_decref(j->eng);
-    free(j->doctype);
-    free(j->docname);
-    free(j);
-}
-
-FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)
-{
-    pthread_mutex_lock(&j->eng->lock);
-    FwcOutcome *o = j->outcome;
-    if (o) atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
-    *state = j->state;
-    pthread_mutex_unlock(&j->eng->lock);
-    return o;
-}
-
-static void live_add(FwcEngine *e, FwcJob *j)
-{
-    j->lprev = e->live.lprev;
-    j->lnext = &e->live;
-    e->live.lprev->lnext = j;
-    e->live.lprev = j;
-    e->nlive++;
-}
-
-static void live_remove(FwcEngine *e, FwcJob *j)
-{
-    j->lprev->lnext = j->lnext;
-    j->lnext->lprev = j->lprev;
-    j->lprev = j->lnext = NULL;
-    e->nlive--;
-}
-
-/* ---------- hosts: per-host FIFOs and the runnable ring (under the lock) ---------- */
-
-static unsigned str_hash(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-/* NULL when out of memory */
-static FwcHost *host_get(FwcEngine *e, const char *key)
-{
-    unsigned h = str_hash(key);
-    FwcHost **b = &e->buckets[h % HOST_BUCKETS];
-    for (FwcHost *x = *b; x; x = x->hnext)
-        if (x->hash == h && strcmp(x->key, key) == 0) return x;
-    FwcHost *x = calloc(1, sizeof *x);
-    if (!x || !(x->key = strdup(key))) {
-        free(x);
-        return NULL;
-    }
-    x->hash = h;
-    x->hnext = *b;
-    *b = x;
-    return x;
-}
-
-static void ring_unlink(FwcEngine *e, FwcHost *h)
-{
-    if (!h->runnable) return;
-    if (h->rnext == h) e->run_head = NULL;
-    else {
-        h->rprev->rnext = h->rnext;
-        h->rnext->rprev = h->rprev;
-        if (e->run_head == h) e->run_head = h->rnext;
-    }
-    h->runnable = 0;
-}
-
-static void ring_append(FwcEngine *e, FwcHost *h)
-{
-    if (h->runnable) return;
-    if (!e->run_head) {
-        h->rprev = h->rnext = h;
-        e->run_head = h;
-    } else {
-        FwcHost *head = e->run_head;
-        h->rnext = head;
-        h->rprev = head->rprev;
-        head->rprev->rnext = h;
-        head->rprev = h;
-    }
-    h->runnable = 1;
-}
-
-/* Puts h in or out of the ring as its state says; frees it when idle. */
-static void host_update(FwcEngine *e, FwcHost *h)
-{
-    if (h->nq && h->inflight < (size_t)e->max_per_host) ring_append(e, h);
-    else ring_unlink(e, h);
-    if (!h->nq && !h->inflight) {
-        FwcHost **b = &e->buckets[h->hash % HOST_BUCKETS];
-        while (*b != h) b = &(*b)->hnext;
-        *b = h->hnext;
-        host_free(h);
-    }
-}
-
-/* Queues j at its host's tail.  -1 when out of memory. */
-static int host_push(FwcEngine *e, FwcJob *j)
-{
-    FwcHost *h = host_get(e, j->host);
-    if (!h) return -1;
-    j->qnext = NULL;
-    if (h->qtail) h->qtail->qnext = j;
-    else h->qhead = j;
-    h->qtail = j;
-    h->nq++;
-    j->hq = h;
-    j->state = J_QUEUED;
-    e->nqueued++;
-    host_update(e, h);
-    return 0;
-}
-
-/* The next job to start (round-robin over runnable hosts), or NULL. */
-static FwcJob *pop_runnable(FwcEngine *e)
-{
-    FwcHost *h = e->run_head;
-    if (!h) return NULL;
-    FwcJob *j = h->qhead;
-    h->qhead = j->qnext;
-    if (!h->qhead) h->qtail = NULL;
-    j->qnext = NULL;
-    h->nq--;
-    h->inflight++;
-    e->nqueued--;
-    e->run_head = h->rnext;     /* the next host goes first next time */
-    host_update(e, h);
-    return j;
-}
-
-/* ---------- retry heap (under the lock) ---------- */
-
-static void heap_set(FwcEngine *e, size_t i, FwcJob *j)
-{
-    e->heap[i] = j;
-    j->heap_idx = i;
-}
-
-static int heap_push(FwcEngine *e, FwcJob *j)
-{
-    if (e->heap_len == e->heap_cap) {
-        size_t cap = e->heap_cap ? e->heap_cap * 2 : 64;
-        FwcJob **p = realloc(e->heap, cap * sizeof *p);
-        if (!p) return -1;
-        e->heap = p;
-        e->heap_cap = cap;
-    }
-    size_t i = e->heap_len++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (e->heap[parent]->due <= j->due) break;
-        heap_set(e, i, e->heap[parent]);
-        i = parent;
-    }
-    heap_set(e, i, j);
-    return 0;
-}
-
-static FwcJob *heap_pop(FwcEngine *e)
-{
-    FwcJob *top = e->heap[0], *last = e->heap[--e->heap_len];
-    size_t i = 0, n = e->heap_len;
-    if (n) {
-        for (;;) {
-            size_t c = 2 * i + 1;
-            if (c >= n) break;
-            if (c + 1 < n && e->heap[c + 1]->due < e->heap[c]->due) c++;
-            if (last->due <= e->heap[c]->due) break;
-            heap_set(e, i, e->heap[c]);
-            i = c;
-        }
-        heap_set(e, i, last);
-    }
-    return top;
-}
-
-/* Moves retries that are due back to their host queues. */
-static void promote_due(FwcEngine *e, double now)
-{
-    while (e->heap_len && e->heap[0]->due <= now) {
-        FwcJob *j = heap_pop(e);
-        e->nscheduled--;
-        if (host_push(e, j) < 0) {
-            /* out of memory: try again a second later */
-            j->due = now + 1.0;
-            if (heap_push(e, j) == 0) {
-                e->nscheduled++;
-                j->state = J_SCHEDULED;
-            }
-            break;
-        }
-    }
-}
-
-/* ---------- one attempt ---------- */
-
-static FwcOutcome *outcome_new(void)
-{
-    FwcOutcome *o = calloc(1, sizeof *o);
-    if (o) atomic_init(&o->refs, 1);
-    return o;
-}
-
-/* Seconds the receiver asked for in Retry-After (delta or HTTP-date), or -1. */
-static double retry_after(const FwcBuf *headers)
-{
-    const char *p = headers->data, *end = p ? p + headers->len : NULL;
-    double found = -1;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        if ((size_t)(eol - p) > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-            char v[64];
-            const char *s = p + 12;
-            while (s < eol && (*s == ' ' || *s == '\t')) s++;
-            size_t n = (size_t)(eol - s);
-            if (n >= sizeof v) n = sizeof v - 1;
-            memcpy(v, s, n);
-            v[n] = 0;
-            while (n && (v[n - 1] == '\r' || v[n - 1] == ' ' || v[n - 1] == '\t')) v[--n] = 0;
-            char *e;
-            long secs = strtol(v, &e, 10);
-            if (n && *e == 0 && secs >= 0) found = (double)secs;
-            else {
-                struct tm tm;
-                memset(&tm, 0, sizeof tm);
-                const char *rest = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-                if (rest && !*rest) {
-                    double d = (double)timegm(&tm) - wall_now();
-                    found = d > 0 ? d : 0;
-                }
-            }
-        }
-        p = eol + 1;
-    }
-    return found;
-}
-
-/* Status, error and next retry of an attempt whose request was sent (o->res filled). */
-static void decide(Worker *w, const FwcHookSpec *s, FwcOutcome *o, double *delay)
-{
-    FwcResult *r = &o->res;
-    *delay = 0;
-    if (r->kind == FWC_NET_OK && r->status >= 200 && r->status < 300 && !r->error[0]) {
-        o->status = FWC_DS_DELIVERED;
-        o->error[0] = 0;
-        return;
-    }
-    if (r->error[0]) snprintf(o->error, sizeof o->error, "%s", r->error);
-    else snprintf(o->error, sizeof o->error, "HTTP %ld", r->status);
-    if (r->status == 410 && !r->error[0]) {
-        o->status = FWC_DS_EXHAUSTED;
-        snprintf(o->error, sizeof o->error, "HTTP 410 Gone: the receiver wants no more deliveries (not retried)");
-        return;
-    }
-    if (r->kind == FWC_NET_SSRF) {
-        o->status = FWC_DS_EXHAUSTED;
-        return;
-    }
-    if (o->attempt > s->max_retries) {
-        o->status = FWC_DS_EXHAUSTED;
-        return;
-    }
-    size_t n = s->nretry_schedule;
-    double step = s->retry_schedule[(size_t)(o->attempt - 1) < n ? (size_t)(o->attempt - 1) : n - 1];
-    double longest = 0;
-    for (size_t i = 0; i < n; i++)
-        if (s->retry_schedule[i] > longest) longest = s->retry_schedule[i];
-    step *= 1.0 + s->retry_jitter * (2.0 * rng_uniform(&w->rng) - 1.0);
-    if (step < 0) step = 0;
-    if (r->status == 429 || r->status == 503) {
-        double ra = retry_after(&r->headers);
-        if (ra > longest) ra = longest;
-        if (ra > step) step = ra;
-    }
-    o->status = FWC_DS_FAILED;
-    *delay = step;
-}
-
-static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *fmt, const char *detail)
-{
-    o->status = status;
-    snprintf(o->error, sizeof o->error, fmt, detail);
-}
-
-/* Starts the job's next attempt on w, or completes it at once (build failure) by
- * appending it to *done.  -1 when out of memory: the caller puts j back in its queue.
- * No lock held. */
-static int begin(Worker *w, FwcJob *j, Flight **done)
-{
-    FwcEngine *e = w->eng;
-    Flight *f = calloc(1, sizeof *f);
-    FwcOutcome *o = outcome_new();
-    CbEvent *cb = e->want_callbacks ? malloc(sizeof *cb) : NULL;
-    if (!f || !o || (e->want_callbacks && !cb)) {
-        free(f);
-        free(o);
-        free(cb);
-        return -1;
-    }
-    f->job = j;
-    f->o = o;
-    f->cb = cb;
-    o->attempt = j->attempts + 1;
-    FwcError err;
-    FwcStatus st = fwc_request_build(j->spec, j->snap, j->id, (long long)time(NULL), &o->req, &err);
-    if (st) {
-        const char *kind = st == FWC_ETEMPLATE ? "TemplateError" : st == FWC_ECONDITION ? "ConditionError"
-                           : st == FWC_ENOMEM ? "MemoryError" : st == FWC_ETYPE ? "TypeError" : "ValueError";
-        char msg[560];
-        snprintf(msg, sizeof msg, "%s: %s", kind, err.message);
-        error_outcome(o, st == FWC_ENOMEM ? FWC_DS_FAILED : FWC_DS_EXHAUSTED, "could not build the request: %s", msg);
-        f->next = *done;
-        *done = f;
-        return 0;
-    }
-    o->built = 1;
-    CURL *easy;
-    FwcTransfer *t;
-    if (w->npool) {
-        w->npool--;
-        easy = w->pool[w->npool];
-        t = w->tpool[w->npool];
-    } else {
-        easy = curl_easy_init();
-        t = easy ? fwc_http_transfer_new(easy) : NULL;
-    }
-    if (!t || fwc_http_rearm(t, j->spec, &o->req) < 0) {
-        fwc_http_transfer_free(t);
-        if (easy) curl_easy_cleanup(easy);
-        error_outcome(o, FWC_DS_FAILED, "%s", "out of memory (curl handle)");
-        f->next = *done;
-        *done = f;
-        return 0;
-    }
-    f->easy = easy;
-    f->t = t;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_SHARE, w->share);
-    if (curl_multi_add_handle(w->multi, easy) != CURLM_OK) {
-        fwc_http_transfer_free(t);
-        curl_easy_cleanup(easy);
-        f->easy = NULL;
-        f->t = NULL;
-        error_outcome(o, FWC_DS_FAILED, "%s", "could not start the transfer");
-        f->next = *done;
-        *done = f;
-        return 0;
-    }
-    f->prev = NULL;
-    f->next = w->flights;
-    if (w->flights) w->flights->prev = f;
-    w->flights = f;
-    return 0;
-}
-
-static void flight_unlink(Worker *w, Flight *f)
-{
-    if (f->prev) f->prev->next = f->next;
-    else w->flights = f->next;
-    if (f->next) f->next->prev = f->prev;
-    f->prev = f->next = NULL;
-}
-
-/* Hands the easy handle and its transfer back to the pool: the next request for the same
- * webhook only sets its per-request options. */
-static void easy_release(Worker *w, CURL *easy, FwcTransfer *t)
-{
-    curl_multi_remove_handle(w->multi, easy);
-    if (w->npool < w->cap) {
-        w->pool[w->npool] = easy;
-        w->tpool[w->npool++] = t;
-    } else {
-        fwc_http_transfer_free(t);
-        curl_easy_cleanup(easy);
-    }
-}
-
-/* Finished transfers -> *done. */
-static void collect(Worker *w, Flight **done)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(w->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        Flight *f = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-        if (!f) continue;
-        fwc_http_complete(f->t, msg->data.result, &f->o->res);
-        curl_easy_getinfo(f->easy, CURLINFO_NUM_CONNECTS, &f->nconnects);
-        easy_release(w, f->easy, f->t);
-        f->t = NULL;
-        f->easy = NULL;
-        flight_unlink(w, f);
-        f->next = *done;
-        *done = f;
-    }
-}
-
-/* What to release once the lock is dropped. */
-typedef struct {
-    FwcOutcome *outcomes[2 * MAX_PULL + 8];
-    size_t nout;
-    FwcJob *finals[2 * MAX_PULL + 8];
-    size_t nfinal;
-} Garbage;
-
-static void garbage_drop(Garbage *g)
-{
-    for (size_t i = 0; i < g->nout; i++) fwc_outcome_decref(g->outcomes[i]);
-    g->nout = 0;
-    for (size_t i = 0; i < g->nfinal; i++) {
-        FwcJob *j = g->finals[i];
-        FwcSnapshot *s = j->snap;
-        j->snap = NULL;   /* nobody builds from a final job */
-        if (s) fwc_snapshot_decref(s);
-        fwc_job_decref(j);
-    }
-    g->nfinal = 0;
-}
-
-/* Publishes finished attempts (under the lock).  Returns how many were published;
- * stops early (leaving the rest in *done) when the garbage list is full. */
-static size_t publish(Worker *w, Flight **done, Garbage *g)
-{
-    FwcEngine *e = w->eng;
-    size_t n = 0;
-    double now = mono_now(), wall = wall_now();
-    while (*done && g->nout < sizeof g->outcomes / sizeof *g->outcomes - 1 &&
-           g->nfinal < sizeof g->finals / sizeof *g->finals - 1) {
-        Flight *f = *done;
-        *done = f->next;
-        FwcJob *j = f->job;
-        FwcOutcome *o = f->o;
-        e->ninflight--;
-        w->ninflight--;
-        FwcHost *h = j->hq;
-        j->hq = NULL;
-        if (h) {
-            h->inflight--;
-            host_update(e, h);
-        }
-        double delay = 0;
-        if (o->built && o->status == FWC_DS_QUEUED) decide(w, j->spec, o, &delay);
-        else if (o->status == FWC_DS_FAILED) {
-            /* build ran out of memory or the transfer could not start */
-            if (o->attempt > j->spec->max_retries) o->status = FWC_DS_EXHAUSTED;
-            else delay = 1.0;
-        }
-        j->attempts = o->attempt;
-        e->attempts++;
-        if (f->nconnects > 0) e->conn_opened += (unsigned long long)f->nconnects;
-        else if (o->built && (o->res.status || o->res.kind == FWC_NET_OK)) e->conn_reused++;
-        if (o->status == FWC_DS_FAILED) {
-            o->next_retry = wall + delay;
-            j->due = now + delay;
-            j->state = J_SCHEDULED;
-            if (heap_push(e, j) == 0) e->nscheduled++;
-            else {
-                o->status = FWC_DS_EXHAUSTED;
-                o->next_retry = 0;
-                snprintf(o->error, sizeof o->error, "out of memory scheduling the retry");
-            }
-        }
-        if (o->status != FWC_DS_DELIVERED) e->failed_attempts++;
-        if (o->status == FWC_DS_DELIVERED || o->status == FWC_DS_EXHAUSTED) {
-            if (o->status == FWC_DS_DELIVERED) e->delivered++;
-            else e->exhausted++;
-            j->state = J_FINAL;
-            live_remove(e, j);
-            g->finals[g->nfinal++] = j;     /* the engine's reference */
-        }
-        if (j->outcome) g->outcomes[g->nout++] = j->outcome;
-        j->outcome = o;
-        if (f->cb) {
-            fwc_job_incref(j);
-            f->cb->job = j;
-            f->cb->next = NULL;
-            if (e->cb_tail) e->cb_tail->next = f->cb;
-            else e->cb_head = f->cb;
-            e->cb_tail = f->cb;
-            f->cb = NULL;
-        }
-        free(f);
-        n++;
-    }
-    if (n && e->want_callbacks) pthread_cond_signal(&e->cb_cond);
-    return n;
-}
-
-/* Stops every transfer of w (close): the jobs stay live, undelivered. */
-static void abort_flights(Worker *w)
-{
-    while (w->flights) {
-        Flight *f = w->flights;
-        flight_unlink(w, f);
-        curl_multi_remove_handle(w->multi, f->easy);
-        fwc_http_transfer_free(f->t);
-        curl_easy_cleanup(f->easy);
-        fwc_outcome_decref(f->o);
-        free(f->cb);
-        free(f);
-    }
-}
-
-/* ---------- the event loop: epoll + curl_multi_socket_action ---------- */
-
-/* curl wants socket s watched for `what` */
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    Worker *w = userp;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-        return 0;
-    }
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    ev.data.fd = s;
-    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) < 0) epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev);
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    Worker *w = userp;
-    w->timer = timeout_ms < 0 ? -1 : mono_now() + (double)timeout_ms / 1000.0;
-    return 0;
-}
-
-static void wake(Worker *w)
-{
-    uint64_t one = 1;
-    ssize_t r = write(w->evfd, &one, sizeof one);
-    (void)r;    /* EAGAIN: the counter is already non-zero, the worker wakes anyway */
-}
-
-/* Waits up to timeout_ms for socket events and lets curl act on them and on its timer. */
-static void events(Worker *w, int timeout_ms)
-{
-    struct epoll_event evs[64];
-    int n = epoll_wait(w->epfd, evs, 64, timeout_ms), running;
-    for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
-        if (fd == w->evfd) {
-            uint64_t v;
-            ssize_t r = read(w->evfd, &v, sizeof v);
-            (void)r;
-            continue;
-        }
-        int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(w->multi, fd, flags, &running);
-    }
-    if (w->timer >= 0 && mono_now() >= w->timer) {
-        w->timer = -1;
-        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    Worker *w = arg;
-    FwcEngine *e = w->eng;
-    Flight *done = NULL;
-    Garbage *g = malloc(sizeof *g);
-    if (!g) abort();
-    g->nout = g->nfinal = 0;
-    FwcJob *back[MAX_PULL];
-    size_t nback = 0;
-    pthread_mutex_lock(&e->lock);
-    for (;;) {
-        size_t published = 0;
-        /* jobs that could not start for want of memory go back to their queues */
-        for (size_t i = 0; i < nback; i++) {
-            FwcJob *j = back[i];
-            FwcHost *h = j->hq;
-            e->ninflight--;
-            w->ninflight--;
-            h->inflight--;
-            host_update(e, h);
-            if (host_push(e, j) < 0) {
-                /* not even a host entry: retry it later */
-                j->due = mono_now() + 1.0;
-                j->state = J_SCHEDULED;
-                if (heap_push(e, j) == 0) e->nscheduled++;
-            }
-        }
-        nback = 0;
-        while (done) {
-            published += publish(w, &done, g);
-            if (done) {     /* garbage list full: drop it and go on */
-                pthread_mutex_unlock(&e->lock);
-                garbage_drop(g);
-                pthread_mutex_lock(&e->lock);
-            }
-        }
-        if (e->stopping) break;
-        double now = mono_now();
-        promote_due(e, now);
-        FwcJob *start[MAX_PULL];
-        size_t n = 0;
-        FwcJob *j;
-        while (w->ninflight < w->cap && n < MAX_PULL && (j = pop_runnable(e))) {
-            j->state = J_INFLIGHT;
-            e->ninflight++;
-            w->ninflight++;
-            start[n++] = j;
-        }
-        if ((n || published) && e->waiters) pthread_cond_broadcast(&e->changed);
-        long timeout_ms = 1000;
-        if (e->heap_len) {
-            double wait = (e->heap[0]->due - now) * 1000.0 + 1.0;
-            if (wait < timeout_ms) timeout_ms = wait > 0 ? (long)wait : 0;
-        }
-        w->sleeping = n == 0;
-        pthread_mutex_unlock(&e->lock);
-        garbage_drop(g);
-        for (size_t i = 0; i < n; i++)
-            if (begin(w, start[i], &done) < 0) back[nback++] = start[i];
-        if (w->timer >= 0) {
-            double t = (w->timer - mono_now()) * 1000.0;
-            if (t < timeout_ms) timeout_ms = t > 0 ? (long)ceil(t) : 0;
-        }
-        events(w, n == 0 && !done && !nback ? (int)timeout_ms : 0);
-        collect(w, &done);
-        pthread_mutex_lock(&e->lock);
-        w->sleeping = 0;
-    }
-    pthread_mutex_unlock(&e->lock);
-    abort_flights(w);
-    /* attempts finished but not published when the stop came: the jobs stay live */
-    while (done) {
-        Flight *f = done;
-        done = f->next;
-        fwc_outcome_decref(f->o);
-        free(f->cb);
-        free(f);
-    }
-    garbage_drop(g);
-    free(g);
-    return NULL;
-}
-
-/* ---------- engine creation, wake-ups, close ---------- */
-
-static void worker_cleanup(Worker *w)
-{
-    for (size_t i = 0; i < w->npool; i++) {
-        fwc_http_transfer_free(w->tpool[i]);
-        curl_easy_cleanup(w->pool[i]);
-    }
-    w->npool = 0;
-    free(w->pool);
-    free(w->tpool);
-    w->pool = NULL;
-    w->tpool = NULL;
-    if (w->multi) curl_multi_cleanup(w->multi);
-    if (w->share) curl_share_cleanup(w->share);
-    w->multi = NULL;
-    w->share = NULL;
-    if (w->epfd >= 0) close(w->epfd);
-    if (w->evfd >= 0) close(w->evfd);
-    w->epfd = w->evfd = -1;
-}
-
-/* A running engine; NULL + exception. */
-static FwcEngine *engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks)
-{
-    pthread_once(&atfork_once, atfork_install);
-    FwcEngine *e = calloc(1, sizeof *e);
-    if (!e) return (FwcEngine *)PyErr_NoMemory();
-    atomic_init(&e->refs, 1);
-    init_sync(e);
-    e->live.lprev = e->live.lnext = &e->live;
-    e->nworkers = nworkers;
-    e->max_per_host = max_per_host;
-    e->max_queue = max_queue;
-    e->want_callbacks = callbacks;
-    if (!(e->workers = calloc((size_t)nworkers, sizeof *e->workers))) {
-        engine_free(e);
-        return (FwcEngine *)PyErr_NoMemory();
-    }
-    for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
-    long per_worker = (max_connections + nworkers - 1) / nworkers;
-    uint64_t seed = (uint64_t)(wall_now() * 1e6) ^ ((uint64_t)getpid() << 32);
-    for (int i = 0; i < nworkers; i++) {
-        Worker *w = &e->workers[i];
-        w->eng = e;
-        w->index = i;
-        w->cap = (size_t)per_worker;
-        w->rng = (seed + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1)) | 1;
-        w->timer = -1;
-        w->pool = calloc(w->cap, sizeof *w->pool);
-        w->tpool = calloc(w->cap, sizeof *w->tpool);
-        w->multi = curl_multi_init();
-        w->share = curl_share_init();
-        w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (!w->pool || !w->tpool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) goto nomem;
-        struct epoll_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN;
-        ev.data.fd = w->evfd;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) goto nomem;
-        curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-        curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-        curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-        curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-        curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-        curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_per_host);
-        curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, per_worker);
-        curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, per_worker);
-        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    }
-    /* native threads take no signals: Python handles them in the main thread */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int failed = 0;
-    for (int i = 0; i < nworkers && !failed; i++) {
-        Worker *w = &e->workers[i];
-        if (pthread_create(&w->thread, NULL, worker_main, w) == 0) w->started = 1;
-        else failed = 1;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_lock(&registry_lock);
-    e->reg_next = registry;
-    if (registry) registry->reg_prev = e;
-    registry = e;
-    pthread_mutex_unlock(&registry_lock);
-    if (failed) {
-        PyErr_SetString(PyExc_RuntimeError, "could not start the dispatcher's worker threads");
-        pthread_mutex_lock(&e->lock);
-        e->closed = e->stopping = 1;
-        pthread_mutex_unlock(&e->lock);
-        for (int i = 0; i < nworkers; i++) {
-            Worker *w = &e->workers[i];
-            if (w->evfd >= 0) wake(w);
-        }
-        for (int i = 0; i < nworkers; i++)
-            if (e->workers[i].started) pthread_join(e->workers[i].thread, NULL);
-        for (int i = 0; i < nworkers; i++) worker_cleanup(&e->workers[i]);
-        engine_decref(e);
-        return NULL;
-    }
-    return e;
-nomem:
-    for (int i = 0; i < nworkers; i++) worker_cleanup(&e->workers[i]);
-    engine_free(e);
-    return (FwcEngine *)PyErr_NoMemory();
-}
-
-/* A worker to wake for new work (under the lock), or NULL. */
-static Worker *sleeper(FwcEngine *e)
-{
-    for (int i = 0; i < e->nworkers; i++) {
-        Worker *w = &e->workers[i];
-        if (w->sleeping && w->ninflight < w->cap) {
-            w->sleeping = 0;
-            return w;
-        }
-    }
-    return NULL;
-}
-
-static int in_callback_thread(FwcEngine *e) { return e->cb_started && pthread_equal(e->cb_tid, pthread_self()); }
-
-/* Nothing queued or in flight, and every outcome handed to on_result (unless this is the
- * callback thread itself).  Under the lock. */
-static int drained(FwcEngine *e)
-{
-    if (e->nqueued || e->ninflight) return 0;
-    if (in_callback_thread(e) || e->cb_exited) return 1;
-    return !e->cb_head && !e->cb_running;
-}
-
-/* Waits (lock held) until pred(e) or the deadline; timeout < 0 waits forever.  Returns
- * pred's last value. */
-static int wait_until(FwcEngine *e, int (*pred)(FwcEngine *), double timeout)
-{
-    struct timespec dl = mono_deadline(timeout < 0 ? 0 : timeout);
-    e->waiters++;
-    int ok;
-    while (!(ok = pred(e))) {
-        if (timeout < 0) pthread_cond_wait(&e->changed, &e->lock);
-        else if (pthread_cond_timedwait(&e->changed, &e->lock, &dl) != 0) {
-            ok = pred(e);
-            break;
-        }
-    }
-    e->waiters--;
-    return ok;
-}
-
-static int cb_done(FwcEngine *e) { return e->cb_exited || !e->cb_started; }
-
-/* Stops intake, waits up to timeout for queued and in-flight work, stops the threads and
- * returns the jobs not delivered (new references, *n of them; malloc'd array).  GIL held
- * on entry and exit (released while waiting).  NULL with *n = 0 when none or OOM. */
-static FwcJob **engine_close(FwcEngine *e, double timeout, size_t *n)
-{
-    *n = 0;
-    if (e->dead) return NULL;
-    FwcJob **out = NULL;
-    Py_BEGIN_ALLOW_THREADS
-    double start = mono_now();
-    pthread_mutex_lock(&e->lock);
-    int was_stopped = e->stopping;
-    e->closed = 1;
-    if (!was_stopped) {
-        wait_until(e, drained, timeout);
-        e->stopping = 1;
-    }
-    pthread_mutex_unlock(&e->lock);
-    if (!was_stopped) {
-        for (int i = 0; i < e->nworkers; i++) wake(&e->workers[i]);
-        for (int i = 0; i < e->nworkers; i++)
-            if (e->workers[i].started) pthread_join(e->workers[i].thread, NULL);
-        for (int i = 0; i < e->nworkers; i++) worker_cleanup(&e->workers[i]);
-    }
-    pthread_mutex_lock(&e->lock);
-    e->cb_stop = 1;
-    pthread_cond_broadcast(&e->cb_cond);
-    if (!in_callback_thread(e)) {
-        double left = timeout - (mono_now() - start);
-        wait_until(e, cb_done, left > 0.5 ? left : 0.5);
-    }
-    /* what is left is undelivered: queued, in flight when stopped, scheduled */
-    if (e->nlive) out = malloc(e->nlive * sizeof *out);
-    FwcJob *j = e->live.lnext;
-    while (j != &e->live) {
-        FwcJob *next = j->lnext;
-        live_remove(e, j);
-        j->state = J_STOPPED;
-        j->hq = NULL;
-        if (out) out[(*n)++] = j;   /* the engine's reference moves to the caller */
-        else fwc_job_decref(j);     /* cannot fail: the caller's views hold the job */
-        j = next;
-    }
-    for (int i = 0; i < HOST_BUCKETS; i++) {
-        FwcHost *h = e->buckets[i];
-        while (h) {
-            FwcHost *nx = h->hnext;
-            host_free(h);
-            h = nx;
-        }
-        e->buckets[i] = NULL;
-    }
-    e->run_head = NULL;
-    e->heap_len = 0;
-    e->nqueued = e->ninflight = e->nscheduled = 0;
-    pthread_cond_broadcast(&e->changed);
-    pthread_mutex_unlock(&e->lock);
-    Py_END_ALLOW_THREADS
-    return out;
-}
 
 /* ---------- Python side ---------- */
 
@@ -1143,6 +19,9 @@ typedef struct {
     int workers;
     long max_connections, max_per_host;
     Py_ssize_t max_queue;
+    unsigned long key_serial;   /* spec whose host key is in `key`; 0 none */
+    size_t key_len;
+    char key[300];
 } DispatcherObject;
 
 static FwcModuleState *dstate(PyObject *self) { return fwc_state_of_type(Py_TYPE(self)); }
@@ -1158,12 +37,12 @@ static int start_callbacks(FwcEngine *e, PyObject *on_result)
         return -1;
     }
     /* the capsule's reference to e is released by _release_engine when the thread ends */
-    engine_incref(e);
+    fwc_engine_incref(e);
     PyObject *r = PyObject_CallMethod(mod, "_start_callback_thread", "OO", cap, on_result);
     Py_DECREF(mod);
     Py_DECREF(cap);
     if (!r) {
-        engine_decref(e);
+        fwc_engine_decref(e);
         return -1;
     }
     Py_DECREF(r);
@@ -1175,14 +54,14 @@ static int start_callbacks(FwcEngine *e, PyObject *on_result)
 
 static FwcEngine *make_engine(DispatcherObject *self)
 {
-    FwcEngine *e = engine_new(self->workers, self->max_connections, self->max_per_host, (size_t)self->max_queue,
+    FwcEngine *e = fwc_engine_new(self->workers, self->max_connections, self->max_per_host, (size_t)self->max_queue,
                               self->on_result != NULL);
     if (!e) return NULL;
     if (self->on_result && start_callbacks(e, self->on_result) < 0) {
         size_t n;
-        FwcJob **left = engine_close(e, 0, &n);
+        FwcJob **left = fwc_engine_close(e, 0, &n);
         free(left);
-        engine_decref(e);
+        fwc_engine_decref(e);
         return NULL;
     }
     return e;
@@ -1221,19 +100,6 @@ static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwar
     return (PyObject *)self;
 }
 
-static PyObject *views_of(FwcModuleState *st, FwcJob **jobs, size_t n)
-{
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; i < n; i++) {
-        PyObject *v = list ? fwc_delivery_view(st, jobs[i]) : NULL;
-        if (!v) Py_CLEAR(list);
-        else PyList_SET_ITEM(list, (Py_ssize_t)i, v);
-        fwc_job_decref(jobs[i]);
-    }
-    free(jobs);
-    return list;
-}
-
 /* Logs the ids of deliveries dropped without being delivered (GIL held, not finalizing). */
 static void log_undelivered(PyObject *views, const char *why)
 {
@@ -1259,10 +125,10 @@ static void Dispatcher_dealloc(DispatcherObject *self)
     PyObject_GC_UnTrack(self);
     if (self->eng) {
         size_t n;
-        FwcJob **left = engine_close(self->eng, 0, &n);
+        FwcJob **left = fwc_engine_close(self->eng, 0, &n);
         FwcModuleState *st = dstate((PyObject *)self);
         if (n && st) {
-            PyObject *views = views_of(st, left, n);
+            PyObject *views = fwc_delivery_views(st, left, n);
             if (!views) PyErr_Clear();
             log_undelivered(views, "a Dispatcher was garbage-collected without close()");
             Py_XDECREF(views);
@@ -1270,15 +136,16 @@ static void Dispatcher_dealloc(DispatcherObject *self)
             for (size_t i = 0; i < n; i++) fwc_job_decref(left[i]);
             free(left);
         }
-        engine_decref(self->eng);
+        fwc_engine_decref(self->eng);
     }
     Py_CLEAR(self->on_result);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
 
-/* The document's doctype/name as a malloc'd string, or NULL (None/missing); -1 on error. */
-static int doc_field(PyObject *doc, PyObject *key, char **out)
+/* The document's doctype/name as a str (new reference), or NULL for None/missing (no
+ * exception); -1 on error. */
+static int doc_field(PyObject *doc, PyObject *key, PyObject **out)
 {
     *out = NULL;
     PyObject *v;
@@ -1302,20 +169,19 @@ static int doc_field(PyObject *doc, PyObject *key, char **out)
         Py_DECREF(v);
         return 0;
     }
-    PyObject *s = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_Str(v);
+    *out = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_Str(v);
     Py_DECREF(v);
-    if (!s) return -1;
-    Py_ssize_t n;
-    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
-    if (!u) {
-        PyErr_Clear();
-        Py_DECREF(s);
-        return 0;   /* a lone surrogate: not worth failing the save for */
-    }
-    *out = malloc((size_t)n + 1);
-    if (*out) memcpy(*out, u, (size_t)n + 1);
-    Py_DECREF(s);
-    return *out ? 0 : (PyErr_NoMemory(), -1);
+    return *out ? 0 : -1;
+}
+
+/* UTF-8 of a doc_field() result, or NULL (None, or a lone surrogate: not worth failing
+ * the save for). */
+static const char *field_utf8(PyObject *s, Py_ssize_t *n)
+{
+    *n = 0;
+    const char *u = s ? PyUnicode_AsUTF8AndSize(s, n) : NULL;
+    if (!u) PyErr_Clear();
+    return u;
 }
 
 /* "scheme://host:port" of a static URL (lower-cased); "dynamic:<serial>" for templates. */
@@ -1346,65 +212,44 @@ static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
     for (int i = 0; i < k && (size_t)i < outlen; i++) out[i] = (char)tolower((unsigned char)out[i]);
 }
 
-/* Delivery ids: "msg_" + 24 base62 characters (143 random bits), as fwc_new_msg_id makes
- * them, but drawn from a pool of CSPRNG bytes refilled 4 KiB at a time: enqueue() must not
- * make a system call per id.  Only used with the GIL held; emptied in a forked child so
- * that parent and child never hand out the same ids. */
-static void new_id(char out[32])
+/* A job, with its host key, doctype and name in the same allocation (one malloc per
+ * enqueue, one free when it is done).  NULL when out of memory. */
+static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *snap, PyObject *doctype,
+                       PyObject *docname)
 {
-    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    memcpy(out, "msg_", 4);
-    for (int pos = 0; pos < 24;) {
-        if (!id_pool_left) {
-            if (RAND_bytes(id_pool, (int)sizeof id_pool) != 1) {
-                fwc_new_msg_id(out);    /* its own fallback */
-                return;
-            }
-            id_pool_left = sizeof id_pool;
-        }
-        unsigned char b = id_pool[--id_pool_left];
-        id_pool[id_pool_left] = 0;
-        if (b >= 248) continue;     /* 248 = 4 * 62: every character equally likely */
-        out[4 + pos++] = alphabet[b % 62];
+    if (self->key_serial != spec->serial) {
+        /* the key of the last webhook enqueued is kept: it is the same one, mostly */
+        host_key(spec, self->key, sizeof self->key);
+        self->key_len = strlen(self->key);
+        self->key_serial = spec->serial;
     }
-    out[28] = 0;
-}
-
-static FwcJob *job_new(FwcEngine *e, FwcHookSpec *spec, FwcSnapshot *snap, char *doctype, char *docname)
-{
-    char key[300];
-    host_key(spec, key, sizeof key);
-    size_t klen = strlen(key);
-    FwcJob *j = malloc(sizeof *j + klen + 1);
+    Py_ssize_t tlen, nlen;
+    const char *t = field_utf8(doctype, &tlen), *nm = field_utf8(docname, &nlen);
+    size_t size = sizeof(FwcJob) + self->key_len + 1 + (t ? (size_t)tlen + 1 : 0) + (nm ? (size_t)nlen + 1 : 0);
+    FwcJob *j = malloc(size);
     if (!j) return NULL;
     memset(j, 0, sizeof *j);
     atomic_init(&j->refs, 1);
-    j->host = (char *)(j + 1);
-    memcpy(j->host, key, klen + 1);
-    engine_incref(e);
-    j->eng = e;
+    char *p = (char *)(j + 1);
+    j->host = p;
+    memcpy(p, self->key, self->key_len + 1);
+    p += self->key_len + 1;
+    if (t) {
+        j->doctype = p;
+        memcpy(p, t, (size_t)tlen + 1);
+        p += tlen + 1;
+    }
+    if (nm) {
+        j->docname = p;
+        memcpy(p, nm, (size_t)nlen + 1);
+    }
+    fwc_engine_incref(self->eng);
+    j->eng = self->eng;
     fwc_spec_incref(spec);
     j->spec = spec;
     j->snap = snap;
-    j->doctype = doctype;
-    j->docname = docname;
-    new_id(j->id);
+    fwc_engine_new_id(j->id);
     return j;
-}
-
-static int has_room(FwcEngine *e) { return e->closed || e->nqueued < e->max_queue; }
-
-/* Puts j in e (lock held).  0 ok (the engine took a reference), 1 full, 2 closed, -1 OOM. */
-static int try_push(FwcEngine *e, FwcJob *j, Worker **wake)
-{
-    if (e->closed) return 2;
-    if (e->nqueued >= e->max_queue) return 1;
-    if (host_push(e, j) < 0) return -1;
-    fwc_job_incref(j);
-    live_add(e, j);
-    e->enqueued++;
-    *wake = sleeper(e);
-    return 0;
 }
 
 static PyObject *closed_error(void)
@@ -1455,16 +300,16 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     if (e->closed) return closed_error();
     FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc);
     if (!snap) return NULL;
-    char *doctype = NULL, *docname = NULL;
+    PyObject *doctype = NULL, *docname = NULL;
     if (doc_field(doc, KEY_DOCTYPE, &doctype) < 0 || doc_field(doc, KEY_NAME, &docname) < 0) {
-        free(doctype);
+        Py_XDECREF(doctype);
         fwc_snapshot_decref(snap);
         return NULL;
     }
-    FwcJob *j = job_new(e, spec, snap, doctype, docname);
+    FwcJob *j = job_new(self, spec, snap, doctype, docname);
+    Py_XDECREF(doctype);
+    Py_XDECREF(docname);
     if (!j) {
-        free(doctype);
-        free(docname);
         fwc_snapshot_decref(snap);
         return PyErr_NoMemory();
     }
@@ -1473,22 +318,24 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     if (!view) return NULL;
     Worker *waker = NULL;
     pthread_mutex_lock(&e->lock);
-    int r = try_push(e, j, &waker);
+    int r = fwc_engine_push(e, j, &waker);
     pthread_mutex_unlock(&e->lock);
     if (r == 1 && block) {
         /* wait for room, in slices so that signals (Ctrl-C) are seen */
-        double deadline = timeout < 0 ? -1 : mono_now() + timeout;
+        double deadline = timeout < 0 ? -1 : fwc_mono_now() + timeout;
         for (;;) {
             double slice = 0.1;
             if (deadline >= 0) {
-                double left = deadline - mono_now();
+                double left = deadline - fwc_mono_now();
                 if (left <= 0) break;
                 if (left < slice) slice = left;
             }
             Py_BEGIN_ALLOW_THREADS
             pthread_mutex_lock(&e->lock);
-            wait_until(e, has_room, slice);
-            r = try_push(e, j, &waker);
+            e->room_waiters++;
+            fwc_engine_wait(e, fwc_engine_has_room, slice);
+            e->room_waiters--;
+            r = fwc_engine_push(e, j, &waker);
             pthread_mutex_unlock(&e->lock);
             Py_END_ALLOW_THREADS
             if (r != 1) break;
@@ -1498,28 +345,13 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             }
         }
     }
-    if (waker) wake(waker);
+    if (waker) fwc_worker_wake(waker);
     if (r == 0) return view;
     Py_DECREF(view);
     if (r == 2) return closed_error();
     if (r == -1) return PyErr_NoMemory();
     PyErr_Format(st->QueueFull, "the delivery queue is full (max_queue=%zd)", self->max_queue);
     return NULL;
-}
-
-/* Jobs in the live list matching state (-1: all), new references. Lock taken here. */
-static FwcJob **live_jobs(FwcEngine *e, int state, size_t *n)
-{
-    *n = 0;
-    pthread_mutex_lock(&e->lock);
-    FwcJob **out = e->nlive ? malloc(e->nlive * sizeof *out) : NULL;
-    for (FwcJob *j = e->live.lnext; out && j != &e->live; j = j->lnext)
-        if (state < 0 || (int)j->state == state) {
-            fwc_job_incref(j);
-            out[(*n)++] = j;
-        }
-    pthread_mutex_unlock(&e->lock);
-    return out;
 }
 
 static int parse_timeout(PyObject *o, double *out, const char *what)
@@ -1545,25 +377,25 @@ static PyObject *Dispatcher_flush(DispatcherObject *self, PyObject *args, PyObje
         return NULL;
     FwcEngine *e = self->eng;
     if (e->dead) return PyList_New(0);
-    double deadline = timeout < 0 ? -1 : mono_now() + timeout;
+    double deadline = timeout < 0 ? -1 : fwc_mono_now() + timeout;
     for (;;) {
         double slice = 0.2;
         if (deadline >= 0) {
-            double left = deadline - mono_now();
+            double left = deadline - fwc_mono_now();
             if (left < slice) slice = left > 0 ? left : 0;
         }
         int ok;
         Py_BEGIN_ALLOW_THREADS
         pthread_mutex_lock(&e->lock);
-        ok = wait_until(e, drained, slice);
+        ok = fwc_engine_wait(e, fwc_engine_drained, slice);
         pthread_mutex_unlock(&e->lock);
         Py_END_ALLOW_THREADS
-        if (ok || (deadline >= 0 && mono_now() >= deadline)) break;
+        if (ok || (deadline >= 0 && fwc_mono_now() >= deadline)) break;
         if (PyErr_CheckSignals() < 0) return NULL;
     }
     size_t n;
-    FwcJob **jobs = live_jobs(e, -1, &n);
-    return views_of(dstate((PyObject *)self), jobs, n);
+    FwcJob **jobs = fwc_engine_live_jobs(e, -1, &n);
+    return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
 }
 
 static int due_cmp(const void *a, const void *b)
@@ -1587,7 +419,7 @@ static PyObject *Dispatcher_scheduled(DispatcherObject *self, PyObject *unused)
     n = jobs ? e->heap_len : 0;
     if (jobs) qsort(jobs, n, sizeof *jobs, due_cmp);
     pthread_mutex_unlock(&e->lock);
-    return views_of(dstate((PyObject *)self), jobs, n);
+    return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
 }
 
 /* close(timeout=5.0) -> the deliveries not delivered */
@@ -1600,8 +432,8 @@ static PyObject *Dispatcher_close(DispatcherObject *self, PyObject *args, PyObje
     if (t && parse_timeout(t, &timeout, "timeout") < 0) return NULL;
     if (timeout < 0) timeout = 1e9;
     size_t n;
-    FwcJob **jobs = engine_close(self->eng, timeout, &n);
-    return views_of(dstate((PyObject *)self), jobs, n);
+    FwcJob **jobs = fwc_engine_close(self->eng, timeout, &n);
+    return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
 }
 
 static PyObject *Dispatcher_enter(PyObject *self, PyObject *unused) { return Py_NewRef(self); }
@@ -1610,8 +442,8 @@ static PyObject *Dispatcher_enter(PyObject *self, PyObject *unused) { return Py_
 static PyObject *Dispatcher_exit(DispatcherObject *self, PyObject *args)
 {
     size_t n;
-    FwcJob **jobs = engine_close(self->eng, 5.0, &n);
-    PyObject *views = views_of(dstate((PyObject *)self), jobs, n);
+    FwcJob **jobs = fwc_engine_close(self->eng, 5.0, &n);
+    PyObject *views = fwc_delivery_views(dstate((PyObject *)self), jobs, n);
     if (!views) return NULL;
     log_undelivered(views, "the Dispatcher's with-block ended");
     Py_DECREF(views);
@@ -1723,110 +555,6 @@ PyType_Spec fwc_dispatcher_spec = {
     .slots = Dispatcher_slots,
 };
 
-/* ---------- module-level helpers ---------- */
-
-static FwcEngine *capsule_engine(PyObject *cap)
-{
-    return PyCapsule_GetPointer(cap, "frappe_webhook_c.engine");
-}
-
-/* _take_results(engine) -> list of Delivery (the outcomes to report), or None when the
- * engine is closed and everything was reported.  Blocks with the GIL released. */
-PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
-{
-    FwcEngine *e = capsule_engine(cap);
-    if (!e) return NULL;
-    CbEvent *batch = NULL;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&e->lock);
-    e->cb_tid = pthread_self();
-    e->cb_started = 1;
-    if (e->cb_running) {
-        e->cb_running = 0;
-        if (e->waiters) pthread_cond_broadcast(&e->changed);
-    }
-    while (!e->cb_head && !e->cb_stop) pthread_cond_wait(&e->cb_cond, &e->lock);
-    if (e->cb_head) {
-        CbEvent **tail = &batch;
-        for (int k = 0; k < CB_BATCH && e->cb_head; k++) {
-            CbEvent *ev = e->cb_head;
-            e->cb_head = ev->next;
-            *tail = ev;
-            tail = &ev->next;
-        }
-        *tail = NULL;
-        if (!e->cb_head) e->cb_tail = NULL;
-        e->cb_running = 1;
-    } else {
-        e->cb_exited = 1;
-        pthread_cond_broadcast(&e->changed);
-    }
-    pthread_mutex_unlock(&e->lock);
-    Py_END_ALLOW_THREADS
-    if (!batch) Py_RETURN_NONE;
-    FwcModuleState *st = fwc_state_of_module(module);
-    PyObject *list = PyList_New(0);
-    while (batch) {
-        CbEvent *ev = batch;
-        batch = ev->next;
-        PyObject *v = list ? fwc_delivery_view(st, ev->job) : NULL;
-        if (!v || PyList_Append(list, v) < 0) Py_CLEAR(list);
-        Py_XDECREF(v);
-        fwc_job_decref(ev->job);
-        free(ev);
-    }
-    return list;
-}
-
-/* _release_engine(engine): the callback thread is done with it */
-PyObject *fwc_py_release_engine(PyObject *module, PyObject *cap)
-{
-    FwcEngine *e = capsule_engine(cap);
-    if (!e) return NULL;
-    pthread_mutex_lock(&e->lock);
-    e->cb_exited = 1;
-    pthread_cond_broadcast(&e->changed);
-    pthread_mutex_unlock(&e->lock);
-    engine_decref(e);
-    Py_RETURN_NONE;
-}
-
-/* _close_all(timeout) -> list of lists of the deliveries each open engine could not
- * deliver (interpreter exit) */
-PyObject *fwc_py_close_all(PyObject *module, PyObject *arg)
-{
-    double timeout = PyFloat_AsDouble(arg);
-    if (timeout == -1.0 && PyErr_Occurred()) return NULL;
-    PyObject *out = PyList_New(0);
-    if (!out) return NULL;
-    for (;;) {
-        FwcEngine *e = NULL;
-        pthread_mutex_lock(&registry_lock);
-        for (FwcEngine *x = registry; x; x = x->reg_next) {
-            pthread_mutex_lock(&x->lock);
-            int open = !x->closed && !x->dead;
-            pthread_mutex_unlock(&x->lock);
-            if (open) {
-                e = x;
-                engine_incref(e);
-                break;
-            }
-        }
-        pthread_mutex_unlock(&registry_lock);
-        if (!e) break;
-        size_t n;
-        FwcJob **jobs = engine_close(e, timeout, &n);
-        PyObject *views = views_of(fwc_state_of_module(module), jobs, n);
-        engine_decref(e);
-        if (!views || PyList_Append(out, views) < 0) {
-            Py_XDECREF(views);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(views);
-    }
-    return out;
-}
 
 int fwc_dispatcher_init(PyObject *m, FwcModuleState *st)
 {

@@ -1,5 +1,12 @@
-/* engine.h — the background delivery engine's internal types, shared by dispatcher.c
- * (the engine and the Dispatcher type) and delivery.c (the Delivery type).
+/* engine.h — the background delivery engine's internal types, shared by its files:
+ *
+ *   engine.c      engine lifetime: creation, close, waits, fork handlers, job refcounts,
+ *                 delivery ids, the on_result thread's side (_take_results, _close_all)
+ *   queue.c       per-host FIFOs, the runnable ring, the retry heap, the live-job list
+ *   worker.c      a worker thread: epoll + curl multi loop, pooled transfers, publishing
+ *   retry.c       an attempt's verdict: delivered, retry (when) or exhausted
+ *   delivery.c    outcomes and the Delivery type
+ *   dispatcher.c  the Dispatcher type (enqueue, flush, close, stats)
  *
  * A delivery is an FwcJob: what to send (spec + snapshot, both refcounted) and, once an
  * attempt was made, its published FwcOutcome.  Worker threads own a job while it is in
@@ -13,6 +20,7 @@
 #define FWC_ENGINE_H
 
 #include "fwc.h"
+#include <curl/curl.h>
 #include <pthread.h>
 
 typedef enum {
@@ -34,11 +42,14 @@ typedef struct {
     int built;                  /* req holds the request that was sent */
     FwcBuilt req;
     FwcResult res;              /* status 0 when no response arrived */
-    char error[600];            /* "" when delivered */
+    char *error;                /* why the attempt failed; NULL when delivered.  Points
+                                 * into res.error, or is malloc'd when error_owned */
+    int error_owned;
 } FwcOutcome;
 
 typedef struct FwcEngine FwcEngine;
 typedef struct FwcHost FwcHost;
+typedef struct Worker Worker;
 
 typedef struct FwcJob {
     atomic_int refs;
@@ -46,8 +57,8 @@ typedef struct FwcJob {
     FwcHookSpec *spec;          /* strong */
     FwcSnapshot *snap;          /* strong until the job is final */
     char id[32];                /* Standard Webhooks message id, stable across retries */
-    char *doctype, *docname;    /* malloc'd; NULL when the document had none */
-    char *host;                 /* malloc'd "scheme://host:port" (per-host limit key) */
+    char *doctype, *docname;    /* in the job's block; NULL when the document had none */
+    char *host;                 /* in the job's block: "scheme://host:port" (per-host limit key) */
     /* engine-private, under eng->lock */
     struct FwcJob *lprev, *lnext;   /* the engine's list of live (not final) jobs */
     struct FwcJob *qnext;           /* FIFO link in its host's queue */
@@ -61,11 +72,134 @@ typedef struct FwcJob {
     PyObject *view;                 /* the Delivery showing this job (borrowed), or NULL */
 } FwcJob;
 
+/* ---------- the engine (engine.c, queue.c, worker.c) ---------- */
+
+#define HOST_BUCKETS 256
+
+/* an outcome waiting for the on_result thread */
+typedef struct CbEvent {
+    FwcJob *job;    /* one reference */
+    struct CbEvent *next;
+} CbEvent;
+
+/* one receiver ("scheme://host:port"): its queue and what it has in flight */
+struct FwcHost {
+    char *key;
+    unsigned hash;
+    FwcHost *hnext;             /* hash chain */
+    FwcJob *qhead, *qtail;      /* queued jobs, FIFO */
+    size_t nq, inflight;
+    FwcHost *rprev, *rnext;     /* in the runnable ring */
+    int runnable;
+};
+
+/* one worker thread (worker.c) */
+struct Worker {
+    FwcEngine *eng;
+    int index;
+    pthread_t thread;
+    int started;
+    CURLM *multi;
+    CURLSH *share;
+    int epfd, evfd;             /* epoll set of curl's sockets + the wake-up eventfd */
+    double timer;               /* curl's timer (monotonic seconds), -1 when none */
+    int sleeping;               /* under eng->lock: about to wait in epoll_wait */
+    size_t ninflight, cap;      /* under eng->lock */
+    struct Flight *flights;     /* worker-private: in the multi handle */
+    struct Flight **pool;       /* idle flights (options of their last webhook still set) */
+    size_t npool;
+    uint8_t *fds;               /* FD_* per socket, nfds entries */
+    size_t nfds;
+    uint64_t rng;
+};
+
+/* the engine behind one Dispatcher; every field below `dead` is under `lock` */
+struct FwcEngine {
+    atomic_int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;     /* progress: queue space, drained, callbacks taken */
+    pthread_cond_t cb_cond;     /* events for the callback thread */
+    int dead;                   /* inherited through fork(): never used nor freed */
+    int closed, stopping;
+    int nworkers;
+    Worker *workers;
+    long max_per_host;
+    size_t max_queue;
+    int waiters;                /* threads waiting on `changed` */
+    int room_waiters;           /* of which enqueue(block=True) waiting for queue room */
+    /* jobs */
+    FwcJob live;                /* sentinel of the live-job list */
+    size_t nlive, nqueued, ninflight, nscheduled;
+    FwcHost *buckets[HOST_BUCKETS];
+    FwcHost *run_head;          /* runnable ring */
+    FwcJob **heap;
+    size_t heap_len, heap_cap;
+    /* callbacks */
+    int want_callbacks;
+    CbEvent *cb_head, *cb_tail;
+    int cb_running, cb_stop, cb_exited, cb_started;
+    pthread_t cb_tid;
+    /* counters */
+    unsigned long long enqueued, delivered, failed_attempts, exhausted, attempts, conn_opened, conn_reused;
+    /* registry of engines (for fork) */
+    FwcEngine *reg_prev, *reg_next;
+};
+
+/* time: monotonic and Unix seconds */
+double fwc_mono_now(void);
+double fwc_wall_now(void);
+
+/* engine.c */
+void fwc_engine_incref(FwcEngine *e);
+void fwc_engine_decref(FwcEngine *e);
+/* A running engine with its worker threads; NULL + exception (GIL held). */
+FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks);
+/* Stops intake, waits up to timeout for queued and in-flight work, stops the threads and
+ * returns the jobs not delivered (new references, *n of them; malloc'd array).  GIL held
+ * on entry and exit (released while waiting).  NULL with *n = 0 when none or OOM. */
+FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n);
+/* Predicates for fwc_engine_wait (lock held). */
+int fwc_engine_drained(FwcEngine *e);
+int fwc_engine_has_room(FwcEngine *e);
+/* Waits (lock held) until pred(e) or the deadline; timeout < 0 waits forever. */
+int fwc_engine_wait(FwcEngine *e, int (*pred)(FwcEngine *), double timeout);
+/* Puts j in e (lock held): 0 ok (the engine took a reference; *wake is a worker to wake
+ * or NULL), 1 full, 2 closed, -1 out of memory. */
+int fwc_engine_push(FwcEngine *e, FwcJob *j, Worker **wake);
+/* Live jobs in `state` (-1: all), new references; takes the lock. */
+FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n);
+/* A new delivery id (GIL held). */
+void fwc_engine_new_id(char out[32]);
+
+/* queue.c (lock held) */
+void fwc_live_add(FwcEngine *e, FwcJob *j);
+void fwc_live_remove(FwcEngine *e, FwcJob *j);
+void fwc_host_free(FwcHost *h);
+void fwc_host_update(FwcEngine *e, FwcHost *h);
+int fwc_host_push(FwcEngine *e, FwcJob *j);
+FwcJob *fwc_queue_pop(FwcEngine *e);
+int fwc_heap_push(FwcEngine *e, FwcJob *j);
+void fwc_queue_promote_due(FwcEngine *e, double now);
+
+/* worker.c */
+/* Sets up w (multi handle, epoll set, eventfd); -1 when out of resources. */
+int fwc_worker_init(Worker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed);
+void *fwc_worker_main(void *w);
+void fwc_worker_wake(Worker *w);
+void fwc_worker_cleanup(Worker *w);
+
+/* retry.c: the verdict on an attempt whose request was sent (o->res filled): status,
+ * error and the delay before the next attempt (no lock needed). */
+void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double *delay);
+
 /* ---------- jobs and outcomes (delivery.c / dispatcher.c; no GIL needed) ---------- */
 
 void fwc_job_incref(FwcJob *j);
 void fwc_job_decref(FwcJob *j);
 void fwc_outcome_decref(FwcOutcome *o);
+FwcOutcome *fwc_outcome_new(void);      /* NULL when out of memory */
+/* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
+void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...);
 /* The latest outcome (new reference, or NULL) and the job's state, read under the lock. */
 FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state);
 const char *fwc_delivery_status_name(FwcDeliveryStatus s);
@@ -75,6 +209,9 @@ const char *fwc_delivery_status_name(FwcDeliveryStatus s);
 /* The Delivery object showing job: the existing one when there is one, else a new one.
  * New reference; NULL + exception. */
 PyObject *fwc_delivery_view(FwcModuleState *st, FwcJob *j);
+/* A list of the Delivery objects of jobs, consuming the job references and the array
+ * (from fwc_engine_close / fwc_engine_live_jobs).  NULL + exception. */
+PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n);
 /* The job a Delivery shows (borrowed), or NULL when obj is not a Delivery. */
 FwcJob *fwc_delivery_job(FwcModuleState *st, PyObject *obj);
 

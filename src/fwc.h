@@ -452,10 +452,15 @@ void fwc_http_release(FwcTransfer *t);
 /* A transfer that stays with its easy handle across requests (the Dispatcher's handle
  * pool): fwc_http_transfer_new(easy) once (NULL on OOM); before each request
  * fwc_http_rearm(t, spec, req), which sets only the per-request options when spec is the
- * previous request's (0 ok, -1 out of memory); then perform and fwc_http_complete as
- * above; fwc_http_transfer_free(t) at the end (the easy handle is the caller's). */
+ * previous request's (and the URL only when it changed): 0 ok, 1 ok but the handle was
+ * reset (curl_easy_reset: the caller's own options are gone), -1 out of memory; then
+ * perform and fwc_http_complete as above; fwc_http_transfer_free(t) at the end (the easy
+ * handle is the caller's). */
 FwcTransfer *fwc_http_transfer_new(void *easy);
 int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req);
+/* The SSRF-checked socket opener that fwc_http_rearm installs
+ * (CURLOPT_OPENSOCKETFUNCTION with t), for a caller that wraps it. */
+int fwc_http_open_socket(FwcTransfer *t, int purpose, void *curl_sockaddr);
 void fwc_http_transfer_free(FwcTransfer *t);
 /* Synchronous send on this thread's handle.  FWC_ENOMEM only; network failures are in out. */
 FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult *out, FwcError *err);

@@ -39,6 +39,8 @@ struct FwcTransfer {
     const FwcHookSpec *spec;
     const FwcBuilt *req;
     struct curl_slist *headers;     /* one malloc block: nodes then strings */
+    size_t headers_cap;             /* its size, reused by the next request when it fits */
+    char *url;                      /* fwc_http_rearm: CURLOPT_URL as set (malloc'd), or NULL */
     FwcResult res;
     int heap;                       /* allocated by fwc_http_prepare */
     unsigned long serial;           /* fwc_http_rearm: spec whose options are set; 0 none */
@@ -68,6 +70,7 @@ static void conn_destroy(void *p)
     if (!c) return;
     if (c->generation == atomic_load(&fork_generation) && c->easy) curl_easy_cleanup(c->easy);
     free(c->t.headers);
+    free(c->t.url);
     free(c);
 }
 
@@ -277,6 +280,11 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+int fwc_http_open_socket(FwcTransfer *t, int purpose, void *curl_sockaddr)
+{
+    return open_socket(t, (curlsocktype)purpose, curl_sockaddr);
+}
+
 /* a connection (new or reused) is about to carry the request */
 static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
@@ -343,7 +351,7 @@ static int has_header(const FwcBuilt *req, const char *name)
 /* The header list for one request, in one malloc block (nodes, then "Name: value"
  * strings): the request's headers, Content-Type when none is set, User-Agent, and an
  * empty Expect (no 100-continue round trip). */
-static struct curl_slist *build_headers(const FwcBuilt *req)
+static struct curl_slist *build_headers(const FwcBuilt *req, struct curl_slist *old, size_t *cap)
 {
     static const char ctype[] = "Content-Type: application/json";
     static const char ua[] = "User-Agent: frappe-webhook-c/" FWC_VERSION;
@@ -353,8 +361,14 @@ static struct curl_slist *build_headers(const FwcBuilt *req)
     for (size_t i = 0; i < req->nheaders; i++)
         bytes += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
     bytes += sizeof ctype + sizeof ua + sizeof expect;
-    struct curl_slist *nodes = malloc(count * sizeof *nodes + bytes);
-    if (!nodes) return NULL;
+    size_t need = count * sizeof(struct curl_slist) + bytes;
+    struct curl_slist *nodes = old;
+    if (need > *cap) {
+        /* room for a longer signature next time, so that one block serves */
+        if (!(nodes = malloc(need + 64))) return NULL;
+        free(old);
+        *cap = need + 64;
+    }
     char *s = (char *)(nodes + count);
     size_t k = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -424,13 +438,21 @@ static int setup_request(FwcTransfer *t)
 {
     CURL *e = t->easy;
     const FwcBuilt *r = t->req;
-    free(t->headers);
-    if (!(t->headers = build_headers(r))) return -1;
+    /* libcurl still points at the old list while it is rewritten: nothing reads it
+     * between transfers, and CURLOPT_HTTPHEADER below sets it again */
+    struct curl_slist *h = build_headers(r, t->headers, &t->headers_cap);
+    if (!h) return -1;
+    t->headers = h;
     memset(&t->res, 0, sizeof t->res);
     t->refused[0] = 0;
     t->errbuf[0] = 0;
     int bad = 0;
-    bad |= curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK;
+    if (!t->url || strcmp(t->url, r->url) != 0) {
+        /* libcurl copies the URL: skipped while it stays the same (a static URL) */
+        bad |= curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK;
+        free(t->url);
+        t->url = bad ? NULL : strdup(r->url);
+    }
     bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK;
@@ -467,11 +489,15 @@ int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req)
     fwc_result_free(&t->res);
     t->spec = spec;
     t->req = req;
+    int reset = 0;
     if (t->serial != spec->serial) {
         /* another webhook's options: start from scratch (curl_easy_reset costs a few
          * allocations, so it is skipped while the webhook stays the same) */
         curl_easy_reset(t->easy);
+        free(t->url);
+        t->url = NULL;
         t->serial = 0;
+        reset = 1;
         if (setup_spec(t) < 0) return -1;
         t->serial = spec->serial;
     }
@@ -479,7 +505,7 @@ int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req)
         t->serial = 0;
         return -1;
     }
-    return 0;
+    return reset;
 }
 
 void fwc_http_transfer_free(FwcTransfer *t)
@@ -487,6 +513,7 @@ void fwc_http_transfer_free(FwcTransfer *t)
     if (!t) return;
     fwc_result_free(&t->res);
     free(t->headers);
+    free(t->url);
     free(t);
 }
 
@@ -495,7 +522,10 @@ void fwc_http_release(FwcTransfer *t)
     if (!t) return;
     fwc_result_free(&t->res);
     free(t->headers);
+    free(t->url);
     t->headers = NULL;
+    t->headers_cap = 0;
+    t->url = NULL;
     if (t->heap) free(t);
 }
 
@@ -705,6 +735,8 @@ FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult 
     t->req = req;
     if (c->serial != spec->serial) {
         curl_easy_reset(c->easy);
+        free(t->url);
+        t->url = NULL;
         c->serial = 0;
         if (setup_spec(t) < 0) return fwc_error_set(err, FWC_ENOMEM, "out of memory (curl options)");
         c->serial = spec->serial;

@@ -1,0 +1,497 @@
+/* engine.c — the background delivery engine's lifetime and shared state: creation (one
+ * thread per worker, signals blocked), close (stop intake, wait, stop threads, hand back
+ * what was not delivered), waits on its condition, job refcounts, delivery ids, fork
+ * handlers, and the on_result thread's side (_take_results, _release_engine) plus
+ * _close_all at interpreter exit (frappe_webhook_c/_delivery.py).
+ *
+ * Fork: pthread_atfork handlers take every engine lock around fork(); in the child the
+ * engines are marked dead (their threads do not exist there) and never freed nor used
+ * for delivery: a Dispatcher's next enqueue in the child starts a fresh engine.
+ * Interpreter exit: _delivery.py's atexit handler closes every open engine
+ * (_close_all); after that no engine thread calls into Python (workers never do). */
+#include "engine.h"
+#include <openssl/rand.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CB_BATCH 512        /* outcomes handed to the on_result thread per call */
+
+/* ---------- time ---------- */
+
+double fwc_mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double fwc_wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct timespec mono_deadline(double seconds)
+{
+    double t = fwc_mono_now() + seconds;
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* ---------- fork registry ---------- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char id_pool[4096];     /* see fwc_engine_new_id() */
+static size_t id_pool_left;
+static FwcEngine *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void init_sync(FwcEngine *e)
+{
+    /* adaptive: a caller of enqueue() spins briefly on a lock the worker holds for a few
+     * microseconds instead of sleeping in the kernel at once */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&e->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->changed, &ca);
+    pthread_cond_init(&e->cb_cond, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (FwcEngine *e = registry; e; e = e->reg_next) pthread_mutex_lock(&e->lock);
+}
+
+static void after_fork_parent(void)
+{
+    for (FwcEngine *e = registry; e; e = e->reg_next) pthread_mutex_unlock(&e->lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* The child has none of the engine threads: every engine is dead here.  Its state stays
+ * readable (Delivery views of the parent's jobs) but nothing of it is delivered. */
+static void after_fork_child(void)
+{
+    FwcEngine *e = registry;
+    while (e) {
+        FwcEngine *next = e->reg_next;
+        init_sync(e);
+        e->dead = 1;
+        e->reg_prev = e->reg_next = NULL;
+        e = next;
+    }
+    registry = NULL;
+    pthread_mutex_init(&registry_lock, NULL);
+    memset(id_pool, 0, sizeof id_pool);
+    id_pool_left = 0;
+}
+
+static void atfork_install(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+
+/* ---------- engine and job lifetime ---------- */
+
+static void engine_free(FwcEngine *e)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (e->reg_prev) e->reg_prev->reg_next = e->reg_next;
+    else if (registry == e) registry = e->reg_next;
+    if (e->reg_next) e->reg_next->reg_prev = e->reg_prev;
+    pthread_mutex_unlock(&registry_lock);
+    for (int i = 0; i < HOST_BUCKETS; i++) {
+        FwcHost *h = e->buckets[i];
+        while (h) {
+            FwcHost *n = h->hnext;
+            fwc_host_free(h);
+            h = n;
+        }
+    }
+    CbEvent *ev = e->cb_head;
+    while (ev) {
+        CbEvent *n = ev->next;
+        fwc_job_decref(ev->job);
+        free(ev);
+        ev = n;
+    }
+    free(e->heap);
+    free(e->workers);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->changed);
+    pthread_cond_destroy(&e->cb_cond);
+    free(e);
+}
+
+void fwc_engine_incref(FwcEngine *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
+
+void fwc_engine_decref(FwcEngine *e)
+{
+    if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
+    if (e->dead) return;   /* the parent's engine, in a child: left alone */
+    engine_free(e);
+}
+
+void fwc_job_incref(FwcJob *j) { atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed); }
+
+void fwc_job_decref(FwcJob *j)
+{
+    if (!j || atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
+    fwc_outcome_decref(j->outcome);
+    if (j->snap) fwc_snapshot_decref(j->snap);
+    fwc_spec_decref(j->spec);
+    fwc_engine_decref(j->eng);
+    free(j);    /* host, doctype and docname live in the same block */
+}
+
+FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)
+{
+    pthread_mutex_lock(&j->eng->lock);
+    FwcOutcome *o = j->outcome;
+    if (o) atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+    *state = j->state;
+    pthread_mutex_unlock(&j->eng->lock);
+    return o;
+}
+
+/* A running engine; NULL + exception. */
+FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks)
+{
+    pthread_once(&atfork_once, atfork_install);
+    FwcEngine *e = calloc(1, sizeof *e);
+    if (!e) return (FwcEngine *)PyErr_NoMemory();
+    atomic_init(&e->refs, 1);
+    init_sync(e);
+    e->live.lprev = e->live.lnext = &e->live;
+    e->nworkers = nworkers;
+    e->max_per_host = max_per_host;
+    e->max_queue = max_queue;
+    e->want_callbacks = callbacks;
+    if (!(e->workers = calloc((size_t)nworkers, sizeof *e->workers))) {
+        engine_free(e);
+        return (FwcEngine *)PyErr_NoMemory();
+    }
+    for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
+    long per_worker = (max_connections + nworkers - 1) / nworkers;
+    uint64_t seed = (uint64_t)(fwc_wall_now() * 1e6) ^ ((uint64_t)getpid() << 32);
+    for (int i = 0; i < nworkers; i++)
+        if (fwc_worker_init(&e->workers[i], e, i, per_worker, max_per_host, seed) < 0) goto nomem;
+    /* native threads take no signals: Python handles them in the main thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int failed = 0;
+    for (int i = 0; i < nworkers && !failed; i++) {
+        Worker *w = &e->workers[i];
+        if (pthread_create(&w->thread, NULL, fwc_worker_main, w) == 0) w->started = 1;
+        else failed = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&registry_lock);
+    e->reg_next = registry;
+    if (registry) registry->reg_prev = e;
+    registry = e;
+    pthread_mutex_unlock(&registry_lock);
+    if (failed) {
+        PyErr_SetString(PyExc_RuntimeError, "could not start the dispatcher's worker threads");
+        pthread_mutex_lock(&e->lock);
+        e->closed = e->stopping = 1;
+        pthread_mutex_unlock(&e->lock);
+        for (int i = 0; i < nworkers; i++) {
+            Worker *w = &e->workers[i];
+            if (w->evfd >= 0) fwc_worker_wake(w);
+        }
+        for (int i = 0; i < nworkers; i++)
+            if (e->workers[i].started) pthread_join(e->workers[i].thread, NULL);
+        for (int i = 0; i < nworkers; i++) fwc_worker_cleanup(&e->workers[i]);
+        fwc_engine_decref(e);
+        return NULL;
+    }
+    return e;
+nomem:
+    for (int i = 0; i < nworkers; i++) fwc_worker_cleanup(&e->workers[i]);
+    engine_free(e);
+    return (FwcEngine *)PyErr_NoMemory();
+}
+
+/* ---------- intake, waits, close ---------- */
+
+/* A worker to wake for new work (under the lock), or NULL. */
+static Worker *sleeper(FwcEngine *e)
+{
+    for (int i = 0; i < e->nworkers; i++) {
+        Worker *w = &e->workers[i];
+        if (w->sleeping && w->ninflight < w->cap) {
+            w->sleeping = 0;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static int in_callback_thread(FwcEngine *e) { return e->cb_started && pthread_equal(e->cb_tid, pthread_self()); }
+
+/* Nothing queued or in flight, and every outcome handed to on_result (unless this is the
+ * callback thread itself).  Under the lock. */
+int fwc_engine_drained(FwcEngine *e)
+{
+    if (e->nqueued || e->ninflight) return 0;
+    if (in_callback_thread(e) || e->cb_exited) return 1;
+    return !e->cb_head && !e->cb_running;
+}
+
+/* Waits (lock held) until pred(e) or the deadline; timeout < 0 waits forever.  Returns
+ * pred's last value. */
+int fwc_engine_wait(FwcEngine *e, int (*pred)(FwcEngine *), double timeout)
+{
+    struct timespec dl = mono_deadline(timeout < 0 ? 0 : timeout);
+    e->waiters++;
+    int ok;
+    while (!(ok = pred(e))) {
+        if (timeout < 0) pthread_cond_wait(&e->changed, &e->lock);
+        else if (pthread_cond_timedwait(&e->changed, &e->lock, &dl) != 0) {
+            ok = pred(e);
+            break;
+        }
+    }
+    e->waiters--;
+    return ok;
+}
+
+static int cb_done(FwcEngine *e) { return e->cb_exited || !e->cb_started; }
+
+/* Stops intake, waits up to timeout for queued and in-flight work, stops the threads and
+ * returns the jobs not delivered (new references, *n of them; malloc'd array).  GIL held
+ * on entry and exit (released while waiting).  NULL with *n = 0 when none or OOM. */
+FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
+{
+    *n = 0;
+    if (e->dead) return NULL;
+    FwcJob **out = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    double start = fwc_mono_now();
+    pthread_mutex_lock(&e->lock);
+    int was_stopped = e->stopping;
+    e->closed = 1;
+    if (!was_stopped) {
+        fwc_engine_wait(e, fwc_engine_drained, timeout);
+        e->stopping = 1;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (!was_stopped) {
+        for (int i = 0; i < e->nworkers; i++) fwc_worker_wake(&e->workers[i]);
+        for (int i = 0; i < e->nworkers; i++)
+            if (e->workers[i].started) pthread_join(e->workers[i].thread, NULL);
+        for (int i = 0; i < e->nworkers; i++) fwc_worker_cleanup(&e->workers[i]);
+    }
+    pthread_mutex_lock(&e->lock);
+    e->cb_stop = 1;
+    pthread_cond_broadcast(&e->cb_cond);
+    if (!in_callback_thread(e)) {
+        double left = timeout - (fwc_mono_now() - start);
+        fwc_engine_wait(e, cb_done, left > 0.5 ? left : 0.5);
+    }
+    /* what is left is undelivered: queued, in flight when stopped, scheduled */
+    if (e->nlive) out = malloc(e->nlive * sizeof *out);
+    FwcJob *j = e->live.lnext;
+    while (j != &e->live) {
+        FwcJob *next = j->lnext;
+        fwc_live_remove(e, j);
+        j->state = J_STOPPED;
+        j->hq = NULL;
+        if (out) out[(*n)++] = j;   /* the engine's reference moves to the caller */
+        else fwc_job_decref(j);     /* cannot fail: the caller's views hold the job */
+        j = next;
+    }
+    for (int i = 0; i < HOST_BUCKETS; i++) {
+        FwcHost *h = e->buckets[i];
+        while (h) {
+            FwcHost *nx = h->hnext;
+            fwc_host_free(h);
+            h = nx;
+        }
+        e->buckets[i] = NULL;
+    }
+    e->run_head = NULL;
+    e->heap_len = 0;
+    e->nqueued = e->ninflight = e->nscheduled = 0;
+    pthread_cond_broadcast(&e->changed);
+    pthread_mutex_unlock(&e->lock);
+    Py_END_ALLOW_THREADS
+    return out;
+}
+
+/* ---------- delivery ids ---------- */
+
+/* Delivery ids: "msg_" + 24 base62 characters (143 random bits), as fwc_new_msg_id makes
+ * them, but drawn from a pool of CSPRNG bytes refilled 4 KiB at a time: enqueue() must not
+ * make a system call per id.  Only used with the GIL held; emptied in a forked child so
+ * that parent and child never hand out the same ids. */
+void fwc_engine_new_id(char out[32])
+{
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    memcpy(out, "msg_", 4);
+    for (int pos = 0; pos < 24;) {
+        if (!id_pool_left) {
+            if (RAND_bytes(id_pool, (int)sizeof id_pool) != 1) {
+                fwc_new_msg_id(out);    /* its own fallback */
+                return;
+            }
+            id_pool_left = sizeof id_pool;
+        }
+        unsigned char b = id_pool[--id_pool_left];
+        id_pool[id_pool_left] = 0;
+        if (b >= 248) continue;     /* 248 = 4 * 62: every character equally likely */
+        out[4 + pos++] = alphabet[b % 62];
+    }
+    out[28] = 0;
+}
+
+int fwc_engine_has_room(FwcEngine *e) { return e->closed || e->nqueued < e->max_queue; }
+
+/* Puts j in e (lock held).  0 ok (the engine took a reference), 1 full, 2 closed, -1 OOM. */
+int fwc_engine_push(FwcEngine *e, FwcJob *j, Worker **wake)
+{
+    if (e->closed) return 2;
+    if (e->nqueued >= e->max_queue) return 1;
+    if (fwc_host_push(e, j) < 0) return -1;
+    fwc_job_incref(j);
+    fwc_live_add(e, j);
+    e->enqueued++;
+    *wake = sleeper(e);
+    return 0;
+}
+
+/* Jobs in the live list matching state (-1: all), new references. Lock taken here. */
+FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&e->lock);
+    FwcJob **out = e->nlive ? malloc(e->nlive * sizeof *out) : NULL;
+    for (FwcJob *j = e->live.lnext; out && j != &e->live; j = j->lnext)
+        if (state < 0 || (int)j->state == state) {
+            fwc_job_incref(j);
+            out[(*n)++] = j;
+        }
+    pthread_mutex_unlock(&e->lock);
+    return out;
+}
+
+/* ---------- the on_result thread and interpreter exit (_delivery.py) ---------- */
+
+static FwcEngine *capsule_engine(PyObject *cap)
+{
+    return PyCapsule_GetPointer(cap, "frappe_webhook_c.engine");
+}
+
+/* _take_results(engine) -> list of Delivery (the outcomes to report), or None when the
+ * engine is closed and everything was reported.  Blocks with the GIL released. */
+PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
+{
+    FwcEngine *e = capsule_engine(cap);
+    if (!e) return NULL;
+    CbEvent *batch = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&e->lock);
+    e->cb_tid = pthread_self();
+    e->cb_started = 1;
+    if (e->cb_running) {
+        e->cb_running = 0;
+        if (e->waiters) pthread_cond_broadcast(&e->changed);
+    }
+    while (!e->cb_head && !e->cb_stop) pthread_cond_wait(&e->cb_cond, &e->lock);
+    if (e->cb_head) {
+        CbEvent **tail = &batch;
+        for (int k = 0; k < CB_BATCH && e->cb_head; k++) {
+            CbEvent *ev = e->cb_head;
+            e->cb_head = ev->next;
+            *tail = ev;
+            tail = &ev->next;
+        }
+        *tail = NULL;
+        if (!e->cb_head) e->cb_tail = NULL;
+        e->cb_running = 1;
+    } else {
+        e->cb_exited = 1;
+        pthread_cond_broadcast(&e->changed);
+    }
+    pthread_mutex_unlock(&e->lock);
+    Py_END_ALLOW_THREADS
+    if (!batch) Py_RETURN_NONE;
+    FwcModuleState *st = fwc_state_of_module(module);
+    PyObject *list = PyList_New(0);
+    while (batch) {
+        CbEvent *ev = batch;
+        batch = ev->next;
+        PyObject *v = list ? fwc_delivery_view(st, ev->job) : NULL;
+        if (!v || PyList_Append(list, v) < 0) Py_CLEAR(list);
+        Py_XDECREF(v);
+        fwc_job_decref(ev->job);
+        free(ev);
+    }
+    return list;
+}
+
+/* _release_engine(engine): the callback thread is done with it */
+PyObject *fwc_py_release_engine(PyObject *module, PyObject *cap)
+{
+    FwcEngine *e = capsule_engine(cap);
+    if (!e) return NULL;
+    pthread_mutex_lock(&e->lock);
+    e->cb_exited = 1;
+    pthread_cond_broadcast(&e->changed);
+    pthread_mutex_unlock(&e->lock);
+    fwc_engine_decref(e);
+    Py_RETURN_NONE;
+}
+
+/* _close_all(timeout) -> list of lists of the deliveries each open engine could not
+ * deliver (interpreter exit) */
+PyObject *fwc_py_close_all(PyObject *module, PyObject *arg)
+{
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred()) return NULL;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (;;) {
+        FwcEngine *e = NULL;
+        pthread_mutex_lock(&registry_lock);
+        for (FwcEngine *x = registry; x; x = x->reg_next) {
+            pthread_mutex_lock(&x->lock);
+            int open = !x->closed && !x->dead;
+            pthread_mutex_unlock(&x->lock);
+            if (open) {
+                e = x;
+                fwc_engine_incref(e);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&registry_lock);
+        if (!e) break;
+        size_t n;
+        FwcJob **jobs = fwc_engine_close(e, timeout, &n);
+        PyObject *views = fwc_delivery_views(fwc_state_of_module(module), jobs, n);
+        fwc_engine_decref(e);
+        if (!views || PyList_Append(out, views) < 0) {
+            Py_XDECREF(views);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(views);
+    }
+    return out;
+}
