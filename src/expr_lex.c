@@ -55,32 +55,6 @@ static int is_ident(int c) { return is_ident_start(c) || (c >= '0' && c <= '9');
 
 /* ---------- strings ---------- */
 
-static int put_utf8(FwcBuf *b, uint32_t cp)
-{
-    char t[4];
-    int n;
-    if (cp < 0x80) {
-        t[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        t[0] = (char)(0xC0 | (cp >> 6));
-        t[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        t[0] = (char)(0xE0 | (cp >> 12));
-        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        t[0] = (char)(0xF0 | (cp >> 18));
-        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return fwc_buf_append(b, t, (size_t)n);
-}
-
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -153,7 +127,7 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
                 return lex_error(p, el, ec, "illegal Unicode character in string literal");
             }
             if (cp >= 0x80) ascii = 0;
-            r = put_utf8(&b, cp);
+            r = fwc_buf_put_utf8(&b, cp);
             break;
         }
         case 'N':
@@ -166,7 +140,7 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
                     adv(p);
                 }
                 if (cp >= 0x80) ascii = 0;
-                r = put_utf8(&b, cp);
+                r = fwc_buf_put_utf8(&b, cp);
             } else {
                 /* unknown escapes keep the backslash, as Python does */
                 r = fwc_buf_putc(&b, '\\');

@@ -41,32 +41,6 @@ static uint32_t *decode(ExprCtx *ctx, const FwcValue *s, size_t *n)
     return cps;
 }
 
-static int put_cp(FwcBuf *b, uint32_t cp)
-{
-    char t[4];
-    int n;
-    if (cp < 0x80) {
-        t[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        t[0] = (char)(0xC0 | (cp >> 6));
-        t[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        t[0] = (char)(0xE0 | (cp >> 12));
-        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        t[0] = (char)(0xF0 | (cp >> 18));
-        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return fwc_buf_append(b, t, (size_t)n);
-}
-
 static int buf_result(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
 {
     int r = fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
@@ -167,8 +141,8 @@ static int is_cased(uint32_t c)
 static int put_upper(FwcBuf *b, uint32_t c, int title)
 {
     if (c == 0xDF) return title ? fwc_buf_append(b, "Ss", 2) : fwc_buf_append(b, "SS", 2);
-    if (c == 0x149) return put_cp(b, 0x2BC) < 0 ? -1 : put_cp(b, 'N');
-    return put_cp(b, upper1(c));
+    if (c == 0x149) return fwc_buf_put_utf8(b, 0x2BC) < 0 ? -1 : fwc_buf_put_utf8(b, 'N');
+    return fwc_buf_put_utf8(b, upper1(c));
 }
 
 /* lower() of cps[i], with İ -> i̇ and the final-sigma rule */
@@ -179,9 +153,9 @@ static int put_lower(FwcBuf *b, const uint32_t *cps, size_t n, size_t i)
     if (c == 0x3A3) {
         int before = i > 0 && is_cased(cps[i - 1]);
         int after = i + 1 < n && is_cased(cps[i + 1]);
-        return put_cp(b, before && !after ? 0x3C2 : 0x3C3);
+        return fwc_buf_put_utf8(b, before && !after ? 0x3C2 : 0x3C3);
     }
-    return put_cp(b, lower1(c));
+    return fwc_buf_put_utf8(b, lower1(c));
 }
 
 static int case_convert(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *out)

@@ -75,6 +75,33 @@ static inline int fwc_buf_puts(FwcBuf *b, const char *s) { return fwc_buf_append
 /* Decimal text of v; 0 ok, -1 out of memory. */
 int fwc_buf_put_int(FwcBuf *b, int64_t v);
 
+/* UTF-8 of code point cp (lone surrogates too: their 3-byte form, which the value tree
+ * keeps) at d, which has room for 4 bytes; returns the end. */
+static inline char *fwc_utf8_put(char *d, uint32_t cp)
+{
+    if (cp < 0x80) {
+        *d++ = (char)cp;
+    } else if (cp < 0x800) {
+        *d++ = (char)(0xC0 | (cp >> 6));
+        *d++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *d++ = (char)(0xE0 | (cp >> 12));
+        *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *d++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *d++ = (char)(0xF0 | (cp >> 18));
+        *d++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *d++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return d;
+}
+static inline int fwc_buf_put_utf8(FwcBuf *b, uint32_t cp)
+{
+    char t[4];
+    return fwc_buf_append(b, t, (size_t)(fwc_utf8_put(t, cp) - t));
+}
+
 /* ---------- arena: bump allocator owning one snapshot or one built request ---------- */
 
 typedef struct FwcArenaBlock FwcArenaBlock;

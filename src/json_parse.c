@@ -183,26 +183,6 @@ static inline int utf8_seq(Pos p, Pos end)
     return 0;
 }
 
-static inline char *put_utf8(char *d, unsigned cp)
-{
-    if (cp < 0x80) {
-        *d++ = (char)cp;
-    } else if (cp < 0x800) {
-        *d++ = (char)(0xC0 | (cp >> 6));
-        *d++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {  /* lone surrogates too: their 3-byte form */
-        *d++ = (char)(0xE0 | (cp >> 12));
-        *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *d++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *d++ = (char)(0xF0 | (cp >> 18));
-        *d++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *d++ = (char)(0x80 | (cp & 0x3F));
-    }
-    return d;
-}
-
 /* ---------- the temporary stack ---------- */
 
 static int stk_grow(Parser *P)
@@ -273,7 +253,7 @@ static Pos parse_string(Parser *P, Pos p, FwcValue *out)
                     }
                 }
                 if (cp >= 0x80) ascii = 0;
-                d = put_utf8(d, (unsigned)cp);
+                d = fwc_utf8_put(d, (uint32_t)cp);
                 continue;
             }
             default:

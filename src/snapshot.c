@@ -141,24 +141,7 @@ static int unicode_value(Walk *w, PyObject *s, FwcValue *out)
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c < 0x80) {
-            *q++ = (unsigned char)c;
-        } else if (c < 0x800) {
-            *q++ = 0xC0 | (c >> 6);
-            *q++ = 0x80 | (c & 0x3F);
-        } else if (c < 0x10000) {
-            *q++ = 0xE0 | (c >> 12);
-            *q++ = 0x80 | ((c >> 6) & 0x3F);
-            *q++ = 0x80 | (c & 0x3F);
-        } else {
-            *q++ = 0xF0 | (c >> 18);
-            *q++ = 0x80 | ((c >> 12) & 0x3F);
-            *q++ = 0x80 | ((c >> 6) & 0x3F);
-            *q++ = 0x80 | (c & 0x3F);
-        }
-    }
+    for (Py_ssize_t i = 0; i < n; i++) q = (unsigned char *)fwc_utf8_put((char *)q, PyUnicode_READ(kind, data, i));
     *q = '\0';
     out->type = FWC_T_STR;
     out->ascii = 0;

@@ -315,32 +315,6 @@ static int format_float(Fmt *f, const Spec *sp, const FwcValue *v, FwcBuf *o)
 
 /* ---------- %c ---------- */
 
-static int put_code_point(FwcBuf *b, uint32_t c)
-{
-    char t[4];
-    size_t n;
-    if (c < 0x80) {
-        t[0] = (char)c;
-        n = 1;
-    } else if (c < 0x800) {
-        t[0] = (char)(0xC0 | (c >> 6));
-        t[1] = (char)(0x80 | (c & 0x3F));
-        n = 2;
-    } else if (c < 0x10000) {   /* surrogates too: the value tree keeps them as 3 bytes */
-        t[0] = (char)(0xE0 | (c >> 12));
-        t[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        t[2] = (char)(0x80 | (c & 0x3F));
-        n = 3;
-    } else {
-        t[0] = (char)(0xF0 | (c >> 18));
-        t[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        t[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-        t[3] = (char)(0x80 | (c & 0x3F));
-        n = 4;
-    }
-    return tmpl_append(b, t, n);
-}
-
 static int format_char(Fmt *f, const FwcValue *v, FwcBuf *o)
 {
     ExprCtx *ctx = f->ctx;
@@ -351,7 +325,7 @@ static int format_char(Fmt *f, const FwcValue *v, FwcBuf *o)
     if (v->type == FWC_T_BIGINT) return FAIL("OverflowError: %%c arg not in range(0x110000)");
     if (v->type != FWC_T_INT && v->type != FWC_T_BOOL) return FAIL("TypeError: %%c requires int or char");
     if (v->u.i < 0 || v->u.i > 0x10FFFF) return FAIL("OverflowError: %%c arg not in range(0x110000)");
-    return put_code_point(o, (uint32_t)v->u.i) < 0 ? fwc_expr_nomem(ctx) : 0;
+    return fwc_buf_put_utf8(o, (uint32_t)v->u.i) < 0 ? fwc_expr_nomem(ctx) : 0;
 }
 
 /* ---------- %s %r %a ---------- */

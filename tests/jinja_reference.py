@@ -148,3 +148,33 @@ def render_template(template, doc):
 def get_webhook_data(template, doc):
     """Frappe's get_webhook_data for a webhook_json template."""
     return json.loads(render_template(template, doc))
+
+
+# ---------------------------------------------------------------- the comparison the tests make
+
+
+def native(template, doc, json_escape=False):
+    """The native engine's rendering: ("ok", text) or ("err", message)."""
+    import frappe_webhook_c as fwc
+    from frappe_webhook_c import _core
+
+    try:
+        return ("ok", _core._render(template, doc, json_escape=json_escape))
+    except (fwc.ValidationError, fwc.TemplateError) as e:
+        return ("err", str(e))
+
+
+def reference(template, doc):
+    """Jinja2's rendering as Frappe's: ("ok", text) or ("err", "<Type>: <message>")."""
+    try:
+        return ("ok", render_template(template, doc))
+    except Exception as e:  # noqa: BLE001 - any failure of the oracle counts as "fails"
+        return ("err", f"{type(e).__name__}: {e}")
+
+
+def assert_same(template, doc):
+    """Same text, or both fail."""
+    a, b = native(template, doc), reference(template, doc)
+    if a[0] == "err" and b[0] == "err":
+        return
+    assert a == b, template

@@ -18,27 +18,7 @@ import jinja_reference as jr
 from quotation import quotation
 
 URL = "https://example.com/hook"
-
-
-def native(template, doc, json_escape=False):
-    try:
-        return ("ok", _core._render(template, doc, json_escape=json_escape))
-    except (fwc.ValidationError, fwc.TemplateError) as e:
-        return ("err", str(e))
-
-
-def reference(template, doc):
-    try:
-        return ("ok", jr.render_template(template, doc))
-    except Exception as e:  # noqa: BLE001 - any failure of the oracle counts as "fails"
-        return ("err", f"{type(e).__name__}: {e}")
-
-
-def assert_same(template, doc):
-    a, b = native(template, doc), reference(template, doc)
-    if a[0] == "err" and b[0] == "err":
-        return
-    assert a == b, template
+native, reference, assert_same = jr.native, jr.reference, jr.assert_same
 
 
 # ---------------------------------------------------------------- documents

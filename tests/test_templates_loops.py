@@ -10,31 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
-from frappe_webhook_c import _core
 import jinja_reference as jr
 
 URL = "https://example.com/hook"
-
-
-def native(template, doc):
-    try:
-        return ("ok", _core._render(template, doc))
-    except (fwc.ValidationError, fwc.TemplateError) as e:
-        return ("err", str(e))
-
-
-def reference(template, doc):
-    try:
-        return ("ok", jr.render_template(template, doc))
-    except Exception as e:  # noqa: BLE001
-        return ("err", f"{type(e).__name__}: {e}")
-
-
-def assert_same(template, doc):
-    a, b = native(template, doc), reference(template, doc)
-    if a[0] == "err" and b[0] == "err":
-        return
-    assert a == b, template
+native, reference, assert_same = jr.native, jr.reference, jr.assert_same
 
 
 def assert_same_error(template, doc=None):
