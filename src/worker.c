@@ -401,9 +401,16 @@ static void events(Worker *w, int timeout_ms)
             fd_unregister(w, fd, &w->fds[fd]);
             continue;
         }
-        int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(w->multi, fd, flags, &running);
+        /* No event bits (0: libcurl polls the socket itself, as curl_multi_perform
+         * does).  libcurl < 8 keeps the bits on the connection, not on a transfer, and
+         * the first transfer over it to run takes them: on an HTTP/2 connection that can
+         * be a transfer that has just sent its request HEADERS, which then, told "only
+         * readable", leaves its body for later.  A server that answers without reading
+         * the body (nginx's `return`) ends the stream in between (RST_STREAM NO_ERROR),
+         * and libcurl 7.x fails the late body with CURLE_HTTP2_STREAM ("stream N
+         * closed"): a delivery lost to a retry.  Polled, the socket is writable and the
+         * body follows its headers at once.  Costs a poll() per transfer woken. */
+        curl_multi_socket_action(w->multi, fd, 0, &running);
     }
     if (w->timer >= 0 && fwc_mono_now() >= w->timer) {
         w->timer = -1;
