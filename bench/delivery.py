@@ -19,7 +19,6 @@ headers, so they do less work.  Targets (issue 6): enqueue >= 50% of wrk's rate,
 pycurl multi, < 5 us per enqueue call.
 """
 import argparse
-import getpass
 import os
 import shutil
 import socket
@@ -32,101 +31,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import frappe_webhook_c as fwc  # noqa: E402
+from local_nginx import DOC, FIELDS, Nginx, bench_wrk  # noqa: E402
 
-DOC = {
-    "doctype": "Quotation",
-    "name": "SAL-QTN-2026-00001",
-    "customer_name": "ACME Café",
-    "transaction_date": "2026-11-27",
-    "grand_total": 2380.0,
-    "currency": "EUR",
-    "status": "Open",
-    "items": [
-        {"item_code": "WIDGET", "qty": 10.0, "rate": 200.0, "amount": 2000.0},
-        {"item_code": "GADGET", "qty": 1.0, "rate": 0.1, "amount": 0.1},
-    ],
-}
-FIELDS = [("name", "id"), ("customer_name", "customer"), ("grand_total", "total"), ("items", "lineItems")]
 CONNECTIONS = 16
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-{user}
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 120s;
-    client_body_buffer_size 64k;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
-
-
-class Nginx:
-    def __init__(self):
-        exe = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-        if not exe:
-            sys.exit("nginx not found: apt-get install -y nginx-light")
-        self.dir = tempfile.mkdtemp(prefix="fwc-bench-delivery-")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=self.dir, port=self.port, user=user))
-        self.proc = subprocess.Popen([exe, "-p", self.dir, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    sys.exit("nginx failed to start: " + self.proc.stderr.read().decode())
-                time.sleep(0.05)
-        sys.exit("nginx did not start listening")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def lua_string(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def bench_wrk(url, body, headers, seconds, tmpdir):
-    if not shutil.which("wrk"):
-        return None
-    lua = os.path.join(tmpdir, "post.lua")
-    with open(lua, "w") as f:
-        f.write('wrk.method = "POST"\n')
-        f.write("wrk.body = %s\n" % lua_string(body.decode()))
-        for k, v in headers:
-            f.write("wrk.headers[%s] = %s\n" % (lua_string(k), lua_string(v)))
-    out = subprocess.run(["wrk", f"-c{CONNECTIONS}", "-t1", f"-d{max(1, round(seconds))}s", "-s", lua, url],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("Requests/sec:"):
-            return float(line.split()[1])
-    return None
 
 
 # pycurl runs in a subprocess, with a build of its own against the system libcurl.
@@ -326,7 +234,7 @@ def main():
             if rate > best["enqueue"]:
                 best["enqueue"], stats = rate, st
             enq_us, enq_cpu, disp_cpu = min(enq_us, us), min(enq_cpu, cpu), min(disp_cpu, per)
-            w = bench_wrk(url, body, headers, args.seconds, tmp)
+            w = bench_wrk(url, body, headers, args.seconds, tmp, CONNECTIONS)
             if w:
                 best["wrk"] = max(best["wrk"], w)
             p, pycurl_version = bench_pycurl(url, body, headers, args.seconds)

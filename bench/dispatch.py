@@ -13,10 +13,7 @@ sends it; the other clients POST the same pre-built body and headers, so they do
 Targets (issue 3): dispatch >= 4x requests.Session and >= 0.9x pycurl.
 """
 import argparse
-import getpass
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,85 +22,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import frappe_webhook_c as fwc  # noqa: E402
-
-DOC = {
-    "doctype": "Quotation",
-    "name": "SAL-QTN-2026-00001",
-    "customer_name": "ACME Café",
-    "transaction_date": "2026-11-27",
-    "grand_total": 2380.0,
-    "currency": "EUR",
-    "status": "Open",
-    "items": [
-        {"item_code": "WIDGET", "qty": 10.0, "rate": 200.0, "amount": 2000.0},
-        {"item_code": "GADGET", "qty": 1.0, "rate": 0.1, "amount": 0.1},
-    ],
-}
-FIELDS = [("name", "id"), ("customer_name", "customer"), ("grand_total", "total"), ("items", "lineItems")]
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-{user}
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    client_body_buffer_size 64k;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
+from local_nginx import DOC, FIELDS, Nginx, bench_wrk  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Nginx:
-    def __init__(self):
-        exe = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-        if not exe:
-            sys.exit("nginx not found: apt-get install -y nginx-light")
-        self.dir = tempfile.mkdtemp(prefix="fwc-bench-nginx-")
-        self.port = free_port()
-        user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=self.dir, port=self.port, user=user))
-        self.proc = subprocess.Popen([exe, "-p", self.dir, "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    sys.exit("nginx failed to start: " + self.proc.stderr.read().decode())
-                time.sleep(0.05)
-        sys.exit("nginx did not start listening")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def rate(fn, seconds):
@@ -141,30 +62,9 @@ def ensure(module, *pip_args):
         return __import__(module)
 
 
-def bench_wrk(url, body, headers, seconds, tmpdir):
-    if not shutil.which("wrk"):
-        return None
-    lua = os.path.join(tmpdir, "post.lua")
-    with open(lua, "w") as f:
-        f.write('wrk.method = "POST"\n')
-        f.write("wrk.body = %s\n" % lua_string(body.decode()))
-        for k, v in headers:
-            f.write("wrk.headers[%s] = %s\n" % (lua_string(k), lua_string(v)))
-    out = subprocess.run(["wrk", "-c1", "-t1", f"-d{max(1, int(seconds))}s", "-s", lua, url],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("Requests/sec:"):
-            return float(line.split()[1])
-    return None
-
-
 def curl_version():
     out = subprocess.run(["curl-config", "--version"], capture_output=True, text=True).stdout.split()
     return out[-1] if out else "?"
-
-
-def lua_string(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def main():
