@@ -50,6 +50,8 @@ bench: build
 	$(VPY) -m pip install -q requests Jinja2
 	$(VPY) -c 'import pycurl' 2>/dev/null || $(VPY) -m pip install -q --no-binary pycurl pycurl
 	$(VPY) bench/build.py
+	$(VPY) bench/templates.py
+	$(VPY) bench/conditions.py
 	$(VPY) bench/dispatch.py
 
 clean:
