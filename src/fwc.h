@@ -506,15 +506,16 @@ void fwc_net_format(const FwcNetwork *n, char *out, size_t outlen);
 /* Response Python object (response.c): takes the result (moved) and a new reference to
  * the Request.  NULL + exception. */
 PyObject *fwc_response_new(FwcModuleState *st, FwcResult *res, PyObject *request);
-/* Builds and sends hook's request for doc; GIL released after the snapshot. */
-PyObject *fwc_dispatch(FwcModuleState *st, FwcHookSpec *spec, PyObject *doc);
+/* Builds and sends the request of hook (a Webhook) for doc; GIL released after the
+ * snapshot. */
+PyObject *fwc_dispatch(FwcModuleState *st, PyObject *hook, PyObject *doc);
 /* Module-level dispatch(hook, doc), _classify_address(addr), _address_refusal(hook, addr). */
 PyObject *fwc_py_dispatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *fwc_py_classify_address(PyObject *module, PyObject *addr);
 PyObject *fwc_py_address_refusal(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 /* The spec of a Webhook object (borrowed), or NULL + TypeError. */
 FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook);
-/* The snapshot hook's request needs of doc (only the fields of a field-map body): new
+/* The snapshot hook's request needs of doc (only what it reads: see FwcShape): new
  * reference, or NULL + exception.  hook must be a Webhook. */
 FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc);
 

@@ -6,9 +6,11 @@
 
 /* ---------- dispatch ---------- */
 
-PyObject *fwc_dispatch(FwcModuleState *st, FwcHookSpec *spec, PyObject *doc)
+PyObject *fwc_dispatch(FwcModuleState *st, PyObject *hook, PyObject *doc)
 {
-    FwcSnapshot *snap = fwc_spec_snapshot(spec, doc);
+    FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
+    if (!spec) return NULL;
+    FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc);   /* only what the request reads */
     if (!snap) return NULL;
     char msg_id[32] = "";
     long long now = 0;
@@ -44,10 +46,7 @@ PyObject *fwc_dispatch(FwcModuleState *st, FwcHookSpec *spec, PyObject *doc)
 PyObject *fwc_py_dispatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) return PyErr_Format(PyExc_TypeError, "dispatch() takes 2 arguments (hook, doc), %zd given", nargs);
-    FwcModuleState *st = fwc_state_of_module(module);
-    FwcHookSpec *spec = fwc_webhook_get_spec(st, args[0]);
-    if (!spec) return NULL;
-    return fwc_dispatch(st, spec, args[1]);
+    return fwc_dispatch(fwc_state_of_module(module), args[0], args[1]);
 }
 
 /* ---------- test hooks for the SSRF address classifier ---------- */

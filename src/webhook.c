@@ -117,7 +117,7 @@ static PyObject *Webhook_repr(WebhookObject *self)
 static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
 {
     FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
-    FwcSnapshot *snap = self->shape ? fwc_snapshot_take_shaped(doc, self->shape) : fwc_spec_snapshot(self->spec, doc);
+    FwcSnapshot *snap = fwc_webhook_snapshot((PyObject *)self, doc);
     if (!snap) return -1;
     char msg_id[32] = "";
     long long now = -1;     /* the signer reads the clock */
@@ -145,7 +145,7 @@ static PyObject *Webhook_request(WebhookObject *self, PyObject *doc)
 /* send(doc) -> Response: dispatch(self, doc) */
 static PyObject *Webhook_send(WebhookObject *self, PyObject *doc)
 {
-    return fwc_dispatch(fwc_state_of_type(Py_TYPE(self)), self->spec, doc);
+    return fwc_dispatch(fwc_state_of_type(Py_TYPE(self)), (PyObject *)self, doc);
 }
 
 FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)

@@ -478,3 +478,19 @@ def test_shapes_do_not_leak():
     assert sys.getrefcount(key) == refs
     if "asan" not in os.environ.get("LD_PRELOAD", ""):   # ASan's quarantine holds freed memory by design
         assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 8 * 1024  # KiB
+
+
+def test_send_and_dispatch_snapshot_only_what_the_request_reads(receiver):
+    """dispatch() and Webhook.send() take the same narrowed snapshot as request()."""
+    template = '{"a": {{ doc.name | tojson }}, "n": {{ doc["items"] | length }}}'
+    hook = fwc.Webhook(request_url=receiver.url("/t"), webhook_json=template, allow_private_networks=True)
+    assert hook.send(POISONED).ok
+    assert fwc.dispatch(hook, POISONED).ok
+    bodies = [q.body for q in receiver.wait_for(2)]
+    assert bodies == [b'{"a": "N-1", "n": 2}'] * 2
+    whole = fwc.Webhook(request_url=receiver.url("/t"), webhook_json='{"n": {{ doc | length }}}',
+                        allow_private_networks=True)
+    with pytest.raises(ValueError, match=r"\$\.poison"):
+        whole.send(POISONED)
+    with pytest.raises(ValueError, match=r"\$\.poison"):
+        fwc.dispatch(whole, POISONED)
