@@ -84,8 +84,12 @@ static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char 
 /* data = json.loads(render(webhook_json)), as Frappe's get_webhook_data does */
 static FwcStatus template_data(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err)
 {
+    /* room for a typical body up front, and for the body its text becomes: no chain of
+     * doublings on either buffer */
     FwcBuf text = FWC_BUF_INIT;
-    FwcStatus st = fwc_tmpl_render(spec->json_tmpl, &b->snap->root, spec->json_escape, &text, err);
+    FwcStatus st = fwc_buf_reserve(&text, 4096) < 0 ? oom(err)
+                 : fwc_tmpl_render(spec->json_tmpl, &b->snap->root, spec->json_escape, &text, err);
+    if (!st && fwc_buf_reserve(&b->body, text.len + 64) < 0) st = oom(err);
     if (!st) {
         st = fwc_json_parse(&b->arena, text.data ? text.data : "", text.len, &b->data, err);
         if (st == FWC_ETEMPLATE) {
