@@ -315,6 +315,27 @@ int fwc_float_repr(double v, char out[32])
         }
     }
 
+    /* Short decimals -- prices, quantities, rates: for the smallest k <= 4 at which the
+     * integer m nearest to |v| * 10^k (m < 2^50) gives back |v| as the correctly rounded
+     * quotient m / 10^k, "m * 10^-k" is repr's digit string.  It reads back as v (strtod
+     * rounds correctly, as the division does); nothing shorter does (smaller k failed, and
+     * no integer is that close to a non-integral double below 2^52); and nothing else of
+     * its length does, since below 2^50 the doubles around v are closer than 10^-k / 4.
+     * m ends in no zero (k - 1 would have worked), as format_decimal wants. */
+    const double a = v < 0 ? -v : v;
+    if (a < 1e11) {
+        static const double P10[5] = {1e0, 1e1, 1e2, 1e3, 1e4};
+        for (int k = 1; k <= 4; k++) {
+            const double y = a * P10[k];
+            if (y >= 1125899906842624.0) break; /* 2^50 */
+            const double m = (double)(int64_t)(y + 0.5);
+            if (m / P10[k] == a) {
+                Decimal d = {(uint64_t)m, -k};
+                return (int)(p - out) + format_decimal(p, d);
+            }
+        }
+    }
+
     Decimal d = shortest_decimal(frac, bexp);
     remove_trailing_zeros(&d);
     return (int)(p - out) + format_decimal(p, d);

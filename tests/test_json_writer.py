@@ -131,3 +131,16 @@ def test_subclasses_serialise_like_json():
 
     value = {"c": Color.RED, "f": F(1.5), "s": S("x"), Color.RED: 2}
     assert _core._dumps(value) == json.dumps(value, default=str)
+
+
+# float_repr.c's short-decimal path (m / 10^k, k <= 4, m < 2^50) against repr, with the
+# values around its edges: 5+ decimals, m near 2^50, the doubles next to each decimal.
+_decimals = st.builds(lambda m, k: m / 10**k, st.integers(1, 2**53), st.integers(1, 6))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(_decimals, _decimals.map(lambda x: math.nextafter(x, math.inf)),
+                          _decimals.map(lambda x: -math.nextafter(x, 0)),
+                          st.integers(1, 4).map(lambda k: 2**50 / 10**k)), min_size=1, max_size=20))
+def test_short_decimals_match_repr(values):
+    assert _core._dumps(values) == json.dumps(values)
