@@ -362,6 +362,14 @@ static int url_quote(FwcBuf *b, const char *s, size_t n, int for_qs)
     return 0;
 }
 
+/* "&k=v" (no "&" before the first pair), both quoted as urlencode does */
+static int url_pair(FwcBuf *b, uint32_t i, const FwcValue *k, const FwcValue *v)
+{
+    if (i && fwc_buf_putc(b, '&') < 0) return -1;
+    if (url_quote(b, k->u.s, k->len, 1) < 0 || fwc_buf_putc(b, '=') < 0) return -1;
+    return url_quote(b, v->u.s, v->len, 1);
+}
+
 static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 /* Jinja's title: words split at [-\s({[<]+, each capitalised */
@@ -1005,10 +1013,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                     fwc_buf_free(&b);
                     return -1;
                 }
-                if (i) rc = fwc_buf_putc(&b, '&');
-                if (!rc) rc = url_quote(&b, k.u.s, k.len, 1);
-                if (!rc) rc = fwc_buf_putc(&b, '=');
-                if (!rc) rc = url_quote(&b, v.u.s, v.len, 1);
+                rc = url_pair(&b, i, &k, &v);
             }
         } else if (in->type == FWC_T_DICT) {
             for (uint32_t i = 0; i < in->len && !rc; i++) {
@@ -1017,10 +1022,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                     fwc_buf_free(&b);
                     return -1;
                 }
-                if (i) rc = fwc_buf_putc(&b, '&');
-                if (!rc) rc = url_quote(&b, k.u.s, k.len, 1);
-                if (!rc) rc = fwc_buf_putc(&b, '=');
-                if (!rc) rc = url_quote(&b, v.u.s, v.len, 1);
+                rc = url_pair(&b, i, &k, &v);
             }
         } else {
             if (str_of(ctx, in, &s) < 0) return -1;
