@@ -166,7 +166,8 @@ class Delivery:
 
 class Dispatcher:
     def __init__(self, workers: int = 1, max_connections: int = 64, max_per_host: int = 16,
-                 max_queue: int = 100_000, on_result: Callable[[Delivery], Any] | None = None) -> None: ...
+                 max_queue: int = 100_000, on_result: Callable[[Delivery], Any] | None = None, *,
+                 native_http: bool = True) -> None: ...
     @property
     def workers(self) -> int: ...
     @property

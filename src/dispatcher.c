@@ -19,6 +19,7 @@ typedef struct {
     int workers;
     long max_connections, max_per_host;
     Py_ssize_t max_queue;
+    int native_http;
     unsigned long key_serial;   /* spec whose host key is in `key`; 0 none */
     size_t key_len;
     char key[300];
@@ -55,7 +56,7 @@ static int start_callbacks(FwcEngine *e, PyObject *on_result)
 static FwcEngine *make_engine(DispatcherObject *self)
 {
     FwcEngine *e = fwc_engine_new(self->workers, self->max_connections, self->max_per_host, (size_t)self->max_queue,
-                              self->on_result != NULL);
+                                  self->on_result != NULL, self->native_http);
     if (!e) return NULL;
     if (self->on_result && start_callbacks(e, self->on_result) < 0) {
         size_t n;
@@ -69,13 +70,14 @@ static FwcEngine *make_engine(DispatcherObject *self)
 
 static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"workers", "max_connections", "max_per_host", "max_queue", "on_result", NULL};
+    static char *kwlist[] = {"workers", "max_connections", "max_per_host", "max_queue", "on_result", "native_http", NULL};
     int workers = 1;
     long max_connections = 64, max_per_host = 16;
     Py_ssize_t max_queue = 100000;
     PyObject *on_result = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|illnO:Dispatcher", kwlist, &workers, &max_connections,
-                                     &max_per_host, &max_queue, &on_result))
+    int native_http = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|illnO$p:Dispatcher", kwlist, &workers, &max_connections,
+                                     &max_per_host, &max_queue, &on_result, &native_http))
         return NULL;
     if (workers < 1 || workers > 64) return PyErr_Format(PyExc_ValueError, "workers must be from 1 to 64, not %d", workers);
     if (max_connections < workers || max_connections > 100000)
@@ -92,6 +94,7 @@ static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwar
     self->max_connections = max_connections;
     self->max_per_host = max_per_host;
     self->max_queue = max_queue;
+    self->native_http = native_http;
     self->on_result = on_result == Py_None ? NULL : Py_NewRef(on_result);
     if (!(self->eng = make_engine(self))) {
         Py_DECREF(self);
@@ -453,7 +456,7 @@ static PyObject *Dispatcher_exit(DispatcherObject *self, PyObject *args)
 static PyObject *Dispatcher_stats(DispatcherObject *self, PyObject *unused)
 {
     FwcEngine *e = self->eng;
-    unsigned long long v[10];
+    unsigned long long v[11];
     pthread_mutex_lock(&e->lock);
     int dead = e->dead;
     v[0] = e->nqueued;
@@ -466,11 +469,12 @@ static PyObject *Dispatcher_stats(DispatcherObject *self, PyObject *unused)
     v[7] = e->conn_reused;
     v[8] = e->enqueued;
     v[9] = e->attempts;
+    v[10] = e->native_attempts;
     pthread_mutex_unlock(&e->lock);
     if (dead) memset(v, 0, sizeof v);
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled", v[2], "delivered",
-                         v[3], "failed_attempts", v[4], "exhausted", v[5], "connections_opened", v[6],
-                         "connections_reused", v[7], "enqueued", v[8], "attempts", v[9]);
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled", v[2],
+                         "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5], "connections_opened", v[6],
+                         "connections_reused", v[7], "enqueued", v[8], "attempts", v[9], "native_attempts", v[10]);
 }
 
 static PyObject *Dispatcher_get_closed(DispatcherObject *self, void *c)
@@ -543,7 +547,7 @@ static PyType_Slot Dispatcher_slots[] = {
     {Py_tp_repr, Dispatcher_repr},
     {Py_tp_methods, Dispatcher_methods},
     {Py_tp_getset, Dispatcher_getset},
-    {Py_tp_doc, "Dispatcher(workers=1, max_connections=64, max_per_host=16, max_queue=100000, on_result=None):\n"
+    {Py_tp_doc, "Dispatcher(workers=1, max_connections=64, max_per_host=16, max_queue=100000, on_result=None, *, native_http=True):\n"
                 "delivers webhooks in the background on native threads, with retries."},
     {0, NULL},
 };

@@ -169,7 +169,8 @@ FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)
 }
 
 /* A running engine; NULL + exception. */
-FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks)
+FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
+                          int native_http)
 {
     pthread_once(&atfork_once, atfork_install);
     FwcEngine *e = calloc(1, sizeof *e);
@@ -181,6 +182,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     e->max_per_host = max_per_host;
     e->max_queue = max_queue;
     e->want_callbacks = callbacks;
+    e->native_http = native_http;
     if (!(e->workers = calloc((size_t)nworkers, sizeof *e->workers))) {
         engine_free(e);
         return (FwcEngine *)PyErr_NoMemory();

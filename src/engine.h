@@ -141,6 +141,8 @@ struct FwcEngine {
     pthread_t cb_tid;
     /* counters */
     unsigned long long enqueued, delivered, failed_attempts, exhausted, attempts, conn_opened, conn_reused;
+    unsigned long long native_attempts;     /* attempts sent by the native HTTP/1.1 client */
+    int native_http;            /* plain-http requests may use the native client */
     /* registry of engines (for fork) */
     FwcEngine *reg_prev, *reg_next;
 };
@@ -153,7 +155,8 @@ double fwc_wall_now(void);
 void fwc_engine_incref(FwcEngine *e);
 void fwc_engine_decref(FwcEngine *e);
 /* A running engine with its worker threads; NULL + exception (GIL held). */
-FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks);
+FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
+                          int native_http);
 /* Stops intake, waits up to timeout for queued and in-flight work, stops the threads and
  * returns the jobs not delivered (new references, *n of them; malloc'd array).  GIL held
  * on entry and exit (released while waiting).  NULL with *n = 0 when none or OOM. */
