@@ -76,6 +76,11 @@ struct FwcH1 {
     FwcH1Req active;            /* sentinel of the requests not done */
     FwcH1Req *done_head, *done_tail;
     double next_due;            /* earliest deadline, or -1; may be early, never late */
+    /* fwc_h1_route's memory of the last (spec, URL) */
+    unsigned long route_serial;
+    char *route_text;
+    int route_ok;
+    FwcH1Url route;
     char rbuf[READ_SIZE];
 };
 
@@ -476,6 +481,17 @@ void fwc_h1_event(FwcH1 *c, void *ptr, uint32_t events)
 
 /* ---------- requests ---------- */
 
+const FwcH1Url *fwc_h1_route(FwcH1 *c, const FwcHookSpec *spec, const FwcBuilt *req)
+{
+    if (c->route_serial != spec->serial || !c->route_text || strcmp(c->route_text, req->url) != 0) {
+        free(c->route_text);
+        c->route_text = strdup(req->url);
+        c->route_serial = c->route_text ? spec->serial : 0;
+        c->route_ok = fwc_h1_eligible(spec, req, &c->route);
+    }
+    return c->route_ok ? &c->route : NULL;
+}
+
 void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt *req, const FwcH1Url *u,
                   void *owner)
 {
@@ -628,6 +644,7 @@ void fwc_h1_free(FwcH1 *c)
         free(k);
     }
     fwc_h1_resolver_free(c->resolver);
+    free(c->route_text);
     free(c);
 }
 

@@ -31,14 +31,18 @@ typedef struct {
     char port[8];           /* decimal, canonical */
     int literal;            /* 4 or 6 when host is an IP address; 0 a name */
     uint8_t addr[16];       /* the address when literal */
-    const char *target;     /* request target: points into the URL; "" means "/" */
-    size_t target_len;
+    size_t target_off;      /* the request target: this many bytes into the URL... */
+    size_t target_len;      /* ...and this long ("" means "/"); an offset, not a pointer,
+                             * because a route is kept for later requests with equal URLs */
     char authority[300];    /* the Host header's value; also the connection pool key */
+    int add_accept, add_ctype, add_ua;  /* headers libcurl adds because the request has none */
 } FwcH1Url;
 
 /* 1 when the native client sends (spec, req) byte for byte as libcurl would, with *u
  * filled; 0 when libcurl must send it (https, a proxy, followed redirects, a URL libcurl
- * would normalise, a header libcurl treats specially). */
+ * would normalise, a header libcurl treats specially).  The answer depends on the spec
+ * and the URL only (header names and custom values come from the spec; signature values
+ * are never blank), so a caller may keep it per (spec, URL). */
 int fwc_h1_eligible(const FwcHookSpec *spec, const FwcBuilt *req, FwcH1Url *u);
 
 /* The request line and headers, ending with the blank line, into b (reset first).
@@ -121,6 +125,10 @@ void fwc_h1_free(FwcH1 *c);
 
 FwcH1Req *fwc_h1_req_new(void);     /* NULL when out of memory */
 void fwc_h1_req_free(FwcH1Req *r);
+
+/* The route of (spec, req) when the native client sends it, else NULL (libcurl does):
+ * fwc_h1_eligible, remembered for the last (spec, URL) seen.  Valid until the next call. */
+const FwcH1Url *fwc_h1_route(FwcH1 *c, const FwcHookSpec *spec, const FwcBuilt *req);
 
 /* Starts sending req (borrowed, with spec, until the request is done) to u; owner is
  * handed back by fwc_h1_take_done.  A request that fails at once (no memory, refused

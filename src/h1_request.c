@@ -102,12 +102,19 @@ static int parse_url(const char *url, FwcH1Url *u)
     for (const char *p = t; p < tend; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) return 0;
     if (has_dot_segment(t, (size_t)(tend - t))) return 0;
-    u->target = t;
+    u->target_off = (size_t)(t - url);
     u->target_len = (size_t)(tend - t);
     int n = a[0] == '[' ? snprintf(u->authority, sizeof u->authority, "[%s]", u->host)
                         : snprintf(u->authority, sizeof u->authority, "%s", u->host);
     if (pn != 80) snprintf(u->authority + n, sizeof u->authority - (size_t)n, ":%lu", pn);
     return 1;
+}
+
+static int has_header(const FwcBuilt *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0) return 1;
+    return 0;
 }
 
 /* headers libcurl adds, replaces or acts on itself */
@@ -124,14 +131,11 @@ int fwc_h1_eligible(const FwcHookSpec *spec, const FwcBuilt *req, FwcH1Url *u)
         while (*v == ' ' || *v == '\t') v++;
         if (!*v) return 0;
     }
-    return parse_url(req->url, u);
-}
-
-static int has_header(const FwcBuilt *req, const char *name)
-{
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0) return 1;
-    return 0;
+    if (!parse_url(req->url, u)) return 0;
+    u->add_accept = !has_header(req, "Accept");
+    u->add_ctype = !has_header(req, "Content-Type");
+    u->add_ua = !has_header(req, "User-Agent");
+    return 1;
 }
 
 #define PUT(s, n) bad |= fwc_buf_append(b, s, n)
@@ -143,20 +147,21 @@ int fwc_h1_head(const FwcBuilt *req, const FwcH1Url *u, FwcBuf *b)
     b->len = 0;
     PUT(req->method, strlen(req->method));
     PUTS(" ");
-    if (u->target_len == 0 || u->target[0] == '?') PUTS("/");
-    PUT(u->target, u->target_len);
+    const char *target = req->url + u->target_off;
+    if (u->target_len == 0 || target[0] == '?') PUTS("/");
+    PUT(target, u->target_len);
     PUTS(" HTTP/1.1\r\nHost: ");
     PUT(u->authority, strlen(u->authority));
     PUTS("\r\n");
-    if (!has_header(req, "Accept")) PUTS("Accept: */*\r\n");
+    if (u->add_accept) PUTS("Accept: */*\r\n");
     for (size_t i = 0; i < req->nheaders; i++) {
         PUT(req->headers[i].name, strlen(req->headers[i].name));
         PUTS(": ");
         PUT(req->headers[i].value, strlen(req->headers[i].value));
         PUTS("\r\n");
     }
-    if (!has_header(req, "Content-Type")) PUTS("Content-Type: application/json\r\n");
-    if (!has_header(req, "User-Agent")) PUTS("User-Agent: frappe-webhook-c/" FWC_VERSION "\r\n");
+    if (u->add_ctype) PUTS("Content-Type: application/json\r\n");
+    if (u->add_ua) PUTS("User-Agent: frappe-webhook-c/" FWC_VERSION "\r\n");
     PUTS("Content-Length: ");
     bad |= fwc_buf_put_int(b, (long long)req->body.len);
     PUTS("\r\n\r\n");

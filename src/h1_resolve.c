@@ -57,6 +57,7 @@ static void lookup_decref(FwcH1Lookup *l)
 static void *lookup_main(void *arg)
 {
     FwcH1Lookup *l = arg;
+    pthread_setname_np(pthread_self(), "fwc-resolve");
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

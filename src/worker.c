@@ -133,8 +133,8 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
         return 0;
     }
     o->built = 1;
-    FwcH1Url url;
-    f->native = e->native_http && fwc_h1_eligible(j->spec, &o->req, &url);
+    const FwcH1Url *url = e->native_http ? fwc_h1_route(w->h1, j->spec, &o->req) : NULL;
+    f->native = url != NULL;
     if (f->native) {
         if (!f->h1req && !(f->h1req = fwc_h1_req_new())) {
             f->native = 0;
@@ -145,7 +145,7 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
         }
         flight_link(w, f);
         /* a request that fails at once is in the client's done list: collect() takes it */
-        fwc_h1_start(w->h1, f->h1req, j->spec, &o->req, &url, f);
+        fwc_h1_start(w->h1, f->h1req, j->spec, &o->req, url, f);
         return 0;
     }
     if (!f->easy && (f->easy = curl_easy_init()) && !(f->t = fwc_http_transfer_new(f->easy))) {
@@ -468,6 +468,7 @@ void *fwc_worker_main(void *arg)
     Worker *w = arg;
     FwcEngine *e = w->eng;
     Flight *done = NULL;
+    pthread_setname_np(pthread_self(), "fwc-worker");  /* as top and perf show it */
     Garbage *g = malloc(sizeof *g);
     if (!g) abort();
     g->nout = g->nfinal = 0;
