@@ -4,6 +4,7 @@
  *                 delivery ids, the on_result thread's side (_take_results, _close_all)
  *   queue.c       per-host FIFOs, the runnable ring, the retry heap, the live-job list
  *   worker.c      a worker thread: epoll + curl multi loop, pooled transfers, publishing
+ *   h1*.c         the native HTTP/1.1 client a worker uses for plain http:// (h1.h)
  *   retry.c       an attempt's verdict: delivered, retry (when) or exhausted
  *   delivery.c    outcomes and the Delivery type
  *   dispatcher.c  the Dispatcher type (enqueue, flush, close, stats)
@@ -108,6 +109,7 @@ struct Worker {
     struct Flight *flights;     /* worker-private: in the multi handle */
     struct Flight **pool;       /* idle flights (options of their last webhook still set) */
     size_t npool;
+    struct FwcH1 *h1;           /* the native HTTP/1.1 client (h1.h) */
     uint8_t *fds;               /* FD_* per socket, nfds entries */
     size_t nfds;
     uint64_t rng;
@@ -147,9 +149,6 @@ struct FwcEngine {
     FwcEngine *reg_prev, *reg_next;
 };
 
-/* time: monotonic and Unix seconds */
-double fwc_mono_now(void);
-double fwc_wall_now(void);
 
 /* engine.c */
 void fwc_engine_incref(FwcEngine *e);

@@ -492,6 +492,11 @@ void fwc_http_transfer_free(FwcTransfer *t);
 /* Synchronous send on this thread's handle.  FWC_ENOMEM only; network failures are in out. */
 FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult *out, FwcError *err);
 void fwc_result_free(FwcResult *r);
+/* A number of seconds as the error texts write it: "5.0", "0.25" (http.c). */
+void fwc_seconds_text(double s, char *out, size_t n);
+/* time: monotonic and Unix seconds (engine.c) */
+double fwc_mono_now(void);
+double fwc_wall_now(void);
 
 /* SSRF classification: the reason an address is refused ("loopback address", ...) or
  * NULL for a public address.  addr is 4 or 16 bytes. */

@@ -539,7 +539,7 @@ void fwc_result_free(FwcResult *r)
 
 /* ---------- result ---------- */
 
-static void seconds_text(double s, char *out, size_t n)
+void fwc_seconds_text(double s, char *out, size_t n)
 {
     if (s == floor(s) && s < 1e15)
         snprintf(out, n, "%.1f", s);
@@ -617,10 +617,10 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
     case CURLE_OPERATION_TIMEDOUT: {
         double connect_bound = t->spec->timeout < 10.0 ? t->spec->timeout : 10.0;
         if (connect_us == 0 && connect_bound < t->spec->timeout) {
-            seconds_text(connect_bound, secs, sizeof secs);
+            fwc_seconds_text(connect_bound, secs, sizeof secs);
             fail(r, FWC_NET_TIMEOUT, "connect timed out after %s s", secs);
         } else {
-            seconds_text(t->spec->timeout, secs, sizeof secs);
+            fwc_seconds_text(t->spec->timeout, secs, sizeof secs);
             fail(r, FWC_NET_TIMEOUT, "timed out after %s s", secs);
         }
         break;

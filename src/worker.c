@@ -9,6 +9,7 @@
  * Per request it costs no allocation of a curl handle (flights are pooled with their
  * easy handle and options) and no epoll_ctl on a keep-alive connection. */
 #include "engine.h"
+#include "h1.h"
 #include <math.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
@@ -25,6 +26,8 @@ typedef struct Flight {
     Worker *w;
     CURL *easy;                 /* NULL until the flight's first transfer */
     FwcTransfer *t;
+    FwcH1Req *h1req;            /* NULL until the flight's first native request */
+    int native;                 /* this attempt goes through the native client */
     FwcJob *job;
     struct Flight *prev, *next;
     FwcOutcome *o;              /* the outcome being made (o->req is what t sends) */
@@ -39,6 +42,10 @@ typedef struct Flight {
  * (opened and closed through our callbacks).  A connection stays registered while idle
  * between transfers, so that a keep-alive request costs no epoll_ctl. */
 enum { FD_IN = 1, FD_OUT = 2, FD_REG = 4, FD_WANT = 8, FD_CONN = 16 };
+
+/* epoll data of the worker's own fds (curl's sockets, the eventfd): odd, so that they
+ * never look like the native client's connection pointers */
+#define TAG_FD(fd) (((uint64_t)(uint32_t)(fd) << 1) | 1)
 
 static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *fmt, const char *detail)
 {
@@ -64,6 +71,7 @@ static void flight_free(Flight *f)
 {
     fwc_http_transfer_free(f->t);
     if (f->easy) curl_easy_cleanup(f->easy);
+    fwc_h1_req_free(f->h1req);
     free(f);
 }
 
@@ -82,6 +90,14 @@ static curl_socket_t open_sock(void *clientp, curlsocktype purpose, struct curl_
 static int close_sock(void *clientp, curl_socket_t s);
 
 /* ---------- one attempt ---------- */
+
+static void flight_link(Worker *w, Flight *f)
+{
+    f->prev = NULL;
+    f->next = w->flights;
+    if (w->flights) w->flights->prev = f;
+    w->flights = f;
+}
 
 /* Starts the job's next attempt on w, or completes it at once (build failure) by
  * appending it to *done.  -1 when out of memory: the caller puts j back in its queue.
@@ -117,6 +133,21 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
         return 0;
     }
     o->built = 1;
+    const FwcH1Url *url = e->native_http ? fwc_h1_route(w->h1, j->spec, &o->req) : NULL;
+    f->native = url != NULL;
+    if (f->native) {
+        if (!f->h1req && !(f->h1req = fwc_h1_req_new())) {
+            f->native = 0;
+            error_outcome(o, FWC_DS_FAILED, "%s", "out of memory (request)");
+            f->next = *done;
+            *done = f;
+            return 0;
+        }
+        flight_link(w, f);
+        /* a request that fails at once is in the client's done list: collect() takes it */
+        fwc_h1_start(w->h1, f->h1req, j->spec, &o->req, url, f);
+        return 0;
+    }
     if (!f->easy && (f->easy = curl_easy_init()) && !(f->t = fwc_http_transfer_new(f->easy))) {
         curl_easy_cleanup(f->easy);
         f->easy = NULL;
@@ -144,10 +175,7 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
         *done = f;
         return 0;
     }
-    f->prev = NULL;
-    f->next = w->flights;
-    if (w->flights) w->flights->prev = f;
-    w->flights = f;
+    flight_link(w, f);
     return 0;
 }
 
@@ -172,6 +200,14 @@ static void collect(Worker *w, Flight **done)
         fwc_http_complete(f->t, msg->data.result, &f->o->res);
         curl_easy_getinfo(f->easy, CURLINFO_NUM_CONNECTS, &f->nconnects);
         curl_multi_remove_handle(w->multi, f->easy);
+        flight_unlink(w, f);
+        f->next = *done;
+        *done = f;
+    }
+    FwcH1Req *r;
+    Flight *f;
+    while ((f = fwc_h1_take_done(w->h1, &r))) {
+        fwc_h1_result(r, &f->o->res, &f->nconnects);
         flight_unlink(w, f);
         f->next = *done;
         *done = f;
@@ -239,6 +275,7 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
         double delay = f->delay;
         j->attempts = o->attempt;
         e->attempts++;
+        if (f->native) e->native_attempts++;
         if (f->nconnects > 0) e->conn_opened += (unsigned long long)f->nconnects;
         else if (o->built && (o->res.status || o->res.kind == FWC_NET_OK)) e->conn_reused++;
         if (o->status == FWC_DS_FAILED) {
@@ -284,7 +321,8 @@ static void abort_flights(Worker *w)
     while (w->flights) {
         Flight *f = w->flights;
         flight_unlink(w, f);
-        curl_multi_remove_handle(w->multi, f->easy);
+        if (f->native) fwc_h1_abort(w->h1, f->h1req);
+        else curl_multi_remove_handle(w->multi, f->easy);
         fwc_outcome_decref(f->o);
         free(f->cb);
         flight_free(f);
@@ -336,7 +374,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = (mask & FD_IN ? EPOLLIN : 0) | (mask & FD_OUT ? EPOLLOUT : 0);
-    ev.data.fd = s;
+    ev.data.u64 = TAG_FD(s);
     int op = st && (*st & FD_REG) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (!st) op = EPOLL_CTL_MOD;    /* state unknown: try both */
     if (epoll_ctl(w->epfd, op, s, &ev) < 0) epoll_ctl(w->epfd, op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev);
@@ -388,7 +426,12 @@ static void events(Worker *w, int timeout_ms)
     struct epoll_event evs[64];
     int n = epoll_wait(w->epfd, evs, 64, timeout_ms), running;
     for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
+        uint64_t tag = evs[i].data.u64;
+        if (!(tag & 1)) {
+            fwc_h1_event(w->h1, evs[i].data.ptr, evs[i].events);
+            continue;
+        }
+        int fd = (int)(tag >> 1);
         if (fd == w->evfd) {
             uint64_t v;
             ssize_t r = read(w->evfd, &v, sizeof v);
@@ -412,10 +455,12 @@ static void events(Worker *w, int timeout_ms)
          * body follows its headers at once.  Costs a poll() per transfer woken. */
         curl_multi_socket_action(w->multi, fd, 0, &running);
     }
-    if (w->timer >= 0 && fwc_mono_now() >= w->timer) {
+    double now = fwc_mono_now();
+    if (w->timer >= 0 && now >= w->timer) {
         w->timer = -1;
         curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
+    fwc_h1_tick(w->h1, now);
 }
 
 void *fwc_worker_main(void *arg)
@@ -423,6 +468,7 @@ void *fwc_worker_main(void *arg)
     Worker *w = arg;
     FwcEngine *e = w->eng;
     Flight *done = NULL;
+    pthread_setname_np(pthread_self(), "fwc-worker");  /* as top and perf show it */
     Garbage *g = malloc(sizeof *g);
     if (!g) abort();
     g->nout = g->nfinal = 0;
@@ -481,8 +527,10 @@ void *fwc_worker_main(void *arg)
         garbage_drop(g);
         for (size_t i = 0; i < n; i++)
             if (begin(w, start[i], &done) < 0) back[nback++] = start[i];
-        if (w->timer >= 0) {
-            double t = (w->timer - fwc_mono_now()) * 1000.0;
+        double due = fwc_h1_next_due(w->h1);
+        if (w->timer >= 0 && (due < 0 || w->timer < due)) due = w->timer;
+        if (due >= 0) {
+            double t = (due - fwc_mono_now()) * 1000.0;
             if (t < timeout_ms) timeout_ms = t > 0 ? (long)ceil(t) : 0;
         }
         events(w, n == 0 && !done && !nback ? (int)timeout_ms : 0);
@@ -512,6 +560,8 @@ void fwc_worker_cleanup(Worker *w)
     w->npool = 0;
     free(w->pool);
     w->pool = NULL;
+    fwc_h1_free(w->h1);
+    w->h1 = NULL;
     /* closes the cached connections through close_sock, which still needs w->fds */
     if (w->multi) curl_multi_cleanup(w->multi);
     if (w->share) curl_share_cleanup(w->share);
@@ -540,10 +590,11 @@ int fwc_worker_init(Worker *w, FwcEngine *e, int index, long per_worker, long ma
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (!w->pool || !w->multi || !w->share || w->epfd < 0 || w->evfd < 0) return -1;
+    if (!(w->h1 = fwc_h1_new(w->epfd, w->evfd, (size_t)per_worker))) return -1;
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
-    ev.data.fd = w->evfd;
+    ev.data.u64 = TAG_FD(w->evfd);
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) return -1;
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
