@@ -37,7 +37,7 @@ from raw_server import Act, RawServer, fragments, ok
 
 # The native client counts its attempts in stats()["native_attempts"].  While it has not
 # landed (the keyword is a no-op), that single assertion is off; it must be True at the end.
-NATIVE_LANDED = False
+NATIVE_LANDED = True
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 MODES = (True, False)        # native_http
@@ -75,14 +75,76 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def check_native_count(native, stats, attempts=None):
-    """native_http=True sends plain-http attempts natively; False never does."""
+def check_native_count(native, stats, attempts=None, routed=True):
+    """native_http=False never uses the native client.  With True, a request the native
+    client takes (routed=True: plain http, a URL libcurl sends unchanged, no header
+    libcurl acts on; see src/h1.h) goes out natively -- every attempt of it; one it
+    leaves to libcurl (routed=False) never does; routed=None: not asserted."""
     if not native:
         assert stats["native_attempts"] == 0
-    elif NATIVE_LANDED:
-        assert stats["native_attempts"] > 0
-        if attempts is not None:
-            assert stats["native_attempts"] == attempts
+    elif NATIVE_LANDED and routed is not None:
+        if not routed:
+            assert stats["native_attempts"] == 0, stats
+        elif attempts is None:
+            assert stats["native_attempts"] > 0, stats
+        else:
+            assert stats["native_attempts"] == attempts, stats
+
+
+# The native client's contract (src/h1.h, h1_request.c), as a model: which requests it
+# sends.  Everything else goes to libcurl; the bytes on the wire must be the same anyway.
+H1_SPECIAL = {"host", "content-length", "transfer-encoding", "connection", "expect", "te", "upgrade", "keep-alive",
+              "trailer", "proxy-connection"}
+
+
+def _dot_segment(path):
+    return any(seg in (".", "..") for seg in path.split("/")[1:])
+
+
+def native_route_expected(h, doc):
+    """Whether the native client should take this webhook's request (a model of
+    fwc_h1_eligible: what libcurl would send unchanged)."""
+    if h.proxy or h.follow_redirects:
+        return False
+    req = h.request(doc)
+    for k, v in req.headers:
+        if k.lower() in H1_SPECIAL or not v.strip(" \t"):
+            return False
+    url = req.url
+    if not url.startswith("http://"):
+        return False
+    rest = url[7:]
+    cut = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    auth, target = rest[:cut], rest[cut:]
+    if "@" in auth:
+        return False
+    if auth.startswith("["):
+        host, _, port = auth[1:].partition("]")
+        if port and not port.startswith(":"):
+            return False
+        port = port[1:] if port else None
+        try:
+            if socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, host)) != host:
+                return False
+        except OSError:
+            return False
+    else:
+        host, sep, port = auth.partition(":")
+        port = port if sep else None
+        if not host or any(c not in string.ascii_letters + string.digits + "-._" for c in host) or host.endswith("."):
+            return False
+        if all(c in "0123456789abcdefABCDEFxX." for c in host):
+            try:
+                if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host)) != host:
+                    return False
+            except OSError:
+                return False
+    if port is not None and (not port.isdigit() or len(port) > 5 or not 0 < int(port) < 65536):
+        return False
+    target = target.split("#", 1)[0]
+    if any(not 0x20 < ord(c) < 0x7f for c in target):
+        return False
+    return not _dot_segment(target.split("?", 1)[0])
 
 
 def fields(x):
@@ -133,6 +195,9 @@ def check_signatures(req, x, secret, schemes):
         assert fwc.verify(secret, body, {"X-Hub-Signature-256": req.header("X-Hub-Signature-256")}, scheme="github")
 
 
+ROUTED = collections.Counter()     # examples sent natively (True) / by libcurl (False)
+
+
 class Pair:
     """One raw server (every loopback address, one port) and a native and a libcurl
     Dispatcher, kept for many examples: `send(hook, doc)` delivers with each in turn
@@ -143,7 +208,11 @@ class Pair:
         self.d = {m: fwc.Dispatcher(native_http=m) for m in MODES}
         self.lock = threading.Lock()
 
-    def send(self, h, doc):
+    def send(self, h, doc, routed=None):
+        """routed: whether the native client must take it (None: the model decides)."""
+        if routed is None:
+            routed = native_route_expected(h, doc)
+        ROUTED[routed] += 1
         out = []
         with self.lock:
             for m in MODES:
@@ -154,9 +223,10 @@ class Pair:
                 assert wait_until(lambda: x.attempt >= 1)
                 reqs = self.srv.requests[before:]
                 s = self.d[m].stats()
-                check_native_count(m, s)
-                if m and NATIVE_LANDED:     # this attempt went out natively
-                    assert s["native_attempts"] - s0["native_attempts"] == s["attempts"] - s0["attempts"] == 1
+                check_native_count(m, s, routed=None)
+                assert s["attempts"] - s0["attempts"] == 1
+                if m and NATIVE_LANDED:     # this attempt went out natively, or through libcurl
+                    assert s["native_attempts"] - s0["native_attempts"] == (1 if routed else 0), (routed, x.url)
                 out.append((x, reqs))
         return out
 
@@ -317,6 +387,14 @@ def test_request_bytes_are_libcurls(pair, pair80, w, doc, on80):
     assert_same_request(p.send(h, doc), secret, schemes)
 
 
+def test_request_bytes_examples_went_both_ways():
+    """The generated examples exercised the native client (most of them) and the
+    fallback to libcurl (URLs with dot segments, ...): the test above compared both."""
+    if not ROUTED:
+        pytest.skip("runs after test_request_bytes_are_libcurls")
+    assert ROUTED[True] >= 60 and ROUTED[False] >= 10, ROUTED
+
+
 # ---- explicit forms: where libcurl rewrites, adds or drops something ----
 
 @dataclass
@@ -326,6 +404,7 @@ class Form:
     kw: dict = field(default_factory=dict)
     v6: bool = False
     port80: bool = False
+    routed: object = None           # the native client takes it (None: the model decides)
 
 
 FORMS = [
@@ -399,7 +478,9 @@ def test_request_bytes_forms(form, pair80):
         kw = dict(form.kw)
         kw.setdefault("max_retries", 0)
         h = hook(url, **kw)
-        out = p.send(h, {"doctype": "ToDo", "name": "T-1"})
+        doc = {"doctype": "ToDo", "name": "T-1"}
+        routed = native_route_expected(h, doc) if form.routed is None else form.routed
+        out = p.send(h, doc, routed=routed)
         assert_same_request(out, kw.get("webhook_secret"), kw.get("signature", ()))
     finally:
         if p is not pair80:
@@ -439,6 +520,8 @@ class Case:
     ignore: tuple = ()                  # fields that depend on timing
     hosts: tuple = ("127.0.0.1",)
     v6: bool = False
+    routed: bool = True                 # the native client takes it (see check_native_count)
+    doc: dict = None                    # the document (default: a ToDo T-1)
 
 
 def E(status, error=None, rs=None, **kw):
@@ -568,6 +651,48 @@ CASES = [
          expect=E("Failed", "transfer failed: Header without colon", 200)),
     Case("giant-header", Act(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 0\r\n\r\n", after="close"),
          expect=E("Failed", "out of memory", 200)),
+    Case("many-headers", b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 40) for i in range(2000))
+         + b"Content-Length: 2\r\n\r\nok", expect=E("Delivered", rs=200, response_body=b"ok")),
+    Case("header-line-100000-bytes", b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 100_000 + b"\r\nContent-Length: 2\r\n\r\nok",
+         expect=E("Delivered", rs=200, response_body=b"ok")),
+    Case("headers-over-300-KiB", Act(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(400))
+                                     + b"Content-Length: 2\r\n\r\nok", after="close"),
+         expect=E("Failed", "receive failed: Too large response headers: 307957 > 307200", 200)),
+    Case("204-with-content-length-body", Act(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", after="close"),
+         expect=E("Delivered", rs=204, response_body=b"")),
+    Case("answer-before-the-body-is-read", on_accept=lambda c: _answer_early(c, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly"),
+         hook={"webhook_data": [("name", "id"), ("blob", "blob")]}, doc={"name": "E", "blob": "b" * 4_000_000},
+         expect=E("Delivered", rs=200, response_body=b"early")),
+    Case("413-before-the-body-is-read-then-close",
+         on_accept=lambda c: _answer_early(c, b"HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig",
+                                           then=0.3),
+         hook={"webhook_data": [("name", "id"), ("blob", "blob")]}, doc={"name": "E", "blob": "b" * 4_000_000},
+         expect=E("Failed", "HTTP 413", 413, response_body=b"big")),
+    # ---- libcurl 7.88's own readings of odd responses ----
+    Case("content-length-plus-sign", Act(b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", after="close"),
+         expect=E("Delivered", rs=200, response_body=b"ok")),
+    Case("content-length-too-big", Act(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok", after="close"),
+         expect=E("Delivered", rs=200, response_body=b"ok")),
+    Case("content-length-twice-differing", Act(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", after="close"),
+         expect=E("Delivered", rs=200, response_body=b"abc")),
+    Case("content-length-spaces", b"HTTP/1.1 200 OK\r\nContent-Length:   2  \r\n\r\nok", expect=E("Delivered", rs=200, response_body=b"ok")),
+    Case("transfer-encoding-gzip-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+         expect=E("Failed", "transfer failed: Error while processing content unencoding: incorrect header check", 200)),
+    Case("transfer-encoding-identity", Act(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nabc", after="close"),
+         expect=E("Delivered", rs=200, response_body=b"abc")),
+    Case("content-encoding-gzip-not-decoded", b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+         expect=E("Delivered", rs=200, response_body=b"abc")),
+    Case("status-line-double-space", Act(b"HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n", after="close"), expect=E("Delivered", rs=200)),
+    Case("status-line-tab", Act(b"HTTP/1.1\t200 OK\r\nContent-Length: 0\r\n\r\n", after="close"),
+         expect=E("Failed", "unsupported protocol: Unsupported HTTP version in response")),
+    Case("status-line-http-2", Act(b"HTTP/2 200\r\nContent-Length: 0\r\n\r\n", after="close"), expect=E("Delivered", rs=200)),
+    Case("status-line-lower-case", Act(b"http/1.1 200 ok\r\nContent-Length: 0\r\n\r\n", after="close"), expect=E("Delivered", rs=200)),
+    Case("header-with-leading-space", b"HTTP/1.1 200 OK\r\n X-Lead: v\r\nContent-Length: 2\r\n\r\nok",
+         expect=E("Failed", "transfer failed: A libcurl function was given a bad argument", 200)),
+    Case("1xx-199-then-close", Act(b"HTTP/1.1 199 Odd\r\n\r\n", after="close"),
+         expect=E("Failed", "connection closed without a response", 199)),
+    Case("101-then-close", Act(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", after="close"),
+         expect=E("Failed", "connection closed without a response", 101, response_headers=[("Upgrade", "x")])),
     # ---- the connection ends early ----
     Case("close-right-after-accept", on_accept=Act(after="shutdown"),
          expect=E("Failed", "connection closed without a response")),
@@ -603,6 +728,9 @@ CASES = [
     # ---- no connection ----
     Case("connection-refused", url=lambda s: f"http://127.0.0.1:{free_port()}/x", expect=E("Failed", "connection refused")),
     Case("connection-refused-localhost", url=lambda s: f"http://localhost:{free_port()}/x", expect=E("Failed", "connection refused")),
+    # libcurl resolves localhost itself, to ::1 and 127.0.0.1 (whatever /etc/hosts says)
+    Case("localhost-served-on-ipv6-only", url=lambda s: f"http://localhost:{s.port}/x", hosts=("::1",), v6=True,
+         expect=E("Delivered", rs=200)),
     Case("connection-refused-ipv6", url=lambda s: f"http://[::1]:{free_port('::1')}/x", v6=True,
          expect=E("Failed", "connection refused")),
     Case("unresolvable-host", url=lambda s: "http://nosuch.invalid/x",
@@ -621,7 +749,7 @@ CASES = [
                                "(allow_private_networks=True to allow)")),
     Case("ssrf-unspecified", hook={"allow_private_networks": False}, url=lambda s: f"http://0.0.0.0:{s.port}/x",
          expect=E("Exhausted", "refused to connect to 0.0.0.0: unspecified address (allow_private_networks=True to allow)")),
-    Case("ssrf-decimal-ip", hook={"allow_private_networks": False}, url=lambda s: f"http://2130706433:{s.port}/x",
+    Case("ssrf-decimal-ip", hook={"allow_private_networks": False}, url=lambda s: f"http://2130706433:{s.port}/x", routed=False,
          expect=E("Exhausted", "refused to connect to 127.0.0.1: loopback address (allow_private_networks=True to allow)")),
     Case("allowed-networks", hook={"allow_private_networks": False, "allowed_networks": ["127.0.0.0/8"]},
          expect=E("Delivered", rs=200)),
@@ -632,6 +760,17 @@ CASES = [
     Case("allowed-networks-v4-mapped", hook={"allow_private_networks": False, "allowed_networks": ["127.0.0.1"]},
          url=lambda s: f"http://[::ffff:127.0.0.1]:{s.port}/x", expect=E("Delivered", rs=200)),
 ]
+def _answer_early(conn, response, then=None):
+    """Answers as soon as the request head is in, before reading the body; then drains
+    (or, after `then` seconds, closes with the body unread: a reset)."""
+    conn._fill(lambda: b"\r\n\r\n" in conn.buf, 10)
+    conn.send(response)
+    if then is None:
+        return Act(after="hang")
+    time.sleep(then)
+    return Act(after="close")
+
+
 for _c in CASES:
     if _c.answer is None:
         _c.answer = OK2
@@ -645,7 +784,7 @@ def run_case(case, srv, url, native):
     acc0, req0 = srv.accepted, len(srv.requests)
     d = fwc.Dispatcher(native_http=native)
     try:
-        x = d.enqueue(hook(url, **case.hook), {"doctype": "ToDo", "name": "T-1"})
+        x = d.enqueue(hook(url, **case.hook), case.doc or {"doctype": "ToDo", "name": "T-1"})
         d.flush(20)
         assert wait_until(lambda: x.attempt >= 1, 20)
         now = time.time()
@@ -669,7 +808,7 @@ def test_response_handling_matches_libcurl(case):
         url = case.url(srv) if case.url else srv.url("/hook")
         for native in MODES:
             out, counters, s = run_case(case, srv, url, native)
-            check_native_count(native, s, attempts=1)
+            check_native_count(native, s, attempts=1, routed=case.routed)
             for k in case.ignore:
                 out.pop(k)
             results[native] = (out, counters)
@@ -795,7 +934,7 @@ def test_stale_keep_alive_connection_is_retried_once_on_a_fresh_one(name):
             check_native_count(True, s, attempts=40)
 
 
-@pytest.mark.parametrize("name,answer,expect_conns", [
+REUSE = [
     ("connection-close", Act(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", after="close"), 10),
     ("connection-close-server-keeps-it", b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 10),
     ("connection-close-mixed-case", b"HTTP/1.1 200 OK\r\nconnection: Keep-Alive, CLOSE\r\nContent-Length: 2\r\n\r\nok", 10),
@@ -813,7 +952,10 @@ def test_stale_keep_alive_connection_is_retried_once_on_a_fresh_one(name):
     ("chunked-trailers-keep-the-connection", CHUNKED, 1),
     ("truncated-body-closes", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100, 10),
     ("truncated-chunked-closes", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n" + b"x" * 100 + b"\r\n0\r\n\r\n", 10),
-])
+]
+
+
+@pytest.mark.parametrize("name,answer,expect_conns", REUSE, ids=[r[0] for r in REUSE])
 def test_connection_reuse_matches_libcurl(name, answer, expect_conns):
     seen = {}
     kw = {"max_retries": 0, "max_response_bytes": 10 if name.startswith("truncated") else 65536}
