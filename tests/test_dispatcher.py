@@ -37,11 +37,14 @@ def rx():
         yield r
 
 
-@pytest.fixture
-def make_dispatcher():
+@pytest.fixture(params=[True, False], ids=["native", "libcurl"])
+def make_dispatcher(request):
+    """Dispatchers of both transports for plain http: the native HTTP/1.1 client (the
+    default) and libcurl, which must behave the same."""
     made = []
 
     def make(**kw):
+        kw.setdefault("native_http", request.param)
         d = fwc.Dispatcher(**kw)
         made.append(d)
         return d

@@ -1,0 +1,193 @@
+"""The Dispatcher's native HTTP/1.1 client (src/h1*.c) where it differs in mechanism from
+libcurl: routes remembered per (webhook, URL), host names looked up off the worker
+thread, connections checked against the SSRF rules on every request, the connect-phase
+deadline, and closing with requests in flight.  Each test compares with libcurl
+(native_http=False) where both must give the same answer.
+
+Byte-for-byte request and response equivalence is in test_native_http.py; the Dispatcher's
+behaviour over both transports is in test_dispatcher.py."""
+import gc
+import socket
+import threading
+import time
+
+import pytest
+
+import frappe_webhook_c as fwc
+from dispatch_receiver import ScriptedReceiver
+
+
+def hook(url, **kw):
+    kw.setdefault("allow_private_networks", True)
+    kw.setdefault("retry_schedule", [0.05])
+    kw.setdefault("retry_jitter", 0)
+    kw.setdefault("webhook_data", [("name", "id")])
+    return fwc.Webhook(url, **kw)
+
+
+@pytest.fixture
+def rx():
+    with ScriptedReceiver() as r:
+        yield r
+
+
+def test_dynamic_urls_alternating_with_dropped_deliveries(rx):
+    """A route is remembered for the last (webhook, URL); the request target it names must
+    be read from each request's own URL.  Deliveries are dropped at once, so the request
+    that made the route is freed (and its memory reused) while later requests with the
+    same URL still use the route: runs of 40 equal URLs, then a change (under ASan a
+    dangling pointer fails here)."""
+    h = hook(rx.url("/{{ doc.path }}"), is_dynamic_url=True, webhook_data=[("name", "id"), ("path", "path")])
+    paths = ["a", "bb/ccc?x=1", "a", "dd", "bb/ccc?x=1"]
+    d = fwc.Dispatcher(max_queue=10_000)
+    n = 1500
+    for i in range(n):
+        d.enqueue(h, {"name": f"N-{i}", "path": paths[i // 40 % len(paths)]})
+        if i % 100 == 0:
+            gc.collect()
+            junk = [bytes(64) * 4 for _ in range(200)]     # reuse freed memory
+            del junk
+    assert d.flush(timeout=60) == []
+    s = d.stats()
+    d.close()
+    assert s["delivered"] == n and s["native_attempts"] == n
+    import json
+    seen = {json.loads(x.body)["id"]: x.path for x in rx.hits}
+    assert len(seen) == n
+    for i in range(n):
+        assert seen[f"N-{i}"] == "/" + paths[i // 40 % len(paths)].split("?")[0]
+
+
+def test_host_names_are_looked_up_and_kept_alive(rx):
+    """localhost goes through the resolver thread; the receiver listens on 127.0.0.1 only,
+    so an IPv6 answer first is refused and the next address is used."""
+    url = rx.url("/named").replace("127.0.0.1", "localhost")
+    h = hook(url)
+    with fwc.Dispatcher() as d:
+        xs = [d.enqueue(h, {"name": f"L-{i}"}) for i in range(50)]
+        assert d.flush(timeout=30) == []
+        s = d.stats()
+    assert all(x.status == "Delivered" for x in xs), {x.error for x in xs}
+    assert s["native_attempts"] == 50 and s["connections_opened"] <= 16
+    assert len(rx.hits_for("/named")) == 50
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "libcurl"])
+def test_a_name_that_cannot_resolve(native):
+    """A 64-character label makes the lookup fail inside the C library, so no query leaves
+    the machine; both transports report it alike and never retry (DNS errors retry as
+    failures do; max_retries=0 here)."""
+    host = "a" * 64 + ".test"
+    h = hook(f"http://{host}:9/x", max_retries=0)
+    with fwc.Dispatcher(native_http=native) as d:
+        x = d.enqueue(h, {"name": "R-1"})
+        assert d.flush(timeout=30) == []
+        s = d.stats()
+    assert x.status == "Exhausted"
+    assert x.error == f"could not resolve host: Could not resolve host: {host}"
+    assert s["native_attempts"] == (1 if native else 0)
+
+
+def test_a_kept_alive_connection_is_checked_again_for_each_webhook(rx):
+    """Webhook A may reach loopback and leaves a kept-alive connection; webhook B to the
+    same host may not: B is refused before a byte is sent on A's connection."""
+    a = hook(rx.url("/a"))
+    b = hook(rx.url("/b"), allow_private_networks=False, max_retries=0)
+    with fwc.Dispatcher(max_connections=1, max_per_host=1) as d:
+        xa = d.enqueue(a, {"name": "A-1"})
+        assert d.flush(timeout=10) == []
+        xb = d.enqueue(b, {"name": "B-1"})
+        xa2 = d.enqueue(a, {"name": "A-2"})
+        assert d.flush(timeout=10) == []
+        s = d.stats()
+    assert xa.status == xa2.status == "Delivered"
+    assert xb.status == "Exhausted"
+    assert xb.error.startswith("refused to connect to 127.0.0.1: loopback address")
+    assert rx.hits_for("/b") == []
+    assert s["connections_opened"] == 1 and rx.connections == 1
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "libcurl"])
+def test_timeout_while_connecting(native):
+    """A listening socket whose backlog is full drops SYNs: the connect never completes.
+    The webhook's timeout ends the attempt with libcurl's text."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):      # fill the accept queue (never accepted)
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+            fillers.append(c)
+        time.sleep(0.2)
+        h = hook(f"http://127.0.0.1:{port}/slow", timeout=0.5, max_retries=0)
+        with fwc.Dispatcher(native_http=native) as d:
+            t0 = time.monotonic()
+            x = d.enqueue(h, {"name": "T-1"})
+            assert d.flush(timeout=30) == []
+            took = time.monotonic() - t0
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
+    assert x.status == "Exhausted" and x.error == "timed out after 0.5 s"
+    assert 0.45 <= took < 10
+
+
+def test_close_with_requests_in_flight_returns_them(rx):
+    """close() stops requests that are waiting for a slow receiver: they come back
+    undelivered, and their connections are closed."""
+    rx.script("/slow", {"delay": 3})
+    h = hook(rx.url("/slow"), timeout=30)
+    d = fwc.Dispatcher(max_per_host=4)
+    xs = [d.enqueue(h, {"name": f"S-{i}"}) for i in range(10)]
+    assert rx.wait_for("/slow", 4, timeout=10)
+    t0 = time.monotonic()
+    left = d.close(timeout=0.2)
+    assert time.monotonic() - t0 < 2.5
+    assert sorted(x.id for x in left) == sorted(x.id for x in xs)
+    assert all(x.status == "Queued" for x in xs)
+
+
+def test_many_hosts_beyond_the_idle_limit():
+    """More receivers than max_connections: idle connections beyond the limit are closed
+    (oldest first) and every delivery still arrives."""
+    receivers = [ScriptedReceiver().__enter__() for _ in range(6)]
+    try:
+        hooks = [hook(r.url("/h")) for r in receivers]
+        with fwc.Dispatcher(max_connections=2, max_per_host=1) as d:
+            xs = [d.enqueue(hooks[i % 6], {"name": f"H-{i}"}) for i in range(60)]
+            assert d.flush(timeout=30) == []
+            s = d.stats()
+        assert all(x.status == "Delivered" for x in xs)
+        assert s["native_attempts"] == 60
+        assert all(len(r.hits_for("/h")) == 10 for r in receivers)
+    finally:
+        for r in receivers:
+            r.__exit__(None, None, None)
+
+
+def test_requests_from_many_threads_while_connections_churn(rx):
+    """Responses with Connection: close make every request open a connection; enqueued
+    from several Python threads at once, nothing is lost."""
+    rx.script("/churn", {"status": 200, "headers": {"Connection": "close"}})
+    h = hook(rx.url("/churn"))
+    d = fwc.Dispatcher(workers=2, max_per_host=8, max_queue=10_000)
+    out = []
+
+    def run(k):
+        out.extend(d.enqueue(h, {"name": f"C-{k}-{i}"}) for i in range(150))
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert d.flush(timeout=60) == []
+    s = d.stats()
+    d.close()
+    assert len(out) == 600 and all(x.status == "Delivered" for x in out)
+    assert s["native_attempts"] == 600 and s["connections_opened"] == 600
