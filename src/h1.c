@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -298,9 +299,45 @@ static void set_addrs(FwcH1Req *r, const FwcH1Addr *addrs, size_t n)
     r->naddrs = n;
 }
 
+/* localhost and *.localhost, which libcurl answers itself (127.0.0.1, then ::1) */
+static int is_localhost(const char *h)
+{
+    size_t n = strlen(h);
+    return strcasecmp(h, "localhost") == 0 || (n > 10 && strcasecmp(h + n - 10, ".localhost") == 0);
+}
+
+static void loopback_addr(FwcH1Addr *a, int family, unsigned short port)
+{
+    memset(a, 0, sizeof *a);
+    if (family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)&a->sa;
+        s->sin_family = AF_INET;
+        s->sin_port = port;
+        s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->len = sizeof *s;
+    } else {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->sa;
+        s->sin6_family = AF_INET6;
+        s->sin6_port = port;
+        s->sin6_addr = in6addr_loopback;
+        a->len = sizeof *s;
+    }
+    a->family = family;
+}
+
 static void resolve_and_connect(FwcH1 *c, FwcH1Req *r)
 {
     const FwcH1Url *u = &r->url;
+    if (!u->literal && is_localhost(u->host)) {
+        FwcH1Addr two[2];
+        unsigned short port = htons((unsigned short)atoi(u->port));
+        loopback_addr(&two[0], AF_INET, port);
+        loopback_addr(&two[1], AF_INET6, port);
+        set_addrs(r, two, 2);
+        if (!r->naddrs) fail(c, r, FWC_NET_OTHER, "out of memory");
+        else connect_next(c, r);
+        return;
+    }
     if (u->literal) {
         FwcH1Addr a;
         memset(&a, 0, sizeof a);
@@ -410,11 +447,23 @@ static void send_more(FwcH1 *c, FwcH1Req *r)
     r->state = R_RECEIVING;
 }
 
+/* a malformed response, reported with the prefix http.c gives libcurl's error code */
 static void parse_failed(FwcH1 *c, FwcH1Req *r)
 {
     const char *why = r->p.error ? r->p.error : "malformed response";
-    if (strncmp(why, "Received HTTP/0.9", 17) == 0) fail(c, r, FWC_NET_OTHER, "unsupported protocol: %s", why);
-    else fail(c, r, FWC_NET_OTHER, "transfer failed: %s", why);
+    switch (r->p.error_kind) {
+    case FWC_H1E_PROTOCOL:
+        fail(c, r, FWC_NET_OTHER, "unsupported protocol: %s", why);
+        break;
+    case FWC_H1E_RECV:
+        fail(c, r, FWC_NET_RESET, "receive failed: %s", why);
+        break;
+    case FWC_H1E_NOMEM:
+        fail(c, r, FWC_NET_OTHER, "out of memory");
+        break;
+    default:
+        fail(c, r, FWC_NET_OTHER, "transfer failed: %s", why);
+    }
 }
 
 static void at_eof(FwcH1 *c, FwcH1Req *r)
@@ -422,7 +471,7 @@ static void at_eof(FwcH1 *c, FwcH1Req *r)
     int rc = fwc_h1_parse_eof(&r->p);
     if (rc == FWC_H1_DONE) complete(c, r, 1);
     else if (rc == FWC_H1_MORE) {
-        if (r->reused && !r->retried) broken(c, r, EPIPE, 1);
+        if (r->reused && !r->retried && !fwc_h1_started(&r->p)) broken(c, r, EPIPE, 1);
         else fail(c, r, FWC_NET_RESET, "connection closed without a response");
     } else
         fail(c, r, FWC_NET_RESET, "connection closed before the whole response arrived");

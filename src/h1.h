@@ -57,13 +57,20 @@ typedef struct {
     int minor;              /* HTTP/1.minor */
     int chunked, close, keep_alive, has_length;
     int truncated;          /* the body exceeded the cap: the rest is not read */
-    int started;            /* a byte of a response has arrived */
+    int started;            /* a whole line (or a body byte) of a response has arrived */
+    int headerline;         /* lines of this response's header block so far */
+    size_t total_header_bytes;  /* of every response to this request (libcurl's count) */
     unsigned long long remaining;   /* body or chunk bytes still to come */
     size_t header_bytes;    /* of this response so far (capped) */
     FwcBuf line;            /* a line split across reads */
     char location[2048];    /* the final response's Location ("" none; cut when longer) */
-    const char *error;      /* why the response is malformed, when H1_ERROR */
+    const char *error;      /* why the response is malformed, when H1_ERROR... */
+    int error_kind;         /* ...and how libcurl reports it: FWC_H1E_* */
+    char error_text[96];    /* the text, when it is formatted */
 } FwcH1Parser;
+
+/* how libcurl reports a malformed response (the prefix http.c puts before its text) */
+enum { FWC_H1E_PROTOCOL, FWC_H1E_WEIRD, FWC_H1E_RECV, FWC_H1E_NOMEM };
 
 enum { FWC_H1_MORE = 0, FWC_H1_DONE = 1, FWC_H1_BAD = -1, FWC_H1_NOMEM = -2 };
 
@@ -76,8 +83,9 @@ void fwc_h1_parser_free(FwcH1Parser *p);
  * FWC_H1_NOMEM. */
 int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res, size_t max_body);
 /* The peer closed the connection: FWC_H1_DONE when that ends the response (a body
- * delimited by the close), FWC_H1_MORE when no byte of a response had arrived, else
- * FWC_H1_BAD (cut short). */
+ * delimited by the close, or -- as libcurl has it -- a header block cut after a final
+ * status line), FWC_H1_MORE when no final status line had arrived, else FWC_H1_BAD (a
+ * body cut short). */
 int fwc_h1_parse_eof(FwcH1Parser *p);
 /* Whether the connection may carry another request after this response. */
 int fwc_h1_reusable(const FwcH1Parser *p);

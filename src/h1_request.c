@@ -127,8 +127,9 @@ int fwc_h1_eligible(const FwcHookSpec *spec, const FwcBuilt *req, FwcH1Url *u)
     for (size_t i = 0; i < req->nheaders; i++) {
         for (int k = 0; SPECIAL[k]; k++)
             if (strcasecmp(req->headers[i].name, SPECIAL[k]) == 0) return 0;
+        /* libcurl drops a header whose value is blank (isspace: no CR or LF gets here) */
         const char *v = req->headers[i].value;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t' || *v == '\v' || *v == '\f') v++;
         if (!*v) return 0;
     }
     if (!parse_url(req->url, u)) return 0;

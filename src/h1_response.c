@@ -4,8 +4,19 @@
  * line is gathered in p->line, a whole one is used in place).  What it records matches
  * what http.c records from libcurl's callbacks: the raw header lines of the last
  * response (interim 1xx responses are read and dropped, as the "HTTP/" line resets
- * http.c's record), trailer lines after them, and the decoded body up to the cap. */
+ * http.c's record), trailer lines after them, and the decoded body up to the cap.
+ *
+ * It reads responses the way libcurl 7.88 does, quirks included, so that a delivery's
+ * verdict does not depend on the transport: the status line goes through the same
+ * sscanf() patterns (so "HTTP/1.1  200" and "HTTP/2 200" are fine, "http/1.1 500" counts
+ * as 200, a 2- or 4-digit code is refused), Content-Length is read like strtoll ("+2"
+ * is 2, an overflow means "until close"), a header line needs a colon, and a connection
+ * closed after a final status line ends the response.  tests/test_native_http.py checks
+ * each of these against libcurl. */
 #include "h1.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 
 enum {
@@ -23,6 +34,7 @@ enum {
 
 #define MAX_LINE (100 * 1024)           /* libcurl's CURL_MAX_HTTP_HEADER */
 #define MAX_HEADERS (300 * 1024)        /* libcurl's MAX_HTTP_RESP_HEADER_SIZE */
+#define MAX_HEX 16                      /* libcurl's CHUNK_MAXNUM_LEN */
 
 void fwc_h1_parser_reset(FwcH1Parser *p)
 {
@@ -35,23 +47,25 @@ void fwc_h1_parser_reset(FwcH1Parser *p)
 
 void fwc_h1_parser_free(FwcH1Parser *p) { fwc_buf_free(&p->line); }
 
-static int bad(FwcH1Parser *p, const char *why)
+static int bad(FwcH1Parser *p, int kind, const char *why)
 {
     p->state = H1_ERROR;
     p->error = why;
+    p->error_kind = kind;
     return FWC_H1_BAD;
 }
 
-/* The next whole line (with its LF) at data[*i..]: 1 with *line and *n set, 0 when the rest
- * of data was kept for later, -1 when out of memory or too long (p->error set). */
+/* The next whole line (with its LF) at data[*i..]: 1 with *line and *n set, 0 when the
+ * rest of data was kept for later, -1 when out of memory or too long (p->error set). */
 static int next_line(FwcH1Parser *p, const char *data, size_t len, size_t *i, const char **line, size_t *n)
 {
     const char *start = data + *i;
     size_t avail = len - *i;
     const char *nl = memchr(start, '\n', avail);
     size_t take = nl ? (size_t)(nl - start) + 1 : avail;
-    if (p->line.len + take > MAX_LINE) {
-        bad(p, "response header line too long");
+    if (p->line.len + take + 1 > MAX_LINE) {
+        /* libcurl's header buffer refuses to grow: it reports running out of memory */
+        bad(p, FWC_H1E_NOMEM, "out of memory");
         return -1;
     }
     *i += take;
@@ -61,7 +75,7 @@ static int next_line(FwcH1Parser *p, const char *data, size_t len, size_t *i, co
         return 1;
     }
     if (fwc_buf_append(&p->line, start, take) < 0) {
-        p->error = NULL;
+        bad(p, FWC_H1E_NOMEM, "out of memory");
         return -1;
     }
     if (!nl) return 0;
@@ -106,51 +120,106 @@ static int has_token(const char *v, size_t n, const char *token)
     return 0;
 }
 
+/* libcurl 7.88's reading of a status line (lib/http.c), pattern for pattern */
 static int status_line(FwcH1Parser *p, const char *s, size_t n, FwcResult *res)
 {
-    if (n < 5 || memcmp(s, "HTTP/", 5) != 0) return bad(p, "Received HTTP/0.9 when not allowed");
-    if (n < 12 || s[5] != '1' || s[6] != '.' || (s[7] != '0' && s[7] != '1') || s[8] != ' ' || s[9] < '0' ||
-        s[9] > '9' || s[10] < '0' || s[10] > '9' || s[11] < '0' || s[11] > '9' || (n > 12 && s[12] != ' '))
-        return bad(p, "Unsupported HTTP version in response");
-    int minor = s[7] - '0';
-    int status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+    if (n < 5 || strncasecmp(s, "HTTP/", 5) != 0)
+        return bad(p, FWC_H1E_PROTOCOL, "Received HTTP/0.9 when not allowed");
+    char line[256];
+    size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
+    memcpy(line, s, k);
+    line[k] = 0;
+    int major = 0, minor = 0, code = 0, version;
+    char sep = 0, digit4 = 0, two_three[2];
+    int nc = sscanf(line, " HTTP/%1d.%1d%c%3d%c", &major, &minor, &sep, &code, &digit4);
+    if (nc == 1 && major >= 2 && sscanf(line, " HTTP/%1[23] %d", two_three, &code) == 2) {
+        nc = 4;
+        sep = ' ';
+        minor = 0;
+    } else if ((digit4 >= '0' && digit4 <= '9') || (nc >= 4 && code < 100)) {
+        return bad(p, FWC_H1E_PROTOCOL, "Unsupported response code in HTTP response");
+    }
+    if (nc >= 4 && sep == ' ') {
+        version = major * 10 + minor;
+        if (version != 10 && version != 11 && version != 20) {
+            snprintf(p->error_text, sizeof p->error_text, "Unsupported HTTP version (%d.%d) in response", major,
+                     minor);
+            return bad(p, FWC_H1E_PROTOCOL, p->error_text);
+        }
+    } else if (nc == 0) {
+        /* "http/1.1 ..." in another case: libcurl takes it for a 200 of HTTP/1.0 */
+        if (sscanf(line, " HTTP %3d", &code) != 1) code = 200;
+        version = 10;
+    } else
+        return bad(p, FWC_H1E_PROTOCOL, "Unsupported HTTP version in response");
     /* a new response: only the last one is kept (as http.c does at libcurl's "HTTP/" line) */
     res->headers.len = 0;
     res->body.len = 0;
     res->truncated = 0;
-    res->status = status;
-    p->status = status;
-    p->minor = minor;
+    res->status = code;
+    p->status = code;
+    p->minor = version >= 11 ? 1 : 0;
     p->chunked = p->close = p->keep_alive = p->has_length = 0;
     p->location[0] = 0;
+    p->headerline = 1;
     p->state = H1_HEADERS;
     return FWC_H1_MORE;
 }
 
-static int header_line(FwcH1Parser *p, const char *s, size_t n)
+/* Content-Length as libcurl's curlx_strtoofft reads it: 1 a length, 0 an overflow, -1 bad */
+static int content_length(const char *v, size_t n, unsigned long long *out)
 {
-    const char *v;
+    char text[64];
+    while (n && (*v == ' ' || *v == '\t')) v++, n--;
+    if (!n || *v == '-') return -1;
+    if (n >= sizeof text) n = sizeof text - 1;
+    memcpy(text, v, n);
+    text[n] = 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(text, &end, 10);
+    if (end == text) return -1;
+    if (errno == ERANGE) return 0;
+    if (x < 0) return -1;
+    *out = (unsigned long long)x;
+    return 1;
+}
+
+/* one header line: checked as libcurl checks it, then recorded */
+static int header_line(FwcH1Parser *p, const char *line, size_t n, size_t text, FwcResult *res)
+{
+    const char *s = line, *v;
     size_t vl;
-    if (header_is(s, n, "Content-Length", &v, &vl)) {
-        unsigned long long x = 0;
-        if (vl == 0 || vl > 19) return bad(p, "Illegal Content-Length in response");
-        for (size_t i = 0; i < vl; i++) {
-            if (v[i] < '0' || v[i] > '9') return bad(p, "Illegal Content-Length in response");
-            x = x * 10 + (unsigned long long)(v[i] - '0');
+    p->headerline++;
+    if (memchr(s, 0, text)) return bad(p, FWC_H1E_WEIRD, "Nul byte in header");
+    if (s[0] == ' ' || s[0] == '\t') {
+        /* a folded line continues the previous header; there is none before the first */
+        if (p->headerline == 2) return bad(p, FWC_H1E_WEIRD, "A libcurl function was given a bad argument");
+    } else if (!memchr(s, ':', text))
+        return bad(p, FWC_H1E_WEIRD, "Header without colon");
+    else if (header_is(s, text, "Content-Length", &v, &vl)) {
+        unsigned long long x;
+        int rc = content_length(v, vl, &x);
+        if (rc < 0) return bad(p, FWC_H1E_WEIRD, "Invalid Content-Length: value");
+        if (rc == 0) {
+            p->has_length = 0;      /* too large to be believed: read until the close */
+            p->close = 1;
+        } else {
+            p->has_length = 1;
+            p->remaining = x;
         }
-        p->has_length = 1;
-        p->remaining = x;
-    } else if (header_is(s, n, "Transfer-Encoding", &v, &vl)) {
+    } else if (header_is(s, text, "Transfer-Encoding", &v, &vl)) {
         if (has_token(v, vl, "chunked")) p->chunked = 1;
-    } else if (header_is(s, n, "Connection", &v, &vl)) {
+    } else if (header_is(s, text, "Connection", &v, &vl)) {
         if (has_token(v, vl, "close")) p->close = 1;
         if (has_token(v, vl, "keep-alive")) p->keep_alive = 1;
-    } else if (header_is(s, n, "Location", &v, &vl) && !p->location[0]) {
+    } else if (header_is(s, text, "Location", &v, &vl) && !p->location[0]) {
         /* the first one counts, as in libcurl */
         if (vl >= sizeof p->location) vl = sizeof p->location - 1;
         memcpy(p->location, v, vl);
         p->location[vl] = 0;
     }
+    if (fwc_buf_append(&res->headers, line, n) < 0) return FWC_H1_NOMEM;
     return FWC_H1_MORE;
 }
 
@@ -158,15 +227,13 @@ static int header_line(FwcH1Parser *p, const char *s, size_t n)
 static void headers_end(FwcH1Parser *p)
 {
     int s = p->status;
-    if (s >= 100 && s < 200 && s != 101) {
+    if (s >= 100 && s < 200) {
         p->state = H1_STATUS;       /* interim: the real response follows */
-        p->header_bytes = 0;
         return;
     }
-    if (s == 204 || s == 304 || s == 101) {
+    if (s == 204 || s == 304)
         p->state = H1_DONE;
-        if (s == 101) p->close = 1;
-    } else if (p->chunked)
+    else if (p->chunked)
         p->state = H1_CHUNK_SIZE;
     else if (p->has_length)
         p->state = p->remaining ? H1_BODY_LENGTH : H1_DONE;
@@ -180,6 +247,7 @@ static void headers_end(FwcH1Parser *p)
 static int body(FwcH1Parser *p, const char *s, size_t n, FwcResult *res, size_t max_body)
 {
     size_t room = max_body > res->body.len ? max_body - res->body.len : 0;
+    if (n) p->started = 1;
     if (n > room) {
         if (room && fwc_buf_append(&res->body, s, room) < 0) return FWC_H1_NOMEM;
         res->truncated = 1;
@@ -191,22 +259,21 @@ static int body(FwcH1Parser *p, const char *s, size_t n, FwcResult *res, size_t 
     return FWC_H1_MORE;
 }
 
+/* a chunk-size line, as libcurl's chunk reader takes it: hex digits right away, then
+ * anything up to the LF (extensions) */
 static int chunk_size(FwcH1Parser *p, const char *s, size_t n)
 {
-    size_t i = 0;
-    unsigned long long x = 0;
-    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
     size_t digits = 0;
-    for (; i < n; i++, digits++) {
-        int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                                      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    unsigned long long x = 0;
+    for (; digits < n; digits++) {
+        int c = s[digits], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
         if (d < 0) break;
-        if (digits >= 15) return bad(p, "invalid chunk size in chunked-encoding");
+        if (digits >= MAX_HEX) return bad(p, FWC_H1E_RECV, "Too long hexadecimal number in chunked-encoding");
         x = x * 16 + (unsigned long long)d;
     }
-    if (!digits) return bad(p, "Illegal or missing hexadecimal sequence in chunked-encoding");
-    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
-    if (i < n && s[i] != ';') return bad(p, "Illegal or missing hexadecimal sequence in chunked-encoding");
+    if (!digits || x > (unsigned long long)INT64_MAX)
+        return bad(p, FWC_H1E_RECV, "Illegal or missing hexadecimal sequence in chunked-encoding");
     p->remaining = x;
     p->state = x ? H1_CHUNK_DATA : H1_TRAILERS;
     return FWC_H1_MORE;
@@ -216,7 +283,6 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
 {
     size_t i = 0;
     int rc = FWC_H1_MORE;
-    if (len) p->started = 1;
     while (i < len && rc == FWC_H1_MORE) {
         switch (p->state) {
         case H1_BODY_LENGTH:
@@ -252,16 +318,11 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
         const char *line;
         size_t n;
         int got = next_line(p, data, len, &i, &line, &n);
-        if (got < 0) return p->error ? FWC_H1_BAD : FWC_H1_NOMEM;
+        if (got < 0) return FWC_H1_BAD;
         if (!got) break;
+        p->started = 1;
         size_t text = trim_eol(line, n);
-        if (p->state == H1_STATUS || p->state == H1_HEADERS || p->state == H1_TRAILERS) {
-            p->header_bytes += n;
-            if (p->header_bytes > MAX_HEADERS) {
-                rc = bad(p, "Too large response headers");
-                break;
-            }
-        }
+        int in_head = p->state == H1_STATUS || p->state == H1_HEADERS;
         switch (p->state) {
         case H1_STATUS:
             rc = status_line(p, line, text, res);
@@ -270,18 +331,20 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
             if (text == 0) {
                 headers_end(p);
                 if (p->state == H1_DONE) rc = FWC_H1_DONE;
-            } else if (fwc_buf_append(&res->headers, line, n) < 0)
-                rc = FWC_H1_NOMEM;
-            else
-                rc = header_line(p, line, text);
+            } else
+                rc = header_line(p, line, n, text, res);
             break;
         case H1_CHUNK_SIZE:
             rc = chunk_size(p, line, text);
             break;
-        case H1_CHUNK_END:
-            if (text != 0) rc = bad(p, "chunk not followed by CRLF in chunked-encoding");
+        case H1_CHUNK_END: {
+            /* CRs, then the LF */
+            size_t k = 0;
+            while (k < n - 1 && line[k] == '\r') k++;
+            if (k != n - 1) rc = bad(p, FWC_H1E_RECV, "Malformed encoding found in chunked-encoding");
             else p->state = H1_CHUNK_SIZE;
             break;
+        }
         case H1_TRAILERS:
             if (text == 0) {
                 p->state = H1_DONE;
@@ -289,6 +352,15 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
             } else if (fwc_buf_append(&res->headers, line, n) < 0)
                 rc = FWC_H1_NOMEM;
             break;
+        }
+        if (in_head && rc != FWC_H1_BAD) {
+            /* counted after the line went to the record, as libcurl counts */
+            p->total_header_bytes += n;
+            if (p->total_header_bytes > MAX_HEADERS) {
+                snprintf(p->error_text, sizeof p->error_text, "Too large response headers: %zu > %d",
+                         p->total_header_bytes, MAX_HEADERS);
+                rc = bad(p, FWC_H1E_RECV, p->error_text);
+            }
         }
         p->line.len = 0;
     }
@@ -302,7 +374,13 @@ int fwc_h1_parse_eof(FwcH1Parser *p)
         p->state = H1_DONE;
         return FWC_H1_DONE;
     }
-    if (!p->started) return FWC_H1_MORE;
+    if (p->state == H1_HEADERS && p->status >= 200) {
+        /* libcurl ends the response here, with what it has: headers, no body */
+        p->state = H1_DONE;
+        p->close = 1;
+        return FWC_H1_DONE;
+    }
+    if (p->state == H1_STATUS || p->state == H1_HEADERS) return FWC_H1_MORE;
     return FWC_H1_BAD;
 }
 

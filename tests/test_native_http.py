@@ -15,8 +15,9 @@ both and compares what matters:
    `Connection: close`, HTTP/1.0, bytes after a response;
 4. concurrency: 2000 deliveries through 16 connections, each id exactly once.
 
-Only 127.0.0.1 and ::1 are ever contacted (plus a DNS lookup of `nosuch.invalid` and
-`foo.localhost`, names that never resolve to anything else).
+Only 127.0.0.1 and ::1 are ever contacted.  No lookup leaves the machine: libcurl and the
+native client resolve `localhost` and `*.localhost` themselves, and the unresolvable host
+has a 64-character label, which the C library rejects before asking any DNS server.
 """
 import base64
 import collections
@@ -38,6 +39,8 @@ from raw_server import Act, RawServer, fragments, ok
 # The native client counts its attempts in stats()["native_attempts"].  While it has not
 # landed (the keyword is a no-op), that single assertion is off; it must be True at the end.
 NATIVE_LANDED = True
+# a label longer than 63 characters: getaddrinfo fails locally, no DNS query is sent
+BAD_HOST = "a" * 64 + ".test"
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 MODES = (True, False)        # native_http
@@ -108,7 +111,7 @@ def native_route_expected(h, doc):
         return False
     req = h.request(doc)
     for k, v in req.headers:
-        if k.lower() in H1_SPECIAL or not v.strip(" \t"):
+        if k.lower() in H1_SPECIAL or not v.strip(" \t\v\f"):
             return False
     url = req.url
     if not url.startswith("http://"):
@@ -676,8 +679,7 @@ CASES = [
     Case("content-length-twice-differing", Act(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", after="close"),
          expect=E("Delivered", rs=200, response_body=b"abc")),
     Case("content-length-spaces", b"HTTP/1.1 200 OK\r\nContent-Length:   2  \r\n\r\nok", expect=E("Delivered", rs=200, response_body=b"ok")),
-    Case("transfer-encoding-gzip-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
-         expect=E("Failed", "transfer failed: Error while processing content unencoding: incorrect header check", 200)),
+
     Case("transfer-encoding-identity", Act(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nabc", after="close"),
          expect=E("Delivered", rs=200, response_body=b"abc")),
     Case("content-encoding-gzip-not-decoded", b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
@@ -733,10 +735,10 @@ CASES = [
          expect=E("Delivered", rs=200)),
     Case("connection-refused-ipv6", url=lambda s: f"http://[::1]:{free_port('::1')}/x", v6=True,
          expect=E("Failed", "connection refused")),
-    Case("unresolvable-host", url=lambda s: "http://nosuch.invalid/x",
-         expect=E("Failed", "could not resolve host: Could not resolve host: nosuch.invalid")),
-    Case("unresolvable-host-port", url=lambda s: "http://NoSuch.invalid:8080/x?y#z",
-         expect=E("Failed", "could not resolve host: Could not resolve host: NoSuch.invalid")),
+    Case("unresolvable-host", url=lambda s: f"http://{BAD_HOST}/x",
+         expect=E("Failed", f"could not resolve host: Could not resolve host: {BAD_HOST}")),
+    Case("unresolvable-host-port", url=lambda s: f"http://{BAD_HOST.upper()}:8080/x?y#z",
+         expect=E("Failed", f"could not resolve host: Could not resolve host: {BAD_HOST.upper()}")),
     Case("ssrf-loopback", hook={"allow_private_networks": False},
          expect=E("Exhausted", "refused to connect to 127.0.0.1: loopback address (allow_private_networks=True to allow)",
                   next_retry=False)),
@@ -943,8 +945,10 @@ REUSE = [
     ("http10-keep-alive", b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 1),
     ("close-delimited", Act(b"HTTP/1.1 200 OK\r\n\r\nok", after="close"), 10),
     ("extra-bytes-after-response", OK2 + b"GARBAGE", 10),
-    # libcurl drops what follows the last chunk ("Leftovers after chunking") and keeps the connection
-    ("extra-bytes-after-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nJUNK", 1),
+    # libcurl drops what follows the last chunk ("Leftovers after chunking") and keeps the
+    # connection; the native client never reuses a connection that sent bytes nobody asked
+    # for (the same Deliveries, a fresh connection each: the 4th element)
+    ("extra-bytes-after-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nJUNK", 1, 10),
     ("500-keeps-the-connection", b"HTTP/1.1 500 X\r\nContent-Length: 1\r\n\r\nx", 1),
     ("204-keeps-the-connection", b"HTTP/1.1 204 X\r\n\r\n", 1),
     ("304-with-length-keeps-the-connection", b"HTTP/1.1 304 X\r\nContent-Length: 5\r\n\r\n", 1),
@@ -955,8 +959,9 @@ REUSE = [
 ]
 
 
-@pytest.mark.parametrize("name,answer,expect_conns", REUSE, ids=[r[0] for r in REUSE])
-def test_connection_reuse_matches_libcurl(name, answer, expect_conns):
+@pytest.mark.parametrize("name,answer,expect_conns,native_conns", [r + (None,) * (4 - len(r)) for r in REUSE],
+                         ids=[r[0] for r in REUSE])
+def test_connection_reuse_matches_libcurl(name, answer, expect_conns, native_conns):
     seen = {}
     kw = {"max_retries": 0, "max_response_bytes": 10 if name.startswith("truncated") else 65536}
     with RawServer(answer=answer) as srv:
@@ -965,7 +970,11 @@ def test_connection_reuse_matches_libcurl(name, answer, expect_conns):
             seen[native] = ([fields(x) for x in xs], accepted, len(reqs), s["connections_opened"], s["connections_reused"])
             check_native_count(native, s, attempts=10)
     assert seen[False][1] == expect_conns, seen[False]
-    assert seen[True] == seen[False]
+    if native_conns is None:
+        assert seen[True] == seen[False]
+    else:
+        assert seen[True][0] == seen[False][0]
+        assert seen[True][1:] == (native_conns, 10, native_conns, 10 - native_conns)
 
 
 def test_bytes_after_a_response_arriving_late():
@@ -973,7 +982,9 @@ def test_bytes_after_a_response_arriving_late():
     libcurl 7.88 reuses the connection anyway (its liveness check takes pending data for
     alive), reads the garbage as the next response ("Received HTTP/0.9 when not
     allowed", the request is not retried) and closes it, so the deliveries alternate:
-    delivered, failed, delivered, ...  Native must report the same."""
+    delivered, failed, delivered, ...  The native client drops a connection that speaks
+    when nobody asked (the idle connection becomes readable): every delivery goes out on
+    a fresh connection and is delivered.  A deliberate difference, pinned here."""
     answer = Act([OK2, b"GARBAGE"], delay=0.05)
     seen = {}
     with RawServer(answer=answer) as srv:
@@ -983,7 +994,9 @@ def test_bytes_after_a_response_arriving_late():
             check_native_count(native, s, attempts=6)
     assert [f["error"] for f in seen[False][0]] == [None, "unsupported protocol: Received HTTP/0.9 when not allowed"] * 3
     assert seen[False][1:] == (3, 6)
-    assert seen[True] == seen[False]
+    assert [f["error"] for f in seen[True][0]] == [None] * 6
+    assert [f["status"] for f in seen[True][0]] == ["Delivered"] * 6
+    assert seen[True][1:] == (6, 6)
 
 
 def test_idle_connection_closed_by_the_server_before_reuse():
@@ -1055,3 +1068,20 @@ def test_2000_concurrent_deliveries_with_connections_closing_under_them():
             assert set(ids) == {x.id for x in xs}
         else:   # libcurl: ~1% "connection reset by peer" here (its stale-retry budget), never silent
             assert all(x.error for x in xs if x.status != "Delivered")
+
+
+def test_transfer_codings_other_than_chunked():
+    """`Transfer-Encoding: gzip, chunked` (which HTTP allows only when the client sent TE;
+    neither transport does): libcurl un-gzips the body and fails when it is not gzip; the
+    native client takes the chunks off and keeps the rest as it came, so the verdict
+    follows the status.  A deliberate difference (README), pinned here."""
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    seen = {}
+    with RawServer(answer=answer) as srv:
+        for native in MODES:
+            xs, s, accepted, reqs = sequential(srv, native, 1, {"max_retries": 0})
+            seen[native] = fields(xs[0])
+            check_native_count(native, s, attempts=1)
+    assert seen[False]["error"] == "transfer failed: Error while processing content unencoding: incorrect header check"
+    assert seen[True]["status"] == "Delivered" and seen[True]["error"] is None
+    assert seen[True]["response_body"] == b"ok"
