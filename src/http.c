@@ -44,9 +44,17 @@ struct FwcTransfer {
     FwcResult res;
     int heap;                       /* allocated by fwc_http_prepare */
     unsigned long serial;           /* fwc_http_rearm: spec whose options are set; 0 none */
+    int fresh;                      /* connections opened since the handle was last reset */
     char refused[256];              /* SSRF refusal text, "" when none */
     char errbuf[CURL_ERROR_SIZE];
 };
+
+/* libcurl 7.88 counts the requests it re-sent on a fresh connection after a kept-alive
+ * one had died, per easy handle, and never resets the count between transfers: a pooled
+ * handle would give up on its sixth ("Connection died, tried 5 times before giving up")
+ * however far apart they were.  curl_easy_reset clears the count, so a handle is reset
+ * once it has opened this many connections (each such re-send opens one). */
+#define MAX_FRESH 4
 
 /* ---------- global init ---------- */
 
@@ -490,9 +498,10 @@ int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req)
     t->spec = spec;
     t->req = req;
     int reset = 0;
-    if (t->serial != spec->serial) {
+    if (t->serial != spec->serial || t->fresh >= MAX_FRESH) {
         /* another webhook's options: start from scratch (curl_easy_reset costs a few
          * allocations, so it is skipped while the webhook stays the same) */
+        t->fresh = 0;
         curl_easy_reset(t->easy);
         free(t->url);
         t->url = NULL;
@@ -577,6 +586,9 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
     curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
+    long connects = 0;
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+    t->fresh += (int)connects;
     if (code != CURLE_OK) {
         curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
         curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
@@ -733,7 +745,8 @@ FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult 
     FwcTransfer *t = &c->t;
     t->spec = spec;
     t->req = req;
-    if (c->serial != spec->serial) {
+    if (c->serial != spec->serial || t->fresh >= MAX_FRESH) {
+        t->fresh = 0;
         curl_easy_reset(c->easy);
         free(t->url);
         t->url = NULL;

@@ -1050,9 +1050,13 @@ def test_2000_concurrent_deliveries_each_exactly_once():
 def test_2000_concurrent_deliveries_with_connections_closing_under_them():
     """Every connection is closed by the server after its 5th answer (no Connection:
     close); a request sent on it meanwhile is never read and must go out again on a
-    fresh connection.  Nothing is ever delivered twice.  Native delivers everything;
-    libcurl 7.88 fails ~1% of them ("connection reset by peer": its per-handle
-    stale-retry budget, see the stale test), so for it only duplicates are checked."""
+    fresh connection.  Nothing is ever delivered twice.  The native client delivers
+    everything at the first attempt.  libcurl 7.88 fails a request whose *send* meets the
+    reset (it re-sends only when the read finds the connection dead): a few in 2000, each
+    with its error (and retried later by the Dispatcher, were max_retries > 0).  Its
+    per-handle budget of five re-sends, never reset between transfers, used to fail ~1 %
+    more ("Connection died, tried 5 times"); http.c resets pooled handles before it runs
+    out, so at most 0.25 % may fail here."""
     script = [OK2] * 4 + [Act(OK2, after="close")]
     for native in MODES:
         xs, s, accepted, reqs = _many(native, script)
@@ -1062,12 +1066,14 @@ def test_2000_concurrent_deliveries_with_connections_closing_under_them():
         assert delivered <= set(ids)
         assert accepted >= 2000 // 5
         check_native_count(native, s, attempts=2000)
-        if native and NATIVE_LANDED:
-            assert collections.Counter(x.status for x in xs) == {"Delivered": 2000}
-            assert all(x.attempt == 1 for x in xs)
+        assert all(x.attempt == 1 for x in xs)
+        if native:
+            assert collections.Counter(x.status for x in xs) == {"Delivered": 2000}, {x.error for x in xs}
             assert set(ids) == {x.id for x in xs}
-        else:   # libcurl: ~1% "connection reset by peer" here (its stale-retry budget), never silent
-            assert all(x.error for x in xs if x.status != "Delivered")
+        else:
+            failed = [x for x in xs if x.status != "Delivered"]
+            assert len(failed) <= 5, collections.Counter(x.error for x in failed)
+            assert all(x.error for x in failed)
 
 
 def test_transfer_codings_other_than_chunked():
