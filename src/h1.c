@@ -49,6 +49,7 @@ struct FwcH1Req {
     const FwcHookSpec *spec;
     const FwcBuilt *req;
     FwcH1Url url;
+    unsigned long url_gen;      /* the client's route_gen when url was copied; 0 unknown */
     unsigned hash;
     FwcBuf head;                /* request line and headers (the buffer is reused); a
                                  * small body is copied behind them, so that one send()
@@ -86,6 +87,7 @@ struct FwcH1 {
     unsigned long route_serial;
     char *route_text;
     int route_ok;
+    unsigned long route_gen;    /* counts route changes (from 1) */
     FwcH1Url route;
     char rbuf[READ_SIZE];
 };
@@ -538,6 +540,17 @@ void fwc_h1_event(FwcH1 *c, void *ptr, uint32_t events)
 
 /* ---------- requests ---------- */
 
+/* r's result emptied for the next request (its buffers have been moved out or freed) */
+static void result_clear(FwcResult *res)
+{
+    fwc_result_free(res);
+    res->status = 0;
+    res->kind = FWC_NET_OK;
+    res->truncated = 0;
+    res->elapsed = 0;
+    res->error[0] = 0;
+}
+
 const FwcH1Url *fwc_h1_route(FwcH1 *c, const FwcHookSpec *spec, const FwcBuilt *req)
 {
     if (c->route_serial != spec->serial || !c->route_text || strcmp(c->route_text, req->url) != 0) {
@@ -545,6 +558,7 @@ const FwcH1Url *fwc_h1_route(FwcH1 *c, const FwcHookSpec *spec, const FwcBuilt *
         c->route_text = strdup(req->url);
         c->route_serial = c->route_text ? spec->serial : 0;
         c->route_ok = fwc_h1_eligible(spec, req, &c->route);
+        c->route_gen++;
     }
     return c->route_ok ? &c->route : NULL;
 }
@@ -555,8 +569,12 @@ void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt
     r->owner = owner;
     r->spec = spec;
     r->req = req;
-    r->url = *u;
-    r->hash = hash_text(u->authority);
+    if (r->url_gen != c->route_gen || u != &c->route) {
+        /* a route is long (host, authority): copied only when it is not the one r has */
+        r->url = *u;
+        r->hash = hash_text(u->authority);
+        r->url_gen = u == &c->route ? c->route_gen : 0;
+    }
     r->sent = 0;
     r->conn = NULL;
     r->reused = r->retried = 0;
@@ -564,8 +582,7 @@ void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt
     r->last_errno = 0;
     r->refused[0] = 0;
     fwc_h1_parser_reset(&r->p);
-    fwc_result_free(&r->res);
-    memset(&r->res, 0, sizeof r->res);
+    result_clear(&r->res);
     r->start = fwc_mono_now();
     r->deadline = r->start + spec->timeout;
     r->connect_deadline = r->start + (spec->timeout < 10.0 ? spec->timeout : 10.0);
@@ -652,8 +669,19 @@ void *fwc_h1_take_done(FwcH1 *c, FwcH1Req **out)
 
 void fwc_h1_result(FwcH1Req *r, FwcResult *out, long *connects)
 {
-    *out = r->res;
-    memset(&r->res, 0, sizeof r->res);
+    /* field by field: the error text is copied only when there is one */
+    FwcResult *in = &r->res;
+    out->status = in->status;
+    out->kind = in->kind;
+    out->truncated = in->truncated;
+    out->elapsed = in->elapsed;
+    out->headers = in->headers;
+    out->body = in->body;
+    out->url = in->url;
+    strcpy(out->error, in->error);
+    memset(&in->headers, 0, sizeof in->headers);
+    memset(&in->body, 0, sizeof in->body);
+    in->url = NULL;
     *connects = r->connects;
 }
 

@@ -38,11 +38,18 @@ enum {
 
 void fwc_h1_parser_reset(FwcH1Parser *p)
 {
-    FwcBuf line = p->line;
-    memset(p, 0, sizeof *p);
-    line.len = 0;
-    p->line = line;
+    /* field by field: a memset would write the 2 KB of location every request */
     p->state = H1_STATUS;
+    p->status = p->minor = 0;
+    p->chunked = p->close = p->keep_alive = p->has_length = 0;
+    p->truncated = p->started = p->headerline = 0;
+    p->remaining = 0;
+    p->total_header_bytes = 0;
+    p->line.len = 0;
+    p->location[0] = 0;
+    p->error = NULL;
+    p->error_kind = 0;
+    p->error_text[0] = 0;
 }
 
 void fwc_h1_parser_free(FwcH1Parser *p) { fwc_buf_free(&p->line); }
@@ -125,11 +132,18 @@ static int status_line(FwcH1Parser *p, const char *s, size_t n, FwcResult *res)
 {
     if (n < 5 || strncasecmp(s, "HTTP/", 5) != 0)
         return bad(p, FWC_H1E_PROTOCOL, "Received HTTP/0.9 when not allowed");
+    int major = 0, minor = 0, code = 0, version;
+    if (n >= 12 && memcmp(s, "HTTP/1.", 7) == 0 && (s[7] == '0' || s[7] == '1') && s[8] == ' ' && s[9] >= '1' &&
+        s[9] <= '9' && s[10] >= '0' && s[10] <= '9' && s[11] >= '0' && s[11] <= '9' && (n == 12 || s[12] == ' ')) {
+        /* the usual form, read directly: what the patterns below make of it */
+        code = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+        version = 10 + (s[7] - '0');
+        goto known;
+    }
     char line[256];
     size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
     memcpy(line, s, k);
     line[k] = 0;
-    int major = 0, minor = 0, code = 0, version;
     char sep = 0, digit4 = 0, two_three[2];
     int nc = sscanf(line, " HTTP/%1d.%1d%c%3d%c", &major, &minor, &sep, &code, &digit4);
     if (nc == 1 && major >= 2 && sscanf(line, " HTTP/%1[23] %d", two_three, &code) == 2) {
@@ -152,6 +166,7 @@ static int status_line(FwcH1Parser *p, const char *s, size_t n, FwcResult *res)
         version = 10;
     } else
         return bad(p, FWC_H1E_PROTOCOL, "Unsupported HTTP version in response");
+known:
     /* a new response: only the last one is kept (as http.c does at libcurl's "HTTP/" line) */
     res->headers.len = 0;
     res->body.len = 0;
@@ -172,6 +187,16 @@ static int content_length(const char *v, size_t n, unsigned long long *out)
     char text[64];
     while (n && (*v == ' ' || *v == '\t')) v++, n--;
     if (!n || *v == '-') return -1;
+    if (n <= 18) {
+        /* plain digits, the usual form */
+        unsigned long long x = 0;
+        size_t i = 0;
+        while (i < n && v[i] >= '0' && v[i] <= '9') x = x * 10 + (unsigned long long)(v[i++] - '0');
+        if (i == n) {
+            *out = x;
+            return 1;
+        }
+    }
     if (n >= sizeof text) n = sizeof text - 1;
     memcpy(text, v, n);
     text[n] = 0;

@@ -118,6 +118,8 @@ FwcJob *fwc_queue_pop(FwcEngine *e)
     if (!h) return NULL;
     FwcJob *j = h->qhead;
     h->qhead = j->qnext;
+    /* a queued job went cold long ago: fetch the next one while this one is started */
+    if (h->qhead) __builtin_prefetch(h->qhead);
     if (!h->qhead) h->qtail = NULL;
     j->qnext = NULL;
     h->nq--;
