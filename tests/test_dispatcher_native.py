@@ -58,9 +58,40 @@ def test_dynamic_urls_alternating_with_dropped_deliveries(rx):
         assert seen[f"N-{i}"] == "/" + paths[i // 40 % len(paths)].split("?")[0]
 
 
+def hosts_file_name():
+    """A name /etc/hosts maps to 127.0.0.1 (other than localhost, which both transports
+    answer themselves): looked up through the C library's files source, no DNS query."""
+    try:
+        with open("/etc/hosts") as f:
+            for line in f:
+                parts = line.split("#")[0].split()
+                if len(parts) > 1 and parts[0] == "127.0.0.1":
+                    for name in parts[1:]:
+                        if name != "localhost" and not name.endswith(".localhost") and "." not in name[-1:]:
+                            return name
+    except OSError:
+        pass
+    return None
+
+
+@pytest.mark.skipif(not hosts_file_name(), reason="no name for 127.0.0.1 in /etc/hosts")
+@pytest.mark.parametrize("native", [True, False], ids=["native", "libcurl"])
+def test_a_name_looked_up_on_the_resolver_thread(rx, native):
+    """A host name goes through getaddrinfo on a lookup thread (the worker never blocks
+    on it), answered from /etc/hosts here; then the connections are kept alive."""
+    name = hosts_file_name()
+    h = hook(rx.url("/looked-up").replace("127.0.0.1", name))
+    with fwc.Dispatcher(native_http=native) as d:
+        xs = [d.enqueue(h, {"name": f"N-{i}"}) for i in range(40)]
+        assert d.flush(timeout=30) == []
+        s = d.stats()
+    assert all(x.status == "Delivered" for x in xs), {x.error for x in xs}
+    assert s["native_attempts"] == (40 if native else 0)
+    assert s["connections_opened"] <= 16 and len(rx.hits_for("/looked-up")) == 40
+
+
 def test_host_names_are_looked_up_and_kept_alive(rx):
-    """localhost goes through the resolver thread; the receiver listens on 127.0.0.1 only,
-    so an IPv6 answer first is refused and the next address is used."""
+    """localhost is answered without a lookup, as libcurl does: 127.0.0.1, then ::1."""
     url = rx.url("/named").replace("127.0.0.1", "localhost")
     h = hook(url)
     with fwc.Dispatcher() as d:
