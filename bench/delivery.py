@@ -14,7 +14,8 @@ is kept), prints a table with ratios, and stops nginx.
     python bench/delivery.py [--n 200000] [--rounds 2] [--seconds 4] [--workers 1]
 
 enqueue snapshots the document in the caller; the worker thread builds the field-map body,
-signs it (HMAC-SHA256) and sends it.  The other clients send the same pre-built body and
+signs it (HMAC-SHA256) and sends it (plain http: through its native HTTP/1.1 client, the
+default native_http=True).  The other clients send the same pre-built body and
 headers, so they do less work.  Targets (issue 6): enqueue >= 50% of wrk's rate, >= 2x
 pycurl multi, < 5 us per enqueue call.
 """
