@@ -399,8 +399,11 @@ int fwc_h1_parse_eof(FwcH1Parser *p)
         p->state = H1_DONE;
         return FWC_H1_DONE;
     }
-    if (p->state == H1_HEADERS && p->status >= 200) {
-        /* libcurl ends the response here, with what it has: headers, no body */
+    if (p->state == H1_HEADERS) {
+        /* libcurl ends the response here, with what it has: headers, no body, whatever
+         * the status (even an interim 1xx whose header block was cut) -- unless the
+         * headers so far promised a body */
+        if ((p->has_length && p->remaining) || p->chunked) return FWC_H1_BAD;
         p->state = H1_DONE;
         p->close = 1;
         return FWC_H1_DONE;

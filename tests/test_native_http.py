@@ -1091,3 +1091,83 @@ def test_transfer_codings_other_than_chunked():
     assert seen[False]["error"] == "transfer failed: Error while processing content unencoding: incorrect header check"
     assert seen[True]["status"] == "Delivered" and seen[True]["error"] is None
     assert seen[True]["response_body"] == b"ok"
+
+
+# ---------- generated responses: both transports must read them alike ----------
+
+STATUS_LINES = st.one_of(
+    st.builds(lambda v, c, r: f"HTTP/1.{v} {c}{r}".encode(), st.sampled_from("01"),
+              st.sampled_from([200, 201, 204, 301, 302, 304, 400, 404, 410, 429, 500, 503, 299, 599]),
+              st.sampled_from(["", " ", " OK", " Whatever Reason", "  two spaces"])),
+    st.sampled_from([b"HTTP/1.1  200 OK", b"HTTP/2 200", b"HTTP/1.1 099 X", b"HTTP/1.1 2000 X", b"http/1.1 500 X",
+                     b"HTTP/1.2 200 X", b"HTTP/1.1 20 X", b"HTTP/1.1\t200 X", b"HTTP/1.1 abc", b"HTTP/x.1 200"]),
+)
+HEADER_NAMES = st.sampled_from(["X-A", "x-b", "Server", "Date", "Content-Type", "Retry-After", "Set-Cookie", "Location",
+                                "Connection", "Keep-Alive", "X-Empty", "Vary"])
+HEADER_VALUES = st.text(alphabet=string.ascii_letters + string.digits + " ,;=/:-_.\t", max_size=24)
+
+
+@st.composite
+def responses(draw):
+    """A response as a server might send it, sometimes wrongly: a status line, headers
+    (odd ones too: no colon, folded, blank values), a body framed by Content-Length
+    (right, short, long, odd forms), chunked (extensions, trailers, bad sizes) or by
+    the connection's close, and maybe a cut anywhere."""
+    lines = [draw(STATUS_LINES)]
+    if draw(st.integers(0, 5)) == 0:
+        lines = [b"HTTP/1.1 100 Continue", b""] + lines
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.integers(0, 12))
+        if kind == 0:
+            lines.append(b"NoColonHere")
+        elif kind == 1:
+            lines.append(b" folded: continuation")
+        else:
+            lines.append(f"{draw(HEADER_NAMES)}:{draw(st.sampled_from(['', ' ']))}{draw(HEADER_VALUES)}".encode())
+    body = draw(st.binary(max_size=40))
+    framing = draw(st.sampled_from(["length", "length", "chunked", "chunked", "close", "length-odd"]))
+    if framing == "length":
+        lines.append(b"Content-Length: %d" % len(body))
+        tail = body
+    elif framing == "length-odd":
+        lines.append(b"Content-Length: " + draw(st.sampled_from([b"+%d", b"0%d", b" %d ", b"%d, %d", b"%dx", b"-%d",
+                                                                   b"%d0"])).replace(b"%d", b"%d" % len(body)))
+        tail = body
+    elif framing == "chunked":
+        lines.append(b"Transfer-Encoding: chunked")
+        tail, rest = b"", body
+        while rest:
+            n = draw(st.integers(1, max(1, len(rest))))
+            size = draw(st.sampled_from([b"%x", b"%X", b"%x;ext=1", b"0%x", b"%x "])).replace(b"%x", b"%x" % n)
+            tail += size + b"\r\n" + rest[:n] + b"\r\n"
+            rest = rest[n:]
+        tail += draw(st.sampled_from([b"0\r\n\r\n", b"0\r\nX-Trailer: t\r\n\r\n", b"zz\r\n\r\n", b"0;e\r\n\r\n"]))
+    else:
+        tail = body
+    raw = b"\r\n".join(lines) + b"\r\n\r\n" + tail
+    if draw(st.integers(0, 6)) == 0:
+        raw = raw[:draw(st.integers(0, len(raw)))]       # cut short, then closed
+    return raw
+
+
+@settings(max_examples=int(__import__('os').environ.get('GEN_N', 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=responses(), cap=st.sampled_from([65536, 65536, 8]))
+def test_generated_responses_read_alike(raw, cap):
+    """Each generated response, sent then closed by the server, must give the same
+    Delivery through the native client and through libcurl: status and attempt,
+    response status, headers, body, truncation, error text."""
+    seen = {}
+    with RawServer(answer=Act(raw, after="close")) as srv:
+        for native in MODES:
+            d = fwc.Dispatcher(native_http=native)
+            try:
+                x = d.enqueue(hook(srv.url("/gen"), max_retries=0, timeout=5, max_response_bytes=cap),
+                              {"doctype": "ToDo", "name": "G-1"})
+                d.flush(20)
+                assert wait_until(lambda: x.attempt >= 1, 20)
+                seen[native] = fields(x)
+                s = d.stats()
+            finally:
+                d.close(0)
+            assert s["native_attempts"] == (1 if native else 0)
+    assert seen[True] == seen[False], raw
