@@ -77,7 +77,8 @@ struct FwcH1Req {
 struct FwcH1 {
     int epfd;
     FwcH1Resolver *resolver;
-    size_t max_idle, nidle;
+    size_t max_conns, nidle, nopen;  /* open connections (busy or idle) at most max_conns,
+                                      * as libcurl's CURLMOPT_MAX_TOTAL_CONNECTIONS */
     Conn *idle_head, *idle_tail;
     Conn *grave;
     FwcH1Req active;            /* sentinel of the requests not done */
@@ -117,6 +118,7 @@ static void conn_close(FwcH1 *c, Conn *k)
     if (k->state == C_IDLE) idle_unlink(c, k);
     epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
     close(k->fd);
+    c->nopen--;
     k->fd = -1;
     k->state = C_CLOSED;
     k->req = NULL;
@@ -136,7 +138,7 @@ static void conn_idle(FwcH1 *c, Conn *k)
     else c->idle_tail = k;
     c->idle_head = k;
     c->nidle++;
-    if (c->nidle > c->max_idle) conn_close(c, c->idle_tail);
+    if (c->nopen > c->max_conns) conn_close(c, c->idle_tail);
 }
 
 static Conn *pool_take(FwcH1 *c, const char *key, unsigned hash)
@@ -227,6 +229,8 @@ static void connect_next(FwcH1 *c, FwcH1Req *r)
         const FwcH1Addr *a = &r->addrs[r->next_addr++];
         int fam = a->family == AF_INET ? 4 : 6;
         if (fwc_addr_check(r->spec, fam, addr_bytes(a), r->refused, sizeof r->refused) < 0) continue;
+        /* room for one more: the least recently used idle connection goes */
+        if (c->nopen >= c->max_conns && c->idle_tail) conn_close(c, c->idle_tail);
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             r->last_errno = errno;
@@ -248,6 +252,7 @@ static void connect_next(FwcH1 *c, FwcH1Req *r)
             fail(c, r, FWC_NET_OTHER, "out of memory (connection)");
             return;
         }
+        c->nopen++;
         k->fd = fd;
         k->state = rc == 0 ? C_BUSY : C_CONNECTING;
         k->hash = r->hash;
@@ -711,7 +716,7 @@ void fwc_h1_abort(FwcH1 *c, FwcH1Req *r)
 
 /* ---------- lifetime ---------- */
 
-FwcH1 *fwc_h1_new(int epfd, int wakefd, size_t max_idle)
+FwcH1 *fwc_h1_new(int epfd, int wakefd, size_t max_conns)
 {
     FwcH1 *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -720,7 +725,7 @@ FwcH1 *fwc_h1_new(int epfd, int wakefd, size_t max_idle)
         return NULL;
     }
     c->epfd = epfd;
-    c->max_idle = max_idle ? max_idle : 1;
+    c->max_conns = max_conns ? max_conns : 1;
     c->active.prev = c->active.next = &c->active;
     c->next_due = -1;
     return c;

@@ -125,9 +125,10 @@ typedef struct FwcH1 FwcH1;
 typedef struct FwcH1Req FwcH1Req;
 
 /* A client whose sockets go into epfd with data.ptr = a connection (never an odd
- * value: the worker tags its own fds with the low bit).  max_idle bounds the idle
- * connections kept.  NULL when out of memory. */
-FwcH1 *fwc_h1_new(int epfd, int wakefd, size_t max_idle);
+ * value: the worker tags its own fds with the low bit).  At most max_conns connections
+ * are open (busy or idle; the least recently used idle one makes room).  NULL when out
+ * of memory. */
+FwcH1 *fwc_h1_new(int epfd, int wakefd, size_t max_conns);
 /* Closes every connection; requests still in flight must have been aborted. */
 void fwc_h1_free(FwcH1 *c);
 

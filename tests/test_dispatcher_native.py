@@ -183,16 +183,51 @@ def test_close_with_requests_in_flight_returns_them(rx):
     assert all(x.status == "Queued" for x in xs)
 
 
-def test_many_hosts_beyond_the_idle_limit():
-    """More receivers than max_connections: idle connections beyond the limit are closed
-    (oldest first) and every delivery still arrives."""
+def client_connections_to(ports):
+    """Established TCP connections from this machine to any of ports (the client ends)."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "01" and int(parts[2].rsplit(":", 1)[1], 16) in ports:
+                        n += 1
+        except OSError:
+            pass
+    return n
+
+
+def test_many_hosts_beyond_the_connection_limit():
+    """More receivers than max_connections: a new connection closes the least recently
+    used idle one, so at most max_connections are open, and every delivery arrives."""
     receivers = [ScriptedReceiver().__enter__() for _ in range(6)]
+    ports = {r.port for r in receivers}
+    most, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            # /proc/net/tcp is not read atomically: a connection closed and another
+            # opened during one scan can both show; the smaller of two scans in a row
+            # is never above the real count of either moment
+            a = client_connections_to(ports)
+            most[0] = max(most[0], min(a, client_connections_to(ports)))
+            time.sleep(0.002)
+
     try:
+        for r in receivers:
+            r.script("/h", {"delay": 0.01})
         hooks = [hook(r.url("/h")) for r in receivers]
+        watcher = threading.Thread(target=watch)
+        watcher.start()
         with fwc.Dispatcher(max_connections=2, max_per_host=1) as d:
             xs = [d.enqueue(hooks[i % 6], {"name": f"H-{i}"}) for i in range(60)]
             assert d.flush(timeout=30) == []
             s = d.stats()
+        stop.set()
+        watcher.join()
+        assert 1 <= most[0] <= 2, most
         assert all(x.status == "Delivered" for x in xs)
         assert s["native_attempts"] == 60
         assert all(len(r.hits_for("/h")) == 10 for r in receivers)
