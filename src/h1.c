@@ -313,20 +313,21 @@ static int is_localhost(const char *h)
     return strcasecmp(h, "localhost") == 0 || (n > 10 && strcasecmp(h + n - 10, ".localhost") == 0);
 }
 
-static void loopback_addr(FwcH1Addr *a, int family, unsigned short port)
+/* *a = family's address (bytes) at port (network order) */
+static void make_addr(FwcH1Addr *a, int family, const void *bytes, unsigned short port)
 {
     memset(a, 0, sizeof *a);
     if (family == AF_INET) {
         struct sockaddr_in *s = (struct sockaddr_in *)&a->sa;
         s->sin_family = AF_INET;
         s->sin_port = port;
-        s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        memcpy(&s->sin_addr, bytes, 4);
         a->len = sizeof *s;
     } else {
         struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->sa;
         s->sin6_family = AF_INET6;
         s->sin6_port = port;
-        s->sin6_addr = in6addr_loopback;
+        memcpy(&s->sin6_addr, bytes, 16);
         a->len = sizeof *s;
     }
     a->family = family;
@@ -335,11 +336,12 @@ static void loopback_addr(FwcH1Addr *a, int family, unsigned short port)
 static void resolve_and_connect(FwcH1 *c, FwcH1Req *r)
 {
     const FwcH1Url *u = &r->url;
+    unsigned short port = htons((unsigned short)atoi(u->port));
     if (!u->literal && is_localhost(u->host)) {
+        static const uint8_t v4[4] = {127, 0, 0, 1};
         FwcH1Addr two[2];
-        unsigned short port = htons((unsigned short)atoi(u->port));
-        loopback_addr(&two[0], AF_INET, port);
-        loopback_addr(&two[1], AF_INET6, port);
+        make_addr(&two[0], AF_INET, v4, port);
+        make_addr(&two[1], AF_INET6, &in6addr_loopback, port);
         set_addrs(r, two, 2);
         if (!r->naddrs) fail(c, r, FWC_NET_OTHER, "out of memory");
         else connect_next(c, r);
@@ -347,23 +349,7 @@ static void resolve_and_connect(FwcH1 *c, FwcH1Req *r)
     }
     if (u->literal) {
         FwcH1Addr a;
-        memset(&a, 0, sizeof a);
-        unsigned short port = htons((unsigned short)atoi(u->port));
-        if (u->literal == 4) {
-            struct sockaddr_in *s = (struct sockaddr_in *)&a.sa;
-            s->sin_family = AF_INET;
-            s->sin_port = port;
-            memcpy(&s->sin_addr, u->addr, 4);
-            a.family = AF_INET;
-            a.len = sizeof *s;
-        } else {
-            struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a.sa;
-            s->sin6_family = AF_INET6;
-            s->sin6_port = port;
-            memcpy(&s->sin6_addr, u->addr, 16);
-            a.family = AF_INET6;
-            a.len = sizeof *s;
-        }
+        make_addr(&a, u->literal == 4 ? AF_INET : AF_INET6, u->addr, port);
         set_addrs(r, &a, 1);
         connect_next(c, r);
         return;

@@ -1,4 +1,4 @@
-"""Loopback receivers for the Dispatcher tests.
+"""Loopback receivers for the Dispatcher tests (and hook(), their Webhook factory).
 
 ScriptedReceiver: a threaded HTTP/1.1 server on 127.0.0.1 (or ::1) that records every
 request with its arrival time and answers each path from a script: a list of answers
@@ -20,6 +20,18 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+
+import frappe_webhook_c as fwc
+
+
+def hook(url, **kw):
+    """A Webhook for the Dispatcher tests: loopback allowed, a short retry schedule
+    without jitter, a one-field body."""
+    kw.setdefault("allow_private_networks", True)
+    kw.setdefault("retry_schedule", [0.05])
+    kw.setdefault("retry_jitter", 0)
+    kw.setdefault("webhook_data", [("name", "id")])
+    return fwc.Webhook(url, **kw)
 
 
 @dataclass

@@ -14,15 +14,7 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import ScriptedReceiver
-
-
-def hook(url, **kw):
-    kw.setdefault("allow_private_networks", True)
-    kw.setdefault("retry_schedule", [0.05])
-    kw.setdefault("retry_jitter", 0)
-    kw.setdefault("webhook_data", [("name", "id")])
-    return fwc.Webhook(url, **kw)
+from dispatch_receiver import ScriptedReceiver, hook
 
 
 @pytest.fixture
