@@ -89,9 +89,9 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
 int fwc_h1_parse_eof(FwcH1Parser *p);
 /* Whether the connection may carry another request after this response. */
 int fwc_h1_reusable(const FwcH1Parser *p);
-/* Whether any byte of a response has arrived; whether its headers are still to come. */
+/* Whether a whole line (or a body byte) of a response has arrived: before that, a dead
+ * kept-alive connection may be retried on a fresh one (libcurl's rule). */
 int fwc_h1_started(const FwcH1Parser *p);
-int fwc_h1_in_headers(const FwcH1Parser *p);
 
 /* ---------- host name lookups (h1_resolve.c) ---------- */
 

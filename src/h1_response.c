@@ -419,4 +419,3 @@ int fwc_h1_reusable(const FwcH1Parser *p)
 
 int fwc_h1_started(const FwcH1Parser *p) { return p->started; }
 
-int fwc_h1_in_headers(const FwcH1Parser *p) { return p->state == H1_STATUS || p->state == H1_HEADERS; }

@@ -1,7 +1,8 @@
 /* worker.c — one worker thread of the delivery engine.  It never holds the GIL nor
  * touches a PyObject.  It owns one libcurl multi handle (connections, TLS sessions and
- * HTTP/2 streams reused) driven by curl_multi_socket_action from an epoll loop (an
- * eventfd wakes it for new work).  Each loop: publish the attempts that finished (under
+ * HTTP/2 streams reused) driven by curl_multi_socket_action, and a native HTTP/1.1
+ * client (h1.h) that sends the plain-http requests libcurl would send unchanged, both
+ * from one epoll loop (an eventfd wakes it for new work).  Each loop: publish the attempts that finished (under
  * the engine lock, briefly), take up to its share of runnable jobs, build and sign each
  * request (fresh Standard Webhooks timestamp, same id) and start it, wait for socket
  * events, collect what finished and settle its verdict (retry.c) before taking the lock.
