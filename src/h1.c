@@ -206,7 +206,8 @@ static void complete(FwcH1 *c, FwcH1Req *r, int dirty)
     r->conn = NULL;
     if (!dirty && r->sent == r->head.len + r->body_len && fwc_h1_reusable(&r->p)) conn_idle(c, k);
     else conn_close(c, k);
-    if (r->res.status >= 300 && r->res.status < 400 && r->p.location[0]) not_followed(r);
+    /* as http.c reads libcurl: a cut body (libcurl's write error) reports no redirect */
+    if (r->res.status >= 300 && r->res.status < 400 && r->p.location[0] && !r->res.truncated) not_followed(r);
     finish(c, r);
 }
 

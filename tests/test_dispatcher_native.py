@@ -201,28 +201,27 @@ def test_many_hosts_beyond_the_connection_limit():
     def watch():
         while not stop.is_set():
             # /proc/net/tcp is not read atomically: a connection closed and another
-            # opened during one scan can both show; the smaller of two scans in a row
-            # is never above the real count of either moment
-            a = client_connections_to(ports)
-            most[0] = max(most[0], min(a, client_connections_to(ports)))
+            # opened during one scan can both show.  Connections change every ~25 ms
+            # here; the smallest of three scans in a row is the real count of a moment
+            most[0] = max(most[0], min(client_connections_to(ports) for _ in range(3)))
             time.sleep(0.002)
 
     try:
         for r in receivers:
-            r.script("/h", {"delay": 0.01})
+            r.script("/h", {"delay": 0.05})
         hooks = [hook(r.url("/h")) for r in receivers]
         watcher = threading.Thread(target=watch)
         watcher.start()
         with fwc.Dispatcher(max_connections=2, max_per_host=1) as d:
-            xs = [d.enqueue(hooks[i % 6], {"name": f"H-{i}"}) for i in range(60)]
+            xs = [d.enqueue(hooks[i % 6], {"name": f"H-{i}"}) for i in range(24)]
             assert d.flush(timeout=30) == []
             s = d.stats()
         stop.set()
         watcher.join()
         assert 1 <= most[0] <= 2, most
         assert all(x.status == "Delivered" for x in xs)
-        assert s["native_attempts"] == 60
-        assert all(len(r.hits_for("/h")) == 10 for r in receivers)
+        assert s["native_attempts"] == 24
+        assert all(len(r.hits_for("/h")) == 4 for r in receivers)
     finally:
         for r in receivers:
             r.__exit__(None, None, None)
