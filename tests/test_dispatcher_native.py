@@ -7,6 +7,7 @@ deadline, and closing with requests in flight.  Each test compares with libcurl
 Byte-for-byte request and response equivalence is in test_native_http.py; the Dispatcher's
 behaviour over both transports is in test_dispatcher.py."""
 import gc
+import os
 import socket
 import threading
 import time
@@ -248,3 +249,46 @@ def test_requests_from_many_threads_while_connections_churn(rx):
     d.close()
     assert len(out) == 600 and all(x.status == "Delivered" for x in out)
     assert s["native_attempts"] == 600 and s["connections_opened"] == 600
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def wait_until(pred, timeout):
+    end = time.monotonic() + timeout
+    while not pred() and time.monotonic() < end:
+        time.sleep(0.01)
+    return pred()
+
+
+def test_no_descriptor_is_left_behind():
+    """Deliveries that end every way a connection can (kept alive, closed by the server,
+    reset, refused, timed out, malformed, a name looked up or not found), then close():
+    the process has the descriptors it had before (connections, epoll set, eventfd, the
+    lookup threads' duplicates)."""
+    before = open_fds()
+    with ScriptedReceiver() as rx:
+        rx.script("/ok", 200)
+        rx.script("/close", {"close": True})
+        rx.script("/reset", {"reset": True})
+        rx.script("/slow", {"delay": 1})
+        rx.script("/gone", {"status": 200, "headers": {"Connection": "close"}})
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{dead.getsockname()[1]}/x"
+        dead.close()
+        urls = [rx.url("/ok"), rx.url("/close"), rx.url("/reset"), rx.url("/gone"), refused,
+                rx.url("/ok").replace("127.0.0.1", "localhost"), f"http://{'b' * 64}.test:9/x"]
+        name = hosts_file_name()
+        if name:
+            urls.append(rx.url("/ok").replace("127.0.0.1", name))
+        hooks = [hook(u, max_retries=0) for u in urls] + [hook(rx.url("/slow"), max_retries=0, timeout=0.2)]
+        with fwc.Dispatcher(workers=2, max_queue=10_000) as d:
+            xs = [d.enqueue(hooks[i % len(hooks)], {"name": f"F-{i}"}) for i in range(400)]
+            assert d.flush(timeout=60) == []
+            s = d.stats()
+        assert s["native_attempts"] == 400
+        assert {x.status for x in xs} == {"Delivered", "Exhausted"}
+    time.sleep(0.2)     # lookup threads close their duplicate of the eventfd as they end
+    assert wait_until(lambda: open_fds() <= before, 5), (before, open_fds())
