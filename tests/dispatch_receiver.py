@@ -1,4 +1,5 @@
-"""Loopback receivers for the Dispatcher tests (and hook(), their Webhook factory).
+"""Loopback receivers for the Dispatcher tests (and hook(), their Webhook factory, and
+wait_until()).
 
 ScriptedReceiver: a threaded HTTP/1.1 server on 127.0.0.1 (or ::1) that records every
 request with its arrival time and answers each path from a script: a list of answers
@@ -22,6 +23,16 @@ import time
 from dataclasses import dataclass
 
 import frappe_webhook_c as fwc
+
+
+def wait_until(pred, timeout=10.0):
+    """pred() once it holds, polling every 5 ms up to timeout seconds; its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return pred()
 
 
 def hook(url, **kw):

@@ -28,6 +28,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from receiver import last_header
+
 CRLF = b"\r\n"
 
 
@@ -52,11 +54,7 @@ class RawRequest:
     at: float = 0.0
 
     def header(self, name, default=None):
-        found = default
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                found = v
-        return found
+        return last_header(self.headers, name, default)
 
     def header_all(self, name):
         return [v for k, v in self.headers if k.lower() == name.lower()]

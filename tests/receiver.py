@@ -25,6 +25,15 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 
+def last_header(headers, name, default=None):
+    """The value of the last (name, value) in headers named name (any case), or default."""
+    found = default
+    for k, v in headers:
+        if k.lower() == name.lower():
+            found = v
+    return found
+
+
 @dataclass
 class Recorded:
     method: str
@@ -37,11 +46,7 @@ class Recorded:
     peer_cert: dict = field(default_factory=dict)
 
     def header(self, name, default=None):
-        found = default
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                found = v
-        return found
+        return last_header(self.headers, name, default)
 
 
 class _Handler(socketserver.BaseRequestHandler):

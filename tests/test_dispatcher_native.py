@@ -15,7 +15,7 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import ScriptedReceiver, hook
+from dispatch_receiver import ScriptedReceiver, hook, wait_until
 
 
 @pytest.fixture
@@ -253,13 +253,6 @@ def test_requests_from_many_threads_while_connections_churn(rx):
 
 def open_fds():
     return len(os.listdir("/proc/self/fd"))
-
-
-def wait_until(pred, timeout):
-    end = time.monotonic() + timeout
-    while not pred() and time.monotonic() < end:
-        time.sleep(0.01)
-    return pred()
 
 
 def test_no_descriptor_is_left_behind():

@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
+from dispatch_receiver import wait_until
 from raw_server import Act, RawServer, fragments, ok
 
 # The native client counts its attempts in stats()["native_attempts"].  While it has not
@@ -158,15 +159,6 @@ def fields(x):
         "response_body": x.response_body, "truncated": x.truncated, "error": x.error,
         "url": x.url, "method": x.method,
     }
-
-
-def wait_until(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return pred()
 
 
 # =====================================================================================
