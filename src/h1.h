@@ -61,7 +61,6 @@ typedef struct {
     int headerline;         /* lines of this response's header block so far */
     size_t total_header_bytes;  /* of every response to this request (libcurl's count) */
     unsigned long long remaining;   /* body or chunk bytes still to come */
-    size_t header_bytes;    /* of this response so far (capped) */
     FwcBuf line;            /* a line split across reads */
     char location[2048];    /* the final response's Location ("" none; cut when longer) */
     const char *error;      /* why the response is malformed, when H1_ERROR... */
@@ -83,9 +82,9 @@ void fwc_h1_parser_free(FwcH1Parser *p);
  * FWC_H1_NOMEM. */
 int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res, size_t max_body);
 /* The peer closed the connection: FWC_H1_DONE when that ends the response (a body
- * delimited by the close, or -- as libcurl has it -- a header block cut after a final
- * status line), FWC_H1_MORE when no final status line had arrived, else FWC_H1_BAD (a
- * body cut short). */
+ * delimited by the close, or -- as libcurl has it -- a header block cut after its status
+ * line, when no body was promised), FWC_H1_MORE when no status line of a response had
+ * arrived, else FWC_H1_BAD (a body cut short). */
 int fwc_h1_parse_eof(FwcH1Parser *p);
 /* Whether the connection may carry another request after this response. */
 int fwc_h1_reusable(const FwcH1Parser *p);
@@ -113,8 +112,9 @@ void fwc_h1_resolver_free(FwcH1Resolver *r);
  * is woken when it ends: call fwc_h1_resolver_poll); -1 when it cannot start (out of
  * resources). */
 int fwc_h1_resolve(FwcH1Resolver *r, const char *host, const char *port, const FwcH1Addr **addrs, size_t *n);
-/* Lookups that ended since the last poll: calls done(arg, host, port) for each (then
- * fwc_h1_resolve answers from the cache, or fails: *n == 0 with *error set). */
+/* Lookups that ended since the last poll: calls done(arg, host, port) for each; inside
+ * it fwc_h1_resolve answers from the cache, or fails with *n == 0 and
+ * fwc_h1_resolve_error saying why. */
 void fwc_h1_resolver_poll(FwcH1Resolver *r, void (*done)(void *arg, const char *host, const char *port), void *arg);
 /* The error text of the last failed lookup of host:port, or NULL. */
 const char *fwc_h1_resolve_error(FwcH1Resolver *r, const char *host, const char *port);

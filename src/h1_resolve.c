@@ -166,7 +166,9 @@ int fwc_h1_resolve(FwcH1Resolver *r, const char *host, const char *port, const F
     double now = fwc_mono_now();
     Entry *e = find(r, host, port);
     if (e && e->lookup) return 0;
-    if (e && (e->n || e->error[0]) && now < e->expires) {
+    /* a failure is answered only to the requests that waited for it (error is set while
+     * fwc_h1_resolver_poll reports it); an answer, until it expires */
+    if (e && (e->error[0] || (e->n && now < e->expires))) {
         *addrs = e->addrs;
         *n = e->n;
         return 1;
@@ -212,14 +214,10 @@ void fwc_h1_resolver_poll(FwcH1Resolver *r, void (*done)(void *arg, const char *
         } else {
             /* libcurl's wording, so that both transports report the same */
             snprintf(e->error, sizeof e->error, "Could not resolve host: %s", e->host);
-            e->expires = now + 1e9;     /* answers the waiting requests; then cleared below */
         }
         lookup_decref(l);
         done(arg, e->host, e->port);
-        if (e->error[0]) {
-            e->error[0] = 0;
-            e->expires = 0;
-        }
+        e->error[0] = 0;
     }
     r->polling = 0;
 }
