@@ -2,12 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := gcc make pkg-config libcurl4-openssl-dev libssl-dev nginx-light wrk openssl
+APT_PACKAGES := gcc make pkg-config libcurl4-openssl-dev libssl-dev nginx-light wrk openssl valgrind
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 SANITIZE_ENV = LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONMALLOC=malloc \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all system-deps venv build build-sanitize test test-sanitize demo bench clean
+.PHONY: all system-deps venv build build-sanitize test test-sanitize test-valgrind demo bench clean
 
 all: build
 
@@ -42,6 +42,10 @@ test: build
 test-sanitize: build-sanitize
 	$(SANITIZE_ENV) $(VPY) -m pytest tests -p no:cacheprovider; status=$$?; \
 	$(VPY) setup.py -q build_ext --inplace --force --build-temp build/normal; exit $$status
+
+# Every public operation a few times under valgrind's memcheck (tests/valgrind_check.py).
+test-valgrind: build
+	$(VPY) tests/valgrind_check.py 3
 
 demo: build
 	$(VPY) -m frappe_webhook_c demo
