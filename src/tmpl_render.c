@@ -74,10 +74,14 @@ const char *fwc_tmpl_type_name(const FwcValue *v)
 }
 
 /* "{{ no such element: list object[5] }}" */
+typedef struct Seen Seen;
+static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *seen);
+
 static int no_such_element(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out)
 {
     FwcBuf b = FWC_BUF_INIT;
-    if (fwc_expr_repr_append(&b, key, 0) < 0) {
+    /* the key may be an Undefined itself: [1][x] -> "list object[Undefined]" */
+    if (repr_special(&b, key, 0, NULL) < 0) {
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
     }
@@ -294,15 +298,16 @@ static int has_special(const FwcValue *v, int depth)
 }
 
 /* the namespaces whose repr is in progress (Python's repr of a recursive dict: "{...}") */
-typedef struct Seen {
+struct Seen {
     const void *ns;
     const struct Seen *up;
-} Seen;
+};
 
 /* repr() of a value that is or holds template-only values: repr(Undefined) is "Undefined",
  * a loop "<LoopContext 2/5>", a namespace "<Namespace {'a': 1}>" */
 static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *seen)
 {
+    if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH) return tmpl_puts(b, "...");   /* as fwc_expr_repr_append */
     if (v->type == TMPL_T_UNDEF) return tmpl_puts(b, "Undefined");
     if (v->type == TMPL_T_LOOP) {
         const TLoop *l = (const TLoop *)(const void *)v->u.items;
@@ -319,7 +324,7 @@ static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *see
         if (tmpl_puts(b, "<Namespace ") < 0 || repr_special(b, &attrs, depth + 1, &me) < 0) return -1;
         return fwc_buf_putc(b, '>');
     }
-    if (!has_special(v, depth) || depth > FWC_MAX_DEPTH) return fwc_expr_repr_append(b, v, depth);
+    if (!has_special(v, depth)) return fwc_expr_repr_append(b, v, depth);
     if (v->type == FWC_T_DICT) {
         if (fwc_buf_putc(b, '{') < 0) return -1;
         for (uint32_t i = 0; i < v->len; i++)
