@@ -413,3 +413,20 @@ def test_messages_with_lone_surrogates_keep_their_exception_type():
     with pytest.raises(fwc.TemplateError) as e:
         _core._render("{{ utils.getdate(doc.k) }}", {"k": "\ud800"})
     assert "\ud800" in str(e.value)
+
+
+# ---------------------------------------------------------------- JSON in and out
+
+
+def test_deep_json_text_from_a_template_is_a_clean_error():
+    for template in ["[" * 300 + "]" * 300, "{{ '[' * 100000 }}{{ ']' * 100000 }}"]:
+        with pytest.raises(fwc.TemplateError, match=r"^the rendered template is not valid JSON: JSON nests deeper than 200 levels"):
+            fwc.Webhook(URL, webhook_json=template).request({})
+    assert fwc.Webhook(URL, webhook_json="[" * 200 + "]" * 200).request({}).body == b"[" * 200 + b"]" * 200
+
+
+def test_the_deepest_document_serialises_like_jinja():
+    doc = nested(fwc.MAX_DEPTH - 2)   # {"a": {"l": [[...]]}}: 200 levels of JSON
+    t = '{"a": {{ doc | tojson }}}'
+    assert _core._render(t, doc) == jr.render_template(t, doc)
+    assert json.loads(fwc.Webhook(URL, webhook_json=t).request(doc).body) == {"a": doc}
