@@ -12,7 +12,8 @@
 #include "fwc.h"
 
 /* ---------- sandbox bounds (documented in the README) ---------- */
-#define FWC_EXPR_MAX_DEPTH 200          /* parser nesting (and operator chains) */
+#define FWC_EXPR_MAX_DEPTH 200          /* parser nesting, and the depth of every node tree:
+                                           operator, postfix and filter chains count */
 #define FWC_EXPR_MAX_STEPS 1000000      /* node evaluations + loop iterations */
 #define FWC_EXPR_MAX_STR (1u << 20)     /* bytes of one string result */
 #define FWC_EXPR_MAX_ITEMS 100000       /* items of one list/tuple/set/dict result */
@@ -78,6 +79,7 @@ struct ExprNode {
     uint8_t kind, op;
     uint16_t nargs;
     int line, col;
+    uint16_t depth;         /* 1 + the deepest child's (set by fwc_expr_seal) */
     ExprNode *a, *b, *c, *d;
     ExprNode **args;
     const char **kwnames;   /* per arg: NULL for positional, else keyword name */
@@ -153,6 +155,10 @@ int fwc_expr_lex_next(ExprParser *p);
 /* One expression (a bare tuple `a, b` too when allow_tuple).  Leaves the token after
  * it in p->tok.  NULL with p->err set ("<reason>", line/col). */
 ExprNode *fwc_expr_parse_expression(ExprParser *p, int allow_tuple);
+/* Sets n->depth from its complete children (a b c d args) and returns it.  Every parser
+ * seals each node when it is built, and rejects one deeper than FWC_EXPR_MAX_DEPTH:
+ * the evaluator, the renderer and the shape scan recurse over trees bounded that way. */
+int fwc_expr_seal(ExprNode *n);
 
 /* ---------- evaluation ---------- */
 

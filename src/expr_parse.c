@@ -58,6 +58,30 @@ static ExprNode *node(ExprParser *p, int kind, int line, int col)
     n->kind = (uint8_t)kind;
     n->line = line;
     n->col = col;
+    n->depth = 1;
+    return n;
+}
+
+int fwc_expr_seal(ExprNode *n)
+{
+    int d = 0;
+    const ExprNode *kids[4] = {n->a, n->b, n->c, n->d};
+    for (int i = 0; i < 4; i++)
+        if (kids[i] && kids[i]->depth > d) d = kids[i]->depth;
+    for (int i = 0; n->args && i < n->nargs; i++)
+        if (n->args[i] && n->args[i]->depth > d) d = n->args[i]->depth;
+    n->depth = (uint16_t)(d < UINT16_MAX ? d + 1 : UINT16_MAX);
+    return n->depth;
+}
+
+/* n with its children attached: its depth is checked here, so that a chain (a.b.c...,
+ * a + b + c ..., f(x)[0].y ...) is rejected as it grows, as nesting is. */
+static ExprNode *sealed(ExprParser *p, ExprNode *n)
+{
+    if (n && fwc_expr_seal(n) > FWC_EXPR_MAX_DEPTH) {
+        perr(p, n->line, n->col, "expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
+        return NULL;
+    }
     return n;
 }
 
@@ -251,7 +275,7 @@ static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, Expr
             if (!a) return NULL;
             a->a = cond;
             a->b = c;
-            c = a;
+            if (!(c = sealed(p, a))) return NULL;
         }
         cond = c;
     }
@@ -274,7 +298,7 @@ static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, Expr
     n->ntargets = ntargets;
     (void)names;
     (void)lens;
-    return n;
+    return sealed(p, n);
 }
 
 /* [ ... ], ( ... ), { ... } : displays, comprehensions, parenthesised expressions. */
@@ -368,7 +392,7 @@ static ExprNode *parse_display(ExprParser *p)
     if (!n) return NULL;
     n->args = items.items;
     n->nargs = (uint16_t)items.n;
-    return n;
+    return sealed(p, n);
 }
 
 static ExprNode *parse_atom(ExprParser *p)
@@ -587,7 +611,7 @@ static ExprNode *make_call(ExprParser *p, int kind, int id, ExprNode *recv, Node
     n->args = args->items;
     n->kwnames = args->kw;
     n->nargs = (uint16_t)args->n;
-    return n;
+    return sealed(p, n);
 }
 
 static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
@@ -663,7 +687,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 TOKERR(p, "out of memory");
                 return NULL;
             }
-            x = a;
+            if (!(x = sealed(p, a))) return NULL;
         } else if (is_op(p, OP_LPAR)) {
             if (is_marker(x, 2)) {
                 int id = fwc_expr_builtin_id(x->name, x->name_len);
@@ -714,7 +738,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                     if (!t) return NULL;
                     t->args = items.items;
                     t->nargs = (uint16_t)items.n;
-                    parts[0] = t;
+                    if (!(parts[0] = sealed(p, t))) return NULL;
                 }
             }
             while (is_op(p, OP_COLON) && nparts < 3) {
@@ -737,7 +761,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
             s->b = parts[0];
             s->c = parts[1];
             s->d = parts[2];
-            x = s;
+            if (!(x = sealed(p, s))) return NULL;
         } else {
             break;
         }
@@ -762,7 +786,7 @@ static ExprNode *binop(ExprParser *p, int op, ExprNode *a, ExprNode *b, int line
     n->op = (uint8_t)op;
     n->a = a;
     n->b = b;
-    return n;
+    return sealed(p, n);
 }
 
 static ExprNode *parse_unary(ExprParser *p);
@@ -812,7 +836,7 @@ static ExprNode *parse_unary(ExprParser *p)
         if (!n) return NULL;
         n->op = (uint8_t)op;
         n->a = a;
-        return n;
+        return sealed(p, n);
     }
     return parse_power(p);
 }
@@ -982,7 +1006,7 @@ static ExprNode *parse_comparison(ExprParser *p)
         return NULL;
     }
     memcpy(n->ops, ops, (size_t)nops);
-    return n;
+    return sealed(p, n);
 }
 
 static ExprNode *parse_not(ExprParser *p)
@@ -998,7 +1022,7 @@ static ExprNode *parse_not(ExprParser *p)
         if (!n) return NULL;
         n->op = OP_BANG;
         n->a = a;
-        return n;
+        return sealed(p, n);
     }
     return parse_comparison(p);
 }
@@ -1017,7 +1041,7 @@ static ExprNode *parse_and(ExprParser *p)
         if (!n) return NULL;
         n->a = x;
         n->b = y;
-        x = n;
+        if (!(x = sealed(p, n))) return NULL;
     }
     p->depth -= chain;
     return x;
@@ -1037,7 +1061,7 @@ static ExprNode *parse_or(ExprParser *p)
         if (!n) return NULL;
         n->a = x;
         n->b = y;
-        x = n;
+        if (!(x = sealed(p, n))) return NULL;
     }
     p->depth -= chain;
     return x;
@@ -1068,7 +1092,7 @@ static ExprNode *parse_test(ExprParser *p)
         n->a = x;
         n->b = c;
         n->c = e;
-        x = n;
+        if (!(x = sealed(p, n))) return NULL;
     }
     p->depth--;
     return x;
@@ -1096,7 +1120,7 @@ ExprNode *fwc_expr_parse_expression(ExprParser *p, int allow_tuple)
         if (!t) return NULL;
         t->args = items.items;
         t->nargs = (uint16_t)items.n;
-        x = t;
+        if (!(x = sealed(p, t))) return NULL;
     }
     return x;
 }

@@ -19,7 +19,18 @@ PyObject *fwc_raise(FwcModuleState *st, const FwcError *err)
     case FWC_ETEMPLATE: exc = st->TemplateError; break;
     default: exc = PyExc_ValueError; break;
     }
-    PyErr_SetString(exc, err->message);
+    /* The message may quote a document's string: lone surrogates are kept as their
+     * surrogatepass bytes (fwc.h), and a truncated message may end inside a character;
+     * neither may turn into a UnicodeDecodeError instead of the error itself. */
+    size_t n = strnlen(err->message, sizeof err->message);
+    PyObject *text = PyUnicode_DecodeUTF8(err->message, (Py_ssize_t)n, "surrogatepass");
+    if (!text) {
+        PyErr_Clear();
+        text = PyUnicode_DecodeUTF8(err->message, (Py_ssize_t)n, "replace");
+    }
+    if (!text) return NULL;
+    PyErr_SetObject(exc, text);
+    Py_DECREF(text);
     return NULL;
 }
 

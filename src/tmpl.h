@@ -23,6 +23,9 @@ static inline int tmpl_puts(FwcBuf *b, const char *s) { return tmpl_append(b, s,
 #define FWC_TMPL_MAX_ITER 100000           /* loop iterations of one render */
 #define FWC_TMPL_MAX_VARS 64               /* distinct variable names of one template */
 #define FWC_TMPL_MAX_NEST 64               /* nested blocks */
+/* levels of a value a template stores ({% set %}, ns.attr, {% with %}): only stored
+ * values can grow across statements, e.g. {% set ns.x = [ns.x] %} in a loop */
+#define FWC_TMPL_MAX_VALUE_DEPTH (FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH)
 
 /* Values only the template engine creates (never in a snapshot or a result).
  * UNDEF: len 0 (so it is falsy for the core evaluator); u.s: NUL-terminated text it

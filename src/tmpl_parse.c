@@ -60,6 +60,18 @@ static ExprNode *mk(P *ps, int kind, int line)
     n->kind = (uint8_t)kind;
     n->line = line;
     n->col = 0;
+    n->depth = 1;
+    return n;
+}
+
+/* n with its children attached, its depth checked (see fwc_expr_seal): chains of
+ * filters, tests, attributes, subscripts and operators count, as nesting does. */
+static ExprNode *sealed(P *ps, ExprNode *n)
+{
+    if (n && fwc_expr_seal(n) > FWC_EXPR_MAX_DEPTH) {
+        fail_at(ps, n->line, "expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
+        return NULL;
+    }
     return n;
 }
 
@@ -173,12 +185,12 @@ static int any_kw(NList *l)
     return 0;
 }
 
-static ExprNode *with_args(ExprNode *n, NList *l)
+static ExprNode *with_args(P *ps, ExprNode *n, NList *l)
 {
     n->args = l->items;
     n->kwnames = l->n && any_kw(l) ? l->kw : NULL;
     n->nargs = (uint16_t)l->n;
-    return n;
+    return sealed(ps, n);
 }
 
 static ExprNode *parse_tuple_in_parens(P *ps, int line)
@@ -204,7 +216,7 @@ static ExprNode *parse_tuple_in_parens(P *ps, int line)
     if (next(ps) < 0) return NULL;
     if (items.n == 1 && !comma) return items.items[0];
     ExprNode *t = mk(ps, N_TUPLE, line);
-    return t ? with_args(t, &items) : NULL;
+    return t ? with_args(ps, t, &items) : NULL;
 }
 
 static ExprNode *parse_primary(P *ps)
@@ -241,7 +253,7 @@ static ExprNode *parse_primary(P *ps)
             x->args = args.items;
             x->kwnames = args.kw;
             x->nargs = (uint16_t)args.n;
-            return x;
+            return sealed(ps, x);
         }
         /* Jinja's global namespace(...) */
         if (name_eq(s, n, "namespace") && is_op(ps, OP_LPAR)) {
@@ -249,7 +261,7 @@ static ExprNode *parse_primary(P *ps)
             if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
             ps->ep.depth--;
             if (!(x = mk(ps, NJ_NAMESPACE, t.line))) return NULL;
-            return with_args(x, &args);
+            return with_args(ps, x, &args);
         }
         int slot = var_slot(ps, s, n, t.line);
         if (slot < 0) return NULL;
@@ -328,7 +340,7 @@ static ExprNode *parse_primary(P *ps)
             if (next(ps) < 0) return NULL;
             ps->ep.depth--;
             ExprNode *x = mk(ps, close == OP_RSQB ? N_LIST : N_DICT, t.line);
-            return x ? with_args(x, &items) : NULL;
+            return x ? with_args(ps, x, &items) : NULL;
         }
         break;
     default:
@@ -352,7 +364,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                 k->k = fwc_int(TOK.i);
                 g->a = x;
                 g->b = k;
-                x = g;
+                if (!(x = sealed(ps, g))) return NULL;
                 if (next(ps) < 0) return NULL;
                 continue;
             }
@@ -386,7 +398,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                 c->args = args.items;
                 c->kwnames = args.kw;
                 c->nargs = (uint16_t)args.n;
-                x = c;
+                if (!(x = sealed(ps, c))) return NULL;
                 continue;
             }
             if (is_op(ps, OP_LPAR)) {
@@ -408,7 +420,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                 c->args = args.items;
                 c->kwnames = args.kw;
                 c->nargs = (uint16_t)args.n;
-                x = c;
+                if (!(x = sealed(ps, c))) return NULL;
                 continue;
             }
             ExprNode *g = mk(ps, NJ_GETATTR, line);
@@ -417,7 +429,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             g->name = fwc_arena_strdup(&ps->t->arena, nt.s, nt.slen);
             g->name_len = (uint32_t)nt.slen;
             if (!g->name) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), NULL;
-            x = g;
+            if (!(x = sealed(ps, g))) return NULL;
         } else if (TOK.kind == TK_FLOAT && ps->ep.src[TOK.start] == '.') {
             /* x.0 lexes as a float ".0": item 0 */
             size_t k = TOK.start + 1;
@@ -429,7 +441,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             c->k = fwc_int(v);
             g->a = x;
             g->b = c;
-            x = g;
+            if (!(x = sealed(ps, g))) return NULL;
             if (next(ps) < 0) return NULL;
         } else if (is_op(ps, OP_LSQB)) {
             if (enter(ps) < 0 || next(ps) < 0) return NULL;
@@ -455,7 +467,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             s->b = parts[0];
             s->c = parts[1];
             s->d = parts[2];
-            x = s;
+            if (!(x = sealed(ps, s))) return NULL;
         } else if (is_op(ps, OP_LPAR)) {
             FAILT("only builtins, utils functions and whitelisted methods can be called");
             return NULL;
@@ -494,7 +506,7 @@ static ExprNode *parse_filter_expr(P *ps, ExprNode *x)
             f->a = x;
             f->name = fwc_arena_strdup(&ps->t->arena, nt.s, nt.slen);
             f->name_len = (uint32_t)nt.slen;
-            x = with_args(f, &args);
+            if (!(x = with_args(ps, f, &args))) return NULL;
         } else if (is_name(ps, "is")) {
             if (next(ps) < 0) return NULL;
             int negated = 0;
@@ -532,13 +544,13 @@ static ExprNode *parse_filter_expr(P *ps, ExprNode *x)
             if (!tn) return NULL;
             tn->op = (uint8_t)id;
             tn->a = x;
-            x = with_args(tn, &args);
+            if (!(x = with_args(ps, tn, &args))) return NULL;
             if (negated) {
                 ExprNode *n = mk(ps, N_UNARY, line);
                 if (!n) return NULL;
                 n->op = OP_BANG;
                 n->a = x;
-                x = n;
+                if (!(x = sealed(ps, n))) return NULL;
             }
         } else if (is_op(ps, OP_LPAR)) {
             FAILT("only builtins, utils functions and whitelisted methods can be called");
@@ -562,6 +574,7 @@ static ExprNode *parse_unary(P *ps, int with_filter)
         if (!a || !(x = mk(ps, N_UNARY, line))) return NULL;
         x->op = (uint8_t)op;
         x->a = a;
+        if (!sealed(ps, x)) return NULL;
     } else {
         x = parse_primary(ps);
     }
@@ -577,7 +590,7 @@ static ExprNode *binop(P *ps, int op, ExprNode *a, ExprNode *b, int line)
     n->op = (uint8_t)op;
     n->a = a;
     n->b = b;
-    return n;
+    return sealed(ps, n);
 }
 
 static ExprNode *parse_pow(P *ps)
@@ -620,7 +633,7 @@ static ExprNode *parse_concat(P *ps)
         if (!y || npush(ps, &args, y, NULL) < 0) return NULL;
     }
     ExprNode *c = mk(ps, NJ_CONCAT, line);
-    return c ? with_args(c, &args) : NULL;
+    return c ? with_args(ps, c, &args) : NULL;
 }
 
 static ExprNode *parse_math1(P *ps)
@@ -682,7 +695,7 @@ static ExprNode *parse_compare(P *ps)
     n->nargs = (uint16_t)operands.n;
     if (!(n->ops = fwc_arena_alloc(&ps->t->arena, (size_t)nops))) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), NULL;
     memcpy(n->ops, ops, (size_t)nops);
-    return n;
+    return sealed(ps, n);
 }
 
 static ExprNode *parse_not(P *ps)
@@ -696,7 +709,7 @@ static ExprNode *parse_not(P *ps)
         if (!n) return NULL;
         n->op = OP_BANG;
         n->a = a;
-        return n;
+        return sealed(ps, n);
     }
     return parse_compare(ps);
 }
@@ -712,7 +725,7 @@ static ExprNode *parse_and(P *ps)
         if (!n) return NULL;
         n->a = x;
         n->b = y;
-        x = n;
+        if (!(x = sealed(ps, n))) return NULL;
     }
     return x;
 }
@@ -728,7 +741,7 @@ static ExprNode *parse_or(P *ps)
         if (!n) return NULL;
         n->a = x;
         n->b = y;
-        x = n;
+        if (!(x = sealed(ps, n))) return NULL;
     }
     return x;
 }
@@ -751,7 +764,7 @@ static ExprNode *parse_expression(P *ps)
         n->a = x;
         n->b = c;
         n->c = e;
-        x = n;
+        if (!(x = sealed(ps, n))) return NULL;
     }
     ps->ep.depth--;
     return x;
@@ -772,7 +785,7 @@ static ExprNode *parse_tuple(P *ps, int condexpr)
         if (!y || npush(ps, &items, y, NULL) < 0) return NULL;
     }
     ExprNode *t = mk(ps, N_TUPLE, line);
-    return t ? with_args(t, &items) : NULL;
+    return t ? with_args(ps, t, &items) : NULL;
 }
 
 /* ---------- statements ---------- */

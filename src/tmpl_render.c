@@ -15,6 +15,7 @@ typedef struct {
     int json_escape;
     int line;
     uint64_t iterations;
+    struct { const void *items; uint32_t len, depth; } depth_memo[64];   /* see stored_depth */
 } R;
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
@@ -74,10 +75,14 @@ const char *fwc_tmpl_type_name(const FwcValue *v)
 }
 
 /* "{{ no such element: list object[5] }}" */
+typedef struct Seen Seen;
+static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *seen);
+
 static int no_such_element(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out)
 {
     FwcBuf b = FWC_BUF_INIT;
-    if (fwc_expr_repr_append(&b, key, 0) < 0) {
+    /* the key may be an Undefined itself: [1][x] -> "list object[Undefined]" */
+    if (repr_special(&b, key, 0, NULL) < 0) {
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
     }
@@ -294,15 +299,16 @@ static int has_special(const FwcValue *v, int depth)
 }
 
 /* the namespaces whose repr is in progress (Python's repr of a recursive dict: "{...}") */
-typedef struct Seen {
+struct Seen {
     const void *ns;
     const struct Seen *up;
-} Seen;
+};
 
 /* repr() of a value that is or holds template-only values: repr(Undefined) is "Undefined",
  * a loop "<LoopContext 2/5>", a namespace "<Namespace {'a': 1}>" */
 static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *seen)
 {
+    if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH) return tmpl_puts(b, "...");   /* as fwc_expr_repr_append */
     if (v->type == TMPL_T_UNDEF) return tmpl_puts(b, "Undefined");
     if (v->type == TMPL_T_LOOP) {
         const TLoop *l = (const TLoop *)(const void *)v->u.items;
@@ -319,7 +325,7 @@ static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const Seen *see
         if (tmpl_puts(b, "<Namespace ") < 0 || repr_special(b, &attrs, depth + 1, &me) < 0) return -1;
         return fwc_buf_putc(b, '>');
     }
-    if (!has_special(v, depth) || depth > FWC_MAX_DEPTH) return fwc_expr_repr_append(b, v, depth);
+    if (!has_special(v, depth)) return fwc_expr_repr_append(b, v, depth);
     if (v->type == FWC_T_DICT) {
         if (fwc_buf_putc(b, '{') < 0) return -1;
         for (uint32_t i = 0; i < v->len; i++)
@@ -595,6 +601,51 @@ static int json_escape_append(ExprCtx *ctx, FwcBuf *b, const char *s, size_t n)
     return 0;
 }
 
+/* The depth of v (1 for a scalar), or more than FWC_TMPL_MAX_VALUE_DEPTH when it is
+ * deeper (not explored further).  Namespaces are entered (their attributes may hold what
+ * namespace(...) was given), except one already on the path (a cycle).  Large
+ * containers are remembered by identity, so storing the same big value again in a loop
+ * costs no second walk. */
+static uint32_t stored_depth(R *r, const FwcValue *v, uint32_t depth, const Seen *seen)
+{
+    if (depth > FWC_TMPL_MAX_VALUE_DEPTH) return depth;
+    if (v->type == TMPL_T_NS) {
+        for (const Seen *s = seen; s; s = s->up)
+            if (s->ns == (const void *)v->u.items) return depth;
+        Seen me = {v->u.items, seen};
+        FwcValue attrs = fwc_tmpl_namespace_attrs(v);
+        return stored_depth(r, &attrs, depth, &me);
+    }
+    if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_SET && v->type != FWC_T_DICT) return depth;
+    size_t slot = ((uintptr_t)v->u.items >> 4) % (sizeof r->depth_memo / sizeof r->depth_memo[0]);
+    int memo = v->len >= 8;
+    if (memo && r->depth_memo[slot].items == v->u.items && r->depth_memo[slot].len == v->len)
+        return depth - 1 + r->depth_memo[slot].depth;
+    uint32_t max = depth;
+    for (uint32_t i = 0; i < v->len && max <= FWC_TMPL_MAX_VALUE_DEPTH; i++) {
+        uint32_t d = v->type == FWC_T_DICT ? stored_depth(r, &v->u.pairs[i].value, depth + 1, seen)
+                                           : stored_depth(r, &v->u.items[i], depth + 1, seen);
+        if (d > max) max = d;
+        if (v->type == FWC_T_DICT && (d = stored_depth(r, &v->u.pairs[i].key, depth + 1, seen)) > max) max = d;
+    }
+    if (memo && max <= FWC_TMPL_MAX_VALUE_DEPTH && !seen) {
+        r->depth_memo[slot].items = v->u.items;
+        r->depth_memo[slot].len = v->len;
+        r->depth_memo[slot].depth = max - depth + 1;
+    }
+    return max;
+}
+
+/* A value about to be stored: bounded in depth (see FWC_TMPL_MAX_VALUE_DEPTH) so that
+ * what later compares, prints or serialises it recurses a bounded number of levels. */
+static int check_stored(R *r, const FwcValue *v)
+{
+    ExprCtx *ctx = &r->ctx;
+    if (stored_depth(r, v, 1, NULL) > FWC_TMPL_MAX_VALUE_DEPTH)
+        return FAIL("ValueError: value nests too deeply (limit %d levels)", FWC_TMPL_MAX_VALUE_DEPTH);
+    return 0;
+}
+
 /* one target: a name, or `ns.attr` (Jinja's NSRef: ns[attr] = v) */
 static int assign(R *r, const TNode *n, int i, const FwcValue *v)
 {
@@ -724,7 +775,9 @@ static int render_list(R *r, const TNode *n, int depth)
             break;
         case T_SET: {
             FwcValue v;
-            if (check_namespaces(r, n) < 0 || fwc_expr_eval_node(ctx, n->expr, &v) < 0 || bind(r, n, &v) < 0) return -1;
+            if (check_namespaces(r, n) < 0 || fwc_expr_eval_node(ctx, n->expr, &v) < 0 || check_stored(r, &v) < 0 ||
+                bind(r, n, &v) < 0)
+                return -1;
             break;
         }
         case T_SETBLOCK: {
@@ -752,7 +805,7 @@ static int render_list(R *r, const TNode *n, int depth)
             if (!saved) return -1;
             memcpy(saved, r->vars, sizeof *saved * (size_t)nv);
             for (int i = 0; i < n->nslots; i++)
-                if (fwc_expr_eval_node(ctx, n->values[i], &vals[i]) < 0) return -1;
+                if (fwc_expr_eval_node(ctx, n->values[i], &vals[i]) < 0 || check_stored(r, &vals[i]) < 0) return -1;
             for (int i = 0; i < n->nslots; i++) r->vars[n->slots[i]] = vals[i];
             if (render_list(r, n->body, depth + 1) < 0) return -1;
             memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
@@ -781,6 +834,7 @@ FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_es
     r.json_escape = json_escape;
     r.line = 1;
     r.iterations = 0;
+    memset(r.depth_memo, 0, sizeof r.depth_memo);
     err->code = FWC_OK;
     err->line = err->col = 0;
     err->message[0] = '\0';
