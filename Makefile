@@ -104,7 +104,7 @@ fuzz: fuzz-build
 		if $(FUZZ_DIR)/fuzz_$$t $(FUZZ_DIR)/corpus/$$t $(FUZZ_SRC)/seeds/$$t -dict=$(FUZZ_SRC)/dicts/$$t.dict \
 			-max_total_time=$(FUZZ_SECONDS) -max_len=$$maxlen $(FUZZ_RUN_OPTS) -print_final_stats=1 \
 			-artifact_prefix=$(FUZZ_DIR)/findings/$$t/ >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; then \
-			grep -E '^#[0-9]+ *DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss)' \
+			grep -E '^#[0-9]+.*DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss)' \
 				$(FUZZ_DIR)/fuzz_$$t.log; \
 		else \
 			tail -n 40 $(FUZZ_DIR)/fuzz_$$t.log; \

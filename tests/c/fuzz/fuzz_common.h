@@ -30,6 +30,29 @@ static inline char *fuzz_copy(const uint8_t *data, size_t size)
     return p;
 }
 
+/* Whether s[0..n) is UTF-8 that a Python str can produce (PyUnicode_AsUTF8AndSize: no
+ * surrogates, no overlong forms, nothing past U+10FFFF).  Conditions and templates only
+ * ever arrive that way, so the expression and template targets skip other inputs: a
+ * crash they find is then reachable from Python. */
+static inline int fuzz_valid_utf8(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) { i++; continue; }
+        int len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!len || n - i < (size_t)len) return 0;
+        for (int k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[i + 1] < 0xA0) return 0;      /* overlong */
+        if (c == 0xED && s[i + 1] >= 0xA0) return 0;     /* surrogate */
+        if (c == 0xF0 && s[i + 1] < 0x90) return 0;      /* overlong */
+        if (c == 0xF4 && s[i + 1] >= 0x90) return 0;     /* > U+10FFFF */
+        i += (size_t)len;
+    }
+    return 1;
+}
+
 /* The document the condition and template targets evaluate against: the fields the test
  * suite's documents have (tests/test_conditions.py DOC, tests/test_templates.py
  * odd_document), with the awkward values (NaN, -0.0, big ints, a lone surrogate, NUL). */

@@ -12,6 +12,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (!fuzz_valid_utf8(data, size)) return -1;   /* -1: not added to the corpus */
     char *src = fuzz_copy(data, size);
     FwcError err = {0};
     FwcExpr *e = fwc_expr_compile(src, size, &err);
