@@ -327,6 +327,15 @@ int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len,
              const char *body, size_t body_len, const char *msg_id, long long timestamp,
              FwcSigHeader out[3], FwcError *err);
 
+/* The check verify() makes, without the GIL: the header values as received (sig; for
+ * "standard" also id and ts; whitespace around each is ignored), the key from
+ * fwc_sign_key and `now` in Unix seconds.  *ok is 1 when a signature matches.  Returns
+ * FWC_OK, or an OpenSSL failure with err set. */
+FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keylen,
+                     const char *body, size_t body_len, const char *sig, size_t sig_len,
+                     const char *id, size_t id_len, const char *ts, size_t ts_len,
+                     long long tolerance, long long now, int *ok, FwcError *err);
+
 /* Python-facing sign() and verify() (sign.c). */
 PyObject *fwc_py_sign(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs);

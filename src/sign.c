@@ -1,10 +1,10 @@
 /* sign.c — HMAC-SHA256 webhook signatures (Frappe, Standard Webhooks v1, GitHub) and
  * their verification.
  *
- * fwc_sign_key / fwc_sign / fwc_new_msg_id run without the GIL and touch no PyObject:
- * the request builder calls them with the GIL released.  fwc_py_sign / fwc_py_verify are
- * the module's sign() and verify(); they hold the GIL except around the HMAC of a large
- * body. */
+ * fwc_sign_key / fwc_sign / fwc_verify / fwc_new_msg_id run without the GIL and touch no
+ * PyObject: the request builder calls them with the GIL released, and the fuzz targets
+ * (tests/c/fuzz) call them without Python.  fwc_py_sign / fwc_py_verify are the module's
+ * sign() and verify(); they hold the GIL except around the HMAC of a large body. */
 #include "fwc.h"
 
 #include <limits.h>
@@ -434,6 +434,108 @@ error:
     return n;
 }
 
+/* ---------- GIL-free verifier ---------- */
+
+/* Without the optional whitespace HTTP allows around a header value. */
+static void strip_ows(const char **p, size_t *n)
+{
+    const char *s = *p;
+    size_t len = *n;
+    while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    *p = s;
+    *n = len;
+}
+
+/* Digits only, as the reference libraries' int() would accept after stripping. */
+static int parse_timestamp(const char *p, size_t n, long long *out)
+{
+    long long v = 0;
+    if (n == 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        int d = p[i] - '0';
+        if (d < 0 || d > 9 || v > (LLONG_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Any space-separated "v1,<base64>" entry equal to expected; other versions are ignored.
+ * Every entry is compared, so timing says nothing about which one matched. */
+static int match_v1(const char *p, size_t n, const char expected[B64_MAC_LEN])
+{
+    int ok = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t start;
+        while (i < n && p[i] == ' ') i++;
+        start = i;
+        while (i < n && p[i] != ' ') i++;
+        if (i - start == 3 + B64_MAC_LEN && memcmp(p + start, "v1,", 3) == 0)
+            ok |= CRYPTO_memcmp(p + start + 3, expected, B64_MAC_LEN) == 0;
+    }
+    return ok;
+}
+
+static int match_github(const char *p, size_t n, const unsigned char mac[MAC_LEN])
+{
+    unsigned char given[MAC_LEN];
+    if (n != 7 + 2 * MAC_LEN || memcmp(p, "sha256=", 7) != 0) return 0;
+    p += 7;
+    for (int i = 0; i < MAC_LEN; i++) {
+        int hi = hex_value((unsigned char)p[2 * i]), lo = hex_value((unsigned char)p[2 * i + 1]);
+        if (hi < 0 || lo < 0) return 0;
+        given[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return CRYPTO_memcmp(given, mac, MAC_LEN) == 0;
+}
+
+FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keylen,
+                     const char *body, size_t body_len, const char *sig, size_t sig_len,
+                     const char *id, size_t id_len, const char *tsval, size_t ts_len,
+                     long long tolerance, long long now, int *ok, FwcError *err)
+{
+    unsigned char mac[MAC_LEN];
+    char expected[B64_MAC_LEN + 1], ts[24];
+    long long timestamp = 0;
+    Part parts[5];
+    int nparts;
+    FwcStatus rc;
+
+    *ok = 0;
+    strip_ows(&sig, &sig_len);
+    if (scheme == FWC_SIG_STANDARD) {
+        strip_ows(&id, &id_len);
+        strip_ows(&tsval, &ts_len);
+        if (parse_timestamp(tsval, ts_len, &timestamp) < 0) return FWC_OK;
+        /* both sides are >= 0, so neither difference can overflow */
+        if (now < 0 || (now > timestamp ? now - timestamp : timestamp - now) > tolerance) return FWC_OK;
+        /* sign over the canonical number, as the reference libraries re-format it */
+        ts_len = (size_t)snprintf(ts, sizeof ts, "%lld", timestamp);
+        parts[0] = (Part){id, id_len};
+        parts[1] = (Part){".", 1};
+        parts[2] = (Part){ts, ts_len};
+        parts[3] = (Part){".", 1};
+        parts[4] = (Part){body, body_len};
+        nparts = 5;
+    } else {
+        parts[0] = (Part){body, body_len};
+        nparts = 1;
+    }
+    if ((rc = hmac_parts(key, keylen, parts, nparts, mac, err)) != FWC_OK) return rc;
+
+    if (scheme == FWC_SIG_GITHUB) {
+        *ok = match_github(sig, sig_len, mac);
+    } else {
+        b64_encode(mac, MAC_LEN, expected);
+        if (scheme == FWC_SIG_STANDARD) *ok = match_v1(sig, sig_len, expected);
+        else *ok = sig_len == B64_MAC_LEN && CRYPTO_memcmp(sig, expected, B64_MAC_LEN) == 0;
+    }
+    OPENSSL_cleanse(mac, sizeof mac);
+    return FWC_OK;
+}
+
 /* ---------- message ids ---------- */
 
 static uint64_t splitmix64(uint64_t *s)
@@ -763,8 +865,8 @@ error:
     return -1;
 }
 
-/* Bytes of a header value (str as UTF-8, or bytes), without the optional whitespace HTTP
- * allows around it.  1 ok, 0 garbled (wrong type, lone surrogate), -1 exception. */
+/* Bytes of a header value (str as UTF-8, or bytes), as received: fwc_verify strips the
+ * whitespace around it.  1 ok, 0 garbled (wrong type, lone surrogate), -1 exception. */
 static int header_value(PyObject *v, const char **p, size_t *n)
 {
     Py_ssize_t len;
@@ -781,55 +883,9 @@ static int header_value(PyObject *v, const char **p, size_t *n)
     } else {
         return 0;
     }
-    while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
     *p = s;
     *n = (size_t)len;
     return 1;
-}
-
-/* Digits only, as the reference libraries' int() would accept after stripping. */
-static int parse_timestamp(const char *p, size_t n, long long *out)
-{
-    long long v = 0;
-    if (n == 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        int d = p[i] - '0';
-        if (d < 0 || d > 9 || v > (LLONG_MAX - d) / 10) return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Any space-separated "v1,<base64>" entry equal to expected; other versions are ignored.
- * Every entry is compared, so timing says nothing about which one matched. */
-static int match_v1(const char *p, size_t n, const char expected[B64_MAC_LEN])
-{
-    int ok = 0;
-    size_t i = 0;
-    while (i < n) {
-        size_t start;
-        while (i < n && p[i] == ' ') i++;
-        start = i;
-        while (i < n && p[i] != ' ') i++;
-        if (i - start == 3 + B64_MAC_LEN && memcmp(p + start, "v1,", 3) == 0)
-            ok |= CRYPTO_memcmp(p + start + 3, expected, B64_MAC_LEN) == 0;
-    }
-    return ok;
-}
-
-static int match_github(const char *p, size_t n, const unsigned char mac[MAC_LEN])
-{
-    unsigned char given[MAC_LEN];
-    if (n != 7 + 2 * MAC_LEN || memcmp(p, "sha256=", 7) != 0) return 0;
-    p += 7;
-    for (int i = 0; i < MAC_LEN; i++) {
-        int hi = hex_value((unsigned char)p[2 * i]), lo = hex_value((unsigned char)p[2 * i + 1]);
-        if (hi < 0 || lo < 0) return 0;
-        given[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return CRYPTO_memcmp(given, mac, MAC_LEN) == 0;
 }
 
 PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -845,16 +901,13 @@ PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs)
     FwcSigScheme scheme = FWC_SIG_FRAPPE;
     FwcError err = {0};
     FwcStatus rc;
-    unsigned char key[KEY_MAX], mac[MAC_LEN];
-    char expected[B64_MAC_LEN + 1], ts[24];
+    unsigned char key[KEY_MAX];
     size_t keylen = sizeof key;
     const char *const *names;
-    const char *sig, *id = NULL, *tsval;
-    size_t sig_len, id_len = 0, ts_len;
-    long long tolerance = 300, timestamp = 0;
+    const char *sig, *id = NULL, *tsval = NULL;
+    size_t sig_len, id_len = 0, ts_len = 0;
+    long long tolerance = 300;
     int nnames, dup = 0, ok = 0, r;
-    Part parts[5];
-    int nparts;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|O$O:verify", kwlist, &secret_o, &body_o,
                                      &headers_o, &scheme_o, &tol_o))
@@ -877,46 +930,24 @@ PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs)
     for (int i = 0; i < nnames; i++)
         if (!found[i]) goto done;
     if ((r = header_value(found[0], &sig, &sig_len)) <= 0) goto check;
-
     if (scheme == FWC_SIG_STANDARD) {
-        long long now = now_seconds();
         if ((r = header_value(found[1], &id, &id_len)) <= 0) goto check;
         if ((r = header_value(found[2], &tsval, &ts_len)) <= 0) goto check;
-        if (parse_timestamp(tsval, ts_len, &timestamp) < 0) goto done;
-        /* both sides are >= 0, so neither difference can overflow */
-        if ((now > timestamp ? now - timestamp : timestamp - now) > tolerance) goto done;
-        /* sign over the canonical number, as the reference libraries re-format it */
-        ts_len = (size_t)snprintf(ts, sizeof ts, "%lld", timestamp);
-        parts[0] = (Part){id, id_len};
-        parts[1] = (Part){".", 1};
-        parts[2] = (Part){ts, ts_len};
-        parts[3] = (Part){".", 1};
-        parts[4] = (Part){body.p, body.n};
-        nparts = 5;
-    } else {
-        parts[0] = (Part){body.p, body.n};
-        nparts = 1;
     }
 
     /* found[] holds references, so id/sig stay valid without the GIL */
     if (body.n > BIG_BODY) {
         Py_BEGIN_ALLOW_THREADS
-        rc = hmac_parts(key, keylen, parts, nparts, mac, &err);
+        rc = fwc_verify(scheme, key, keylen, body.p, body.n, sig, sig_len, id, id_len, tsval, ts_len,
+                        tolerance, now_seconds(), &ok, &err);
         Py_END_ALLOW_THREADS
     } else {
-        rc = hmac_parts(key, keylen, parts, nparts, mac, &err);
+        rc = fwc_verify(scheme, key, keylen, body.p, body.n, sig, sig_len, id, id_len, tsval, ts_len,
+                        tolerance, now_seconds(), &ok, &err);
     }
     if (rc != FWC_OK) {
         raise_status(&err);
         goto error;
-    }
-
-    if (scheme == FWC_SIG_GITHUB) {
-        ok = match_github(sig, sig_len, mac);
-    } else {
-        b64_encode(mac, MAC_LEN, expected);
-        if (scheme == FWC_SIG_STANDARD) ok = match_v1(sig, sig_len, expected);
-        else ok = sig_len == B64_MAC_LEN && CRYPTO_memcmp(sig, expected, B64_MAC_LEN) == 0;
     }
     goto done;
 
