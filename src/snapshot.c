@@ -98,15 +98,15 @@ static int fail_at(Walk *w, PyObject *exc, const char *message)
     return -1;
 }
 
-/* Re-raises an exception from user code (str(), as_dict(), items()) as a ValueError
- * naming the path, chained to the original. */
-static int annotate(Walk *w)
+/* Re-raises the exception set by user code (str(), as_dict(), items()) as a ValueError
+ * naming the path (a str, or NULL with an exception), chained to the original. */
+static int reraise_at(PyObject *(*path_of)(Walk *), Walk *w)
 {
     PyObject *type, *cause, *tb;
     PyErr_Fetch(&type, &cause, &tb);
     PyErr_NormalizeException(&type, &cause, &tb);
     if (tb) PyException_SetTraceback(cause, tb);
-    PyObject *path = path_text(w);
+    PyObject *path = path_of(w);
     if (path) {
         PyErr_Format(PyExc_ValueError, "cannot snapshot value at %U: %s: %S", path, Py_TYPE(cause)->tp_name, cause);
         Py_DECREF(path);
@@ -121,6 +121,14 @@ static int annotate(Walk *w)
     Py_XDECREF(cause);
     Py_XDECREF(tb);
     return -1;
+}
+
+static int annotate(Walk *w) { return reraise_at(path_text, w); }
+
+static PyObject *root_path(Walk *w)
+{
+    (void)w;
+    return PyUnicode_FromString("$");
 }
 
 /* ---------- strings ---------- */
@@ -602,7 +610,10 @@ FwcSnapshot *fwc_snapshot_take(PyObject *doc)
     Py_XDECREF(kw);
     Py_XDECREF(empty);
     Py_DECREF(as_dict);
-    if (!d) return NULL;
+    if (!d) {
+        reraise_at(root_path, NULL);
+        return NULL;
+    }
     FwcSnapshot *s = NULL;
     is_mapping = PyDict_Check(d) ? 1 : PyObject_IsInstance(d, mapping_abc);
     if (is_mapping > 0)
