@@ -6,16 +6,45 @@
 
 FwcShape *fwc_shape_new(void) { return calloc(1, sizeof(FwcShape)); }
 
+/* Key lookup is hashed (a field map may name tens of thousands of fields): s->keys is
+ * one block of `cap` keys followed by a table of 2*cap slots (0 empty, else index + 1),
+ * open addressing.  Only this file allocates s->keys. */
+static uint32_t *key_table(const FwcShape *s) { return (uint32_t *)(s->keys + s->cap); }
+
+static size_t key_hash(const char *name, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The slot of name: where it is, or the empty slot where it goes. */
+static uint32_t *key_slot(const FwcShape *s, const char *name, size_t n)
+{
+    uint32_t *table = key_table(s);
+    size_t mask = 2 * s->cap - 1;
+    for (size_t i = key_hash(name, n) & mask;; i = (i + 1) & mask) {
+        uint32_t at = table[i];
+        if (!at) return &table[i];
+        const FwcShapeKey *k = &s->keys[at - 1];
+        if (k->len == n && memcmp(k->name, name, n) == 0) return &table[i];
+    }
+}
+
 FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n)
 {
-    for (size_t i = 0; i < s->nkeys; i++)
-        if (s->keys[i].len == n && memcmp(s->keys[i].name, name, n) == 0) return s->keys[i].sub;
+    uint32_t *slot = s->cap ? key_slot(s, name, n) : NULL;
+    if (slot && *slot) return s->keys[*slot - 1].sub;
     if (s->nkeys == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
-        FwcShapeKey *keys = realloc(s->keys, cap * sizeof *keys);
+        if (cap > UINT32_MAX / 2) return NULL;
+        FwcShapeKey *keys = realloc(s->keys, cap * sizeof *keys + 2 * cap * sizeof(uint32_t));
         if (!keys) return NULL;
         s->keys = keys;
         s->cap = cap;
+        memset(key_table(s), 0, 2 * cap * sizeof(uint32_t));
+        for (size_t i = 0; i < s->nkeys; i++) *key_slot(s, s->keys[i].name, s->keys[i].len) = (uint32_t)(i + 1);
+        slot = key_slot(s, name, n);
     }
     char *copy = malloc(n + 1);
     FwcShape *sub = copy ? fwc_shape_new() : NULL;
@@ -26,6 +55,7 @@ FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n)
     memcpy(copy, name, n);
     copy[n] = '\0';
     s->keys[s->nkeys++] = (FwcShapeKey){copy, n, NULL, sub};
+    *slot = (uint32_t)s->nkeys;
     return sub;
 }
 

@@ -24,16 +24,30 @@ int fwc_snapshot_init(void)
 }
 
 /* The walk: containers being visited (for cycles) and the path to the current value
- * (for error messages). */
+ * (for error messages).  path[d] is the entry of the container open at depth d: a key
+ * (a strong reference: user code run during the walk, a __str__ or items(), may drop
+ * the container or list that held it), a list index, or nothing yet (key NULL, index
+ * -1: the error is about the container itself). */
 typedef struct {
     FwcArena *arena;
     int depth;
     PyObject *open[FWC_MAX_DEPTH + 1];
     struct {
-        PyObject *key;          /* borrowed, NULL for a list index */
+        PyObject *key;
         Py_ssize_t index;
     } path[FWC_MAX_DEPTH + 1];
 } Walk;
+
+static void path_key(Walk *w, PyObject *key)
+{
+    Py_XSETREF(w->path[w->depth].key, Py_NewRef(key));
+}
+
+static void path_index(Walk *w, Py_ssize_t i)
+{
+    Py_CLEAR(w->path[w->depth].key);
+    w->path[w->depth].index = i;
+}
 
 static int convert(Walk *w, PyObject *o, FwcValue *out);
 
@@ -46,12 +60,16 @@ static PyObject *path_text(Walk *w)
     if (!dollar || PyList_Append(parts, dollar) < 0) goto done;
     for (int i = 1; i <= w->depth; i++) {
         PyObject *k = w->path[i].key, *part;
+        if (!k && w->path[i].index < 0) break;   /* the container itself */
         if (!k)
             part = PyUnicode_FromFormat("[%zd]", w->path[i].index);
         else if (PyUnicode_Check(k) && PyUnicode_IsIdentifier(k))
             part = PyUnicode_FromFormat(".%U", k);
-        else
-            part = PyUnicode_FromFormat("[%R]", k);
+        else if (!(part = PyUnicode_FromFormat("[%R]", k))) {
+            /* a key subclass's __repr__ failed: the error being reported matters more */
+            PyErr_Clear();
+            part = PyUnicode_FromFormat("[<%.100s>]", Py_TYPE(k)->tp_name);
+        }
         if (!part || PyList_Append(parts, part) < 0) {
             Py_XDECREF(part);
             goto done;
@@ -80,15 +98,15 @@ static int fail_at(Walk *w, PyObject *exc, const char *message)
     return -1;
 }
 
-/* Re-raises an exception from user code (str(), as_dict(), items()) as a ValueError
- * naming the path, chained to the original. */
-static int annotate(Walk *w)
+/* Re-raises the exception set by user code (str(), as_dict(), items()) as a ValueError
+ * naming the path (a str, or NULL with an exception), chained to the original. */
+static int reraise_at(PyObject *(*path_of)(Walk *), Walk *w)
 {
     PyObject *type, *cause, *tb;
     PyErr_Fetch(&type, &cause, &tb);
     PyErr_NormalizeException(&type, &cause, &tb);
     if (tb) PyException_SetTraceback(cause, tb);
-    PyObject *path = path_text(w);
+    PyObject *path = path_of(w);
     if (path) {
         PyErr_Format(PyExc_ValueError, "cannot snapshot value at %U: %s: %S", path, Py_TYPE(cause)->tp_name, cause);
         Py_DECREF(path);
@@ -103,6 +121,14 @@ static int annotate(Walk *w)
     Py_XDECREF(cause);
     Py_XDECREF(tb);
     return -1;
+}
+
+static int annotate(Walk *w) { return reraise_at(path_text, w); }
+
+static PyObject *root_path(Walk *w)
+{
+    (void)w;
+    return PyUnicode_FromString("$");
 }
 
 /* ---------- strings ---------- */
@@ -270,10 +296,29 @@ static int enter(Walk *w, PyObject *container)
         return fail_at(w, PyExc_ValueError, msg);
     }
     w->open[++w->depth] = container;
+    w->path[w->depth].key = NULL;
+    w->path[w->depth].index = -1;
     return 0;
 }
 
-static void leave(Walk *w) { w->depth--; }
+static void leave(Walk *w)
+{
+    Py_CLEAR(w->path[w->depth].key);
+    w->depth--;
+}
+
+/* After a failed walk: drops the keys still held by the containers left open. */
+static void unwind(Walk *w)
+{
+    while (w->depth > 0) leave(w);
+}
+
+static int changed_size(Walk *w, const char *what)
+{
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s changed size during snapshot", what);
+    return fail_at(w, PyExc_RuntimeError, msg);
+}
 
 /* The shape that reads a value whole (a full snapshot). */
 static const FwcShape WHOLE = {.whole = 1};
@@ -298,19 +343,13 @@ static int list_value(Walk *w, PyObject *seq, const FwcShape *elems, FwcValue *o
             items[i] = fwc_null();
             continue;
         }
-        /* str() of an element may run arbitrary code that mutates the list */
-        if (is_list && PyList_GET_SIZE(seq) != n) {
-            w->path[w->depth].key = NULL;
-            w->path[w->depth].index = i;
-            return fail_at(w, PyExc_RuntimeError, "list changed size during snapshot");
-        }
-        PyObject *item = is_list ? PyList_GET_ITEM(seq, i) : PyTuple_GET_ITEM(seq, i);
-        w->path[w->depth].key = NULL;
-        w->path[w->depth].index = i;
-        Py_INCREF(item);
+        path_index(w, i);
+        PyObject *item = Py_NewRef(is_list ? PyList_GET_ITEM(seq, i) : PyTuple_GET_ITEM(seq, i));
         int r = shaped_value(w, item, elems, &items[i]);
         Py_DECREF(item);
         if (r < 0) return -1;
+        /* str() of an element may run arbitrary code that mutates the list */
+        if (is_list && PyList_GET_SIZE(seq) != n) return changed_size(w, "list");
     }
     leave(w);
     out->type = FWC_T_LIST;
@@ -348,7 +387,7 @@ static int key_value(Walk *w, PyObject *key, FwcValue *out)
 
 static int pair_value(Walk *w, PyObject *key, PyObject *value, FwcPair *pair)
 {
-    w->path[w->depth].key = key;
+    path_key(w, key);
     if (key_value(w, key, &pair->key) < 0) return -1;
     return convert(w, value, &pair->value);
 }
@@ -378,24 +417,25 @@ static int dict_value(Walk *w, PyObject *map, FwcValue *out)
         return -1;
     }
     if (items) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *kv = PyList_GET_ITEM(items, i);
-            if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
-                Py_DECREF(items);
-                return fail_at(w, PyExc_TypeError, "items() must yield (key, value) pairs");
-            }
-            if (pair_value(w, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), &pairs[i]) < 0) {
-                Py_DECREF(items);
-                return -1;
-            }
+        /* items() may return a list its owner keeps, which a value's __str__ can then
+         * shrink or clear: each pair is held while it is converted, the size re-checked */
+        int r = 0;
+        for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
+            PyObject *kv = Py_NewRef(PyList_GET_ITEM(items, i));
+            if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2)
+                r = fail_at(w, PyExc_TypeError, "items() must yield (key, value) pairs");
+            else
+                r = pair_value(w, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), &pairs[i]);
+            Py_DECREF(kv);
+            if (r == 0 && PyList_GET_SIZE(items) != n) r = changed_size(w, "dictionary");
         }
         Py_DECREF(items);
+        if (r < 0) return -1;
     } else {
         Py_ssize_t pos = 0, i = 0;
         PyObject *key, *value;
         while (PyDict_Next(map, &pos, &key, &value)) {
-            if (i >= n || PyDict_GET_SIZE(map) != n)
-                return fail_at(w, PyExc_RuntimeError, "dictionary changed size during snapshot");
+            if (i >= n || PyDict_GET_SIZE(map) != n) return changed_size(w, "dictionary");
             Py_INCREF(key);
             Py_INCREF(value);
             int r = pair_value(w, key, value, &pairs[i++]);
@@ -403,7 +443,7 @@ static int dict_value(Walk *w, PyObject *map, FwcValue *out)
             Py_DECREF(value);
             if (r < 0) return -1;
         }
-        if (i != n) return fail_at(w, PyExc_RuntimeError, "dictionary changed size during snapshot");
+        if (i != n || PyDict_GET_SIZE(map) != n) return changed_size(w, "dictionary");
     }
     leave(w);
     out->type = FWC_T_DICT;
@@ -473,6 +513,7 @@ static FwcSnapshot *walk_root(PyObject *obj, int as_document, const FwcShape *sh
     int r = !as_document ? convert(w, obj, &s->root)
             : shape      ? shaped_dict(w, obj, shape, &s->root)
                          : dict_value(w, obj, &s->root);
+    unwind(w);
     PyMem_Free(w);
     if (r < 0) {
         fwc_snapshot_decref(s);
@@ -511,18 +552,23 @@ static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out)
         return -1;
     }
     uint32_t m = 0;
+    /* a value's __str__ may mutate d: a missing key must mean missing in the document */
+    Py_ssize_t size = PyDict_GET_SIZE(d);
     for (size_t i = 0; i < s->nkeys; i++) {
-        PyObject *key = s->keys[i].key, *value = PyDict_GetItemWithError(d, key);
+        PyObject *key = s->keys[i].key;
+        path_key(w, key);
+        /* a colliding key's __eq__ is user code */
+        PyObject *value = PyDict_GetItemWithError(d, key);
         if (!value) {
-            if (PyErr_Occurred()) return -1;
+            if (PyErr_Occurred()) return annotate(w);
             continue;   /* missing here and in the whole document alike */
         }
-        w->path[w->depth].key = key;
         Py_INCREF(value);
         int r = key_value(w, key, &pairs[m].key) < 0 ? -1 : shaped_value(w, value, s->keys[i].sub, &pairs[m].value);
         Py_DECREF(value);
         if (r < 0) return -1;
         m++;
+        if (PyDict_GET_SIZE(d) != size) return changed_size(w, "dictionary");
     }
     leave(w);
     *out = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = m, .u.pairs = pairs};
@@ -564,7 +610,10 @@ FwcSnapshot *fwc_snapshot_take(PyObject *doc)
     Py_XDECREF(kw);
     Py_XDECREF(empty);
     Py_DECREF(as_dict);
-    if (!d) return NULL;
+    if (!d) {
+        reraise_at(root_path, NULL);
+        return NULL;
+    }
     FwcSnapshot *s = NULL;
     is_mapping = PyDict_Check(d) ? 1 : PyObject_IsInstance(d, mapping_abc);
     if (is_mapping > 0)

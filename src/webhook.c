@@ -196,7 +196,9 @@ static PyObject *Webhook_from_frappe(PyTypeObject *tp, PyObject *m)
             continue;
         }
         /* Frappe stores "no timeout" as 0 and uses `webhook.timeout or 5` */
-        int skip = strcmp(*k, "timeout") == 0 && PyLong_Check(v) && PyLong_AsLong(v) == 0;
+        int overflow = 0;
+        int skip = strcmp(*k, "timeout") == 0 && PyLong_Check(v) && PyLong_AsLongAndOverflow(v, &overflow) == 0 &&
+                   !overflow;
         if (!skip && PyDict_SetItemString(kw, *k, v) < 0) {
             Py_DECREF(v);
             goto error;

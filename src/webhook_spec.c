@@ -7,7 +7,11 @@
 #include <strings.h>
 #include <openssl/crypto.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* timeout's upper bound, seconds (1 day) */
+#define FWC_MAX_TIMEOUT 86400
 
 static const char *const DOC_EVENTS[] = {
     "after_insert", "on_update", "on_submit", "on_cancel", "on_trash",
@@ -27,8 +31,10 @@ static int invalid(FwcModuleState *st, const char *fmt, ...)
     return -1;
 }
 
-/* malloc'd UTF-8 copy of a str; NULL + exception. */
-static char *cstr(FwcModuleState *st, PyObject *s, const char *what, size_t *len_out)
+/* The UTF-8 of str s (borrowed) and its length; NULL + exception.  Without len_out the
+ * text is read as a C string, so a NUL in it is refused: C would silently cut the value
+ * there ("127.0.0.1\0/0" would be read as 127.0.0.1/32). */
+static const char *utf8_of(FwcModuleState *st, PyObject *s, const char *what, size_t *len_out)
 {
     if (!PyUnicode_Check(s)) {
         PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(s)->tp_name);
@@ -41,6 +47,22 @@ static char *cstr(FwcModuleState *st, PyObject *s, const char *what, size_t *len
         invalid(st, "%s is not valid Unicode (lone surrogate)", what);
         return NULL;
     }
+    if (!len_out && strlen(u) != (size_t)n) {
+        invalid(st, "%s contains a NUL character: %R", what, s);
+        return NULL;
+    }
+    if (len_out) *len_out = (size_t)n;
+    return u;
+}
+
+/* malloc'd UTF-8 copy of a str (NUL refused unless len_out takes the length); NULL +
+ * exception. */
+static char *cstr(FwcModuleState *st, PyObject *s, const char *what, size_t *len_out)
+{
+    size_t n;
+    const char *u = utf8_of(st, s, what, len_out ? &n : NULL);
+    if (!u) return NULL;
+    if (!len_out) n = strlen(u);
     char *p = malloc((size_t)n + 1);
     if (!p) {
         PyErr_NoMemory();
@@ -49,6 +71,20 @@ static char *cstr(FwcModuleState *st, PyObject *s, const char *what, size_t *len
     memcpy(p, u, (size_t)n + 1);
     if (len_out) *len_out = (size_t)n;
     return p;
+}
+
+/* float(o) for an int or float option; an int too large for a double is inf, so that
+ * it fails the option's range check (ValidationError) rather than raising OverflowError. */
+static int number_of(PyObject *o, double *out)
+{
+    double v = PyFloat_AsDouble(o);
+    if (v == -1.0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        v = HUGE_VAL;
+    }
+    *out = v;
+    return 0;
 }
 
 /* Optional str argument: NULL/None -> copy of dflt. */
@@ -181,24 +217,39 @@ static int is_empty(PyObject *o)
     return o == Py_None || (PyUnicode_Check(o) && PyUnicode_GET_LENGTH(o) == 0);
 }
 
+/* Field rows.  Names and keys keep their length (a document key may hold a NUL); the
+ * repeated-field check compares the str objects (exact, and hashed: O(n)). */
 static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
 {
     Py_ssize_t n = PyList_GET_SIZE(rows);
     spec->fields = calloc((size_t)n + 1, sizeof *spec->fields);
     if (!spec->fields) return PyErr_NoMemory(), -1;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *seen = PySet_New(NULL);
+    if (!seen) return -1;
+    int r = 0;
+    for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
         PyObject *f = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
-        if (is_empty(f) || is_empty(k))
-            return invalid(st, "Row %zd of webhook_data needs both a fieldname and a key", i + 1);
+        if (is_empty(f) || is_empty(k)) {
+            r = invalid(st, "Row %zd of webhook_data needs both a fieldname and a key", i + 1);
+            break;
+        }
         FwcFieldRow *row = &spec->fields[spec->nfields];
-        if (!(row->fieldname = cstr(st, f, "webhook_data fieldname", &row->fieldname_len))) return -1;
-        if (!(row->key = cstr(st, k, "webhook_data key", &row->key_len))) return -1;
+        if (!(row->fieldname = cstr(st, f, "webhook_data fieldname", &row->fieldname_len)) ||
+            !(row->key = cstr(st, k, "webhook_data key", &row->key_len))) {
+            r = -1;
+            break;
+        }
         spec->nfields++;
-        for (size_t j = 0; j + 1 < spec->nfields; j++)
-            if (strcmp(spec->fields[j].fieldname, row->fieldname) == 0)
-                return invalid(st, "Same Field is entered more than once");
+        /* an exact str copy: a str subclass's __hash__/__eq__ must not decide this */
+        PyObject *name = PyUnicode_FromStringAndSize(row->fieldname, (Py_ssize_t)row->fieldname_len);
+        int dup = name ? PySet_Contains(seen, name) : -1;
+        if (dup == 0) dup = PySet_Add(seen, name);
+        Py_XDECREF(name);
+        if (dup < 0) r = -1;
+        else if (dup > 0) r = invalid(st, "Same Field is entered more than once");
     }
-    return 0;
+    Py_DECREF(seen);
+    return r;
 }
 
 /* RFC 9110 token characters */
@@ -207,12 +258,29 @@ static int is_tchar(unsigned char c)
     return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+#define HEADER_INJECTION "Header %R contains CR, LF or NUL (header injection)"
+
+/* RFC 9110 field-value: visible characters, obs-text (bytes >= 0x80), SP and HTAB. */
+static const char *header_value_problem(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '\r' || c == '\n' || c == 0) return HEADER_INJECTION;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return "Header %R value contains a control character (only tab is allowed in a field value, RFC 9110)";
+    }
+    return NULL;
+}
+
 static int compile_headers(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
 {
     Py_ssize_t n = PyList_GET_SIZE(rows);
     spec->headers = calloc((size_t)n + 1, sizeof *spec->headers);
     if (!spec->headers) return PyErr_NoMemory(), -1;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *index = PyDict_New();     /* name -> position, for repeated names */
+    if (!index) return -1;
+    int r = 0;
+    for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
         PyObject *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
         /* Frappe: only rows where both key and value are set */
         if (is_empty(k) || is_empty(v)) continue;
@@ -220,23 +288,25 @@ static int compile_headers(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows
         char *name = cstr(st, k, "header name", &klen), *value = name ? cstr(st, v, "header value", &vlen) : NULL;
         if (!value) {
             free(name);
-            return -1;
+            r = -1;
+            break;
         }
-        const char *problem = NULL;
-        if (strlen(name) != klen || strlen(value) != vlen || strpbrk(name, "\r\n") || strpbrk(value, "\r\n"))
-            problem = "Header %R contains CR, LF or NUL (header injection)";
+        const char *problem = strlen(name) != klen || strpbrk(name, "\r\n") ? HEADER_INJECTION
+                                                                             : header_value_problem(value, vlen);
         for (size_t j = 0; !problem && j < klen; j++)
             if (!is_tchar((unsigned char)name[j])) problem = "Header name %R is not a valid HTTP token";
-        if (problem) {
-            invalid(st, problem, k);
+        /* Frappe builds a dict: a repeated key keeps its first position, last value wins.
+         * The name is a token (ASCII, no NUL), so an exact str of it is the dict key. */
+        PyObject *key = problem ? NULL : PyUnicode_FromStringAndSize(name, (Py_ssize_t)klen);
+        PyObject *at = key ? PyDict_GetItemWithError(index, key) : NULL;
+        PyObject *pos = key && !at && !PyErr_Occurred() ? PyLong_FromSize_t(spec->nheaders) : NULL;
+        if (problem || (!at && (!pos || PyDict_SetItem(index, key, pos) < 0))) {
+            if (problem) invalid(st, problem, k);
             free(name);
             free(value);
-            return -1;
-        }
-        /* Frappe builds a dict: a repeated key keeps its first position, last value wins */
-        size_t j = 0;
-        while (j < spec->nheaders && strcmp(spec->headers[j].name, name) != 0) j++;
-        if (j < spec->nheaders) {
+            r = -1;
+        } else if (at) {
+            size_t j = PyLong_AsSize_t(at);
             free(name);
             free(spec->headers[j].value);
             spec->headers[j].value = value;
@@ -245,8 +315,11 @@ static int compile_headers(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows
             spec->headers[spec->nheaders].value = value;
             spec->nheaders++;
         }
+        Py_XDECREF(key);
+        Py_XDECREF(pos);
     }
-    return 0;
+    Py_DECREF(index);
+    return r;
 }
 
 /* signature="frappe" | "standard" | "github" | a sequence of them */
@@ -259,7 +332,9 @@ static int parse_signatures(FwcModuleState *st, PyObject *sig, int *bits)
     *bits = 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
         PyObject *s = PyTuple_GET_ITEM(seq, i);
-        const char *name = PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
+        Py_ssize_t len = 0;
+        const char *name = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &len) : NULL;
+        if (name && strlen(name) != (size_t)len) name = NULL;   /* "frappe\0x" is not "frappe" */
         int bit = 0;
         for (size_t j = 0; name && j < sizeof schemes / sizeof *schemes; j++)
             if (lower_eq(name, schemes[j].name)) bit = schemes[j].bit;
@@ -347,7 +422,9 @@ static int unpack_kwargs(PyObject *kwargs, HookArgs *a)
     PyObject *key, *value;
     while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
         size_t i = 0;
-        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        Py_ssize_t len = 0;
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8AndSize(key, &len) : NULL;
+        if (k && strlen(k) != (size_t)len) k = NULL;
         while (k && hook_keyword_names[i] && strcmp(hook_keyword_names[i], k) != 0) i++;
         if (!k || !hook_keyword_names[i]) {
             PyErr_Clear();
@@ -410,7 +487,11 @@ static int path_option(FwcModuleState *st, PyObject *o, const char *what, char *
     if (!(*out = cstr(st, fs, what, &len))) return -1;
     if (!len) return invalid(st, "%s is empty", what);
     if (strlen(*out) != len) return invalid(st, "%s contains a NUL character", what);
-    if (access(*out, R_OK) != 0) return invalid(st, "%s %R cannot be read: %s", what, fs, strerror(errno));
+    /* a regular file: /dev/zero, a FIFO or a directory would hang or fail the transfer */
+    struct stat sb;
+    if (stat(*out, &sb) != 0 || access(*out, R_OK) != 0)
+        return invalid(st, "%s %R cannot be read: %s", what, fs, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return invalid(st, "%s %R is not a regular file", what, fs);
     return 0;
 }
 
@@ -475,7 +556,7 @@ static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookAr
                 Py_DECREF(seq);
                 goto error;
             }
-            const char *text = PyUnicode_AsUTF8(item);
+            const char *text = utf8_of(st, item, "allowed_networks entry", NULL);
             char why[256], canon[64];
             if (!text) {
                 Py_DECREF(seq);
@@ -564,8 +645,8 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
             Py_DECREF(seq);
             return -1;
         }
-        double v = PyFloat_AsDouble(item);
-        if (v == -1.0 && PyErr_Occurred()) {
+        double v;
+        if (number_of(item, &v) < 0) {
             Py_DECREF(seq);
             return -1;
         }
@@ -583,8 +664,7 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
             PyErr_Format(PyExc_TypeError, "retry_jitter must be a number, not %.100s", Py_TYPE(a->retry_jitter)->tp_name);
             return -1;
         }
-        spec->retry_jitter = PyFloat_AsDouble(a->retry_jitter);
-        if (spec->retry_jitter == -1.0 && PyErr_Occurred()) return -1;
+        if (number_of(a->retry_jitter, &spec->retry_jitter) < 0) return -1;
         if (!(spec->retry_jitter >= 0 && spec->retry_jitter <= 1))
             return invalid(st, "retry_jitter must be a fraction from 0 to 1, not %R", a->retry_jitter);
     }
@@ -763,10 +843,11 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
             PyErr_Format(PyExc_TypeError, "timeout must be a number, not %.100s", Py_TYPE(a.timeout)->tp_name);
             goto error;
         }
-        spec->timeout = PyFloat_AsDouble(a.timeout);
-        if (spec->timeout == -1.0 && PyErr_Occurred()) goto error;
-        if (!(spec->timeout > 0) || !isfinite(spec->timeout)) {
-            invalid(st, "timeout must be a positive number of seconds, not %R", a.timeout);
+        if (number_of(a.timeout, &spec->timeout) < 0) goto error;
+        /* bounded so that every transport's conversion (milliseconds in a long) is exact */
+        if (!(spec->timeout > 0) || !(spec->timeout <= FWC_MAX_TIMEOUT)) {
+            invalid(st, "timeout must be a positive number of seconds up to %d (1 day), not %R", FWC_MAX_TIMEOUT,
+                    a.timeout);
             goto error;
         }
     }

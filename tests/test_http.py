@@ -476,12 +476,12 @@ def test_option_validation(kw, exc, msg):
 
 
 def test_option_attributes(tls_files, tmp_path):
-    h = Webhook("https://example.com/hook", follow_redirects=3, verify_tls=0, ca_file=tmp_path.parent,
+    h = Webhook("https://example.com/hook", follow_redirects=3, verify_tls=0, ca_file=tls_files["server.pem"],
                 client_cert=tls_files["client.pem"], client_key=tls_files["client.key"],
                 allow_private_networks=1, allowed_networks=("fd00::/8",), proxy="socks5h://127.0.0.1:1080",
                 max_response_bytes=10)
     assert (h.follow_redirects, h.verify_tls, h.allow_private_networks, h.max_response_bytes) == (3, False, True, 10)
-    assert h.ca_file == str(tmp_path.parent) and h.client_cert == tls_files["client.pem"]
+    assert h.ca_file == tls_files["server.pem"] and h.client_cert == tls_files["client.pem"]
     assert h.allowed_networks == ("fd00::/8",) and h.proxy == "socks5h://127.0.0.1:1080"
     h2 = Webhook.from_frappe({"request_url": "https://example.com/", "follow_redirects": 2, "allow_private_networks": 1})
     assert h2.follow_redirects == 2 and h2.allow_private_networks is True

@@ -269,7 +269,8 @@ header_names = st.one_of(
     st.text(TOKEN, min_size=1, max_size=16),
 ).filter(lambda n: n.lower() not in SPECIAL)
 
-_value_chars = st.characters(min_codepoint=1, max_codepoint=0x24FF, blacklist_characters="\n\r",
+# RFC 9110 field-value characters: Webhook() refuses other controls (tab comes from lead/trail)
+_value_chars = st.characters(min_codepoint=0x20, max_codepoint=0x24FF, blacklist_characters="\x7f",
                              blacklist_categories=("Cs",))
 header_values = st.builds(
     lambda lead, core, trail: lead + core + trail,
@@ -447,10 +448,9 @@ FORMS = [
     Form("row-content-length", "http://127.0.0.1:{p}/", {"webhook_headers": [("Content-Length", "13")]}),
     Form("row-accept-blank", "http://127.0.0.1:{p}/", {"webhook_headers": [("Accept", " ")]}),
     Form("row-content-type-tab", "http://127.0.0.1:{p}/", {"webhook_headers": [("Content-Type", "\t")]}),
-    Form("row-user-agent-vt-ff", "http://127.0.0.1:{p}/", {"webhook_headers": [("User-Agent", "\x0b\x0c")]}),
+    # control characters other than tab in a value are refused by Webhook() (test_hostile_snapshot.py)
     Form("row-x-blank", "http://127.0.0.1:{p}/", {"webhook_headers": [("X-Blank", "   "), ("X-After", "1")]}),
-    Form("row-vt-then-text", "http://127.0.0.1:{p}/", {"webhook_headers": [("X-V", "\x0bx ")]}),
-    Form("row-control-chars", "http://127.0.0.1:{p}/", {"webhook_headers": [("X-C", "a\x01\x1f\x7fb\x85\xa0")]}),
+    Form("row-c1-and-nbsp", "http://127.0.0.1:{p}/", {"webhook_headers": [("X-C", "a\x85\xa0b")]}),
     Form("row-accept-encoding", "http://127.0.0.1:{p}/", {"webhook_headers": [("Accept-Encoding", "gzip")]}),
     Form("row-cookie", "http://127.0.0.1:{p}/", {"webhook_headers": [("Cookie", "a=b; c=d")]}),
     Form("row-repeated-keys", "http://127.0.0.1:{p}/",
