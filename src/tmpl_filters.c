@@ -645,7 +645,9 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         int pr[2] = {0, 0};
         FwcValue *items;
         uint32_t n;
-        if (bind(ctx, "join", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        if (bind(ctx, "join", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0 ||
+            fwc_expr_charge(ctx, (uint64_t)n * 8) < 0)
+            return -1;
         FwcValue sep;
         if (str_of(ctx, &sl[0], &sep) < 0) return -1;
         FwcBuf b = FWC_BUF_INIT;
@@ -968,12 +970,15 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         return buf_value(ctx, &b, out);
     }
     case F_WORDCOUNT: {
-        if (str_of(ctx, in, &s) < 0) return -1;
+        if (str_of(ctx, in, &s) < 0 || fwc_expr_charge(ctx, s.len) < 0) return -1;
         int64_t words = 0;
         int inword = 0;
-        for (uint32_t i = 0; i < s.len; i++) {
-            unsigned char c = (unsigned char)s.u.s[i];
-            int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+        for (size_t i = 0; i < s.len;) {
+            uint32_t c;
+            i += cp_at(&s, i, &c);
+            /* re's \w: ASCII alphanumerics and _; beyond ASCII, letters (not spaces, not lone surrogates) */
+            int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    (c >= 0x80 && !fwc_expr_is_space_cp(c) && !(c >= 0xD800 && c <= 0xDFFF));
             if (w && !inword) words++;
             inword = w;
         }
@@ -1039,6 +1044,10 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             if (!rc) rc = tmpl_append(&b, s.u.s + i, j - i);
             line_no++;
             i = j + 1;
+            if (b.len > FWC_EXPR_MAX_STR) {   /* a million lines times the indent: stop building */
+                fwc_buf_free(&b);
+                return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+            }
         }
         if (rc < 0) {
             fwc_buf_free(&b);
