@@ -366,6 +366,22 @@ static int url_quote(FwcBuf *b, const char *s, size_t n, int for_qs)
     return 0;
 }
 
+/* urllib's quote encodes to UTF-8 first: a lone surrogate (kept as its 3-byte form,
+ * ED A0..BF xx) cannot be, as in Python.  0, or -2 with the error set. */
+static int url_encodable(ExprCtx *ctx, const char *s, size_t n)
+{
+    for (size_t i = 0, cp = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0xED && i + 1 < n && ((unsigned char)s[i + 1] & 0xE0) == 0xA0) {
+            uint32_t u = 0xD000 | (((unsigned char)s[i + 1] & 0x3Fu) << 6) | (i + 2 < n ? ((unsigned char)s[i + 2] & 0x3Fu) : 0);
+            FAIL("UnicodeEncodeError: 'utf-8' codec can't encode character '\\u%04x' in position %zu: surrogates not allowed", u, cp);
+            return -2;
+        }
+        cp += (c & 0xC0) != 0x80;
+    }
+    return 0;
+}
+
 /* "&k=v" (no "&" before the first pair), both quoted as urlencode does */
 static int url_pair(FwcBuf *b, uint32_t i, const FwcValue *k, const FwcValue *v)
 {
@@ -374,7 +390,6 @@ static int url_pair(FwcBuf *b, uint32_t i, const FwcValue *k, const FwcValue *v)
     return url_quote(b, v->u.s, v->len, 1);
 }
 
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 /* the code point at s[i] (a lone surrogate as its 3-byte form) and its byte length */
 static size_t cp_at(const FwcValue *s, size_t i, uint32_t *cp)
@@ -1029,21 +1044,29 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             ind = cstr_value(sp);
         }
         int first = fwc_expr_truthy(&sl[1]), blank = fwc_expr_truthy(&sl[2]);
-        /* Jinja 3.1: newline = "\n"; s += newline (markup); lines = s.splitlines(); ... */
+        /* Jinja 3.1: s += "\n"; lines = s.splitlines(); joined by "\n" + indent (blank) or
+         * by "\n" with the indent before each non-empty line; first: indent before all.
+         * splitlines breaks at \n \r \r\n \v \f \x1c-\x1e \x85 \u2028 \u2029. */
         FwcBuf b = FWC_BUF_INIT;
-        size_t i = 0;
-        int line_no = 0, rc = 0;
-        while (i < s.len && !rc) {
-            size_t j = i;
-            while (j < s.len && s.u.s[j] != '\n') j++;
-            int is_blank = 1;
-            for (size_t k = i; k < j; k++) is_blank &= is_space((unsigned char)s.u.s[k]);
-            if (line_no) rc = fwc_buf_putc(&b, '\n');
-            if (!rc && ((line_no == 0 && first) || (line_no > 0 && (blank || !is_blank))) && !(line_no == 0 && !first))
-                rc = tmpl_append(&b, ind.u.s, ind.len);
+        size_t i = 0, n = s.len;
+        int line_no = 0, rc = first ? tmpl_append(&b, ind.u.s, ind.len) : 0, done = 0;
+        while (!done && !rc) {
+            size_t j = i, k = 0;
+            uint32_t c = 0;
+            while (j < n) {
+                k = cp_at(&s, j, &c);
+                if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
+                    c == 0x2029)
+                    break;
+                j += k;
+            }
+            if (j >= n) done = 1;   /* the line ends at the appended "\n" */
+            else if (c == '\r' && j + 1 == n) done = 1;   /* "\r" + the appended "\n": one break */
+            if (line_no && !rc) rc = fwc_buf_putc(&b, '\n');
+            if (line_no && !rc && (blank || j > i)) rc = tmpl_append(&b, ind.u.s, ind.len);
             if (!rc) rc = tmpl_append(&b, s.u.s + i, j - i);
             line_no++;
-            i = j + 1;
+            if (!done) i = j + k + (c == '\r' && j + 1 < n && s.u.s[j + 1] == '\n');
             if (b.len > FWC_EXPR_MAX_STR) {   /* a million lines times the indent: stop building */
                 fwc_buf_free(&b);
                 return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
@@ -1059,7 +1082,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         FwcBuf b = FWC_BUF_INIT;
         int rc = 0;
         if (in->type == FWC_T_STR) {
-            rc = url_quote(&b, in->u.s, in->len, 0);
+            if (!(rc = url_encodable(ctx, in->u.s, in->len))) rc = url_quote(&b, in->u.s, in->len, 0);
         } else if (is_undef(in)) {
             /* iterable: no pairs */
         } else if (in->type == FWC_T_LIST || in->type == FWC_T_TUPLE) {
@@ -1074,7 +1097,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                     fwc_buf_free(&b);
                     return -1;
                 }
-                rc = url_pair(&b, i, &k, &v);
+                if (!(rc = url_encodable(ctx, k.u.s, k.len)) && !(rc = url_encodable(ctx, v.u.s, v.len))) rc = url_pair(&b, i, &k, &v);
             }
         } else if (in->type == FWC_T_DICT) {
             for (uint32_t i = 0; i < in->len && !rc; i++) {
@@ -1083,15 +1106,15 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                     fwc_buf_free(&b);
                     return -1;
                 }
-                rc = url_pair(&b, i, &k, &v);
+                if (!(rc = url_encodable(ctx, k.u.s, k.len)) && !(rc = url_encodable(ctx, v.u.s, v.len))) rc = url_pair(&b, i, &k, &v);
             }
         } else {
             if (str_of(ctx, in, &s) < 0) return -1;
-            rc = url_quote(&b, s.u.s, s.len, 0);
+            if (!(rc = url_encodable(ctx, s.u.s, s.len))) rc = url_quote(&b, s.u.s, s.len, 0);
         }
         if (rc < 0) {
             fwc_buf_free(&b);
-            return fwc_expr_nomem(ctx);
+            return rc == -2 ? -1 : fwc_expr_nomem(ctx);
         }
         return buf_value(ctx, &b, out);
     }
