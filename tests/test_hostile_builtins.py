@@ -27,7 +27,8 @@ import jinja_reference as jr
 from test_expr_differential import check as check_eval
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BOUND_S = 20   # seconds a child may take (README: "a few seconds"; typically well under 1 s)
+BOUND_S = 20   # seconds before a child counts as hung
+FAST_S = 5     # seconds one hostile call may take (README: "a few seconds"; typically well under 0.1 s)
 
 
 def run_child(code, timeout=BOUND_S):
@@ -223,7 +224,7 @@ def test_one_builtin_call_does_bounded_work(kind, src, expected):
             assert any(k in value for k in LIMIT), value
     else:
         assert (status, value) == ("ok", expected), (src, status, value)
-    assert elapsed < BOUND_S, elapsed
+    assert elapsed < FAST_S, f"{src!r} took {elapsed:.1f} s"
 
 
 def test_step_limit_error_names_the_limit():
