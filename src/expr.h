@@ -181,6 +181,11 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out);
 
 int fwc_expr_fail(ExprCtx *ctx, const char *fmt, ...);   /* returns -1 */
 int fwc_expr_nomem(ExprCtx *ctx);
+/* Charges `work` units (bytes scanned or produced, items visited, comparisons made; 32
+ * units = one step) to the step budget of the evaluation: 0, or -1 with the step-limit
+ * RuntimeError set.  Every builtin, method and filter charges what it does, so no single
+ * call does more than the budget allows. */
+int fwc_expr_charge(ExprCtx *ctx, uint64_t work);
 const char *fwc_expr_type_name(const FwcValue *v);
 int fwc_expr_truthy(const FwcValue *v);
 void *fwc_expr_alloc(ExprCtx *ctx, size_t n);            /* NULL + error set */

@@ -18,14 +18,8 @@ static int is_num(const FwcValue *v)
 }
 static int is_intlike(const FwcValue *v) { return v->type == FWC_T_BOOL || v->type == FWC_T_INT; }
 
-/* Charges work proportional to n (bytes or items) against the step limit. */
-static int charge(ExprCtx *ctx, size_t n)
-{
-    ctx->steps += n / 32;
-    if (ctx->steps > FWC_EXPR_MAX_STEPS)
-        return FAIL("RuntimeError: condition evaluation exceeded its step limit (%d steps)", FWC_EXPR_MAX_STEPS);
-    return 0;
-}
+/* Charges work proportional to n (bytes or items) against the step limit (expr_value.c). */
+#define charge fwc_expr_charge
 
 /* ---------- vectors in the scratch arena ---------- */
 
@@ -544,7 +538,7 @@ static int num_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b,
 static int repeat(ExprCtx *ctx, const FwcValue *seq, const FwcValue *count, FwcValue *out)
 {
     int64_t n = count->u.i;
-    if (n < 0) n = 0;
+    if (n < 0 || seq->len == 0) n = 0;   /* '' * 10**9: no billion empty copies */
     if (seq->type == FWC_T_STR) {
         if (n && (uint64_t)seq->len * (uint64_t)n > FWC_EXPR_MAX_STR)
             return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);

@@ -41,9 +41,10 @@ static uint32_t *decode(ExprCtx *ctx, const FwcValue *s, size_t *n)
     return cps;
 }
 
+/* the result string, its bytes charged as work */
 static int buf_result(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
 {
-    int r = fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
+    int r = fwc_expr_charge(ctx, b->len) < 0 ? -1 : fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
     fwc_buf_free(b);
     return r;
 }
@@ -208,7 +209,9 @@ static int case_convert(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *out)
     return buf_result(ctx, &b, out);
 }
 
-static int is_space_cp(uint32_t c)
+/* str.isspace() of one code point (also Python re's \s and str.split()'s whitespace) */
+int fwc_expr_is_space_cp(uint32_t c);
+int fwc_expr_is_space_cp(uint32_t c)
 {
     return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
@@ -231,6 +234,7 @@ static int is_digit_cp(uint32_t c)
 /* ---------- helpers for str methods ---------- */
 
 static int cp_in(const uint32_t *set, size_t n, uint32_t c);
+static int cmp_cp(const void *a, const void *b);
 
 static int argc(ExprCtx *ctx, const char *m, int nargs, int lo, int hi)
 {
@@ -281,26 +285,59 @@ static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len
     return 0;
 }
 
-static int charge_bytes(ExprCtx *ctx, size_t n)
+
+/* Substring search, linear in haystack + needle over all the calls of one operation
+ * (each call starts where the last match ended).  Short needles: memchr + memcmp (at most
+ * 16 bytes compared per position).  Longer ones: Knuth-Morris-Pratt (memchr + memcmp
+ * would be quadratic: "aaa...ab" in "aaaa...").  Not memmem: sanitizer interceptors of
+ * memmem check the whole haystack on every call (quadratic for count/split/replace). */
+typedef struct {
+    const char *nd;
+    size_t nn;
+    uint32_t *fail;   /* KMP: fail[i] = longest proper border of nd[0..i] */
+} Finder;
+
+static int finder_init(ExprCtx *ctx, Finder *f, const char *nd, size_t nn)
 {
-    ctx->steps += n / 32;
-    if (ctx->steps > FWC_EXPR_MAX_STEPS)
-        return FAIL("RuntimeError: condition evaluation exceeded its step limit (%d steps)", FWC_EXPR_MAX_STEPS);
-    return 0;
+    f->nd = nd;
+    f->nn = nn;
+    f->fail = NULL;
+    if (nn <= 16) return 0;
+    if (!(f->fail = fwc_expr_alloc(ctx, sizeof *f->fail * nn))) return -1;
+    f->fail[0] = 0;
+    for (size_t i = 1, k = 0; i < nn; i++) {
+        while (k && nd[i] != nd[k]) k = f->fail[k - 1];
+        if (nd[i] == nd[k]) k++;
+        f->fail[i] = (uint32_t)k;
+    }
+    return fwc_expr_charge(ctx, nn);
 }
 
-/* memchr + memcmp rather than memmem: called once per occurrence, and sanitizer
- * interceptors of memmem check the whole haystack on every call (quadratic). */
-static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn)
+static const char *find_bytes(const Finder *f, const char *h, size_t hn)
 {
+    const char *nd = f->nd;
+    size_t nn = f->nn;
     if (nn == 0) return h;
     if (nn > hn) return NULL;
-    const char *end = h + (hn - nn) + 1, *p = h;
-    while (p < end) {
-        const char *f = memchr(p, nd[0], (size_t)(end - p));
-        if (!f) return NULL;
-        if (memcmp(f, nd, nn) == 0) return f;
-        p = f + 1;
+    if (!f->fail) {
+        const char *end = h + (hn - nn) + 1, *p = h;
+        while (p < end) {
+            const char *m = memchr(p, nd[0], (size_t)(end - p));
+            if (!m) return NULL;
+            if (memcmp(m, nd, nn) == 0) return m;
+            p = m + 1;
+        }
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < hn; i++) {
+        if (k == 0) {   /* skip to the next possible start */
+            const char *m = memchr(h + i, nd[0], hn - i);
+            if (!m || (size_t)(m - h) + nn > hn) return NULL;
+            i = (size_t)(m - h);
+        }
+        while (k && h[i] != nd[k]) k = f->fail[k - 1];
+        if (h[i] == nd[k] && ++k == nn) return h + i + 1 - nn;
     }
     return NULL;
 }
@@ -315,7 +352,7 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
     size_t len = cplen(s);
     int64_t start, end;
     if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
-    if (charge_bytes(ctx, s->len) < 0) return -1;
+    if (fwc_expr_charge(ctx, s->len) < 0) return -1;
     if (id == M_COUNT) {
         if (start > (int64_t)len) {
             *out = fwc_int(0);
@@ -332,20 +369,24 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
         size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
         int64_t cnt = 0;
         const char *p = s->u.s + b0, *e = s->u.s + b1;
+        Finder fd;
+        if (finder_init(ctx, &fd, sub->u.s, sub->len) < 0) return -1;
         while (p < e) {
-            const char *f = find_bytes(p, (size_t)(e - p), sub->u.s, sub->len);
+            const char *f = find_bytes(&fd, p, (size_t)(e - p));
             if (!f) break;
             cnt++;
             p = f + sub->len;
         }
-        if (charge_bytes(ctx, (size_t)cnt * 8) < 0) return -1;
+        if (fwc_expr_charge(ctx, (size_t)cnt * 8) < 0) return -1;
         *out = fwc_int(cnt);
         return 0;
     }
     int64_t pos = -1;
     if (start <= (int64_t)len && end - start >= (int64_t)cplen(sub)) {
         size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
-        const char *f = find_bytes(s->u.s + b0, b1 - b0, sub->u.s, sub->len);
+        Finder fd;
+        if (finder_init(ctx, &fd, sub->u.s, sub->len) < 0) return -1;
+        const char *f = find_bytes(&fd, s->u.s + b0, b1 - b0);
         if (f) pos = (int64_t)byte_to_cp(s, (size_t)(f - s->u.s));
     }
     if (pos < 0 && id == M_INDEX) return FAIL("ValueError: substring not found");
@@ -353,12 +394,10 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
     return 0;
 }
 
-static int str_match_one(const FwcValue *s, size_t len, int64_t start, int64_t end, const FwcValue *p, int ends)
+/* s[b0:b1] starts (ends) with p; b0/b1 are the byte offsets of start/end, computed once
+ * for all the prefixes of a tuple.  A byte match is a code-point match (UTF-8). */
+static int str_match_one(const FwcValue *s, size_t b0, size_t b1, const FwcValue *p, int ends)
 {
-    size_t plen = cplen(p);
-    if (start > (int64_t)len) return 0;
-    if (end - start < (int64_t)plen) return 0;
-    size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
     if (p->len > b1 - b0) return 0;
     return ends ? memcmp(s->u.s + b1 - p->len, p->u.s, p->len) == 0 : memcmp(s->u.s + b0, p->u.s, p->len) == 0;
 }
@@ -371,23 +410,24 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
     int64_t start, end;
     if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
     const FwcValue *p = &args[0];
-    if (p->type == FWC_T_STR) {
-        *out = fwc_bool(str_match_one(s, len, start, end, p, ends));
-        return 0;
-    }
-    if (p->type == FWC_T_TUPLE) {
-        for (uint32_t i = 0; i < p->len; i++) {
-            if (p->u.items[i].type != FWC_T_STR)
-                return FAIL("TypeError: tuple for %s must only contain str, not %s", m, TN(&p->u.items[i]));
-            if (str_match_one(s, len, start, end, &p->u.items[i], ends)) {
-                *out = fwc_bool(1);
-                return 0;
-            }
+    if (p->type != FWC_T_STR && p->type != FWC_T_TUPLE)
+        return FAIL("TypeError: %s first arg must be str or a tuple of str, not %s", m, TN(p));
+    const FwcValue *ps = p->type == FWC_T_STR ? p : p->u.items;
+    uint32_t np = p->type == FWC_T_STR ? 1 : p->len;
+    /* Python: start past the end, or end before start, matches nothing (not even "") */
+    int possible = start <= (int64_t)len && end >= start;
+    size_t b0 = possible ? cp_to_byte(s, (size_t)start) : 0, b1 = possible ? cp_to_byte(s, (size_t)end) : 0;
+    if (fwc_expr_charge(ctx, (uint64_t)s->len + (uint64_t)np * 32) < 0) return -1;
+    for (uint32_t i = 0; i < np; i++) {
+        if (ps[i].type != FWC_T_STR)
+            return FAIL("TypeError: tuple for %s must only contain str, not %s", m, TN(&ps[i]));
+        if (possible && str_match_one(s, b0, b1, &ps[i], ends)) {
+            *out = fwc_bool(1);
+            return 0;
         }
-        *out = fwc_bool(0);
-        return 0;
     }
-    return FAIL("TypeError: %s first arg must be str or a tuple of str, not %s", m, TN(p));
+    *out = fwc_bool(0);
+    return 0;
 }
 
 static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
@@ -402,8 +442,10 @@ static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, in
     size_t nc = 0;
     uint32_t *set = NULL;
     if (chars && !(set = decode(ctx, chars, &nc))) return -1;
+    if (set) qsort(set, nc, sizeof *set, cmp_cp);   /* binary search: no O(len(s) * len(chars)) */
+    if (fwc_expr_charge(ctx, (uint64_t)s->len + (chars ? chars->len : 0) * 8) < 0) return -1;
     size_t lo = 0, hi = n;
-#define STRIPPABLE(c) (chars ? cp_in(set, nc, c) : is_space_cp(c))
+#define STRIPPABLE(c) (chars ? cp_in(set, nc, c) : fwc_expr_is_space_cp(c))
     if (id != M_RSTRIP)
         while (lo < hi && STRIPPABLE(cps[lo])) lo++;
     if (id != M_LSTRIP)
@@ -417,10 +459,22 @@ static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, in
     return 0;
 }
 
+static int cmp_cp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* c in a sorted set */
 static int cp_in(const uint32_t *set, size_t n, uint32_t c)
 {
-    for (size_t i = 0; i < n; i++)
-        if (set[i] == c) return 1;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set[mid] == c) return 1;
+        if (set[mid] < c) lo = mid + 1;
+        else hi = mid;
+    }
     return 0;
 }
 
@@ -493,7 +547,7 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
         return FAIL("TypeError: '%s' object cannot be interpreted as an integer", TN(&maxv));
     int64_t maxsplit = maxv.u.i;
     if (maxsplit < 0) maxsplit = INT64_MAX;
-    if (charge_bytes(ctx, s->len) < 0) return -1;
+    if (fwc_expr_charge(ctx, s->len) < 0) return -1;
     SVec r = {0};
     const char *p = s->u.s;
     size_t n = s->len;
@@ -501,8 +555,10 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
         if (sep.len == 0) return FAIL("ValueError: empty separator");
         size_t i = 0;
         int64_t splits = 0;
+        Finder fd;
+        if (finder_init(ctx, &fd, sep.u.s, sep.len) < 0) return -1;
         while (splits < maxsplit) {
-            const char *f = find_bytes(p + i, n - i, sep.u.s, sep.len);
+            const char *f = find_bytes(&fd, p + i, n - i);
             if (!f) break;
             if (svec_push(ctx, &r, p + i, (size_t)(f - (p + i)), s->ascii) < 0) return -1;
             i = (size_t)(f - p) + sep.len;
@@ -515,7 +571,7 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
         for (;;) {
             uint32_t cp;
             size_t k;
-            while (i < n && is_space_cp((k = cp_at(s, i, &cp), cp))) i += k;
+            while (i < n && fwc_expr_is_space_cp((k = cp_at(s, i, &cp), cp))) i += k;
             if (i >= n) break;
             if (splits >= maxsplit) {
                 /* the rest, as it is (Python keeps its trailing whitespace) */
@@ -523,7 +579,7 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
                 break;
             }
             size_t j = i;
-            while (j < n && !is_space_cp((k = cp_at(s, j, &cp), cp))) j += k;
+            while (j < n && !fwc_expr_is_space_cp((k = cp_at(s, j, &cp), cp))) j += k;
             if (svec_push(ctx, &r, p + i, j - i, s->ascii) < 0) return -1;
             splits++;
             i = j;
@@ -533,7 +589,7 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
     out->ascii = 1;
     out->len = r.n;
     out->u.items = r.items;
-    return charge_bytes(ctx, (size_t)r.n * 8);
+    return fwc_expr_charge(ctx, (size_t)r.n * 8);
 }
 
 static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
@@ -549,7 +605,7 @@ static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int narg
     }
     if (count < 0) count = INT64_MAX;
     const FwcValue *old = &args[0], *new = &args[1];
-    if (charge_bytes(ctx, s->len) < 0) return -1;
+    if (fwc_expr_charge(ctx, s->len) < 0) return -1;
     FwcBuf b = FWC_BUF_INIT;
     if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
     size_t i = 0;
@@ -570,8 +626,13 @@ static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int narg
             if (b.len > FWC_EXPR_MAX_STR) break;
         }
     } else {
+        Finder fd;
+        if (finder_init(ctx, &fd, old->u.s, old->len) < 0) {
+            fwc_buf_free(&b);
+            return -1;
+        }
         while (r == 0 && done < count) {
-            const char *f = find_bytes(s->u.s + i, s->len - i, old->u.s, old->len);
+            const char *f = find_bytes(&fd, s->u.s + i, s->len - i);
             if (!f) break;
             r = fwc_buf_append(&b, s->u.s + i, (size_t)(f - (s->u.s + i)));
             if (r == 0) r = fwc_buf_append(&b, new->u.s, new->len);
@@ -585,8 +646,8 @@ static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int narg
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
     }
-    /* work: one step per 4 replacements, besides the bytes scanned */
-    if (charge_bytes(ctx, (size_t)done * 8 + b.len) < 0) {
+    /* work: one step per 4 replacements, besides the bytes scanned (and built: buf_result) */
+    if (fwc_expr_charge(ctx, (size_t)done * 8) < 0) {
         fwc_buf_free(&b);
         return -1;
     }
@@ -646,7 +707,7 @@ static int str_join(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, 
         }
         if (b.len > FWC_EXPR_MAX_STR) break;
     }
-    if (charge_bytes(ctx, b.len) < 0) {
+    if (fwc_expr_charge(ctx, (uint64_t)n * 8) < 0) {   /* the items visited; buf_result the bytes */
         fwc_buf_free(&b);
         return -1;
     }
@@ -670,10 +731,10 @@ int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *a
         switch (id) {
         case M_LOWER: case M_UPPER: case M_TITLE: case M_CAPITALIZE:
             if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
-            if (charge_bytes(ctx, recv->len) < 0) return -1;
+            if (fwc_expr_charge(ctx, recv->len) < 0) return -1;
             return case_convert(ctx, id, recv, out);
         case M_ISDIGIT: {
-            if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
+            if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, recv->len) < 0) return -1;
             int ok = recv->len > 0;
             for (size_t i = 0; ok && i < recv->len;) {
                 uint32_t cp;
@@ -698,6 +759,7 @@ int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *a
             const FwcValue *k = &args[0];
             if (k->type == FWC_T_LIST || k->type == FWC_T_DICT || k->type == FWC_T_SET)
                 return FAIL("TypeError: unhashable type: '%s'", TN(k));
+            if (fwc_expr_charge(ctx, (uint64_t)recv->len * 4) < 0) return -1;   /* a linear scan of the keys */
             for (uint32_t i = recv->len; i-- > 0;)
                 if (k->type == FWC_T_STR ? (recv->u.pairs[i].key.type == FWC_T_STR && recv->u.pairs[i].key.len == k->len &&
                                             memcmp(recv->u.pairs[i].key.u.s, k->u.s, k->len) == 0)
@@ -709,7 +771,7 @@ int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *a
             return 0;
         }
         case M_KEYS: case M_VALUES: case M_ITEMS: {
-            if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
+            if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, (uint64_t)recv->len * 8) < 0) return -1;
             uint32_t n = recv->len;
             FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
             if (!items) return -1;
@@ -742,13 +804,13 @@ int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *a
             int64_t c = 0;
             for (uint32_t i = 0; i < recv->len; i++) c += fwc_expr_equal(&recv->u.items[i], &args[0]);
             *out = fwc_int(c);
-            return charge_bytes(ctx, (size_t)recv->len * 32);
+            return fwc_expr_charge(ctx, (size_t)recv->len * 32);
         }
         if (id == M_INDEX) {
             if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
             int64_t start, end;
             if (adjust(ctx, args, nargs, 1, recv->len, &start, &end) < 0) return -1;
-            if (charge_bytes(ctx, (size_t)recv->len * 32) < 0) return -1;
+            if (fwc_expr_charge(ctx, (size_t)recv->len * 32) < 0) return -1;
             for (int64_t i = start; i < end; i++)
                 if (fwc_expr_equal(&recv->u.items[i], &args[0])) {
                     *out = fwc_int(i);

@@ -484,6 +484,16 @@ static int strip_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
     const char *s = t->u.s;
     size_t n = t->len, i = 0;
     int r = 0;
+    /* where the last searches ended: the next '>' at or after gt_from is gt (NULL: none),
+     * the next "-->" or newline after a "<!--" is at cend; reused while they lie ahead, so
+     * a text of many '<' (or "<!--") without a close is one pass, not one per '<' */
+    const char *gt = NULL;
+    size_t gt_from = 0, cend = 0, cend_from = 0;
+    int have_gt = 0, have_cend = 0;
+    if (fwc_expr_charge(ctx, n) < 0) {
+        fwc_buf_free(&b);
+        return -1;
+    }
     while (i < n && r == 0) {
         const char *lt = memchr(s + i, '<', n - i);
         if (!lt) {
@@ -494,20 +504,24 @@ static int strip_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
         r = fwc_buf_append(&b, s + i, k - i);
         /* <!-- ... --> without crossing a newline (`.` does not match \n) */
         if (k + 4 <= n && memcmp(s + k, "<!--", 4) == 0) {
-            size_t j = k + 4, end = 0;
-            while (j + 3 <= n && s[j] != '\n') {
-                if (memcmp(s + j, "-->", 3) == 0) {
-                    end = j + 3;
-                    break;
-                }
-                j++;
+            /* cend: the first "-->" or newline at or after k + 4 (n if none) */
+            if (!have_cend || cend < k + 4 || cend_from > k + 4) {
+                size_t j = k + 4;
+                while (j < n && s[j] != '\n' && !(j + 3 <= n && memcmp(s + j, "-->", 3) == 0)) j++;
+                cend = j;
+                cend_from = k + 4;
+                have_cend = 1;
             }
-            if (end) {
-                i = end;
+            if (cend + 3 <= n && s[cend] == '-') {
+                i = cend + 3;
                 continue;
             }
         }
-        const char *gt = memchr(s + k + 1, '>', n - k - 1);
+        if (!have_gt || gt_from > k + 1 || (gt && gt < s + k + 1)) {
+            gt = memchr(s + k + 1, '>', n - k - 1);
+            gt_from = k + 1;
+            have_gt = 1;
+        }
         if (gt) {
             i = (size_t)(gt - s) + 1;
         } else {
@@ -597,21 +611,52 @@ static int as_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t 
     return 0;
 }
 
+uint64_t fwc_expr_hash(const FwcValue *v);   /* expr_value.c: consistent with fwc_expr_equal */
+
+/* An open-addressing hash set of values (indices into `vals`), for linear-time dedup. */
+typedef struct {
+    uint32_t *slot;   /* index + 1; 0 = empty */
+    uint32_t mask;
+} HSet;
+
+static int hset_init(ExprCtx *ctx, HSet *h, uint32_t n)
+{
+    uint32_t cap = 8;
+    while (cap < n * 2u) cap *= 2;
+    h->mask = cap - 1;
+    h->slot = fwc_expr_alloc(ctx, sizeof *h->slot * cap);
+    if (!h->slot) return -1;
+    memset(h->slot, 0, sizeof *h->slot * cap);
+    return 0;
+}
+
+/* 1 if an equal value is in the set, else 0 (and with add, vals[idx] goes in) */
+static int hset_find(HSet *h, const FwcValue *vals, const FwcValue *v, uint32_t idx, int add)
+{
+    for (uint32_t i = (uint32_t)fwc_expr_hash(v) & h->mask;; i = (i + 1) & h->mask) {
+        if (!h->slot[i]) {
+            if (add) h->slot[i] = idx + 1;
+            return 0;
+        }
+        if (fwc_expr_equal(&vals[h->slot[i] - 1], v)) return 1;
+    }
+}
+
 static int has_common(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, FwcValue *out)
 {
     FwcValue *ia, *ib;
     uint32_t na, nb;
     if (as_items(ctx, a, &ia, &na) < 0 || as_items(ctx, b, &ib, &nb) < 0) return -1;
-    ctx->steps += ((uint64_t)na * nb) / 32;
-    if (ctx->steps > FWC_EXPR_MAX_STEPS) return FAIL("RuntimeError: condition evaluation exceeded its step limit (%d steps)", FWC_EXPR_MAX_STEPS);
+    if (fwc_expr_charge(ctx, ((uint64_t)na + nb) * 32) < 0) return -1;
     FwcValue *res = fwc_expr_alloc(ctx, sizeof *res * (na + 1));
-    if (!res) return -1;
+    HSet in_b, seen;
+    if (!res || hset_init(ctx, &in_b, nb) < 0 || hset_init(ctx, &seen, na) < 0) return -1;
+    for (uint32_t j = 0; j < nb; j++) hset_find(&in_b, ib, &ib[j], j, 1);
     uint32_t k = 0;
     for (uint32_t i = 0; i < na; i++) {
-        int in_b = 0, dup = 0;
-        for (uint32_t j = 0; j < nb && !in_b; j++) in_b = fwc_expr_equal(&ia[i], &ib[j]);
-        for (uint32_t j = 0; j < k && !dup; j++) dup = fwc_expr_equal(&res[j], &ia[i]);
-        if (in_b && !dup) res[k++] = ia[i];
+        if (!hset_find(&in_b, ib, &ia[i], 0, 0)) continue;
+        res[k] = ia[i];
+        if (!hset_find(&seen, res, &ia[i], k, 1)) k++;
     }
     out->type = FWC_T_SET;
     out->ascii = 1;

@@ -26,6 +26,14 @@ int fwc_expr_nomem(ExprCtx *ctx)
     return -1;
 }
 
+int fwc_expr_charge(ExprCtx *ctx, uint64_t work)
+{
+    ctx->steps += work / 32;
+    if (ctx->steps > FWC_EXPR_MAX_STEPS)
+        return fwc_expr_fail(ctx, "RuntimeError: evaluation exceeded its step limit (%d steps)", FWC_EXPR_MAX_STEPS);
+    return 0;
+}
+
 void *fwc_expr_alloc(ExprCtx *ctx, size_t n)
 {
     if (n > FWC_EXPR_MAX_MEM || ctx->arena->total + n > FWC_EXPR_MAX_MEM) {
@@ -204,6 +212,56 @@ int fwc_expr_equal(const FwcValue *a, const FwcValue *b)
     }
 }
 
+/* A hash consistent with fwc_expr_equal: equal values hash alike (1 == 1.0 == True, a
+ * big int and the float it equals); sets and dicts (order-free equality) by length only.
+ * For hashed dedup (unique, has_common) instead of comparing every pair. */
+uint64_t fwc_expr_hash(const FwcValue *v);
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* at: where the value lives; a NaN equals nothing, so it hashes by its address (all NaNs
+ * in one bucket would make a dedup of many NaNs quadratic) */
+static uint64_t hash_double(double f, const void *at)
+{
+    if (f != f) return mix64((uint64_t)(uintptr_t)at);
+    if (f >= -9223372036854775808.0 && f < 9223372036854775808.0 && f == trunc(f)) return mix64((uint64_t)(int64_t)f);
+    uint64_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return mix64(bits);
+}
+
+uint64_t fwc_expr_hash(const FwcValue *v)
+{
+    switch ((FwcType)v->type) {
+    case FWC_T_NULL: return 0x4E6F6E65;
+    case FWC_T_BOOL:
+    case FWC_T_INT: return mix64((uint64_t)v->u.i);
+    case FWC_T_FLOAT: return hash_double(v->u.f, v);
+    case FWC_T_BIGINT: return hash_double(strtod(v->u.s, NULL), v);   /* compared with floats that way */
+    case FWC_T_STR: {
+        uint64_t h = 0xCBF29CE484222325ull;   /* FNV-1a */
+        for (uint32_t i = 0; i < v->len; i++) h = (h ^ (unsigned char)v->u.s[i]) * 0x100000001B3ull;
+        return mix64(h);
+    }
+    case FWC_T_LIST:
+    case FWC_T_TUPLE: {
+        uint64_t h = 0x7475706C65ull + v->len;
+        for (uint32_t i = 0; i < v->len; i++) h = mix64(h ^ fwc_expr_hash(&v->u.items[i]));
+        return h;
+    }
+    case FWC_T_RANGE:
+        return mix64((uint64_t)v->len ^ mix64(v->len ? (uint64_t)v->u.range[0] : 0) ^ (v->len > 1 ? mix64(~(uint64_t)v->u.range[1]) : 0));
+    default:
+        return mix64((uint64_t)v->type << 32 | v->len);
+    }
+}
+
 /* float(text) as Python parses it: whitespace, sign, digits with single '_' between
  * digits, '.', exponent, inf/infinity/nan in any case.  0 ok, -1 invalid. */
 int fwc_expr_parse_float_text(const char *s, size_t n, double *out)
@@ -212,8 +270,6 @@ int fwc_expr_parse_float_text(const char *s, size_t n, double *out)
     while (i < n && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r'))) i++;
     while (n > i && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r'))) n--;
     if (i >= n) return -1;
-    char buf[512];
-    size_t bn = 0;
     int neg = 0;
     if (s[i] == '+' || s[i] == '-') {
         neg = s[i] == '-';
@@ -229,14 +285,19 @@ int fwc_expr_parse_float_text(const char *s, size_t n, double *out)
         *out = neg ? -NAN : NAN;
         return 0;
     }
-    int digits = 0, prev_digit = 0, seen_dot = 0, seen_e = 0;
-    for (; i < n; i++) {
+    /* every character is checked (a NUL or junk after a long mantissa too) before strtod
+     * reads the NUL-terminated copy, which has room for all of them */
+    char small[512], *buf = rest + 2 <= sizeof small ? small : malloc(rest + 2);
+    if (!buf) return -1;
+    size_t bn = 0;
+    int digits = 0, prev_digit = 0, seen_dot = 0, seen_e = 0, bad = 0;
+    for (; i < n && !bad; i++) {
         char c = s[i];
         if (c >= '0' && c <= '9') {
             digits++;
             prev_digit = 1;
         } else if (c == '_') {
-            if (!prev_digit || i + 1 >= n || !(s[i + 1] >= '0' && s[i + 1] <= '9')) return -1;
+            bad = !prev_digit || i + 1 >= n || !(s[i + 1] >= '0' && s[i + 1] <= '9');
             prev_digit = 0;
             continue;
         } else if (c == '.' && !seen_dot && !seen_e) {
@@ -245,33 +306,23 @@ int fwc_expr_parse_float_text(const char *s, size_t n, double *out)
         } else if ((c == 'e' || c == 'E') && !seen_e && digits) {
             seen_e = 1;
             prev_digit = 0;
-            if (bn >= sizeof buf - 2) return -1;
             buf[bn++] = 'e';
             if (i + 1 < n && (s[i + 1] == '+' || s[i + 1] == '-')) buf[bn++] = s[++i];
-            if (i + 1 >= n || !(s[i + 1] >= '0' && s[i + 1] <= '9')) return -1;
+            bad = i + 1 >= n || !(s[i + 1] >= '0' && s[i + 1] <= '9');
             continue;
         } else {
-            return -1;
-        }
-        if (bn >= sizeof buf - 1) {
-            /* very long mantissas: keep going with a heap copy */
-            char *h = malloc(n + 2);
-            if (!h) return -1;
-            size_t hn = 0;
-            for (size_t k = 0; k < n; k++)
-                if (s[k] != '_') h[hn++] = s[k];
-            h[hn] = '\0';
-            char *end;
-            double v = strtod(h, &end);
-            free(h);
-            *out = v;
-            return 0;
+            bad = 1;
+            break;
         }
         buf[bn++] = c;
     }
-    if (!digits) return -1;
-    buf[bn] = '\0';
-    double v = strtod(buf, NULL);
+    double v = 0;
+    if (!bad && digits) {
+        buf[bn] = '\0';
+        v = strtod(buf, NULL);
+    }
+    if (buf != small) free(buf);
+    if (bad || !digits) return -1;
     *out = neg ? -v : v;
     return 0;
 }

@@ -9,6 +9,9 @@
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 #define TN(v) fwc_expr_type_name(v)
 
+int fwc_expr_is_space_cp(uint32_t c);         /* expr_str.c: str.isspace(), re's \s */
+uint64_t fwc_expr_hash(const FwcValue *v);    /* expr_value.c: consistent with fwc_expr_equal */
+
 enum {
     F_ABS = 1, F_ATTR, F_BATCH, F_CAPITALIZE, F_CENTER, F_COUNT, F_DEFAULT, F_D, F_DICTSORT, F_ESCAPE, F_E,
     F_FIRST, F_FLOAT, F_INDENT, F_INT, F_JOIN, F_LAST, F_LENGTH, F_LIST, F_LOWER, F_MAP, F_MAX, F_MIN,
@@ -154,9 +157,10 @@ static FwcValue cstr_value(const char *s)
     return v;
 }
 
+/* the result string; its bytes are charged as work (every filter building text ends here) */
 static int buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
 {
-    int r = fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
+    int r = fwc_expr_charge(ctx, b->len) < 0 ? -1 : fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
     fwc_buf_free(b);
     return r;
 }
@@ -362,6 +366,22 @@ static int url_quote(FwcBuf *b, const char *s, size_t n, int for_qs)
     return 0;
 }
 
+/* urllib's quote encodes to UTF-8 first: a lone surrogate (kept as its 3-byte form,
+ * ED A0..BF xx) cannot be, as in Python.  0, or -2 with the error set. */
+static int url_encodable(ExprCtx *ctx, const char *s, size_t n)
+{
+    for (size_t i = 0, cp = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0xED && i + 1 < n && ((unsigned char)s[i + 1] & 0xE0) == 0xA0) {
+            uint32_t u = 0xD000 | (((unsigned char)s[i + 1] & 0x3Fu) << 6) | (i + 2 < n ? ((unsigned char)s[i + 2] & 0x3Fu) : 0);
+            FAIL("UnicodeEncodeError: 'utf-8' codec can't encode character '\\u%04x' in position %zu: surrogates not allowed", u, cp);
+            return -2;
+        }
+        cp += (c & 0xC0) != 0x80;
+    }
+    return 0;
+}
+
 /* "&k=v" (no "&" before the first pair), both quoted as urlencode does */
 static int url_pair(FwcBuf *b, uint32_t i, const FwcValue *k, const FwcValue *v)
 {
@@ -370,22 +390,42 @@ static int url_pair(FwcBuf *b, uint32_t i, const FwcValue *k, const FwcValue *v)
     return url_quote(b, v->u.s, v->len, 1);
 }
 
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* the code point at s[i] (a lone surrogate as its 3-byte form) and its byte length */
+static size_t cp_at(const FwcValue *s, size_t i, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s->u.s;
+    size_t k = 1;
+    while (i + k < s->len && (u[i + k] & 0xC0) == 0x80) k++;
+    uint32_t c = u[i];
+    if (k > 1) c &= k == 2 ? 0x1F : k == 3 ? 0x0F : 0x07;
+    for (size_t j = 1; j < k; j++) c = (c << 6) | (u[i + j] & 0x3Fu);
+    *cp = c;
+    return k;
+}
+
+/* a character of Jinja's title separator class [-\s({\[<] (data may hold NUL: no strchr) */
+static int title_sep(uint32_t c) { return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || fwc_expr_is_space_cp(c); }
 
 /* Jinja's title: words split at [-\s({[<]+, each capitalised */
 static int jinja_title(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
 {
     FwcBuf b = FWC_BUF_INIT;
     size_t i = 0;
+    uint32_t c;
     while (i < s->len) {
+        cp_at(s, i, &c);
+        int sep = title_sep(c);
         size_t j = i;
-        int sep = s->u.s[i] == '-' || is_space((unsigned char)s->u.s[i]) || strchr("({[<", s->u.s[i]) != NULL;
-        while (j < s->len && (s->u.s[j] == '-' || is_space((unsigned char)s->u.s[j]) || (s->u.s[j] && strchr("({[<", s->u.s[j]))) == sep) j++;
+        while (j < s->len) {
+            size_t k = cp_at(s, j, &c);
+            if (title_sep(c) != sep) break;
+            j += k;
+        }
         if (sep) {
             if (tmpl_append(&b, s->u.s + i, j - i) < 0) goto nomem;
         } else {
-            size_t k = i + 1;
-            while (k < j && ((unsigned char)s->u.s[k] & 0xC0) == 0x80) k++;
+            size_t k = i + cp_at(s, i, &c);
             FwcValue first = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(k - i), .u.s = s->u.s + i};
             FwcValue rest = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(j - k), .u.s = s->u.s + k};
             FwcValue u, l;
@@ -620,7 +660,9 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         int pr[2] = {0, 0};
         FwcValue *items;
         uint32_t n;
-        if (bind(ctx, "join", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        if (bind(ctx, "join", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0 ||
+            fwc_expr_charge(ctx, (uint64_t)n * 8) < 0)
+            return -1;
         FwcValue sep;
         if (str_of(ctx, &sl[0], &sep) < 0) return -1;
         FwcBuf b = FWC_BUF_INIT;
@@ -770,16 +812,32 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         if (bind(ctx, "unique", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
         FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL, *keys = n ? fwc_expr_alloc(ctx, sizeof *keys * n) : NULL;
         if (n && (!r || !keys)) return -1;
+        /* a set of the keys seen (Jinja keeps one): hashed, so linear, not one comparison
+         * per pair; open addressing, slot = key index + 1 */
+        uint32_t cap = 8;
+        while (cap < 2 * n) cap *= 2;
+        uint32_t *slot = fwc_expr_alloc(ctx, sizeof *slot * cap);
+        if (!slot || fwc_expr_charge(ctx, (uint64_t)n * 32) < 0) return -1;
+        memset(slot, 0, sizeof *slot * cap);
         for (uint32_t i = 0; i < n; i++) {
             FwcValue key = items[i];
             if (pr[1] && get_path(ctx, &items[i], &sl[1], &key) < 0) return -1;
             if (ignore_case(ctx, &key, fwc_expr_truthy(&sl[0]), &key) < 0) return -1;
             if (key.type == FWC_T_LIST || key.type == FWC_T_DICT || key.type == FWC_T_SET)
                 return FAIL("TypeError: unhashable type: '%s'", TN(&key));
-            uint32_t j = 0;
-            while (j < k && !fwc_expr_equal(&keys[j], &key)) j++;
-            if (j == k) {
-                keys[k] = key;
+            keys[k] = key;
+            /* Undefined equals any Undefined (hashes alike by type); a namespace or loop
+             * is compared by identity (hashed by address) */
+            uint64_t h = key.type == TMPL_T_NS || key.type == TMPL_T_LOOP ? (uint64_t)(uintptr_t)key.u.items * 0x9E3779B97F4A7C15ull
+                                                                           : fwc_expr_hash(&keys[k]);
+            uint32_t j = (uint32_t)(h ^ (h >> 32)) & (cap - 1);
+            int seen = 0;
+            while (slot[j] && !seen) {
+                if (fwc_tmpl_equal(ctx, &keys[slot[j] - 1], &keys[k], &seen) < 0) return -1;
+                j = (j + 1) & (cap - 1);
+            }
+            if (!seen) {
+                slot[j] = k + 1;
                 r[k++] = items[i];
             }
         }
@@ -817,33 +875,41 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         if (str_of(ctx, in, &s) < 0) return -1;
         return html_escape(ctx, &s, out);
     case F_STRIPTAGS: {
-        /* markupsafe: drop comments and tags, collapse whitespace, unescape basic entities */
+        /* markupsafe 3 Markup.striptags: from each '<', a comment "<!--...-->" or a tag
+         * "<...>" is dropped; an unclosed one ends the scan (the rest is kept).  Then
+         * whitespace (str.split()'s) collapses to single spaces, and basic entities are
+         * unescaped.  One forward pass: every search starts past the previous match. */
         if (in->type == FWC_T_DICT) return not_markup(ctx);
         if (str_of(ctx, in, &s) < 0) return -1;
-        FwcBuf b = FWC_BUF_INIT;
+        if (fwc_expr_charge(ctx, s.len) < 0) return -1;
+        const char *p = s.u.s, *e = s.u.s + s.len;
+        FwcBuf kept = FWC_BUF_INIT, b = FWC_BUF_INIT;
+        for (;;) {
+            const char *lt = memchr(p, '<', (size_t)(e - p)), *end = NULL;
+            if (lt && e - lt >= 4 && !memcmp(lt, "<!--", 4)) {
+                for (const char *q = lt + 4; q + 3 <= e && !end; q++) {
+                    q = memchr(q, '-', (size_t)(e - q));
+                    if (!q) break;
+                    if (q + 3 <= e && !memcmp(q, "-->", 3)) end = q + 3;
+                }
+            } else if (lt) {
+                end = memchr(lt, '>', (size_t)(e - lt));
+                if (end) end++;
+            }
+            if (!end) break;
+            if (tmpl_append(&kept, p, (size_t)(lt - p)) < 0) goto st_nomem;
+            p = end;
+        }
+        if (tmpl_append(&kept, p, (size_t)(e - p)) < 0) goto st_nomem;
+        FwcValue t = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)kept.len, .u.s = kept.data ? kept.data : ""};
         size_t i = 0;
         int pending_space = 0;
-        while (i < s.len) {
-            if (s.u.s[i] == '<' && i + 3 < s.len && !memcmp(s.u.s + i, "<!--", 4)) {
-                const char *e = NULL;
-                for (size_t j = i + 4; j + 2 < s.len + 0 && !e; j++)
-                    if (!memcmp(s.u.s + j, "-->", 3)) e = s.u.s + j + 3;
-                if (e) {
-                    i = (size_t)(e - s.u.s);
-                    continue;
-                }
-            }
-            if (s.u.s[i] == '<') {
-                size_t j = i + 1;
-                while (j < s.len && s.u.s[j] != '>') j++;
-                if (j < s.len && j > i + 1) {
-                    i = j + 1;
-                    continue;
-                }
-            }
-            if (is_space((unsigned char)s.u.s[i])) {
+        while (i < t.len) {
+            uint32_t c;
+            size_t k = cp_at(&t, i, &c);
+            if (fwc_expr_is_space_cp(c)) {
                 pending_space = b.len > 0;
-                i++;
+                i += k;
                 continue;
             }
             if (pending_space && fwc_buf_putc(&b, ' ') < 0) goto st_nomem;
@@ -852,19 +918,22 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                 const char *ent, *txt;
             } E[] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#34;", "\""}, {"&#39;", "'"}, {"&nbsp;", "\xc2\xa0"}};
             int done = 0;
-            for (size_t k = 0; k < sizeof E / sizeof E[0] && !done; k++) {
-                size_t el = strlen(E[k].ent);
-                if (i + el <= s.len && !memcmp(s.u.s + i, E[k].ent, el)) {
-                    if (tmpl_puts(&b, E[k].txt) < 0) goto st_nomem;
+            for (size_t x = 0; t.u.s[i] == '&' && x < sizeof E / sizeof E[0] && !done; x++) {
+                size_t el = strlen(E[x].ent);
+                if (i + el <= t.len && !memcmp(t.u.s + i, E[x].ent, el)) {
+                    if (tmpl_puts(&b, E[x].txt) < 0) goto st_nomem;
                     i += el;
                     done = 1;
                 }
             }
             if (done) continue;
-            if (fwc_buf_putc(&b, s.u.s[i++]) < 0) goto st_nomem;
+            if (tmpl_append(&b, t.u.s + i, k) < 0) goto st_nomem;
+            i += k;
         }
+        fwc_buf_free(&kept);
         return buf_value(ctx, &b, out);
     st_nomem:
+        fwc_buf_free(&kept);
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
     }
@@ -916,12 +985,15 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         return buf_value(ctx, &b, out);
     }
     case F_WORDCOUNT: {
-        if (str_of(ctx, in, &s) < 0) return -1;
+        if (str_of(ctx, in, &s) < 0 || fwc_expr_charge(ctx, s.len) < 0) return -1;
         int64_t words = 0;
         int inword = 0;
-        for (uint32_t i = 0; i < s.len; i++) {
-            unsigned char c = (unsigned char)s.u.s[i];
-            int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+        for (size_t i = 0; i < s.len;) {
+            uint32_t c;
+            i += cp_at(&s, i, &c);
+            /* re's \w: ASCII alphanumerics and _; beyond ASCII, letters (not spaces, not lone surrogates) */
+            int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    (c >= 0x80 && !fwc_expr_is_space_cp(c) && !(c >= 0xD800 && c <= 0xDFFF));
             if (w && !inword) words++;
             inword = w;
         }
@@ -972,21 +1044,33 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             ind = cstr_value(sp);
         }
         int first = fwc_expr_truthy(&sl[1]), blank = fwc_expr_truthy(&sl[2]);
-        /* Jinja 3.1: newline = "\n"; s += newline (markup); lines = s.splitlines(); ... */
+        /* Jinja 3.1: s += "\n"; lines = s.splitlines(); joined by "\n" + indent (blank) or
+         * by "\n" with the indent before each non-empty line; first: indent before all.
+         * splitlines breaks at \n \r \r\n \v \f \x1c-\x1e \x85 \u2028 \u2029. */
         FwcBuf b = FWC_BUF_INIT;
-        size_t i = 0;
-        int line_no = 0, rc = 0;
-        while (i < s.len && !rc) {
-            size_t j = i;
-            while (j < s.len && s.u.s[j] != '\n') j++;
-            int is_blank = 1;
-            for (size_t k = i; k < j; k++) is_blank &= is_space((unsigned char)s.u.s[k]);
-            if (line_no) rc = fwc_buf_putc(&b, '\n');
-            if (!rc && ((line_no == 0 && first) || (line_no > 0 && (blank || !is_blank))) && !(line_no == 0 && !first))
-                rc = tmpl_append(&b, ind.u.s, ind.len);
+        size_t i = 0, n = s.len;
+        int line_no = 0, rc = first ? tmpl_append(&b, ind.u.s, ind.len) : 0, done = 0;
+        while (!done && !rc) {
+            size_t j = i, k = 0;
+            uint32_t c = 0;
+            while (j < n) {
+                k = cp_at(&s, j, &c);
+                if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
+                    c == 0x2029)
+                    break;
+                j += k;
+            }
+            if (j >= n) done = 1;   /* the line ends at the appended "\n" */
+            else if (c == '\r' && j + 1 == n) done = 1;   /* "\r" + the appended "\n": one break */
+            if (line_no && !rc) rc = fwc_buf_putc(&b, '\n');
+            if (line_no && !rc && (blank || j > i)) rc = tmpl_append(&b, ind.u.s, ind.len);
             if (!rc) rc = tmpl_append(&b, s.u.s + i, j - i);
             line_no++;
-            i = j + 1;
+            if (!done) i = j + k + (c == '\r' && j + 1 < n && s.u.s[j + 1] == '\n');
+            if (b.len > FWC_EXPR_MAX_STR) {   /* a million lines times the indent: stop building */
+                fwc_buf_free(&b);
+                return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+            }
         }
         if (rc < 0) {
             fwc_buf_free(&b);
@@ -998,7 +1082,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         FwcBuf b = FWC_BUF_INIT;
         int rc = 0;
         if (in->type == FWC_T_STR) {
-            rc = url_quote(&b, in->u.s, in->len, 0);
+            if (!(rc = url_encodable(ctx, in->u.s, in->len))) rc = url_quote(&b, in->u.s, in->len, 0);
         } else if (is_undef(in)) {
             /* iterable: no pairs */
         } else if (in->type == FWC_T_LIST || in->type == FWC_T_TUPLE) {
@@ -1013,7 +1097,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                     fwc_buf_free(&b);
                     return -1;
                 }
-                rc = url_pair(&b, i, &k, &v);
+                if (!(rc = url_encodable(ctx, k.u.s, k.len)) && !(rc = url_encodable(ctx, v.u.s, v.len))) rc = url_pair(&b, i, &k, &v);
             }
         } else if (in->type == FWC_T_DICT) {
             for (uint32_t i = 0; i < in->len && !rc; i++) {
@@ -1022,15 +1106,15 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
                     fwc_buf_free(&b);
                     return -1;
                 }
-                rc = url_pair(&b, i, &k, &v);
+                if (!(rc = url_encodable(ctx, k.u.s, k.len)) && !(rc = url_encodable(ctx, v.u.s, v.len))) rc = url_pair(&b, i, &k, &v);
             }
         } else {
             if (str_of(ctx, in, &s) < 0) return -1;
-            rc = url_quote(&b, s.u.s, s.len, 0);
+            if (!(rc = url_encodable(ctx, s.u.s, s.len))) rc = url_quote(&b, s.u.s, s.len, 0);
         }
         if (rc < 0) {
             fwc_buf_free(&b);
-            return fwc_expr_nomem(ctx);
+            return rc == -2 ? -1 : fwc_expr_nomem(ctx);
         }
         return buf_value(ctx, &b, out);
     }
@@ -1051,6 +1135,12 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         if (!pr[0] || need_int(ctx, fname, &sl[0], &size) < 0) return -1;
         if (size <= 0) return FAIL("ValueError: %s size must be positive", fname);
         if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
+        /* a batch longer than the items is all of them (unless filled): no uint32 wrap of
+         * the size ([1]|batch(2**32) stepped by 0 forever) */
+        if (id == F_BATCH && !pr[1] && size > (int64_t)n) size = n ? n : 1;
+        if (id == F_BATCH && pr[1] && n && size > (int64_t)FWC_EXPR_MAX_ITEMS)
+            return FAIL("MemoryError: list result too long (limit %d items)", FWC_EXPR_MAX_ITEMS);
+        if (fwc_expr_charge(ctx, ((uint64_t)n + (uint64_t)(size < 100000 ? size : 100000)) * 4) < 0) return -1;
         FwcValue *groups = fwc_expr_alloc(ctx, sizeof *groups * (n + (uint32_t)(size < 100000 ? size : 100000) + 1));
         if (!groups) return -1;
         uint32_t ng = 0;

@@ -68,6 +68,7 @@ static int lookup(Fmt *f, const char *key, size_t n, FwcValue *out)
     const FwcValue *d = f->dict;
     if (d->type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, d);
     if (d->type != FWC_T_DICT) return FAIL("TypeError: %s indices must be integers or slices, not str", fwc_tmpl_type_name(d));
+    if (fwc_expr_charge(ctx, (uint64_t)d->len * 4) < 0) return -1;   /* a linear scan of the keys */
     for (uint32_t i = d->len; i-- > 0;) {
         const FwcValue *k = &d->u.pairs[i].key;
         if (k->type == FWC_T_STR && k->len == n && (n == 0 || memcmp(k->u.s, key, n) == 0)) {
@@ -526,6 +527,7 @@ int fwc_tmpl_percent_format(ExprCtx *ctx, const FwcValue *fmt, const FwcValue *a
         too_long(ctx);
         goto fail;
     }
+    if (fwc_expr_charge(ctx, (uint64_t)f.n + f.out.len) < 0) goto fail;   /* the format read, the text built */
     int r = fwc_expr_new_str(ctx, f.out.data ? f.out.data : "", f.out.len, out);
     fwc_buf_free(&f.out);
     return r;
