@@ -1,7 +1,8 @@
 /* queue.c — where jobs wait, all under the engine lock: per-host FIFOs
  * ("scheme://host:port") and the ring of hosts that may start a transfer (queued jobs and
- * fewer than max_per_host in flight), served round-robin so that a slow receiver never
- * starves the others; the retry min-heap on due time; the list of live (not final) jobs
+ * fewer than max_per_host in flight), served round-robin, with the last free slots kept
+ * for hosts with nothing in flight (fwc_queue_pop), so that slow receivers never starve
+ * the others; the retry min-heap on due time; the list of live (not final) jobs
  * that close() and flush() report. */
 #include "engine.h"
 
