@@ -190,7 +190,9 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
     long per_worker = (max_connections + nworkers - 1) / nworkers;
     e->capacity = (size_t)per_worker * (size_t)nworkers;
-    e->reserve = (size_t)max_connections / 8;
+    /* never below max_per_host for a receiver alone: it may use what it was allowed */
+    e->reserve = max_connections > max_per_host ? (size_t)(max_connections - max_per_host) : 0;
+    if (e->reserve > (size_t)max_connections / 8) e->reserve = (size_t)max_connections / 8;
     uint64_t seed = (uint64_t)(fwc_wall_now() * 1e6) ^ ((uint64_t)getpid() << 32);
     for (int i = 0; i < nworkers; i++)
         if (fwc_worker_init(&e->workers[i], e, i, per_worker, max_per_host, seed) < 0) goto nomem;

@@ -130,7 +130,8 @@ struct FwcEngine {
     long max_per_host;
     size_t capacity;            /* transfers in flight at most: the workers' shares summed */
     size_t reserve;             /* slots only a receiver with nothing in flight may take
-                                 * (max_connections / 8): fwc_queue_pop */
+                                 * (max_connections / 8, at most max_connections -
+                                 * max_per_host): fwc_queue_pop */
     size_t max_queue;
     int waiters;                /* threads waiting on `changed` */
     int room_waiters;           /* of which enqueue(block=True) waiting for queue room */

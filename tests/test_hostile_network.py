@@ -222,18 +222,41 @@ def test_hanging_receivers_do_not_starve_a_healthy_one(native):
             s.stop()
 
 
-def test_a_single_receiver_still_uses_most_connections():
-    """The reserve (max_connections // 8) costs a lone receiver at most that many slots."""
+@pytest.mark.parametrize("conns, per_host, expect", [(16, 16, 16), (20, 18, 18), (20, 16, 16), (64, 64, 64),
+                                                     (100, 96, 96), (40, 40, 40)])
+def test_a_lone_receiver_still_gets_max_per_host(conns, per_host, expect):
+    """The reserve, min(max_connections // 8, max_connections - max_per_host), never
+    takes from a receiver alone."""
     hang = lambda conn, req: None   # noqa: E731
     with RawServer(answer=hang) as srv:
-        d = fwc.Dispatcher(max_connections=16, max_per_host=16)
+        d = fwc.Dispatcher(max_connections=conns, max_per_host=per_host)
         try:
             h = fwc.Webhook(srv.url(), allow_private_networks=True, timeout=20, max_retries=0)
-            for i in range(20):
+            for i in range(expect + 4):
                 d.enqueue(h, {"name": f"H{i}"})
-            assert wait_until(lambda: len(srv.requests) >= 14, 5)
-            time.sleep(0.3)
-            assert len(srv.requests) == 14 == d.stats()["in_flight"]   # 16 - 16 // 8
+            assert wait_until(lambda: d.stats()["in_flight"] >= expect, 5)
+            time.sleep(0.2)
+            assert d.stats()["in_flight"] == expect
+        finally:
+            d.close(0)
+
+
+def test_reserve_left_by_two_receivers():
+    """Two hanging receivers allowed 40 transfers each of 64 (R = 8): together they stop
+    at 64 - 8 = 56, and a third receiver's delivery starts at once."""
+    hang = lambda conn, req: None   # noqa: E731
+    with RawServer(answer=hang) as a, RawServer(answer=hang) as b, ScriptedReceiver() as healthy:
+        d = fwc.Dispatcher(max_connections=64, max_per_host=40)
+        try:
+            for srv in (a, b):
+                h = fwc.Webhook(srv.url(), allow_private_networks=True, timeout=20, max_retries=0)
+                for i in range(40):
+                    d.enqueue(h, {"name": f"H{i}"})
+            assert wait_until(lambda: d.stats()["in_flight"] >= 56, 5)
+            time.sleep(0.2)
+            assert d.stats()["in_flight"] == 56
+            x = d.enqueue(fwc.Webhook(healthy.url("/ok"), allow_private_networks=True, timeout=20), {"name": "G"})
+            assert wait_until(lambda: x.done, 3) and x.status == "Delivered"
         finally:
             d.close(0)
 
