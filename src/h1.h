@@ -82,7 +82,7 @@ enum { FWC_H1_MORE = 0, FWC_H1_DONE = 1, FWC_H1_BAD = -1, FWC_H1_NOMEM = -2 };
  * in libcurl's header callback), so that a receiver streaming headers or trailers without
  * end costs a bounded amount of memory and fails at once. */
 #define FWC_MAX_HEADER_BYTES (300 * 1024)
-#define FWC_MAX_HEADER_LINES 1000
+#define FWC_MAX_HEADER_LINES 10000
 /* Counts a received line of n bytes (a header or trailer line when field) into *bytes and
  * *lines: 0 within the bounds, -1 past one of them with why filled (libcurl's wording:
  * "Too large response headers: 307205 > 307200"). */
