@@ -5,6 +5,7 @@ calls ``on_result``, and closing every dispatcher at interpreter exit.
 The engine itself is native (``_core.Dispatcher``; src/engine.h lists its files).
 """
 import atexit
+import collections
 import logging
 import os
 import threading
@@ -157,9 +158,35 @@ def _start_callback_thread(engine, on_result):
     return t
 
 
+#: ids named in the warning about deliveries not delivered (the rest are counted)
+LOG_IDS = 5
+#: webhooks named in it, most deliveries first
+LOG_WEBHOOKS = 5
+
+
 def _log_undelivered(deliveries, why):
-    ids = ", ".join(d.id for d in deliveries)
-    logger.warning("%s: %d deliveries not delivered: %s", why, len(deliveries), ids)
+    """One warning of bounded size, however many: how many and why (interrupted in flight,
+    waiting for a retry, never attempted), per webhook, a few ids.  Every id is logged at
+    DEBUG level; ``Dispatcher.close()`` returns the ``Delivery`` objects themselves."""
+    n = len(deliveries)
+    interrupted = sum(1 for d in deliveries if d.interrupted)
+    retrying = sum(1 for d in deliveries if not d.interrupted and d.status == "Failed")
+    kinds = []
+    if interrupted:
+        kinds.append(f"{interrupted} in flight when stopped (the receiver may have received them)")
+    if retrying:
+        kinds.append(f"{retrying} waiting for a retry")
+    if n - interrupted - retrying:
+        kinds.append(f"{n - interrupted - retrying} never attempted")
+    per_hook = collections.Counter((d.webhook or "(unnamed)")[:80] for d in deliveries)
+    hooks = ", ".join(f"{name!r} {k}" for name, k in per_hook.most_common(LOG_WEBHOOKS))
+    if len(per_hook) > LOG_WEBHOOKS:
+        hooks += f", {len(per_hook) - LOG_WEBHOOKS} other webhooks"
+    ids = ", ".join(d.id for d in deliveries[:LOG_IDS]) + (f" and {n - LOG_IDS} more" if n > LOG_IDS else "")
+    logger.warning("%s: %d deliveries not delivered: %s; per webhook: %s; ids: %s (Dispatcher.close() returns "
+                   "them all; every id is logged at DEBUG level)", why, n, ", ".join(kinds), hooks, ids)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s: the deliveries not delivered: %s", why, " ".join(d.id for d in deliveries))
 
 
 # ---------- fork and exit ----------

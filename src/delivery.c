@@ -222,6 +222,15 @@ static PyObject *Delivery_get_elapsed(DeliveryObject *self, void *c)
     WITH_OUTCOME(o && o->built ? PyFloat_FromDouble(o->res.elapsed) : Py_NewRef(Py_None));
 }
 
+static PyObject *Delivery_get_interrupted(DeliveryObject *self, void *c)
+{
+    FwcEngine *e = self->job->eng;
+    pthread_mutex_lock(&e->lock);
+    int v = self->job->interrupted;
+    pthread_mutex_unlock(&e->lock);
+    return PyBool_FromLong(v);
+}
+
 static PyObject *Delivery_repr(DeliveryObject *self)
 {
     FwcJobState state;
@@ -253,6 +262,8 @@ static PyGetSetDef Delivery_getset[] = {
     {"truncated", (getter)Delivery_get_truncated, NULL, "True when response_body was cut at max_response_bytes", NULL},
     {"error", (getter)Delivery_get_error, NULL, "why the last attempt failed, or None", NULL},
     {"elapsed", (getter)Delivery_get_elapsed, NULL, "seconds the last attempt's transfer took, or None", NULL},
+    {"interrupted", (getter)Delivery_get_interrupted, NULL,
+     "True when close() aborted an attempt in flight: the receiver may have received it", NULL},
     {NULL},
 };
 

@@ -189,6 +189,10 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     }
     for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
     long per_worker = (max_connections + nworkers - 1) / nworkers;
+    e->capacity = (size_t)per_worker * (size_t)nworkers;
+    /* never below max_per_host for a receiver alone: it may use what it was allowed */
+    e->reserve = max_connections > max_per_host ? (size_t)(max_connections - max_per_host) : 0;
+    if (e->reserve > (size_t)max_connections / 8) e->reserve = (size_t)max_connections / 8;
     uint64_t seed = (uint64_t)(fwc_wall_now() * 1e6) ^ ((uint64_t)getpid() << 32);
     for (int i = 0; i < nworkers; i++)
         if (fwc_worker_init(&e->workers[i], e, i, per_worker, max_per_host, seed) < 0) goto nomem;
@@ -307,12 +311,14 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
         double left = timeout - (fwc_mono_now() - start);
         fwc_engine_wait(e, cb_done, left > 0.5 ? left : 0.5);
     }
-    /* what is left is undelivered: queued, in flight when stopped, scheduled */
+    /* what is left is undelivered: queued, in flight when stopped (the workers published
+     * every response that had arrived before they aborted the rest), scheduled */
     if (e->nlive) out = malloc(e->nlive * sizeof *out);
     FwcJob *j = e->live.lnext;
     while (j != &e->live) {
         FwcJob *next = j->lnext;
         fwc_live_remove(e, j);
+        if (j->state == J_INFLIGHT) j->interrupted = 1;
         j->state = J_STOPPED;
         j->hq = NULL;
         if (out) out[(*n)++] = j;   /* the engine's reference moves to the caller */

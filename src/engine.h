@@ -66,6 +66,8 @@ typedef struct FwcJob {
     FwcHost *hq;                    /* its host while queued or in flight */
     size_t heap_idx;                /* position in the retry heap while scheduled */
     FwcJobState state;
+    int interrupted;                /* close() aborted its attempt in flight: the receiver
+                                     * may have received it (Delivery.interrupted) */
     double due;                     /* monotonic time of the next attempt while scheduled */
     int attempts;
     FwcOutcome *outcome;            /* latest published outcome (one reference), or NULL */
@@ -126,6 +128,10 @@ struct FwcEngine {
     int nworkers;
     Worker *workers;
     long max_per_host;
+    size_t capacity;            /* transfers in flight at most: the workers' shares summed */
+    size_t reserve;             /* slots only a receiver with nothing in flight may take
+                                 * (max_connections / 8, at most max_connections -
+                                 * max_per_host): fwc_queue_pop */
     size_t max_queue;
     int waiters;                /* threads waiting on `changed` */
     int room_waiters;           /* of which enqueue(block=True) waiting for queue room */

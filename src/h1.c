@@ -9,7 +9,8 @@
  * Sockets are in the worker's epoll set edge-triggered for their whole life, so a
  * request on a kept-alive connection costs one sendmsg() and one recv(): no epoll_ctl,
  * no poll().  Edge-triggered means every event is worked off until the socket would
- * block (or the response is complete: a short read has drained the socket).
+ * block (or the response is complete: a short read has drained the socket), or until its
+ * read budget is spent: then the rest is read at the next fwc_h1_tick.
  *
  * A request sent on a kept-alive connection that the server had closed meanwhile (no
  * byte of a response, then EOF or a reset) is sent once more on a fresh connection, as
@@ -28,6 +29,7 @@
 
 #define MAX_IDLE_AGE 118.0      /* seconds: libcurl's CURLOPT_MAXAGE_CONN default */
 #define READ_SIZE 16384
+#define READ_BUDGET 16          /* reads per socket per turn (256 KiB): see receive() */
 #define SMALL_BODY 16384        /* bodies up to this size are sent from one buffer */
 
 enum { C_CONNECTING, C_BUSY, C_IDLE, C_CLOSED };
@@ -61,6 +63,7 @@ struct FwcH1Req {
     int state;
     int reused;                 /* on a kept-alive connection */
     int retried;                /* already sent again on a fresh connection */
+    int backlog;                /* its socket may hold unread bytes: read at the next tick */
     double start, deadline, connect_deadline;
     long connects;
     FwcH1Addr one;              /* the address of an IP-literal URL */
@@ -84,6 +87,7 @@ struct FwcH1 {
     FwcH1Req active;            /* sentinel of the requests not done */
     FwcH1Req *done_head, *done_tail;
     double next_due;            /* earliest deadline, or -1; may be early, never late */
+    size_t nbacklog;            /* requests with backlog set */
     /* fwc_h1_route's memory of the last (spec, URL) */
     unsigned long route_serial;
     char *route_text;
@@ -159,8 +163,16 @@ static Conn *pool_take(FwcH1 *c, const char *key, unsigned hash)
 
 /* ---------- finishing a request ---------- */
 
+static void backlog_clear(FwcH1 *c, FwcH1Req *r)
+{
+    if (!r->backlog) return;
+    r->backlog = 0;
+    c->nbacklog--;
+}
+
 static void finish(FwcH1 *c, FwcH1Req *r)
 {
+    backlog_clear(c, r);
     r->state = R_DONE;
     r->res.elapsed = fwc_mono_now() - r->start;
     r->prev->next = r->next;
@@ -471,10 +483,22 @@ static void at_eof(FwcH1 *c, FwcH1Req *r)
         fail(c, r, FWC_NET_RESET, "connection closed before the whole response arrived");
 }
 
+/* Reads what the socket has, up to READ_BUDGET reads: a receiver that never lets the
+ * socket drain (an endless stream of headers, chunk extensions, a body past the cap
+ * arriving as fast as it is read) must not hold the worker, whose other requests and
+ * timeouts wait meanwhile.  What is left is read at the next fwc_h1_tick, after the
+ * timeouts are checked, so the request's timeout holds however fast bytes arrive. */
 static void receive(FwcH1 *c, FwcH1Req *r, uint32_t events)
 {
     Conn *k = r->conn;
-    for (;;) {
+    for (int reads = 0;; reads++) {
+        if (reads == READ_BUDGET) {
+            if (!r->backlog) {
+                r->backlog = 1;
+                c->nbacklog++;
+            }
+            return;
+        }
         ssize_t n = recv(k->fd, c->rbuf, sizeof c->rbuf, 0);
         if (n > 0) {
             size_t used = 0;
@@ -638,6 +662,15 @@ void fwc_h1_tick(FwcH1 *c, double now)
         }
         c->next_due = next;
     }
+    if (c->nbacklog) {
+        for (FwcH1Req *r = c->active.next, *after; r != &c->active; r = after) {
+            after = r->next;
+            if (!r->backlog) continue;
+            backlog_clear(c, r);
+            /* RDHUP: read on to EAGAIN or EOF, whose edge may have come already */
+            if (r->conn && r->conn->state == C_BUSY) receive(c, r, EPOLLIN | EPOLLRDHUP);
+        }
+    }
     while (c->grave) {
         Conn *k = c->grave;
         c->grave = k->next;
@@ -645,7 +678,7 @@ void fwc_h1_tick(FwcH1 *c, double now)
     }
 }
 
-double fwc_h1_next_due(FwcH1 *c) { return c->next_due; }
+double fwc_h1_next_due(FwcH1 *c) { return c->nbacklog ? 0 : c->next_due; }
 
 void *fwc_h1_take_done(FwcH1 *c, FwcH1Req **out)
 {
@@ -692,6 +725,7 @@ void fwc_h1_abort(FwcH1 *c, FwcH1Req *r)
             if (c->done_tail == r) c->done_tail = prev;
         }
     } else {
+        backlog_clear(c, r);
         if (r->conn) conn_close(c, r->conn);
         r->prev->next = r->next;
         r->next->prev = r->prev;

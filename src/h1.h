@@ -59,7 +59,9 @@ typedef struct {
     int truncated;          /* the body exceeded the cap: the rest is not read */
     int started;            /* a whole line (or a body byte) of a response has arrived */
     int headerline;         /* lines of this response's header block so far */
-    size_t total_header_bytes;  /* of every response to this request (libcurl's count) */
+    size_t header_bytes, header_lines;  /* of every response to this request, trailers
+                                         * included (fwc_h1_header_count) */
+    int hexdigits;          /* of the chunk size being read */
     unsigned long long remaining;   /* body or chunk bytes still to come */
     FwcBuf line;            /* a line split across reads */
     char location[2048];    /* the final response's Location ("" none; cut when longer) */
@@ -72,6 +74,19 @@ typedef struct {
 enum { FWC_H1E_PROTOCOL, FWC_H1E_WEIRD, FWC_H1E_RECV, FWC_H1E_NOMEM };
 
 enum { FWC_H1_MORE = 0, FWC_H1_DONE = 1, FWC_H1_BAD = -1, FWC_H1_NOMEM = -2 };
+
+/* Bounds on what a request's responses send besides their bodies: status lines, header
+ * lines, blank lines and trailers of every response (interim 1xx ones included) -- 300 KiB
+ * (libcurl's MAX_HTTP_RESP_HEADER_SIZE, which libcurl itself does not apply to trailers)
+ * and FWC_MAX_HEADER_LINES header and trailer lines.  Both transports apply them (http.c
+ * in libcurl's header callback), so that a receiver streaming headers or trailers without
+ * end costs a bounded amount of memory and fails at once. */
+#define FWC_MAX_HEADER_BYTES (300 * 1024)
+#define FWC_MAX_HEADER_LINES 10000
+/* Counts a received line of n bytes (a header or trailer line when field) into *bytes and
+ * *lines: 0 within the bounds, -1 past one of them with why filled (libcurl's wording:
+ * "Too large response headers: 307205 > 307200"). */
+int fwc_h1_header_count(size_t *bytes, size_t *lines, size_t n, int field, char *why, size_t whylen);
 
 void fwc_h1_parser_reset(FwcH1Parser *p);
 void fwc_h1_parser_free(FwcH1Parser *p);
@@ -146,9 +161,11 @@ void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt
                   void *owner);
 /* An epoll event for ptr (a connection of c). */
 void fwc_h1_event(FwcH1 *c, void *ptr, uint32_t events);
-/* Lookups that ended, and timeouts due by now. */
+/* Lookups that ended, timeouts due by now, then the reads a busy socket had left over
+ * (a socket gets a bounded number of reads per turn). */
 void fwc_h1_tick(FwcH1 *c, double now);
-/* The earliest monotonic time something is due (a timeout), or -1. */
+/* The earliest monotonic time something is due (a timeout; 0 when reads are left over),
+ * or -1. */
 double fwc_h1_next_due(FwcH1 *c);
 /* A finished request (its owner; *r the request), or NULL when none. */
 void *fwc_h1_take_done(FwcH1 *c, FwcH1Req **r);

@@ -12,7 +12,14 @@
  * as 200, a 2- or 4-digit code is refused), Content-Length is read like strtoll ("+2"
  * is 2, an overflow means "until close"), a header line needs a colon, and a connection
  * closed after a final status line ends the response.  tests/test_native_http.py checks
- * each of these against libcurl. */
+ * each of these against libcurl.
+ *
+ * Nothing a receiver sends grows memory without bound: a line is at most MAX_LINE, the
+ * header lines and trailers of a request's responses are bounded by
+ * fwc_h1_header_count (as http.c bounds libcurl's), the body by the cap, and chunk
+ * framing (extensions, leading zeros) is read byte by byte without being stored; what
+ * streams forever without breaking a bound (an endless chunk extension, a trickle) is
+ * ended by the request's timeout in h1.c. */
 #include "h1.h"
 #include <errno.h>
 #include <stdio.h>
@@ -23,9 +30,10 @@ enum {
     H1_STATUS,          /* expecting a status line */
     H1_HEADERS,
     H1_BODY_LENGTH,     /* p->remaining body bytes */
-    H1_CHUNK_SIZE,
+    H1_CHUNK_SIZE,      /* hex digits (p->hexdigits so far) */
+    H1_CHUNK_EXT,       /* after them, anything up to the LF (extensions): skipped */
     H1_CHUNK_DATA,      /* p->remaining bytes of this chunk */
-    H1_CHUNK_END,       /* the CRLF after a chunk's data */
+    H1_CHUNK_END,       /* the CRs and LF after a chunk's data */
     H1_TRAILERS,
     H1_BODY_CLOSE,      /* the body ends when the connection does */
     H1_DONE,
@@ -33,7 +41,6 @@ enum {
 };
 
 #define MAX_LINE (100 * 1024)           /* libcurl's CURL_MAX_HTTP_HEADER */
-#define MAX_HEADERS (300 * 1024)        /* libcurl's MAX_HTTP_RESP_HEADER_SIZE */
 #define MAX_HEX 16                      /* libcurl's CHUNK_MAXNUM_LEN */
 
 void fwc_h1_parser_reset(FwcH1Parser *p)
@@ -44,7 +51,8 @@ void fwc_h1_parser_reset(FwcH1Parser *p)
     p->chunked = p->close = p->keep_alive = p->has_length = 0;
     p->truncated = p->started = p->headerline = 0;
     p->remaining = 0;
-    p->total_header_bytes = 0;
+    p->header_bytes = p->header_lines = 0;
+    p->hexdigits = 0;
     p->line.len = 0;
     p->location[0] = 0;
     p->error = NULL;
@@ -258,8 +266,11 @@ static void headers_end(FwcH1Parser *p)
     }
     if (s == 204 || s == 304)
         p->state = H1_DONE;
-    else if (p->chunked)
+    else if (p->chunked) {
         p->state = H1_CHUNK_SIZE;
+        p->remaining = 0;       /* a Content-Length read before does not count */
+        p->hexdigits = 0;
+    }
     else if (p->has_length)
         p->state = p->remaining ? H1_BODY_LENGTH : H1_DONE;
     else {
@@ -284,24 +295,64 @@ static int body(FwcH1Parser *p, const char *s, size_t n, FwcResult *res, size_t 
     return FWC_H1_MORE;
 }
 
-/* a chunk-size line, as libcurl's chunk reader takes it: hex digits right away, then
- * anything up to the LF (extensions) */
-static int chunk_size(FwcH1Parser *p, const char *s, size_t n)
+int fwc_h1_header_count(size_t *bytes, size_t *lines, size_t n, int field, char *why, size_t whylen)
 {
-    size_t digits = 0;
-    unsigned long long x = 0;
-    for (; digits < n; digits++) {
-        int c = s[digits], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) break;
-        if (digits >= MAX_HEX) return bad(p, FWC_H1E_RECV, "Too long hexadecimal number in chunked-encoding");
-        x = x * 16 + (unsigned long long)d;
+    *bytes += n;
+    *lines += field != 0;
+    if (*bytes > FWC_MAX_HEADER_BYTES) {
+        snprintf(why, whylen, "Too large response headers: %zu > %d", *bytes, FWC_MAX_HEADER_BYTES);
+        return -1;
     }
-    if (!digits || x > (unsigned long long)INT64_MAX)
-        return bad(p, FWC_H1E_RECV, "Illegal or missing hexadecimal sequence in chunked-encoding");
-    p->remaining = x;
-    p->state = x ? H1_CHUNK_DATA : H1_TRAILERS;
-    return FWC_H1_MORE;
+    if (*lines > FWC_MAX_HEADER_LINES) {
+        snprintf(why, whylen, "Too many response header lines: %zu > %d", *lines, FWC_MAX_HEADER_LINES);
+        return -1;
+    }
+    return 0;
+}
+
+/* Chunk framing, byte by byte as libcurl's chunk reader takes it (so that no part of it
+ * is stored, however long): hex digits right away (at most MAX_HEX, leading zeros
+ * included), then anything up to the LF (extensions, skipped); after a chunk's data, CRs
+ * and the LF.  Returns the bytes consumed; p->state moves on (H1_ERROR when malformed). */
+static size_t chunk_framing(FwcH1Parser *p, const char *s, size_t n)
+{
+    size_t i = 0;
+    if (p->state == H1_CHUNK_SIZE) {
+        for (; i < n; i++) {
+            int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                     : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0) break;
+            if (p->hexdigits >= MAX_HEX) {
+                bad(p, FWC_H1E_RECV, "Too long hexadecimal number in chunked-encoding");
+                return i;
+            }
+            p->hexdigits++;
+            p->remaining = p->remaining * 16 + (unsigned long long)d;
+        }
+        if (i == n) return i;
+        if (!p->hexdigits || p->remaining > (unsigned long long)INT64_MAX) {
+            bad(p, FWC_H1E_RECV, "Illegal or missing hexadecimal sequence in chunked-encoding");
+            return i;
+        }
+        p->state = H1_CHUNK_EXT;
+    }
+    if (p->state == H1_CHUNK_EXT) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        if (!nl) return n;
+        p->hexdigits = 0;
+        p->state = p->remaining ? H1_CHUNK_DATA : H1_TRAILERS;
+        return (size_t)(nl - s) + 1;
+    }
+    /* H1_CHUNK_END */
+    for (; i < n && s[i] == '\r'; i++) {}
+    if (i == n) return i;
+    if (s[i] != '\n') {
+        bad(p, FWC_H1E_RECV, "Malformed encoding found in chunked-encoding");
+        return i;
+    }
+    p->state = H1_CHUNK_SIZE;
+    p->remaining = 0;
+    return i + 1;
 }
 
 int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res, size_t max_body)
@@ -330,6 +381,12 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
             rc = body(p, data + i, len - i, res, max_body);
             i = len;
             continue;
+        case H1_CHUNK_SIZE:
+        case H1_CHUNK_EXT:
+        case H1_CHUNK_END:
+            i += chunk_framing(p, data + i, len - i);
+            if (p->state == H1_ERROR) rc = FWC_H1_BAD;
+            continue;
         case H1_DONE:
             rc = FWC_H1_DONE;
             continue;
@@ -348,6 +405,7 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
         p->started = 1;
         size_t text = trim_eol(line, n);
         int in_head = p->state == H1_STATUS || p->state == H1_HEADERS;
+        int field = text && p->state != H1_STATUS, trailer = p->state == H1_TRAILERS;
         switch (p->state) {
         case H1_STATUS:
             rc = status_line(p, line, text, res);
@@ -359,17 +417,6 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
             } else
                 rc = header_line(p, line, n, text, res);
             break;
-        case H1_CHUNK_SIZE:
-            rc = chunk_size(p, line, text);
-            break;
-        case H1_CHUNK_END: {
-            /* CRs, then the LF */
-            size_t k = 0;
-            while (k < n - 1 && line[k] == '\r') k++;
-            if (k != n - 1) rc = bad(p, FWC_H1E_RECV, "Malformed encoding found in chunked-encoding");
-            else p->state = H1_CHUNK_SIZE;
-            break;
-        }
         case H1_TRAILERS:
             if (text == 0) {
                 p->state = H1_DONE;
@@ -378,15 +425,12 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
                 rc = FWC_H1_NOMEM;
             break;
         }
-        if (in_head && rc != FWC_H1_BAD) {
-            /* counted after the line went to the record, as libcurl counts */
-            p->total_header_bytes += n;
-            if (p->total_header_bytes > MAX_HEADERS) {
-                snprintf(p->error_text, sizeof p->error_text, "Too large response headers: %zu > %d",
-                         p->total_header_bytes, MAX_HEADERS);
-                rc = bad(p, FWC_H1E_RECV, p->error_text);
-            }
-        }
+        if ((in_head || (trailer && field)) && rc != FWC_H1_BAD && rc != FWC_H1_NOMEM &&
+            /* counted after the line went to the record, as libcurl counts; a trailer as
+             * libcurl hands it to its header callback: with CRLF, the blank line not */
+            fwc_h1_header_count(&p->header_bytes, &p->header_lines, trailer ? text + 2 : n, field, p->error_text,
+                                sizeof p->error_text) < 0)
+            rc = bad(p, FWC_H1E_RECV, p->error_text);
         p->line.len = 0;
     }
     *used = i;

@@ -20,6 +20,7 @@
  * every request, including one on a reused connection, passes prereq() which checks the
  * connected address again before a byte of the request is sent. */
 #include "fwc.h"
+#include "h1.h"     /* the response header bounds both transports apply */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -46,6 +47,8 @@ struct FwcTransfer {
     unsigned long serial;           /* fwc_http_rearm: spec whose options are set; 0 none */
     int fresh;                      /* connections opened since the handle was last reset */
     char refused[256];              /* SSRF refusal text, "" when none */
+    size_t header_bytes, header_lines;  /* received so far (fwc_h1_header_count) */
+    char too_large[96];             /* why on_header stopped the transfer, "" when it did not */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -320,15 +323,20 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 {
     FwcTransfer *t = userdata;
     size_t len = size * n;
+    int field = 0;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         /* a new response (1xx, a redirect, the final one): keep only the last */
         t->res.headers.len = 0;
         t->res.body.len = 0;
         t->res.truncated = 0;
-        return len;
+    } else if (!(len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n'))) {
+        if (fwc_buf_append(&t->res.headers, p, len) < 0) return 0;
+        field = 1;
     }
-    if (len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n')) return len;
-    if (fwc_buf_append(&t->res.headers, p, len) < 0) return 0;
+    /* libcurl 7.88 bounds header bytes but not trailers, which it hands over here too:
+     * every line counts, after it was recorded, as the native client counts (h1.h) */
+    if (fwc_h1_header_count(&t->header_bytes, &t->header_lines, len, field, t->too_large, sizeof t->too_large) < 0)
+        return 0;
     return len;
 }
 
@@ -453,6 +461,8 @@ static int setup_request(FwcTransfer *t)
     t->headers = h;
     memset(&t->res, 0, sizeof t->res);
     t->refused[0] = 0;
+    t->too_large[0] = 0;
+    t->header_bytes = t->header_lines = 0;
     t->errbuf[0] = 0;
     int bad = 0;
     if (!t->url || strcmp(t->url, r->url) != 0) {
@@ -609,7 +619,8 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
         }
         break;
     case CURLE_WRITE_ERROR:
-        if (!r->truncated) fail(r, FWC_NET_OTHER, "out of memory while receiving the response");
+        if (t->too_large[0]) fail(r, FWC_NET_RESET, "receive failed: %s", t->too_large);
+        else if (!r->truncated) fail(r, FWC_NET_OTHER, "out of memory while receiving the response");
         break;
     case CURLE_COULDNT_CONNECT:
         if (t->refused[0])

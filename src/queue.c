@@ -1,7 +1,8 @@
 /* queue.c — where jobs wait, all under the engine lock: per-host FIFOs
  * ("scheme://host:port") and the ring of hosts that may start a transfer (queued jobs and
- * fewer than max_per_host in flight), served round-robin so that a slow receiver never
- * starves the others; the retry min-heap on due time; the list of live (not final) jobs
+ * fewer than max_per_host in flight), served round-robin, with the last free slots kept
+ * for hosts with nothing in flight (fwc_queue_pop), so that slow receivers never starve
+ * the others; the retry min-heap on due time; the list of live (not final) jobs
  * that close() and flush() report. */
 #include "engine.h"
 
@@ -111,11 +112,26 @@ int fwc_host_push(FwcEngine *e, FwcJob *j)
     return 0;
 }
 
-/* The next job to start (round-robin over runnable hosts), or NULL. */
+/* The next job to start (round-robin over runnable hosts), or NULL.
+ *
+ * Isolation across hosts: the last e->reserve free slots go only to a host with nothing in
+ * flight.  A host's second and later transfers start while more than `reserve` slots are
+ * free, so such transfers never hold more than capacity - reserve slots together; when
+ * every slot is busy, at least `reserve` of them are first transfers, one per host (a
+ * host has at most one: its second is not a first while the first runs).  So a host
+ * with work and nothing in flight finds a free slot whenever fewer than `reserve` other
+ * hosts have a transfer in flight -- however long those take (README, Dispatcher). */
 FwcJob *fwc_queue_pop(FwcEngine *e)
 {
     FwcHost *h = e->run_head;
     if (!h) return NULL;
+    if (e->ninflight + e->reserve >= e->capacity) {
+        FwcHost *first = h;
+        while (h->inflight) {
+            h = h->rnext;
+            if (h == first) return NULL;
+        }
+    }
     FwcJob *j = h->qhead;
     h->qhead = j->qnext;
     /* a queued job went cold long ago: fetch the next one while this one is started */

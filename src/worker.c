@@ -541,6 +541,23 @@ void *fwc_worker_main(void *arg)
         w->sleeping = 0;
     }
     pthread_mutex_unlock(&e->lock);
+    garbage_drop(g);
+    if (w->flights) {
+        /* one last look, without waiting: a response that has arrived makes its delivery
+         * Delivered (or Failed), not one close() reports as interrupted in flight */
+        events(w, 0);
+        collect(w, &done);
+        for (Flight *f = done; f; f = f->next)
+            if (!f->settled) settle(w, f);
+        pthread_mutex_lock(&e->lock);
+        while (done) {
+            publish(w, &done, g);
+            pthread_mutex_unlock(&e->lock);
+            garbage_drop(g);
+            pthread_mutex_lock(&e->lock);
+        }
+        pthread_mutex_unlock(&e->lock);
+    }
     abort_flights(w);
     /* attempts finished but not published when the stop came: the jobs stay live */
     while (done) {
