@@ -163,6 +163,8 @@ class Delivery:
     def error(self) -> str | None: ...
     @property
     def elapsed(self) -> float | None: ...
+    @property
+    def interrupted(self) -> bool: ...  # an attempt in flight was aborted by close()
 
 class Dispatcher:
     def __init__(self, workers: int = 1, max_connections: int = 64, max_per_host: int = 16,

@@ -673,8 +673,13 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 p->depth--;
                 ExprNode *c = make_call(p, N_CALL_METHOD, id, x, &args, nt.line, nt.col);
                 if (!c) return NULL;
-                c->name = nt.s;
+                /* the name outlives the source text (a compiled condition is kept alone) */
+                c->name = fwc_arena_strdup(p->arena, nt.s, nt.slen);
                 c->name_len = (uint32_t)nt.slen;
+                if (!c->name) {
+                    TOKERR(p, "out of memory");
+                    return NULL;
+                }
                 x = c;
                 continue;
             }

@@ -219,8 +219,9 @@ struct FwcShape {
 FwcShape *fwc_shape_new(void);                  /* NULL on OOM; no GIL needed */
 /* The sub-shape of key `name` (added, empty, if new); NULL on OOM. */
 FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n);
-/* dst |= src; -1 on OOM.  Sets *changed when dst grew. */
-int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed);
+/* dst |= src; -1 on OOM.  Sets *changed when dst grew.  Each node visited spends one of
+ * *budget; when it runs out, what is left is read whole (the work stays bounded). */
+int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed, size_t *budget);
 /* Creates the interned str keys (GIL held); -1 + exception. */
 int fwc_shape_bind(FwcShape *s);
 void fwc_shape_free(FwcShape *s);               /* GIL held if bound */

@@ -67,36 +67,41 @@ static void set_flag(int *flag, int *changed)
     }
 }
 
-/* A shape can be merged into its own subtree (`{% set x = x.a %}`): past this depth the
- * value is simply read whole. */
+/* A shape can be merged into its own subtree (`{% set x = x.a %}`), which can double it
+ * on every pass: past this depth, or once the caller's budget of visited nodes is spent,
+ * the value is simply read whole (more than asked, never less). */
 #define MAX_SHAPE_DEPTH 32
 
-static int merge(FwcShape *dst, const FwcShape *src, int *changed, int depth)
+static int merge(FwcShape *dst, const FwcShape *src, int *changed, int depth, size_t *budget)
 {
     if (dst == src || dst->whole) return 0;
-    if (src->whole || depth > MAX_SHAPE_DEPTH) {
+    if (src->whole || depth > MAX_SHAPE_DEPTH || *budget == 0) {
         set_flag(&dst->whole, changed);
         return 0;
     }
+    --*budget;
     if (src->dict_whole) set_flag(&dst->dict_whole, changed);
     if (src->elems) {
         if (!dst->elems) {
             if (!(dst->elems = fwc_shape_new())) return -1;
             *changed = 1;
         }
-        if (merge(dst->elems, src->elems, changed, depth + 1) < 0) return -1;
+        if (merge(dst->elems, src->elems, changed, depth + 1, budget) < 0) return -1;
     }
     for (size_t i = 0; i < src->nkeys; i++) {
         size_t before = dst->nkeys;
         FwcShape *sub = fwc_shape_key(dst, src->keys[i].name, src->keys[i].len);
         if (!sub) return -1;
         if (dst->nkeys != before) *changed = 1;
-        if (merge(sub, src->keys[i].sub, changed, depth + 1) < 0) return -1;
+        if (merge(sub, src->keys[i].sub, changed, depth + 1, budget) < 0) return -1;
     }
     return 0;
 }
 
-int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed) { return merge(dst, src, changed, 0); }
+int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed, size_t *budget)
+{
+    return merge(dst, src, changed, 0, budget);
+}
 
 int fwc_shape_bind(FwcShape *s)
 {

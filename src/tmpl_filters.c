@@ -245,8 +245,9 @@ static int kv_sort(ExprCtx *ctx, KV *a, KV *tmp, uint32_t n, int reverse)
 
 int fwc_tmpl_sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse)
 {
-    KV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
-    if (n && !kv) return -1;
+    if (n == 0) return 0;   /* nothing to sort (and no kv + n on a NULL kv) */
+    KV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
+    if (!kv) return -1;
     for (uint32_t i = 0; i < n; i++) {
         kv[i].key = keys[i];
         kv[i].val = vals[i];
@@ -545,8 +546,9 @@ static int map_filter(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
 static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sensitive, const FwcValue *attr, int reverse,
                         KV **out)
 {
-    KV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
-    if (n && !kv) return -1;
+    if (n == 0) return 0;   /* nothing to sort (and no kv + n on a NULL kv) */
+    KV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
+    if (!kv) return -1;
     for (uint32_t i = 0; i < n; i++) {
         FwcValue k = items[i];
         if (attr && get_path(ctx, &items[i], attr, &k) < 0) return -1;

@@ -15,12 +15,16 @@
 #include "tmpl.h"
 
 #define MAX_PASSES 16
+/* Shape nodes one analysis may visit while merging (self-referencing loops can double a
+ * shape per pass); past it the rest is read whole. */
+#define MAX_MERGE_WORK 200000
 
 typedef struct {
     const FwcTemplate *t;
     FwcShape **vars;    /* per variable slot: what its uses ask */
     FwcShape *whole;    /* a shared "whole" demand */
     int changed, failed;
+    size_t budget;      /* shape nodes merges may still visit */
 } Scan;
 
 static int name_is(const ExprNode *e, const char *s)
@@ -49,7 +53,7 @@ static int has_keywords(const ExprNode *e)
 static void merge(Scan *s, FwcShape *dst, const FwcShape *src, int into_variable)
 {
     int grew = 0;
-    if (!s->failed && fwc_shape_merge(dst, src, &grew) < 0) s->failed = 1;
+    if (!s->failed && fwc_shape_merge(dst, src, &grew, &s->budget) < 0) s->failed = 1;
     if (into_variable && grew) s->changed = 1;
 }
 
@@ -201,7 +205,7 @@ static void scan(Scan *s, const TNode *n)
 
 int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *shape)
 {
-    Scan s = {t, calloc((size_t)t->nvars, sizeof(FwcShape *)), fwc_shape_new(), 0, 0};
+    Scan s = {t, calloc((size_t)t->nvars, sizeof(FwcShape *)), fwc_shape_new(), 0, 0, MAX_MERGE_WORK};
     int rc = -1;
     if (!s.vars || !s.whole) goto done;
     s.whole->whole = 1;
@@ -215,7 +219,7 @@ int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *shape)
     if (s.failed) goto done;
     if (s.changed) s.vars[t->doc_slot]->whole = 1;  /* no fixed point in time: read everything */
     int changed = 0;
-    rc = fwc_shape_merge(shape, s.vars[t->doc_slot], &changed);
+    rc = fwc_shape_merge(shape, s.vars[t->doc_slot], &changed, &s.budget);
 done:
     if (s.vars)
         for (int i = 0; i < t->nvars; i++) fwc_shape_free(s.vars[i]);
