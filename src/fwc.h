@@ -348,6 +348,8 @@ typedef enum { FWC_STRUCT_NONE, FWC_STRUCT_FORM, FWC_STRUCT_JSON } FwcStructure;
 typedef struct {
     char *fieldname, *key;
     size_t fieldname_len, key_len;
+    uint32_t slot;          /* the key's position in the body (a repeated key keeps its first) */
+    int first;              /* the first row with this key */
 } FwcFieldRow;
 
 typedef struct {
@@ -377,6 +379,7 @@ typedef struct FwcHookSpec {
                               * object owns it; called only with the GIL, at snapshot time */
     FwcFieldRow *fields;
     size_t nfields;
+    size_t nfield_keys;     /* distinct keys of the field rows: the body's size */
     FwcHeader *headers;     /* custom headers after Frappe's dict semantics */
     size_t nheaders;
     char *secret;           /* NULL when security is off */

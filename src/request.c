@@ -16,34 +16,88 @@ static int str_value(FwcArena *a, FwcValue *v, const char *s, size_t n)
     return 0;
 }
 
+/* Looks fields up in a dict: directly in a small one, through a sorted index in a large
+ * one, so that many rows over a large document stay O((rows + keys) log keys). */
+typedef struct {
+    const FwcValue *dict;
+    uint32_t *order;    /* str keys' pair indexes sorted by (key bytes, index); NULL: scan */
+    uint32_t n;
+} FieldIndex;
+
+static int key_cmp(const FwcValue *a, const FwcValue *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->u.s, b->u.s, n);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* qsort has no context argument: the pairs being sorted, per thread (requests are built
+ * on many threads at once) */
+static _Thread_local const FwcPair *tl_pairs;
+
+static int index_cmp(const void *x, const void *y)
+{
+    uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+    int c = key_cmp(&tl_pairs[i].key, &tl_pairs[j].key);
+    return c ? c : (i > j) - (i < j);
+}
+
+static int index_build(FieldIndex *ix, FwcArena *a, const FwcValue *dict, size_t lookups)
+{
+    *ix = (FieldIndex){dict, NULL, 0};
+    if (dict->type != FWC_T_DICT || dict->len < 32 || lookups < 32) return 0;
+    if (!(ix->order = fwc_arena_alloc(a, sizeof(uint32_t) * dict->len))) return -1;
+    for (uint32_t i = 0; i < dict->len; i++)
+        if (dict->u.pairs[i].key.type == FWC_T_STR) ix->order[ix->n++] = i;
+    tl_pairs = dict->u.pairs;
+    qsort(ix->order, ix->n, sizeof(uint32_t), index_cmp);
+    return 0;
+}
+
+/* The value of str key s[0..n), the last one if repeated (as fwc_dict_get), or NULL. */
+static const FwcValue *index_get(const FieldIndex *ix, const char *s, size_t n)
+{
+    if (!ix->order) return fwc_dict_get(ix->dict, s, n);
+    const FwcPair *pairs = ix->dict->u.pairs;
+    FwcValue want = {.type = FWC_T_STR, .len = (uint32_t)n, .u.s = s};
+    uint32_t lo = 0, hi = ix->n;    /* the first entry greater than the key */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(&pairs[ix->order[mid]].key, &want) <= 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0 || key_cmp(&pairs[ix->order[lo - 1]].key, &want) != 0) return NULL;
+    return &pairs[ix->order[lo - 1]].value;
+}
+
 /* {key: doc.get(fieldname)} in row order; a repeated key keeps its first position and
- * takes the last value, as a Python dict does.  Values are shared with the snapshot. */
+ * takes the last value, as a Python dict does (positions worked out at construction:
+ * FwcFieldRow.slot).  Values are shared with the snapshot. */
 static FwcStatus field_map(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err)
 {
-    FwcPair *pairs = fwc_arena_alloc(&b->arena, sizeof(FwcPair) * spec->nfields);
-    if (!pairs) return oom(err);
-    uint32_t n = 0;
+    FwcPair *pairs = fwc_arena_alloc(&b->arena, sizeof(FwcPair) * (spec->nfield_keys + 1));
+    FieldIndex ix;
+    if (!pairs || index_build(&ix, &b->arena, &b->snap->root, spec->nfields) < 0) return oom(err);
     for (size_t i = 0; i < spec->nfields; i++) {
         const FwcFieldRow *row = &spec->fields[i];
-        const FwcValue *v = fwc_dict_get(&b->snap->root, row->fieldname, row->fieldname_len);
-        FwcValue value = v ? *v : fwc_null();
-        uint32_t j = 0;
-        while (j < n && !(pairs[j].key.len == row->key_len && memcmp(pairs[j].key.u.s, row->key, row->key_len) == 0)) j++;
-        if (j == n) {
-            if (str_value(&b->arena, &pairs[n].key, row->key, row->key_len) < 0) return oom(err);
-            n++;
-        }
-        pairs[j].value = value;
+        const FwcValue *v = index_get(&ix, row->fieldname, row->fieldname_len);
+        if (row->first && str_value(&b->arena, &pairs[row->slot].key, row->key, row->key_len) < 0)
+            return oom(err);
+        pairs[row->slot].value = v ? *v : fwc_null();
     }
-    b->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = n, .u.pairs = pairs};
+    b->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = (uint32_t)spec->nfield_keys, .u.pairs = pairs};
     return FWC_OK;
 }
 
-static FwcStatus add_header(FwcBuilt *b, size_t cap, const char *name, const char *value, FwcError *err)
+/* Frappe's headers are a dict: an existing name among the first `seen` headers keeps its
+ * place, the value changes.  (The webhook's own rows are distinct already, so they are
+ * only compared with the few signature headers: linear in the rows.) */
+static FwcStatus add_header(FwcBuilt *b, size_t cap, size_t seen, const char *name, const char *value,
+                            FwcError *err)
 {
-    /* Frappe's headers are a dict: an existing name keeps its place, the value changes */
     size_t i = 0;
-    while (i < b->nheaders && strcmp(b->headers[i].name, name) != 0) i++;
+    while (i < seen && strcmp(b->headers[i].name, name) != 0) i++;
+    if (i == seen) i = b->nheaders;
     char *v = fwc_arena_strdup(&b->arena, value, strlen(value));
     if (!v) return oom(err);
     if (i == b->nheaders) {
@@ -70,12 +124,13 @@ static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char 
                          timestamp, sig, err);
         if (n < 0) return err->code;
         for (int i = 0; i < n; i++) {
-            FwcStatus st = add_header(b, cap, sig[i].name, sig[i].value, err);
+            FwcStatus st = add_header(b, cap, b->nheaders, sig[i].name, sig[i].value, err);
             if (st) return st;
         }
     }
+    size_t signature_headers = b->nheaders;
     for (size_t i = 0; i < spec->nheaders; i++) {
-        FwcStatus st = add_header(b, cap, spec->headers[i].name, spec->headers[i].value, err);
+        FwcStatus st = add_header(b, cap, signature_headers, spec->headers[i].name, spec->headers[i].value, err);
         if (st) return st;
     }
     return FWC_OK;

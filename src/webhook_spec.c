@@ -217,6 +217,30 @@ static int is_empty(PyObject *o)
     return o == Py_None || (PyUnicode_Check(o) && PyUnicode_GET_LENGTH(o) == 0);
 }
 
+/* The body position of row's key, worked out once here so that building a request is
+ * linear in the rows (a repeated key keeps its first position).  -1 + exception. */
+static int field_slot(PyObject *slots, FwcFieldRow *row, size_t *nkeys)
+{
+    PyObject *key = PyBytes_FromStringAndSize(row->key, (Py_ssize_t)row->key_len);   /* exact bytes */
+    if (!key) return -1;
+    PyObject *at = PyDict_GetItemWithError(slots, key);
+    int r = 0;
+    if (at) {
+        row->slot = (uint32_t)PyLong_AsSize_t(at);
+    } else if (PyErr_Occurred()) {
+        r = -1;
+    } else {
+        PyObject *slot = PyLong_FromSize_t(*nkeys);
+        r = slot ? PyDict_SetItem(slots, key, slot) : -1;
+        Py_XDECREF(slot);
+        row->slot = (uint32_t)*nkeys;
+        row->first = 1;
+        if (r == 0) ++*nkeys;
+    }
+    Py_DECREF(key);
+    return r;
+}
+
 /* Field rows.  Names and keys keep their length (a document key may hold a NUL); the
  * repeated-field check compares the str objects (exact, and hashed: O(n)). */
 static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
@@ -224,8 +248,12 @@ static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
     Py_ssize_t n = PyList_GET_SIZE(rows);
     spec->fields = calloc((size_t)n + 1, sizeof *spec->fields);
     if (!spec->fields) return PyErr_NoMemory(), -1;
-    PyObject *seen = PySet_New(NULL);
-    if (!seen) return -1;
+    PyObject *seen = PySet_New(NULL), *slots = PyDict_New();   /* fieldnames; key -> slot */
+    if (!seen || !slots) {
+        Py_XDECREF(seen);
+        Py_XDECREF(slots);
+        return -1;
+    }
     int r = 0;
     for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
         PyObject *f = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
@@ -247,8 +275,10 @@ static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
         Py_XDECREF(name);
         if (dup < 0) r = -1;
         else if (dup > 0) r = invalid(st, "Same Field is entered more than once");
+        if (r == 0 && field_slot(slots, row, &spec->nfield_keys) < 0) r = -1;
     }
     Py_DECREF(seen);
+    Py_DECREF(slots);
     return r;
 }
 
