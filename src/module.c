@@ -3,6 +3,24 @@
 
 FwcModuleState *fwc_state_of_module(PyObject *m) { return (FwcModuleState *)PyModule_GetState(m); }
 
+#if PY_VERSION_HEX < 0x030B0000
+/* PyType_GetModuleByDef arrived in 3.11: the same walk over the MRO for the first heap
+ * type defined by this module (a Python subclass of Webhook is not, its base is). */
+static PyObject *PyType_GetModuleByDef(PyTypeObject *tp, PyModuleDef *def)
+{
+    PyObject *mro = tp->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) continue;
+        PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
+        if (m && PyModule_GetDef(m) == def) return m;
+    }
+    PyErr_Format(PyExc_TypeError, "PyType_GetModuleByDef: no superclass of '%s' has the given module",
+                 tp->tp_name);
+    return NULL;
+}
+#endif
+
 FwcModuleState *fwc_state_of_type(PyTypeObject *tp)
 {
     PyObject *m = PyType_GetModuleByDef(tp, &fwc_module_def);
