@@ -30,6 +30,21 @@ static inline char *fuzz_copy(const uint8_t *data, size_t size)
     return p;
 }
 
+/* After compiling src (fuzz_copy of the input) into program: a refusal must be a clear
+ * compile error; the source is wiped and freed either way, so that a program pointing
+ * into its source text is caught.  Returns whether there is a program to run. */
+static inline int fuzz_compiled(const void *program, const FwcError *err, char *src, size_t size)
+{
+    if (!program) {
+        FUZZ_CHECK(err->code == FWC_EVALUE || err->code == FWC_ENOMEM, "compile failed with status %d",
+                   (int)err->code);
+        FUZZ_CHECK(err->message[0], "a compile error without a message");
+    }
+    memset(src, 'x', size);
+    free(src);
+    return program != NULL;
+}
+
 /* Whether s[0..n) is UTF-8 that a Python str can produce (PyUnicode_AsUTF8AndSize: no
  * surrogates, no overlong forms, nothing past U+10FFFF).  Conditions and templates only
  * ever arrive that way, so the expression and template targets skip other inputs: a
