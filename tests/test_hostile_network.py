@@ -49,31 +49,29 @@ def child_env():
 
 # ---------- 1. hostile responses ----------
 
-def stream(prefix, unit, n=2000):
-    """An answer that sends prefix, then unit over and over, as fast as the client reads."""
-    block = unit * n
-
-    def answer(conn, req):
-        conn.send(prefix)
-        end = time.monotonic() + STREAM_FOR
-        while time.monotonic() < end and not conn.server.stopping:
-            if not conn.send(block):
-                break
-        return Act(after="close")
-    return answer
-
-
-def trickle(prefix, unit, every):
-    """An answer that sends prefix, then one unit every `every` seconds."""
+def repeating(prefix, unit, every=0.0):
+    """An answer that sends prefix, then unit over and over (every `every` seconds, or as
+    fast as the client reads), until STREAM_FOR has passed."""
     def answer(conn, req):
         conn.send(prefix)
         end = time.monotonic() + STREAM_FOR
         while time.monotonic() < end and not conn.server.stopping:
             if not conn.send(unit):
                 break
-            time.sleep(every)
+            if every:
+                time.sleep(every)
         return Act(after="close")
     return answer
+
+
+def stream(prefix, unit, n=2000):
+    """prefix, then unit as fast as the client reads (in blocks of n units)."""
+    return repeating(prefix, unit * n)
+
+
+def trickle(prefix, unit, every):
+    """prefix, then one unit every `every` seconds."""
+    return repeating(prefix, unit, every)
 
 
 TIMED_OUT = f"timed out after {TIMEOUT} s"
