@@ -51,7 +51,7 @@ def extension():
         fail("curl/curl.h not found")
     if not header_exists("openssl/hmac.h", cflags):
         fail("openssl/hmac.h not found")
-    compile_args = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+    compile_args = ["-std=c11", "-D_GNU_SOURCE=1", "-Wall", "-Wextra", "-Wno-unused-parameter",
                     "-Wno-missing-field-initializers", "-Wno-cast-function-type",
                     "-fvisibility=hidden"]
     link_args = []
@@ -66,8 +66,8 @@ def extension():
         link_args += san
     return Extension(
         "frappe_webhook_c._core",
-        sources=sorted(glob.glob("src/*.c")),
-        depends=glob.glob("src/*.h"),
+        sources=sorted(glob.glob("src/*/*.c")),
+        depends=glob.glob("src/*/*.h"),
         include_dirs=["src"],
         extra_compile_args=cflags + compile_args,
         extra_link_args=link_args + libs + ["-lcrypto", "-lpthread"],

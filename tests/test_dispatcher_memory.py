@@ -1,7 +1,7 @@
 """Memory of a full queue: 100 000 small documents waiting in a Dispatcher.
 
 Each queued delivery holds its job and a snapshot of the fields its body needs.  The
-snapshot's arena starts small (sized from the document, src/buf.c), so a small document
+snapshot's arena starts small (sized from the document, src/core/buf.c), so a small document
 costs about 1.4 KB, not the 4.5 KB a fixed 4 KiB first block cost: README's limits say
 ~150 MB for the default max_queue of 100 000.  The receiver never answers, so everything
 stays queued while RSS is measured."""

@@ -1,4 +1,4 @@
-"""Differential test of src/float_repr.c (fwc_float_repr) against Python's repr(float).
+"""Differential test of src/json/float_repr.c (fwc_float_repr) against Python's repr(float).
 
 The C function is exercised through the standalone harness tests/c/float_repr_check.c,
 compiled here with gcc: it reads 64-bit patterns as hex, one per line, and prints the
@@ -11,13 +11,12 @@ import random
 import shutil
 import struct
 import subprocess
-import sysconfig
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = [os.path.join(ROOT, "src", "float_repr.c"), os.path.join(ROOT, "tests", "c", "float_repr_check.c")]
-INCLUDES = ["-I", os.path.join(ROOT, "src"), "-I", sysconfig.get_paths()["include"]]
+SOURCES = [os.path.join(ROOT, "src", "json", "float_repr.c"), os.path.join(ROOT, "tests", "c", "float_repr_check.c")]
+INCLUDES = ["-D_GNU_SOURCE=1", "-I", os.path.join(ROOT, "src")]   # no Python: json/ is below py/
 
 
 def _compile(out_dir, name, flags):

@@ -1,4 +1,4 @@
-"""The C JSON parser (src/json_parse.c) against json.loads, its oracle.
+"""The C JSON parser (src/json/json_parse.c) against json.loads, its oracle.
 
 _loads(text) parses with the C parser and converts the tree to Python objects; with a
 style it instead returns what the JSON writer makes of the parsed tree (the template body

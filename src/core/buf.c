@@ -1,6 +1,6 @@
 /* buf.c — growable byte buffer and arena allocator; malloc based so that code
  * running without the GIL can use both. */
-#include "fwc.h"
+#include "core/core.h"
 
 int fwc_buf_grow(FwcBuf *b, size_t extra)
 {

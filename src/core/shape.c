@@ -1,8 +1,9 @@
-/* shape.c — the parts of a document a request can read (see FwcShape in fwc.h): a tree
+/* shape.c — the parts of a document a request can read (see FwcShape in core.h): a tree
  * of keys, built once per Webhook from its field map and templates, then used by every
  * snapshot.  Shapes only grow (merge is a union), so the template analysis can iterate
  * to a fixed point. */
-#include "fwc.h"
+#include "core/core.h"
+#include <stdlib.h>
 
 FwcShape *fwc_shape_new(void) { return calloc(1, sizeof(FwcShape)); }
 
@@ -103,26 +104,11 @@ int fwc_shape_merge(FwcShape *dst, const FwcShape *src, int *changed, size_t *bu
     return merge(dst, src, changed, 0, budget);
 }
 
-int fwc_shape_bind(FwcShape *s)
-{
-    if (!s) return 0;
-    for (size_t i = 0; i < s->nkeys; i++) {
-        FwcShapeKey *k = &s->keys[i];
-        if (!k->key) {
-            if (!(k->key = PyUnicode_DecodeUTF8(k->name, (Py_ssize_t)k->len, "surrogatepass"))) return -1;
-            PyUnicode_InternInPlace(&k->key);
-        }
-        if (fwc_shape_bind(k->sub) < 0) return -1;
-    }
-    return fwc_shape_bind(s->elems);
-}
-
 void fwc_shape_free(FwcShape *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->nkeys; i++) {
         free((char *)s->keys[i].name);
-        Py_XDECREF(s->keys[i].key);
         fwc_shape_free(s->keys[i].sub);
     }
     free(s->keys);

@@ -9,29 +9,13 @@
  * for delivery: a Dispatcher's next enqueue in the child starts a fresh engine.
  * Interpreter exit: _delivery.py's atexit handler closes every open engine
  * (_close_all); after that no engine thread calls into Python (workers never do). */
-#include "engine.h"
+#include "engine/engine.h"
 #include <openssl/rand.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CB_BATCH 512        /* outcomes handed to the on_result thread per call */
-
-/* ---------- time ---------- */
-
-double fwc_mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-double fwc_wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static struct timespec mono_deadline(double seconds)
 {
@@ -49,8 +33,6 @@ static struct timespec mono_deadline(double seconds)
 /* ---------- fork registry ---------- */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char id_pool[4096];     /* see fwc_engine_new_id() */
-static size_t id_pool_left;
 static FwcEngine *registry;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -99,13 +81,17 @@ static void after_fork_child(void)
     }
     registry = NULL;
     pthread_mutex_init(&registry_lock, NULL);
-    memset(id_pool, 0, sizeof id_pool);
-    id_pool_left = 0;
 }
 
 static void atfork_install(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
 
 /* ---------- engine and job lifetime ---------- */
+
+static FwcEngine *nomem(FwcError *err)
+{
+    fwc_error_set(err, FWC_ENOMEM, "out of memory");
+    return NULL;
+}
 
 static void engine_free(FwcEngine *e)
 {
@@ -146,35 +132,12 @@ void fwc_engine_decref(FwcEngine *e)
     engine_free(e);
 }
 
-void fwc_job_incref(FwcJob *j) { atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed); }
-
-void fwc_job_decref(FwcJob *j)
-{
-    if (!j || atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
-    fwc_outcome_decref(j->outcome);
-    if (j->snap) fwc_snapshot_decref(j->snap);
-    fwc_spec_decref(j->spec);
-    fwc_engine_decref(j->eng);
-    free(j);    /* host, doctype and docname live in the same block */
-}
-
-FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)
-{
-    pthread_mutex_lock(&j->eng->lock);
-    FwcOutcome *o = j->outcome;
-    if (o) atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
-    *state = j->state;
-    pthread_mutex_unlock(&j->eng->lock);
-    return o;
-}
-
-/* A running engine; NULL + exception. */
 FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
-                          int native_http)
+                          int native_http, FwcError *err)
 {
     pthread_once(&atfork_once, atfork_install);
     FwcEngine *e = calloc(1, sizeof *e);
-    if (!e) return (FwcEngine *)PyErr_NoMemory();
+    if (!e) return nomem(err);
     atomic_init(&e->refs, 1);
     init_sync(e);
     e->live.lprev = e->live.lnext = &e->live;
@@ -185,7 +148,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     e->native_http = native_http;
     if (!(e->workers = calloc((size_t)nworkers, sizeof *e->workers))) {
         engine_free(e);
-        return (FwcEngine *)PyErr_NoMemory();
+        return nomem(err);
     }
     for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
     long per_worker = (max_connections + nworkers - 1) / nworkers;
@@ -213,7 +176,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     registry = e;
     pthread_mutex_unlock(&registry_lock);
     if (failed) {
-        PyErr_SetString(PyExc_RuntimeError, "could not start the dispatcher's worker threads");
+        fwc_error_set(err, FWC_ERUNTIME, "could not start the dispatcher's worker threads");
         pthread_mutex_lock(&e->lock);
         e->closed = e->stopping = 1;
         pthread_mutex_unlock(&e->lock);
@@ -231,7 +194,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
 nomem:
     for (int i = 0; i < nworkers; i++) fwc_worker_cleanup(&e->workers[i]);
     engine_free(e);
-    return (FwcEngine *)PyErr_NoMemory();
+    return nomem(err);
 }
 
 /* ---------- intake, waits, close ---------- */
@@ -288,7 +251,6 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
     *n = 0;
     if (e->dead) return NULL;
     FwcJob **out = NULL;
-    Py_BEGIN_ALLOW_THREADS
     double start = fwc_mono_now();
     pthread_mutex_lock(&e->lock);
     int was_stopped = e->stopping;
@@ -339,34 +301,7 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
     e->nqueued = e->ninflight = e->nscheduled = 0;
     pthread_cond_broadcast(&e->changed);
     pthread_mutex_unlock(&e->lock);
-    Py_END_ALLOW_THREADS
     return out;
-}
-
-/* ---------- delivery ids ---------- */
-
-/* Delivery ids: "msg_" + 24 base62 characters (143 random bits), as fwc_new_msg_id makes
- * them, but drawn from a pool of CSPRNG bytes refilled 4 KiB at a time: enqueue() must not
- * make a system call per id.  Only used with the GIL held; emptied in a forked child so
- * that parent and child never hand out the same ids. */
-void fwc_engine_new_id(char out[32])
-{
-    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    memcpy(out, "msg_", 4);
-    for (int pos = 0; pos < 24;) {
-        if (!id_pool_left) {
-            if (RAND_bytes(id_pool, (int)sizeof id_pool) != 1) {
-                fwc_new_msg_id(out);    /* its own fallback */
-                return;
-            }
-            id_pool_left = sizeof id_pool;
-        }
-        unsigned char b = id_pool[--id_pool_left];
-        id_pool[id_pool_left] = 0;
-        if (b >= 248) continue;     /* 248 = 4 * 62: every character equally likely */
-        out[4 + pos++] = alphabet[b % 62];
-    }
-    out[28] = 0;
 }
 
 int fwc_engine_has_room(FwcEngine *e) { return e->closed || e->nqueued < e->max_queue; }
@@ -399,21 +334,11 @@ FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n)
     return out;
 }
 
-/* ---------- the on_result thread and interpreter exit (_delivery.py) ---------- */
+/* ---------- the on_result thread and interpreter exit (py/results.c) ---------- */
 
-static FwcEngine *capsule_engine(PyObject *cap)
+CbEvent *fwc_engine_take_events(FwcEngine *e)
 {
-    return PyCapsule_GetPointer(cap, "frappe_webhook_c.engine");
-}
-
-/* _take_results(engine) -> list of Delivery (the outcomes to report), or None when the
- * engine is closed and everything was reported.  Blocks with the GIL released. */
-PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
-{
-    FwcEngine *e = capsule_engine(cap);
-    if (!e) return NULL;
     CbEvent *batch = NULL;
-    Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&e->lock);
     e->cb_tid = pthread_self();
     e->cb_started = 1;
@@ -438,68 +363,31 @@ PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
         pthread_cond_broadcast(&e->changed);
     }
     pthread_mutex_unlock(&e->lock);
-    Py_END_ALLOW_THREADS
-    if (!batch) Py_RETURN_NONE;
-    FwcModuleState *st = fwc_state_of_module(module);
-    PyObject *list = PyList_New(0);
-    while (batch) {
-        CbEvent *ev = batch;
-        batch = ev->next;
-        PyObject *v = list ? fwc_delivery_view(st, ev->job) : NULL;
-        if (!v || PyList_Append(list, v) < 0) Py_CLEAR(list);
-        Py_XDECREF(v);
-        fwc_job_decref(ev->job);
-        free(ev);
-    }
-    return list;
+    return batch;
 }
 
-/* _release_engine(engine): the callback thread is done with it */
-PyObject *fwc_py_release_engine(PyObject *module, PyObject *cap)
+void fwc_engine_callbacks_done(FwcEngine *e)
 {
-    FwcEngine *e = capsule_engine(cap);
-    if (!e) return NULL;
     pthread_mutex_lock(&e->lock);
     e->cb_exited = 1;
     pthread_cond_broadcast(&e->changed);
     pthread_mutex_unlock(&e->lock);
-    fwc_engine_decref(e);
-    Py_RETURN_NONE;
 }
 
-/* _close_all(timeout) -> list of lists of the deliveries each open engine could not
- * deliver (interpreter exit) */
-PyObject *fwc_py_close_all(PyObject *module, PyObject *arg)
+FwcEngine *fwc_engine_next_open(void)
 {
-    double timeout = PyFloat_AsDouble(arg);
-    if (timeout == -1.0 && PyErr_Occurred()) return NULL;
-    PyObject *out = PyList_New(0);
-    if (!out) return NULL;
-    for (;;) {
-        FwcEngine *e = NULL;
-        pthread_mutex_lock(&registry_lock);
-        for (FwcEngine *x = registry; x; x = x->reg_next) {
-            pthread_mutex_lock(&x->lock);
-            int open = !x->closed && !x->dead;
-            pthread_mutex_unlock(&x->lock);
-            if (open) {
-                e = x;
-                fwc_engine_incref(e);
-                break;
-            }
+    FwcEngine *e = NULL;
+    pthread_mutex_lock(&registry_lock);
+    for (FwcEngine *x = registry; x; x = x->reg_next) {
+        pthread_mutex_lock(&x->lock);
+        int open = !x->closed && !x->dead;
+        pthread_mutex_unlock(&x->lock);
+        if (open) {
+            e = x;
+            fwc_engine_incref(e);
+            break;
         }
-        pthread_mutex_unlock(&registry_lock);
-        if (!e) break;
-        size_t n;
-        FwcJob **jobs = fwc_engine_close(e, timeout, &n);
-        PyObject *views = fwc_delivery_views(fwc_state_of_module(module), jobs, n);
-        fwc_engine_decref(e);
-        if (!views || PyList_Append(out, views) < 0) {
-            Py_XDECREF(views);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(views);
     }
-    return out;
+    pthread_mutex_unlock(&registry_lock);
+    return e;
 }

@@ -20,7 +20,7 @@
 #ifndef FWC_ENGINE_H
 #define FWC_ENGINE_H
 
-#include "fwc.h"
+#include "net/net.h"
 #include <curl/curl.h>
 #include <pthread.h>
 
@@ -72,7 +72,8 @@ typedef struct FwcJob {
     int attempts;
     FwcOutcome *outcome;            /* latest published outcome (one reference), or NULL */
     /* with the GIL only */
-    PyObject *view;                 /* the Delivery showing this job (borrowed), or NULL */
+    void *view;                     /* opaque here: the Python layer's Delivery object
+                                     * showing this job (borrowed), or NULL */
 } FwcJob;
 
 /* ---------- the engine (engine.c, queue.c, worker.c) ---------- */
@@ -159,12 +160,12 @@ struct FwcEngine {
 /* engine.c */
 void fwc_engine_incref(FwcEngine *e);
 void fwc_engine_decref(FwcEngine *e);
-/* A running engine with its worker threads; NULL + exception (GIL held). */
+/* A running engine with its worker threads; NULL with err set. */
 FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
-                          int native_http);
+                          int native_http, FwcError *err);
 /* Stops intake, waits up to timeout for queued and in-flight work, stops the threads and
- * returns the jobs not delivered (new references, *n of them; malloc'd array).  GIL held
- * on entry and exit (released while waiting).  NULL with *n = 0 when none or OOM. */
+ * returns the jobs not delivered (new references, *n of them; malloc'd array).  Blocks:
+ * call it without the GIL.  NULL with *n = 0 when none or OOM. */
 FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n);
 /* Predicates for fwc_engine_wait (lock held). */
 int fwc_engine_drained(FwcEngine *e);
@@ -176,8 +177,15 @@ int fwc_engine_wait(FwcEngine *e, int (*pred)(FwcEngine *), double timeout);
 int fwc_engine_push(FwcEngine *e, FwcJob *j, Worker **wake);
 /* Live jobs in `state` (-1: all), new references; takes the lock. */
 FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n);
-/* A new delivery id (GIL held). */
-void fwc_engine_new_id(char out[32]);
+/* The on_result thread's next batch of events (a list the caller frees, each holding one
+ * job reference), waiting until there is one; NULL once the engine is closed and every
+ * event was taken.  Blocks: call it without the GIL. */
+CbEvent *fwc_engine_take_events(FwcEngine *e);
+/* The on_result thread will take no more events. */
+void fwc_engine_callbacks_done(FwcEngine *e);
+/* An engine that is neither closed nor dead (new reference), or NULL: interpreter exit
+ * closes them one by one. */
+FwcEngine *fwc_engine_next_open(void);
 
 /* queue.c (lock held) */
 void fwc_live_add(FwcEngine *e, FwcJob *j);
@@ -200,7 +208,7 @@ void fwc_worker_cleanup(Worker *w);
  * error and the delay before the next attempt (no lock needed). */
 void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double *delay);
 
-/* ---------- jobs and outcomes (delivery.c / dispatcher.c; no GIL needed) ---------- */
+/* ---------- jobs and outcomes (job.c) ---------- */
 
 void fwc_job_incref(FwcJob *j);
 void fwc_job_decref(FwcJob *j);
@@ -211,16 +219,5 @@ void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...);
 /* The latest outcome (new reference, or NULL) and the job's state, read under the lock. */
 FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state);
 const char *fwc_delivery_status_name(FwcDeliveryStatus s);
-
-/* ---------- the Delivery type (delivery.c, GIL held) ---------- */
-
-/* The Delivery object showing job: the existing one when there is one, else a new one.
- * New reference; NULL + exception. */
-PyObject *fwc_delivery_view(FwcModuleState *st, FwcJob *j);
-/* A list of the Delivery objects of jobs, consuming the job references and the array
- * (from fwc_engine_close / fwc_engine_live_jobs).  NULL + exception. */
-PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n);
-/* The job a Delivery shows (borrowed), or NULL when obj is not a Delivery. */
-FwcJob *fwc_delivery_job(FwcModuleState *st, PyObject *obj);
 
 #endif

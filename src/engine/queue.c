@@ -4,7 +4,7 @@
  * for hosts with nothing in flight (fwc_queue_pop), so that slow receivers never starve
  * the others; the retry min-heap on due time; the list of live (not final) jobs
  * that close() and flush() report. */
-#include "engine.h"
+#include "engine/engine.h"
 
 void fwc_host_free(FwcHost *h)
 {

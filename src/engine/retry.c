@@ -2,7 +2,7 @@
  * the last allowed attempt exhaust; anything else schedules the next attempt after the
  * webhook's retry_schedule step, scaled by 1 ± retry_jitter and raised to Retry-After
  * (seconds or an HTTP date, capped at the longest step) on 429 and 503. */
-#include "engine.h"
+#include "engine/engine.h"
 #include <strings.h>
 #include <time.h>
 

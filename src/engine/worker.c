@@ -9,8 +9,8 @@
  *
  * Per request it costs no allocation of a curl handle (flights are pooled with their
  * easy handle and options) and no epoll_ctl on a keep-alive connection. */
-#include "engine.h"
-#include "h1.h"
+#include "engine/engine.h"
+#include "net/h1.h"
 #include <math.h>
 #include <stdarg.h>
 #include <sys/epoll.h>

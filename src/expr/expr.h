@@ -1,15 +1,31 @@
-/* expr.h — internal types of the Python-expression engine (conditions now, the Jinja
- * layer next).  Three stages:
+/* expr.h — the Python-expression engine: conditions, and the expressions of templates
+ * (tmpl/).  Three stages:
  *   expr_lex.c    tokens from a UTF-8 text, from any position, with line:column
  *   expr_parse.c  tokens -> an immutable node tree in the program's arena; names are
  *                 resolved at compile time (locals, scope variables, builtins, utils)
  *   expr_eval.c   the tree evaluated over FwcValues without the GIL, scratch in an arena
- * expr_utils.c holds Frappe's `utils` functions, expr_str.c-like helpers live in
- * expr_eval.c.  Only fwc_expr_* prototypes the rest of the code needs are in fwc.h. */
+ * around them: expr_value.c (Python semantics of values: truth, equality, ordering,
+ * hashing, the step charge), expr_str.c (str methods and helpers), expr_utils.c (Frappe's
+ * `utils` functions).  The public API comes first; the rest is shared by the expr and
+ * tmpl files only. */
 #ifndef FWC_EXPR_H
 #define FWC_EXPR_H
 
-#include "fwc.h"
+#include "json/json.h"
+
+/* ---------- expression engine: conditions (no GIL after compile) ---------- */
+
+typedef struct FwcExpr FwcExpr;     /* a compiled condition: immutable, shared by threads */
+
+/* Compiles a condition (variables: doc; utils; builtins).  NULL with err set: message
+ * "<reason>", err->line/col 1-based (FWC_EVALUE), or FWC_ENOMEM. */
+FwcExpr *fwc_expr_compile(const char *src, size_t len, FwcError *err);
+void fwc_expr_free(FwcExpr *e);
+/* Evaluates with doc as `doc`; the result may point into doc and into scratch (which the
+ * caller frees).  FWC_ECONDITION "<PythonErrorType>: message" on a runtime error. */
+FwcStatus fwc_expr_eval(const FwcExpr *e, const FwcValue *doc, FwcArena *scratch, FwcValue *out, FwcError *err);
+/* Truthiness of the result, with its own scratch arena: *result 0/1. */
+FwcStatus fwc_expr_test(const FwcExpr *e, const FwcValue *doc, int *result, FwcError *err);
 
 /* ---------- sandbox bounds (documented in the README) ---------- */
 #define FWC_EXPR_MAX_DEPTH 200          /* parser nesting, and the depth of every node tree:

@@ -2,7 +2,7 @@
  * semantics, without the GIL.  Scratch values live in the caller's arena; every
  * evaluation is bounded in steps, memory and result sizes (expr.h).  Also the public
  * entry points (compile/eval/free). */
-#include "expr.h"
+#include "expr/expr.h"
 #include <math.h>
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)

@@ -1,7 +1,7 @@
 /* expr_lex.c — Python tokens from UTF-8 text, on demand, from any position of a larger
  * text (a template embeds expressions), with 1-based line:column (columns count code
  * points).  Newlines are plain whitespace: a condition may span lines.  No GIL. */
-#include "expr.h"
+#include "expr/expr.h"
 
 static int lex_error(ExprParser *p, int line, int col, const char *fmt, ...)
 {

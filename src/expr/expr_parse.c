@@ -4,7 +4,7 @@
  * variables, builtins, utils), calls are checked against the whitelists, names and
  * attributes starting with "_" are rejected, and constructs outside the subset
  * (lambda, walrus, star-args, ...) are reported by name.  No GIL. */
-#include "expr.h"
+#include "expr/expr.h"
 
 static int perr(ExprParser *p, int line, int col, const char *fmt, ...)
 {

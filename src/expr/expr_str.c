@@ -3,7 +3,7 @@
  * (ASCII, Latin-1, Extended-A, Extended Additional), Greek, Cyrillic, Armenian and
  * fullwidth Latin, with Python's special cases ß -> SS, İ -> i̇, final sigma; other
  * scripts are left unchanged (documented in the README).  No GIL. */
-#include "expr.h"
+#include "expr/expr.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 #define TN(v) fwc_expr_type_name(v)

@@ -2,7 +2,7 @@
  * frappe/utils/data.py with the same results on the same inputs.  Dates are ISO strings
  * (the snapshot turns date objects into str, as Frappe's as_dict does); "now" is the
  * local time of the process (Frappe uses the site's time zone).  No GIL. */
-#include "expr.h"
+#include "expr/expr.h"
 #include <math.h>
 #include <time.h>
 #include <sys/time.h>

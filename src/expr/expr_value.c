@@ -1,7 +1,7 @@
 /* expr_value.c — Python semantics of runtime values for the expression engine: type
  * names, truthiness, equality, ordering, str()/repr(), number parsing and rounding,
  * UTF-8 helpers and Unicode case mapping.  No GIL. */
-#include "expr.h"
+#include "expr/expr.h"
 #include <math.h>
 #include <errno.h>
 #include <strings.h>

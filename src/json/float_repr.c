@@ -16,12 +16,12 @@
  *
  * Everything here is pure C11 (+ unsigned __int128): no Python C-API, no globals that
  * are not const, safe to call from any thread. */
-#include "fwc.h"
+#include "json/json.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "float_repr_table.h"
+#include "json/float_repr_table.h"
 
 __extension__ typedef unsigned __int128 u128; /* silences -Wpedantic */
 

@@ -30,7 +30,7 @@
  * their container closes.  All string bytes (and BIGINT texts) go to one pool allocated
  * up front: a decoded string plus its NUL is never longer than its literal with quotes,
  * so len + 1 bytes hold every string of the document. */
-#include "fwc.h"
+#include "json/json.h"
 
 #include <float.h>
 #include <locale.h>

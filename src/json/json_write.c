@@ -1,6 +1,7 @@
 /* json_write.c — the value tree as JSON text, byte-identical to Python's json.dumps
  * (ensure_ascii, allow_nan, insertion order) in the two styles Frappe uses.  No GIL. */
-#include "fwc.h"
+#include "json/json.h"
+#include <math.h>
 
 #define OOM(err) fwc_error_set(err, FWC_ENOMEM, "out of memory")
 

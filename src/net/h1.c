@@ -16,7 +16,7 @@
  * byte of a response, then EOF or a reset) is sent once more on a fresh connection, as
  * libcurl does.  A closed connection's memory is kept until the next fwc_h1_tick, because
  * the epoll batch being handled may still name it. */
-#include "h1.h"
+#include "net/h1.h"
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>

@@ -18,7 +18,7 @@
 #ifndef FWC_H1_H
 #define FWC_H1_H
 
-#include "fwc.h"
+#include "net/net.h"
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>

@@ -10,7 +10,7 @@
  *
  *     METHOD target HTTP/1.1 | Host | Accept: * / * (unless set) | the request's headers
  *     | Content-Type and User-Agent (unless set; as http.c adds them) | Content-Length */
-#include "h1.h"
+#include "net/h1.h"
 #include <arpa/inet.h>
 #include <strings.h>
 

@@ -10,7 +10,7 @@
  * A lookup is shared by its thread and the resolver (two references), so neither
  * outlives the memory of the other: a worker that stops while a lookup runs just drops
  * its reference, and the thread writes to its own duplicate of the eventfd. */
-#include "h1.h"
+#include "net/h1.h"
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>

@@ -20,7 +20,7 @@
  * framing (extensions, leading zeros) is read byte by byte without being stored; what
  * streams forever without breaking a bound (an endless chunk extension, a trickle) is
  * ended by the request's timeout in h1.c. */
-#include "h1.h"
+#include "net/h1.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,8 +19,8 @@
  * the webhook may not reach (loopback, private, link-local, ...) before connect(); and
  * every request, including one on a reused connection, passes prereq() which checks the
  * connected address again before a byte of the request is sent. */
-#include "fwc.h"
-#include "h1.h"     /* the response header bounds both transports apply */
+#include "net/net.h"
+#include "net/h1.h"     /* the response header bounds both transports apply */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -65,7 +65,6 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_ok;
 static pthread_key_t conn_key;
 static atomic_uint fork_generation;
-static atomic_ulong spec_serials;
 
 typedef struct {
     CURL *easy;
@@ -98,176 +97,10 @@ static void global_init_once(void)
 int fwc_http_global_init(void)
 {
     pthread_once(&global_once, global_init_once);
-    if (!global_ok) {
-        PyErr_SetString(PyExc_ImportError, "frappe_webhook_c: libcurl global initialisation failed");
-        return -1;
-    }
-    return 0;
+    return global_ok ? 0 : -1;
 }
 
-unsigned long fwc_spec_next_serial(void) { return atomic_fetch_add(&spec_serials, 1) + 1; }
-
-/* ---------- addresses: SSRF classification ---------- */
-
-typedef struct {
-    uint8_t addr[4];
-    uint8_t prefix;
-    const char *why;
-} V4Range;
-
-static const V4Range V4_RANGES[] = {
-    {{0, 0, 0, 0}, 8, "unspecified address"},
-    {{10, 0, 0, 0}, 8, "private address"},
-    {{100, 64, 0, 0}, 10, "carrier-grade NAT address"},
-    {{127, 0, 0, 0}, 8, "loopback address"},
-    {{169, 254, 0, 0}, 16, "link-local address"},
-    {{172, 16, 0, 0}, 12, "private address"},
-    {{192, 0, 0, 0}, 24, "reserved address"},
-    {{192, 0, 2, 0}, 24, "documentation address"},
-    {{192, 88, 99, 0}, 24, "reserved address"},
-    {{192, 168, 0, 0}, 16, "private address"},
-    {{198, 18, 0, 0}, 15, "benchmark address"},
-    {{198, 51, 100, 0}, 24, "documentation address"},
-    {{203, 0, 113, 0}, 24, "documentation address"},
-    {{224, 0, 0, 0}, 4, "multicast address"},
-    {{240, 0, 0, 0}, 4, "reserved address"},
-};
-
-/* what an IPv6 range means; EMBED_* classify the IPv4 address inside */
-enum { V6_WHY, V6_EMBED_LAST32, V6_EMBED_6TO4 };
-
-typedef struct {
-    uint8_t addr[16];
-    uint8_t prefix;
-    int kind;
-    const char *why;
-} V6Range;
-
-static const V6Range V6_RANGES[] = {
-    {{0}, 128, V6_WHY, "unspecified address"},
-    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, V6_WHY, "loopback address"},
-    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96, V6_EMBED_LAST32, "IPv4-mapped"},
-    {{0, 0x64, 0xff, 0x9b}, 96, V6_EMBED_LAST32, "NAT64"},
-    {{0, 0x64, 0xff, 0x9b, 0, 1}, 48, V6_WHY, "private address"},
-    {{0}, 8, V6_WHY, "reserved address"},   /* IPv4-compatible and other ::/8 forms */
-    {{0x01, 0x00}, 64, V6_WHY, "reserved address"},   /* discard-only */
-    {{0x20, 0x01, 0x0d, 0xb8}, 32, V6_WHY, "documentation address"},
-    {{0x20, 0x01}, 23, V6_WHY, "reserved address"},   /* IETF special purpose, Teredo */
-    {{0x20, 0x02}, 16, V6_EMBED_6TO4, "6to4"},
-    {{0x3f, 0xff}, 20, V6_WHY, "documentation address"},
-    {{0xfc}, 7, V6_WHY, "private address"},   /* unique local */
-    {{0xfe, 0x80}, 10, V6_WHY, "link-local address"},
-    {{0xfe, 0xc0}, 10, V6_WHY, "private address"},   /* site-local (deprecated) */
-    {{0xff}, 8, V6_WHY, "multicast address"},
-};
-
-static int prefix_match(const uint8_t *a, const uint8_t *net, int prefix)
-{
-    int full = prefix / 8, rest = prefix % 8;
-    if (memcmp(a, net, (size_t)full) != 0) return 0;
-    if (!rest) return 1;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (a[full] & mask) == (net[full] & mask);
-}
-
-const char *fwc_addr_class(int family, const uint8_t *addr)
-{
-    if (family == 4) {
-        for (size_t i = 0; i < sizeof V4_RANGES / sizeof *V4_RANGES; i++)
-            if (prefix_match(addr, V4_RANGES[i].addr, V4_RANGES[i].prefix)) return V4_RANGES[i].why;
-        return NULL;
-    }
-    for (size_t i = 0; i < sizeof V6_RANGES / sizeof *V6_RANGES; i++) {
-        const V6Range *r = &V6_RANGES[i];
-        if (!prefix_match(addr, r->addr, r->prefix)) continue;
-        if (r->kind == V6_EMBED_LAST32) return fwc_addr_class(4, addr + 12);
-        if (r->kind == V6_EMBED_6TO4) return fwc_addr_class(4, addr + 2);
-        return r->why;
-    }
-    if ((addr[0] & 0xe0) != 0x20) return "reserved address";   /* outside 2000::/3 */
-    return NULL;
-}
-
-static int net_match(const FwcNetwork *n, int family, const uint8_t *addr)
-{
-    return n->family == family && prefix_match(addr, n->addr, n->prefix);
-}
-
-static int is_v4_mapped(const uint8_t *a)
-{
-    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return memcmp(a, prefix, 12) == 0;
-}
-
-int fwc_addr_check(const FwcHookSpec *spec, int family, const uint8_t *addr, char *msg, size_t msglen)
-{
-    const char *why = fwc_addr_class(family, addr);
-    if (!why || spec->allow_private_networks) return 0;
-    int mapped = family == 6 && is_v4_mapped(addr);
-    for (size_t i = 0; i < spec->nallowed_networks; i++) {
-        const FwcNetwork *n = &spec->allowed_networks[i];
-        if (net_match(n, family, addr) || (mapped && net_match(n, 4, addr + 12))) return 0;
-    }
-    char text[INET6_ADDRSTRLEN];
-    if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, text, sizeof text)) strcpy(text, "?");
-    int metadata = (family == 4 && memcmp(addr, "\xa9\xfe\xa9\xfe", 4) == 0) ||
-                   (mapped && memcmp(addr + 12, "\xa9\xfe\xa9\xfe", 4) == 0);
-    snprintf(msg, msglen, "refused to connect to %s: %s%s%s (allow_private_networks=True to allow)", text, why,
-             metadata ? ", the cloud metadata endpoint" : "", mapped ? " (IPv4-mapped IPv6)" : "");
-    return -1;
-}
-
-int fwc_net_parse(const char *text, FwcNetwork *out, char *why, size_t whylen)
-{
-    char addr[INET6_ADDRSTRLEN + 8];
-    const char *slash = strchr(text, '/');
-    size_t alen = slash ? (size_t)(slash - text) : strlen(text);
-    memset(out, 0, sizeof *out);
-    if (alen == 0 || alen >= sizeof addr) goto bad;
-    memcpy(addr, text, alen);
-    addr[alen] = 0;
-    if (inet_pton(AF_INET, addr, out->addr) == 1)
-        out->family = 4;
-    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
-        out->family = 6;
-    else
-        goto bad;
-    int max = out->family == 4 ? 32 : 128;
-    int prefix = max;
-    if (slash) {
-        const char *p = slash + 1;
-        if (!*p || strlen(p) > 3) goto bad;
-        prefix = 0;
-        for (; *p; p++) {
-            if (*p < '0' || *p > '9') goto bad;
-            prefix = prefix * 10 + (*p - '0');
-        }
-        if (prefix > max) {
-            snprintf(why, whylen, "%s: the prefix length must be at most %d", text, max);
-            return -1;
-        }
-    }
-    out->prefix = (uint8_t)prefix;
-    uint8_t masked[16];
-    memset(masked, 0, sizeof masked);
-    memcpy(masked, out->addr, (size_t)prefix / 8);
-    if (prefix % 8) masked[prefix / 8] = (uint8_t)(out->addr[prefix / 8] & (0xff << (8 - prefix % 8)));
-    if (memcmp(masked, out->addr, 16) != 0) {
-        snprintf(why, whylen, "%s has host bits set", text);
-        return -1;
-    }
-    return 0;
-bad:
-    snprintf(why, whylen, "%s is not an IP network (like '10.0.0.0/8' or 'fd00::/8')", text);
-    return -1;
-}
-
-void fwc_net_format(const FwcNetwork *n, char *out, size_t outlen)
-{
-    char text[INET6_ADDRSTRLEN];
-    if (!inet_ntop(n->family == 4 ? AF_INET : AF_INET6, n->addr, text, sizeof text)) strcpy(text, "?");
-    snprintf(out, outlen, "%s/%d", text, n->prefix);
-}
+/* ---------- the SSRF policy on libcurl's connections (ssrf.c decides) ---------- */
 
 /* 0 allowed, -1 refused (t->refused filled) */
 static int check_sockaddr(FwcTransfer *t, const struct sockaddr *sa)
@@ -546,24 +379,6 @@ void fwc_http_release(FwcTransfer *t)
     t->headers_cap = 0;
     t->url = NULL;
     if (t->heap) free(t);
-}
-
-void fwc_result_free(FwcResult *r)
-{
-    fwc_buf_free(&r->headers);
-    fwc_buf_free(&r->body);
-    free(r->url);
-    r->url = NULL;
-}
-
-/* ---------- result ---------- */
-
-void fwc_seconds_text(double s, char *out, size_t n)
-{
-    if (s == floor(s) && s < 1e15)
-        snprintf(out, n, "%.1f", s);
-    else
-        snprintf(out, n, "%g", s);
 }
 
 /* errbuf without libcurl's prefixes, or curl's generic text */

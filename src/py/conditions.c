@@ -1,7 +1,7 @@
-/* expr_hooks.c — the Python side of conditions (GIL held except where released):
+/* conditions.c — the Python side of conditions (GIL held except where released):
  * compiling a Webhook's condition, Webhook.meets_condition / matches, the module-level
  * run_webhooks(), the slow path for callable conditions, and the _eval test hook. */
-#include "expr.h"
+#include "py/py.h"
 
 /* ---------- compile (at Webhook construction) ---------- */
 

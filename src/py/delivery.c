@@ -2,54 +2,8 @@
  * FwcJob) whose state the engine's worker threads update.  Every getter reads the latest
  * published outcome: a reference taken under the engine lock, Python objects made after
  * the lock is released (see engine.h). */
-#include "engine.h"
-#include <stdarg.h>
+#include "py/py.h"
 #include <strings.h>
-
-void fwc_outcome_decref(FwcOutcome *o)
-{
-    if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1) return;
-    if (o->built) fwc_built_release(&o->req);
-    fwc_result_free(&o->res);
-    if (o->error_owned) free(o->error);
-    free(o);
-}
-
-/* malloc + memset rather than calloc: glibc's calloc bypasses the per-thread cache */
-FwcOutcome *fwc_outcome_new(void)
-{
-    FwcOutcome *o = malloc(sizeof *o);
-    if (o) {
-        memset(o, 0, sizeof *o);
-        atomic_init(&o->refs, 1);
-    }
-    return o;
-}
-
-/* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
-void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...)
-{
-    static char oom[] = "out of memory";
-    char text[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    if (o->error_owned) free(o->error);
-    o->error = strdup(text);
-    o->error_owned = o->error != NULL;
-    if (!o->error) o->error = oom;
-}
-
-const char *fwc_delivery_status_name(FwcDeliveryStatus s)
-{
-    switch (s) {
-    case FWC_DS_DELIVERED: return "Delivered";
-    case FWC_DS_FAILED: return "Failed";
-    case FWC_DS_EXHAUSTED: return "Exhausted";
-    default: return "Queued";
-    }
-}
 
 typedef struct {
     PyObject_HEAD
@@ -58,7 +12,7 @@ typedef struct {
 
 PyObject *fwc_delivery_view(FwcModuleState *st, FwcJob *j)
 {
-    if (j->view) return Py_NewRef(j->view);
+    if (j->view) return Py_NewRef((PyObject *)j->view);
     PyTypeObject *tp = (PyTypeObject *)st->DeliveryType;
     DeliveryObject *self = (DeliveryObject *)tp->tp_alloc(tp, 0);
     if (!self) return NULL;
@@ -91,7 +45,7 @@ static void Delivery_dealloc(DeliveryObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     if (self->job) {
-        if (self->job->view == (PyObject *)self) self->job->view = NULL;
+        if (self->job->view == (void *)self) self->job->view = NULL;
         fwc_job_decref(self->job);
     }
     tp->tp_free(self);

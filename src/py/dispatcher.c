@@ -5,7 +5,7 @@
  * lock, and an eventfd write only when a worker sleeps.  Everything after that happens
  * on the engine's native threads (engine.h lists the files).  flush(), close() and
  * enqueue(block=True) wait with the GIL released, in slices that notice Ctrl-C. */
-#include "engine.h"
+#include "py/py.h"
 #include <ctype.h>
 
 /* ---------- Python side ---------- */
@@ -53,14 +53,25 @@ static int start_callbacks(FwcEngine *e, PyObject *on_result)
     return 0;
 }
 
+/* fwc_engine_close with the GIL released (it waits for the workers) */
+static FwcJob **close_engine(FwcEngine *e, double timeout, size_t *n)
+{
+    FwcJob **left;
+    Py_BEGIN_ALLOW_THREADS
+    left = fwc_engine_close(e, timeout, n);
+    Py_END_ALLOW_THREADS
+    return left;
+}
+
 static FwcEngine *make_engine(DispatcherObject *self)
 {
+    FwcError err;
     FwcEngine *e = fwc_engine_new(self->workers, self->max_connections, self->max_per_host, (size_t)self->max_queue,
-                                  self->on_result != NULL, self->native_http);
-    if (!e) return NULL;
+                                  self->on_result != NULL, self->native_http, &err);
+    if (!e) return (FwcEngine *)fwc_raise(dstate((PyObject *)self), &err);
     if (self->on_result && start_callbacks(e, self->on_result) < 0) {
         size_t n;
-        FwcJob **left = fwc_engine_close(e, 0, &n);
+        FwcJob **left = close_engine(e, 0, &n);
         free(left);
         fwc_engine_decref(e);
         return NULL;
@@ -128,7 +139,7 @@ static void Dispatcher_dealloc(DispatcherObject *self)
     PyObject_GC_UnTrack(self);
     if (self->eng) {
         size_t n;
-        FwcJob **left = fwc_engine_close(self->eng, 0, &n);
+        FwcJob **left = close_engine(self->eng, 0, &n);
         FwcModuleState *st = dstate((PyObject *)self);
         if (n && st) {
             PyObject *views = fwc_delivery_views(st, left, n);
@@ -251,7 +262,7 @@ static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *s
     fwc_spec_incref(spec);
     j->spec = spec;
     j->snap = snap;
-    fwc_engine_new_id(j->id);
+    fwc_new_msg_id(j->id);
     return j;
 }
 
@@ -435,7 +446,7 @@ static PyObject *Dispatcher_close(DispatcherObject *self, PyObject *args, PyObje
     if (t && parse_timeout(t, &timeout, "timeout") < 0) return NULL;
     if (timeout < 0) timeout = 1e9;
     size_t n;
-    FwcJob **jobs = fwc_engine_close(self->eng, timeout, &n);
+    FwcJob **jobs = close_engine(self->eng, timeout, &n);
     return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
 }
 
@@ -445,7 +456,7 @@ static PyObject *Dispatcher_enter(PyObject *self, PyObject *unused) { return Py_
 static PyObject *Dispatcher_exit(DispatcherObject *self, PyObject *args)
 {
     size_t n;
-    FwcJob **jobs = fwc_engine_close(self->eng, 5.0, &n);
+    FwcJob **jobs = close_engine(self->eng, 5.0, &n);
     PyObject *views = fwc_delivery_views(dstate((PyObject *)self), jobs, n);
     if (!views) return NULL;
     log_undelivered(views, "the Dispatcher's with-block ended");

@@ -1,56 +1,5 @@
 /* module.c — PEP 489 module: state, exceptions, types, module-level functions. */
-#include "fwc.h"
-
-FwcModuleState *fwc_state_of_module(PyObject *m) { return (FwcModuleState *)PyModule_GetState(m); }
-
-#if PY_VERSION_HEX < 0x030B0000
-/* PyType_GetModuleByDef arrived in 3.11: the same walk over the MRO for the first heap
- * type defined by this module (a Python subclass of Webhook is not, its base is). */
-static PyObject *PyType_GetModuleByDef(PyTypeObject *tp, PyModuleDef *def)
-{
-    PyObject *mro = tp->tp_mro;
-    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
-        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) continue;
-        PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
-        if (m && PyModule_GetDef(m) == def) return m;
-    }
-    PyErr_Format(PyExc_TypeError, "PyType_GetModuleByDef: no superclass of '%s' has the given module",
-                 tp->tp_name);
-    return NULL;
-}
-#endif
-
-FwcModuleState *fwc_state_of_type(PyTypeObject *tp)
-{
-    PyObject *m = PyType_GetModuleByDef(tp, &fwc_module_def);
-    return m ? fwc_state_of_module(m) : NULL;
-}
-
-PyObject *fwc_raise(FwcModuleState *st, const FwcError *err)
-{
-    PyObject *exc;
-    switch (err->code) {
-    case FWC_ENOMEM: return PyErr_NoMemory();
-    case FWC_ETYPE: exc = PyExc_TypeError; break;
-    case FWC_ECONDITION: exc = st->ConditionError; break;
-    case FWC_ETEMPLATE: exc = st->TemplateError; break;
-    default: exc = PyExc_ValueError; break;
-    }
-    /* The message may quote a document's string: lone surrogates are kept as their
-     * surrogatepass bytes (fwc.h), and a truncated message may end inside a character;
-     * neither may turn into a UnicodeDecodeError instead of the error itself. */
-    size_t n = strnlen(err->message, sizeof err->message);
-    PyObject *text = PyUnicode_DecodeUTF8(err->message, (Py_ssize_t)n, "surrogatepass");
-    if (!text) {
-        PyErr_Clear();
-        text = PyUnicode_DecodeUTF8(err->message, (Py_ssize_t)n, "replace");
-    }
-    if (!text) return NULL;
-    PyErr_SetObject(exc, text);
-    Py_DECREF(text);
-    return NULL;
-}
+#include "py/py.h"
 
 /* ---------- test hooks: the JSON writer and the snapshot on arbitrary values ---------- */
 
@@ -185,7 +134,10 @@ static int module_exec(PyObject *m)
 {
     FwcModuleState *st = fwc_state_of_module(m);
     if (fwc_snapshot_init() < 0) return -1;
-    if (fwc_http_global_init() < 0) return -1;
+    if (fwc_http_global_init() < 0) {
+        PyErr_SetString(PyExc_ImportError, "frappe_webhook_c: libcurl global initialisation failed");
+        return -1;
+    }
     if (add_exception(m, &st->ValidationError, "ValidationError", PyExc_ValueError,
                       "A webhook definition is invalid (raised at construction).") < 0 ||
         add_exception(m, &st->TemplateError, "TemplateError", PyExc_ValueError,
@@ -243,7 +195,7 @@ static PyModuleDef_Slot module_slots[] = {
     {0, NULL},
 };
 
-PyModuleDef fwc_module_def = {
+static PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "frappe_webhook_c._core",
     .m_doc = "Frappe webhooks in C: snapshot, JSON, signatures, requests.",
@@ -255,4 +207,8 @@ PyModuleDef fwc_module_def = {
     .m_free = module_free,
 };
 
-PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&fwc_module_def); }
+PyMODINIT_FUNC PyInit__core(void)
+{
+    fwc_state_init(&module_def);
+    return PyModuleDef_Init(&module_def);
+}

@@ -1,6 +1,7 @@
-/* tmpl_hooks.c — the Python-facing parts of the template engine (GIL held): compiling a
- * Webhook's templates with Frappe's error text, and the _render test hook. */
-#include "tmpl.h"
+/* render.c — the Python-facing parts of the template engine (GIL held): compiling a
+ * Webhook's templates with Frappe's error text, the snapshot a callable webhook_json
+ * makes, and the _render test hook. */
+#include "py/py.h"
 
 static void syntax_error(FwcModuleState *st, const FwcError *err)
 {
@@ -48,7 +49,7 @@ PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs)
     FwcSnapshot *snap = NULL;
     if (!shape || fwc_tmpl_shape(t, shape) < 0) PyErr_NoMemory();
     else if (fwc_shape_bind(shape) == 0) snap = fwc_snapshot_take_shaped(doc, shape);
-    fwc_shape_free(shape);
+    fwc_shape_release(shape);
     if (!snap) {
         fwc_tmpl_free(t);
         return NULL;

@@ -4,7 +4,7 @@
  * None/bool/int/float/str/list/tuple/dict map to themselves, everything else becomes
  * str(value).  Naive datetime/date/time and timedelta are formatted natively (exact
  * types only: a subclass may override __str__). */
-#include "fwc.h"
+#include "py/py.h"
 #include <datetime.h>
 
 static PyObject *mapping_abc;   /* collections.abc.Mapping, set by fwc_snapshot_init */
@@ -484,12 +484,8 @@ static int convert(Walk *w, PyObject *o, FwcValue *out)
 
 static FwcSnapshot *snapshot_new(void)
 {
-    FwcSnapshot *s = calloc(1, sizeof *s);
-    if (!s) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    atomic_init(&s->refs, 1);
+    FwcSnapshot *s = fwc_snapshot_new();
+    if (!s) PyErr_NoMemory();
     return s;
 }
 
@@ -555,7 +551,7 @@ static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out)
     /* a value's __str__ may mutate d: a missing key must mean missing in the document */
     Py_ssize_t size = PyDict_GET_SIZE(d);
     for (size_t i = 0; i < s->nkeys; i++) {
-        PyObject *key = s->keys[i].key;
+        PyObject *key = (PyObject *)s->keys[i].key;
         path_key(w, key);
         /* a colliding key's __eq__ is user code */
         PyObject *value = PyDict_GetItemWithError(d, key);
@@ -624,12 +620,37 @@ FwcSnapshot *fwc_snapshot_take(PyObject *doc)
     return s;
 }
 
-void fwc_snapshot_incref(FwcSnapshot *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+/* ---------- shapes: the interned str of each key, for lookups ---------- */
 
-void fwc_snapshot_decref(FwcSnapshot *s)
+int fwc_shape_bind(FwcShape *s)
 {
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
-        fwc_arena_free(&s->arena);
-        free(s);
+    if (!s) return 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        FwcShapeKey *k = &s->keys[i];
+        if (!k->key) {
+            PyObject *key = PyUnicode_DecodeUTF8(k->name, (Py_ssize_t)k->len, "surrogatepass");
+            if (!key) return -1;
+            PyUnicode_InternInPlace(&key);
+            k->key = key;
+        }
+        if (fwc_shape_bind(k->sub) < 0) return -1;
     }
+    return fwc_shape_bind(s->elems);
+}
+
+static void shape_unbind(FwcShape *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        Py_XDECREF((PyObject *)s->keys[i].key);
+        s->keys[i].key = NULL;
+        shape_unbind(s->keys[i].sub);
+    }
+    shape_unbind(s->elems);
+}
+
+void fwc_shape_release(FwcShape *s)
+{
+    shape_unbind(s);
+    fwc_shape_free(s);
 }

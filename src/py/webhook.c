@@ -1,13 +1,8 @@
 /* webhook.c — the Webhook type: an immutable, validated, compiled Frappe webhook. */
-#include "fwc.h"
+#include "py/py.h"
 #include <time.h>
 
-typedef struct {
-    PyObject_HEAD
-    FwcHookSpec *spec;
-    PyObject *attrs;    /* normalised keyword values, for the read-only attributes */
-    FwcShape *shape;    /* what a request reads of the document (doc_shape), NULL: all */
-} WebhookObject;
+typedef FwcWebhookObject WebhookObject;
 
 /* What a request reads of the document, in self->shape, or NULL for all of it.  A field
  * map reads its fields (Frappe's json.dumps only ever sees them too), a template what
@@ -26,12 +21,12 @@ static int doc_shape(WebhookObject *self)
     if (ok && !spec->nfields && spec->json_tmpl) ok = fwc_tmpl_shape(spec->json_tmpl, shape) == 0;
     if (ok && spec->url_tmpl) ok = fwc_tmpl_shape(spec->url_tmpl, shape) == 0;
     if (!ok) {
-        fwc_shape_free(shape);
+        fwc_shape_release(shape);
         PyErr_NoMemory();
         return -1;
     }
     if (shape->whole || fwc_shape_bind(shape) < 0) {
-        fwc_shape_free(shape);
+        fwc_shape_release(shape);
         return PyErr_Occurred() ? -1 : 0;
     }
     self->shape = shape;
@@ -77,23 +72,6 @@ static int Webhook_traverse(WebhookObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->attrs);
     return 0;
-}
-
-static int Webhook_clear(WebhookObject *self)
-{
-    Py_CLEAR(self->attrs);
-    return 0;
-}
-
-static void Webhook_dealloc(WebhookObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    Webhook_clear(self);
-    fwc_shape_free(self->shape);
-    fwc_spec_decref(self->spec);
-    tp->tp_free(self);
-    Py_DECREF(tp);
 }
 
 static PyObject *Webhook_getattr(WebhookObject *self, void *name)
@@ -146,21 +124,6 @@ static PyObject *Webhook_request(WebhookObject *self, PyObject *doc)
 static PyObject *Webhook_send(WebhookObject *self, PyObject *doc)
 {
     return fwc_dispatch(fwc_state_of_type(Py_TYPE(self)), (PyObject *)self, doc);
-}
-
-FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)
-{
-    if (!PyObject_TypeCheck(hook, (PyTypeObject *)st->WebhookType)) {
-        PyErr_Format(PyExc_TypeError, "expected a Webhook, not %.100s", Py_TYPE(hook)->tp_name);
-        return NULL;
-    }
-    return ((WebhookObject *)hook)->spec;
-}
-
-FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc)
-{
-    WebhookObject *self = (WebhookObject *)hook;
-    return self->shape ? fwc_snapshot_take_shaped(doc, self->shape) : fwc_spec_snapshot(self->spec, doc);
 }
 
 /* What Frappe's "Preview Request Body" shows: frappe.as_json(data). */
@@ -264,18 +227,11 @@ static PyMethodDef Webhook_methods[] = {
     {NULL},
 };
 
-/* The spec of a Webhook (borrowed) or NULL; the type cannot be subclassed. */
-FwcHookSpec *fwc_webhook_spec_of(PyObject *obj)
-{
-    if (Py_TYPE(obj)->tp_dealloc != (destructor)Webhook_dealloc) return NULL;
-    return ((WebhookObject *)obj)->spec;
-}
-
 static PyType_Slot Webhook_slots[] = {
     {Py_tp_new, Webhook_new},
-    {Py_tp_dealloc, Webhook_dealloc},
+    {Py_tp_dealloc, fwc_webhook_dealloc},
     {Py_tp_traverse, Webhook_traverse},
-    {Py_tp_clear, Webhook_clear},
+    {Py_tp_clear, fwc_webhook_clear},
     {Py_tp_repr, Webhook_repr},
     {Py_tp_getset, Webhook_getset},
     {Py_tp_methods, Webhook_methods},

@@ -12,7 +12,23 @@
 #ifndef FWC_TMPL_H
 #define FWC_TMPL_H
 
-#include "expr.h"
+#include "expr/expr.h"
+#include "json/json.h"
+
+/* ---------- template engine: Jinja subset (no GIL after compile) ---------- */
+
+typedef struct FwcTemplate FwcTemplate;   /* compiled template: immutable, shared by threads */
+
+/* Compiles a template (context: doc, utils).  NULL with err set: FWC_EVALUE "<message>"
+ * with err->line (1-based), "Illegal template" for ".__", or FWC_ENOMEM. */
+FwcTemplate *fwc_tmpl_compile(const char *src, size_t len, FwcError *err);
+void fwc_tmpl_free(FwcTemplate *t);
+/* Renders with doc as `doc`, appending to out.  json_escape: values printed inside a
+ * JSON string literal of the template are written as JSON string content.  Errors:
+ * FWC_ETEMPLATE "line L: <reason>" (err->line set), FWC_ENOMEM. */
+FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err);
+/* Adds what template t reads of `doc` to shape s (tmpl_shape.c); -1 on OOM. */
+int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *s);
 
 /* fwc_buf_append that accepts (NULL, 0): empty strings may have no bytes */
 static inline int tmpl_append(FwcBuf *b, const void *p, size_t n) { return n ? fwc_buf_append(b, p, n) : 0; }

@@ -3,7 +3,7 @@
  * (int is Frappe's cint).  Python semantics come from the expression engine: filters
  * call its builtins, str methods and utils through small constant-argument nodes.
  * No GIL. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 #include <math.h>
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)

@@ -7,7 +7,7 @@
  * expression engine's string bound: past it, the rest is still checked (so Python's
  * errors come first, in Python's order) but not built, and the result is a MemoryError.
  * No GIL. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 #include <math.h>
 #include <stdio.h>
 

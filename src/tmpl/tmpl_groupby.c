@@ -2,7 +2,7 @@
  * attribute path (case-insensitively by default), then grouped by equal keys as
  * itertools.groupby does, as a list of _GroupTuple(grouper, list) -- tuples that print as
  * tuples and also answer .grouper and .list (tmpl_is_group).  No GIL. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 

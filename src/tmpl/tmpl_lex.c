@@ -4,7 +4,7 @@
  * normalised to "\n", one trailing newline dropped (keep_trailing_newline=False).
  * Tag ends are found the way Jinja's lexer finds them: outside string literals and
  * with brackets balanced.  No GIL. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 
 static int lex_fail(FwcError *err, int line, const char *fmt, ...)
 {

@@ -3,7 +3,7 @@
  * {% set ns.attr = value %}, shared by reference so a loop body can carry state out of
  * the loop.  A namespace lives in the render's scratch arena and dies with the render.
  * No GIL. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 

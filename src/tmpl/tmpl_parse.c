@@ -6,7 +6,7 @@
  * without else, true/false/none, namespace(...).  Every name is a template variable slot
  * (doc, set/for/with targets, loop, and unknown names, which hold Jinja's
  * DebugUndefined).  No GIL. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 
 typedef struct {
     FwcTemplate *t;

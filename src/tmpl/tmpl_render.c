@@ -4,7 +4,7 @@
  * engine's ext_eval hook, and Jinja's value semantics: str() and repr() output,
  * DebugUndefined, attribute access falling back to item access (and back), loop
  * variables (loop.cycle, loop.changed), `ns.attr` assignments. */
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
 
 typedef struct {
     ExprCtx ctx;            /* first: the ext hook casts */

@@ -11,8 +11,8 @@
  * uses wherever it is bound (names are template-wide here), so the analysis repeats
  * until nothing grows.  The result is conservative: a value read in a way not listed
  * is snapshotted whole, so rendering on the smaller snapshot gives the same output. */
-#include "fwc.h"
-#include "tmpl.h"
+#include "tmpl/tmpl.h"
+#include "tmpl/tmpl.h"
 
 #define MAX_PASSES 16
 /* Shape nodes one analysis may visit while merging (self-referencing loops can double a

@@ -1,7 +1,7 @@
-/* float_repr_check.c — standalone harness for fwc_float_repr (src/float_repr.c).
+/* float_repr_check.c — standalone harness for fwc_float_repr (src/json/float_repr.c).
  *
- * Build:  gcc -O2 -I src -I <python include dir> src/float_repr.c tests/c/float_repr_check.c
- * (fwc.h includes Python.h, but nothing here links against libpython.)
+ * Build:  gcc -O2 -D_GNU_SOURCE=1 -I src src/json/float_repr.c tests/c/float_repr_check.c
+ * (no Python: the json layer does not include Python.h)
  *
  *   ./a.out            reads one double per line as 16 hex digits of its bit pattern
  *                      from stdin and prints fwc_float_repr of it, one per line;
@@ -11,7 +11,7 @@
  *   ./a.out --bench N  times N calls over random doubles (bit patterns, "decimal-
  *                      looking" values, integers) against snprintf("%.17g"): best of
  *                      7 rounds, in ns per call. */
-#include "fwc.h"
+#include "json/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,72 @@
+/* job.c — a delivery (FwcJob) and its attempts' outcomes (FwcOutcome): refcounts, the
+ * latest outcome read under the engine lock, and the texts of an outcome. */
+#include "engine/engine.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+void fwc_job_incref(FwcJob *j) { atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed); }
+
+void fwc_job_decref(FwcJob *j)
+{
+    if (!j || atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
+    fwc_outcome_decref(j->outcome);
+    if (j->snap) fwc_snapshot_decref(j->snap);
+    fwc_spec_decref(j->spec);
+    fwc_engine_decref(j->eng);
+    free(j);    /* host, doctype and docname live in the same block */
+}
+
+FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)
+{
+    pthread_mutex_lock(&j->eng->lock);
+    FwcOutcome *o = j->outcome;
+    if (o) atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+    *state = j->state;
+    pthread_mutex_unlock(&j->eng->lock);
+    return o;
+}
+
+void fwc_outcome_decref(FwcOutcome *o)
+{
+    if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1) return;
+    if (o->built) fwc_built_release(&o->req);
+    fwc_result_free(&o->res);
+    if (o->error_owned) free(o->error);
+    free(o);
+}
+
+/* malloc + memset rather than calloc: glibc's calloc bypasses the per-thread cache */
+FwcOutcome *fwc_outcome_new(void)
+{
+    FwcOutcome *o = malloc(sizeof *o);
+    if (o) {
+        memset(o, 0, sizeof *o);
+        atomic_init(&o->refs, 1);
+    }
+    return o;
+}
+
+/* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
+void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...)
+{
+    static char oom[] = "out of memory";
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (o->error_owned) free(o->error);
+    o->error = strdup(text);
+    o->error_owned = o->error != NULL;
+    if (!o->error) o->error = oom;
+}
+
+const char *fwc_delivery_status_name(FwcDeliveryStatus s)
+{
+    switch (s) {
+    case FWC_DS_DELIVERED: return "Delivered";
+    case FWC_DS_FAILED: return "Failed";
+    case FWC_DS_EXHAUSTED: return "Exhausted";
+    default: return "Queued";
+    }
+}
