@@ -1,14 +1,10 @@
-/* engine.c — the background delivery engine's lifetime and shared state: creation (one
- * thread per worker, signals blocked), close (stop intake, wait, stop threads, hand back
- * what was not delivered), waits on its condition, job refcounts, delivery ids, fork
- * handlers, and the on_result thread's side (_take_results, _release_engine) plus
- * _close_all at interpreter exit (frappe_webhook_c/_delivery.py).
+/* engine.c — the background delivery engine: creation (one thread per worker, signals
+ * blocked), intake, waits on its condition, close (stop intake, wait, stop threads, hand
+ * back what was not delivered), and the on_result thread's side: the events it takes
+ * (py/results.c makes Delivery objects of them).
  *
- * Fork: pthread_atfork handlers take every engine lock around fork(); in the child the
- * engines are marked dead (their threads do not exist there) and never freed nor used
- * for delivery: a Dispatcher's next enqueue in the child starts a fresh engine.
- * Interpreter exit: _delivery.py's atexit handler closes every open engine
- * (_close_all); after that no engine thread calls into Python (workers never do). */
+ * Interpreter exit: frappe_webhook_c/_delivery.py's atexit handler closes every open
+ * engine (registry.c); after that no engine thread calls into Python (none ever does). */
 #include "engine/engine.h"
 #include <openssl/rand.h>
 #include <signal.h>
@@ -30,116 +26,20 @@ static struct timespec mono_deadline(double seconds)
     return ts;
 }
 
-/* ---------- fork registry ---------- */
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static FwcEngine *registry;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void init_sync(FwcEngine *e)
-{
-    /* adaptive: a caller of enqueue() spins briefly on a lock the worker holds for a few
-     * microseconds instead of sleeping in the kernel at once */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-#endif
-    pthread_mutex_init(&e->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->changed, &ca);
-    pthread_cond_init(&e->cb_cond, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
-static void before_fork(void)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (FwcEngine *e = registry; e; e = e->reg_next) pthread_mutex_lock(&e->lock);
-}
-
-static void after_fork_parent(void)
-{
-    for (FwcEngine *e = registry; e; e = e->reg_next) pthread_mutex_unlock(&e->lock);
-    pthread_mutex_unlock(&registry_lock);
-}
-
-/* The child has none of the engine threads: every engine is dead here.  Its state stays
- * readable (Delivery views of the parent's jobs) but nothing of it is delivered. */
-static void after_fork_child(void)
-{
-    FwcEngine *e = registry;
-    while (e) {
-        FwcEngine *next = e->reg_next;
-        init_sync(e);
-        e->dead = 1;
-        e->reg_prev = e->reg_next = NULL;
-        e = next;
-    }
-    registry = NULL;
-    pthread_mutex_init(&registry_lock, NULL);
-}
-
-static void atfork_install(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
-
-/* ---------- engine and job lifetime ---------- */
-
 static FwcEngine *nomem(FwcError *err)
 {
     fwc_error_set(err, FWC_ENOMEM, "out of memory");
     return NULL;
 }
 
-static void engine_free(FwcEngine *e)
-{
-    pthread_mutex_lock(&registry_lock);
-    if (e->reg_prev) e->reg_prev->reg_next = e->reg_next;
-    else if (registry == e) registry = e->reg_next;
-    if (e->reg_next) e->reg_next->reg_prev = e->reg_prev;
-    pthread_mutex_unlock(&registry_lock);
-    for (int i = 0; i < HOST_BUCKETS; i++) {
-        FwcHost *h = e->buckets[i];
-        while (h) {
-            FwcHost *n = h->hnext;
-            fwc_host_free(h);
-            h = n;
-        }
-    }
-    CbEvent *ev = e->cb_head;
-    while (ev) {
-        CbEvent *n = ev->next;
-        fwc_job_decref(ev->job);
-        free(ev);
-        ev = n;
-    }
-    free(e->heap);
-    free(e->workers);
-    pthread_mutex_destroy(&e->lock);
-    pthread_cond_destroy(&e->changed);
-    pthread_cond_destroy(&e->cb_cond);
-    free(e);
-}
-
-void fwc_engine_incref(FwcEngine *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
-
-void fwc_engine_decref(FwcEngine *e)
-{
-    if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
-    if (e->dead) return;   /* the parent's engine, in a child: left alone */
-    engine_free(e);
-}
 
 FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
                           int native_http, FwcError *err)
 {
-    pthread_once(&atfork_once, atfork_install);
     FwcEngine *e = calloc(1, sizeof *e);
     if (!e) return nomem(err);
     atomic_init(&e->refs, 1);
-    init_sync(e);
+    fwc_engine_init_sync(e);
     e->live.lprev = e->live.lnext = &e->live;
     e->nworkers = nworkers;
     e->max_per_host = max_per_host;
@@ -147,7 +47,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     e->want_callbacks = callbacks;
     e->native_http = native_http;
     if (!(e->workers = calloc((size_t)nworkers, sizeof *e->workers))) {
-        engine_free(e);
+        fwc_engine_free(e);
         return nomem(err);
     }
     for (int i = 0; i < nworkers; i++) e->workers[i].epfd = e->workers[i].evfd = -1;
@@ -170,11 +70,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
         else failed = 1;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_lock(&registry_lock);
-    e->reg_next = registry;
-    if (registry) registry->reg_prev = e;
-    registry = e;
-    pthread_mutex_unlock(&registry_lock);
+    fwc_registry_add(e);
     if (failed) {
         fwc_error_set(err, FWC_ERUNTIME, "could not start the dispatcher's worker threads");
         pthread_mutex_lock(&e->lock);
@@ -193,7 +89,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     return e;
 nomem:
     for (int i = 0; i < nworkers; i++) fwc_worker_cleanup(&e->workers[i]);
-    engine_free(e);
+    fwc_engine_free(e);
     return nomem(err);
 }
 
@@ -374,20 +270,3 @@ void fwc_engine_callbacks_done(FwcEngine *e)
     pthread_mutex_unlock(&e->lock);
 }
 
-FwcEngine *fwc_engine_next_open(void)
-{
-    FwcEngine *e = NULL;
-    pthread_mutex_lock(&registry_lock);
-    for (FwcEngine *x = registry; x; x = x->reg_next) {
-        pthread_mutex_lock(&x->lock);
-        int open = !x->closed && !x->dead;
-        pthread_mutex_unlock(&x->lock);
-        if (open) {
-            e = x;
-            fwc_engine_incref(e);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&registry_lock);
-    return e;
-}

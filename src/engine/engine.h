@@ -157,9 +157,18 @@ struct FwcEngine {
 };
 
 
-/* engine.c */
-void fwc_engine_incref(FwcEngine *e);
+/* lifetime.c (refcounts; jobs and outcomes below) */
+static inline void fwc_engine_incref(FwcEngine *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
 void fwc_engine_decref(FwcEngine *e);
+void fwc_engine_free(FwcEngine *e);     /* at refcount zero: unregisters and frees */
+
+/* registry.c */
+/* (Re)initialises the engine's lock and conditions (creation, and a forked child). */
+void fwc_engine_init_sync(FwcEngine *e);
+void fwc_registry_add(FwcEngine *e);
+void fwc_registry_remove(FwcEngine *e);
+
+/* engine.c */
 /* A running engine with its worker threads; NULL with err set. */
 FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
                           int native_http, FwcError *err);
@@ -208,7 +217,7 @@ void fwc_worker_cleanup(Worker *w);
  * error and the delay before the next attempt (no lock needed). */
 void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double *delay);
 
-/* ---------- jobs and outcomes (job.c) ---------- */
+/* ---------- jobs and outcomes (lifetime.c) ---------- */
 
 void fwc_job_incref(FwcJob *j);
 void fwc_job_decref(FwcJob *j);

@@ -132,7 +132,6 @@ int fwc_expr_builtin_id(const char *name, size_t n);
 int fwc_expr_util_id(const char *name, size_t n);
 int fwc_expr_method_id(const char *name, size_t n);
 const char *fwc_expr_method_name(int id);
-const char *fwc_expr_util_name(int id);
 
 /* ---------- the parser (usable from a larger text, e.g. a template) ---------- */
 

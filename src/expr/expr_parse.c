@@ -1158,4 +1158,3 @@ int fwc_expr_builtin_id(const char *s, size_t n) { return find_id(BUILTINS, s, n
 int fwc_expr_util_id(const char *s, size_t n) { return find_id(UTILS, s, n); }
 int fwc_expr_method_id(const char *s, size_t n) { return find_id(METHODS, s, n); }
 const char *fwc_expr_method_name(int id) { return METHODS[id]; }
-const char *fwc_expr_util_name(int id) { return UTILS[id]; }

@@ -1,6 +1,6 @@
 /* http.c — the libcurl transport: easy-handle setup, SSRF checks, result extraction.
  *
- * Nothing in this file holds the GIL or touches a PyObject.  A transfer is
+ * A transfer is
  *
  *     FwcTransfer *t = fwc_http_prepare(easy, spec, req);   configure the easy handle
  *     curl_easy_perform(easy)  -- or a curl multi handle in a background dispatcher
@@ -310,7 +310,9 @@ static int setup_request(FwcTransfer *t)
     return bad ? -1 : 0;
 }
 
-FwcTransfer *fwc_http_prepare(void *easy, const FwcHookSpec *spec, const FwcBuilt *req)
+static void fwc_http_release(FwcTransfer *t);
+
+static FwcTransfer *fwc_http_prepare(void *easy, const FwcHookSpec *spec, const FwcBuilt *req)
 {
     FwcTransfer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
@@ -369,7 +371,7 @@ void fwc_http_transfer_free(FwcTransfer *t)
     free(t);
 }
 
-void fwc_http_release(FwcTransfer *t)
+static void fwc_http_release(FwcTransfer *t)
 {
     if (!t) return;
     fwc_result_free(&t->res);

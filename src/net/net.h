@@ -11,10 +11,10 @@
 #include "request/request.h"
 
 /* ---------- HTTP transport (http.c): libcurl, no GIL, no PyObject ----------
- * One transfer = fwc_http_prepare() on an easy handle, a perform (curl_easy_perform
- * here, a curl multi handle in a background dispatcher), fwc_http_complete() with the
- * CURLcode, fwc_http_release().  fwc_http_send() does all of it on the calling
- * thread's own handle, which keeps connections alive between calls. */
+ * fwc_http_send() sends one request on the calling thread's own handle, which keeps
+ * connections alive between calls; a delivery worker keeps transfers on its pooled
+ * handles (fwc_http_transfer_new / fwc_http_rearm) and drives them on its multi
+ * handle, then fwc_http_complete() with the CURLcode. */
 
 #define FWC_DEFAULT_MAX_RESPONSE 65536
 
@@ -43,14 +43,10 @@ typedef struct {
 
 typedef struct FwcTransfer FwcTransfer;   /* opaque; lives in http.c */
 
-int fwc_http_global_init(void);     /* curl_global_init once; -1 on failure (GIL held) */
+int fwc_http_global_init(void);     /* curl_global_init once; -1 on failure (module init) */
 unsigned long fwc_spec_next_serial(void);   /* a new FwcHookSpec.serial */
-/* A transfer for (spec, req) on `easy` (which it configures).  spec and req are borrowed
- * and must outlive the transfer.  NULL when out of memory. */
-FwcTransfer *fwc_http_prepare(void *easy, const FwcHookSpec *spec, const FwcBuilt *req);
 /* Fills the result from the perform's CURLcode; the result is moved out to `out`. */
 void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out);
-void fwc_http_release(FwcTransfer *t);
 /* A transfer that stays with its easy handle across requests (the Dispatcher's handle
  * pool): fwc_http_transfer_new(easy) once (NULL on OOM); before each request
  * fwc_http_rearm(t, spec, req), which sets only the per-request options when spec is the

@@ -35,12 +35,6 @@ PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n)
     return list;
 }
 
-FwcJob *fwc_delivery_job(FwcModuleState *st, PyObject *obj)
-{
-    if (!PyObject_TypeCheck(obj, (PyTypeObject *)st->DeliveryType)) return NULL;
-    return ((DeliveryObject *)obj)->job;
-}
-
 static void Delivery_dealloc(DeliveryObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);

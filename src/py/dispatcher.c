@@ -563,7 +563,7 @@ static PyType_Slot Dispatcher_slots[] = {
     {0, NULL},
 };
 
-PyType_Spec fwc_dispatcher_spec = {
+static PyType_Spec dispatcher_spec = {
     .name = "frappe_webhook_c.Dispatcher",
     .basicsize = sizeof(DispatcherObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
@@ -583,7 +583,7 @@ int fwc_dispatcher_init(PyObject *m, FwcModuleState *st)
                                               "Dispatcher.enqueue(): the queue holds max_queue deliveries.", full, NULL);
     Py_DECREF(full);
     if (!st->QueueFull || PyModule_AddObjectRef(m, "QueueFull", st->QueueFull) < 0) return -1;
-    st->DispatcherType = PyType_FromModuleAndSpec(m, &fwc_dispatcher_spec, NULL);
+    st->DispatcherType = PyType_FromModuleAndSpec(m, &dispatcher_spec, NULL);
     if (!st->DispatcherType || PyModule_AddType(m, (PyTypeObject *)st->DispatcherType) < 0) return -1;
     st->DeliveryType = PyType_FromModuleAndSpec(m, &fwc_delivery_spec, NULL);
     if (!st->DeliveryType || PyModule_AddType(m, (PyTypeObject *)st->DeliveryType) < 0) return -1;

@@ -151,7 +151,6 @@ PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n);
 extern PyType_Spec fwc_webhook_spec;
 extern PyType_Spec fwc_request_spec;
 extern PyType_Spec fwc_response_spec;
-extern PyType_Spec fwc_dispatcher_spec;
 extern PyType_Spec fwc_delivery_spec;
 
 #endif

@@ -1,8 +1,43 @@
-/* job.c — a delivery (FwcJob) and its attempts' outcomes (FwcOutcome): refcounts, the
- * latest outcome read under the engine lock, and the texts of an outcome. */
+/* lifetime.c — the refcounted things of the engine and how each is freed: the engine
+ * (its hosts, pending events, locks), a delivery (FwcJob) and its attempts' outcomes
+ * (FwcOutcome); plus the latest outcome read under the engine lock and an outcome's
+ * texts.  A job holds its engine, so an engine is freed only after its last job. */
 #include "engine/engine.h"
 #include <stdio.h>
 #include <stdlib.h>
+
+void fwc_engine_free(FwcEngine *e)
+{
+    fwc_registry_remove(e);
+    for (int i = 0; i < HOST_BUCKETS; i++) {
+        FwcHost *h = e->buckets[i];
+        while (h) {
+            FwcHost *n = h->hnext;
+            fwc_host_free(h);
+            h = n;
+        }
+    }
+    CbEvent *ev = e->cb_head;
+    while (ev) {
+        CbEvent *n = ev->next;
+        fwc_job_decref(ev->job);
+        free(ev);
+        ev = n;
+    }
+    free(e->heap);
+    free(e->workers);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->changed);
+    pthread_cond_destroy(&e->cb_cond);
+    free(e);
+}
+
+void fwc_engine_decref(FwcEngine *e)
+{
+    if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
+    if (e->dead) return;   /* the parent's engine, in a child: left alone */
+    fwc_engine_free(e);
+}
 
 void fwc_job_incref(FwcJob *j) { atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed); }
 
