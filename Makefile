@@ -9,7 +9,7 @@ SANITIZE_ENV = LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: all system-deps venv build build-sanitize test test-sanitize demo bench clean \
-	fuzz-build fuzz fuzz-regress test-valgrind
+	fuzz-build fuzz fuzz-regress test-valgrind check-layers
 
 all: build
 
@@ -38,8 +38,13 @@ build: venv
 build-sanitize: venv
 	FWC_SANITIZE=1 $(VPY) setup.py -q build_ext --inplace --force --build-temp build/sanitize
 
-test: build fuzz-regress
+test: build check-layers fuzz-regress
 	$(VPY) -m pytest tests
+
+# The layering of src/ (docs/ARCHITECTURE.md): no Python.h below src/py, includes only to
+# earlier layers, no two files calling each other (from the normal build's objects).
+check-layers: build
+	$(VPY) tools/check_layers.py --objects build/normal
 
 test-sanitize: build-sanitize
 	$(SANITIZE_ENV) $(VPY) -m pytest tests -p no:cacheprovider; status=$$?; \
@@ -61,16 +66,16 @@ bench: build
 	$(VPY) bench/dispatch.py
 
 # ---------- fuzzing (libFuzzer; tests/c/fuzz, README "Fuzzing") ----------
-# Every src/*.c is compiled with clang's coverage instrumentation and ASan+UBSan into
-# build/fuzz/libfwc.a; each tests/c/fuzz/fuzz_<t>.c links against it (and libpython:
-# src/ still includes Python.h; only the snapshot target starts an interpreter).
+# Every src/*/*.c is compiled with clang's coverage instrumentation and ASan+UBSan into
+# build/fuzz/libfwc.a; each tests/c/fuzz/fuzz_<t>.c links against it (and libpython,
+# which src/py needs; only the snapshot target starts an interpreter).
 FUZZ_CC ?= clang
 FUZZ_TARGETS := json_parse expr tmpl snapshot_write verify h1_response
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_SRC := tests/c/fuzz
 FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS = -std=c11 -Wall -Wno-unused-parameter -Isrc $(shell $(PYTHON)-config --includes) \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE=1 -Wall -Wno-unused-parameter -Isrc $(shell $(PYTHON)-config --includes) \
 	$(shell curl-config --cflags 2>/dev/null)
 FUZZ_LIBS = $(shell $(PYTHON)-config --embed --ldflags) -lcurl -lcrypto -lpthread -lm
 # per-target input size bound and options for every run
@@ -82,9 +87,9 @@ FUZZ_MAXLEN_verify := 4096
 FUZZ_MAXLEN_h1_response := 65536
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048
 paren := )
-FUZZ_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/*.c))
+FUZZ_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/*/*.c))
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/*.h) | system-deps
+$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) | system-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 

@@ -5,7 +5,7 @@
 #ifndef FWC_FUZZ_COMMON_H
 #define FWC_FUZZ_COMMON_H
 
-#include "fwc.h"
+#include "py/py.h"     /* every layer; only fuzz_snapshot_write uses Python */
 #include <stdio.h>
 #include <stdlib.h>
 

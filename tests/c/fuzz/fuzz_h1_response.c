@@ -6,7 +6,7 @@
  *
  * Input: byte 0 picks the body cap, bytes 1-2 seed the cuts, the rest is the response. */
 #include "fuzz_common.h"
-#include "h1.h"
+#include "net/h1.h"
 
 typedef struct {
     int rc, eof_rc;
