@@ -3,13 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := gcc make pkg-config libcurl4-openssl-dev libssl-dev nginx-light wrk openssl \
-	clang libclang-rt-14-dev valgrind
+	clang libclang-rt-14-dev valgrind clang-format-14
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 SANITIZE_ENV = LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONMALLOC=malloc \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: all system-deps venv build build-sanitize test test-sanitize demo bench clean \
-	fuzz-build fuzz fuzz-regress test-valgrind check-layers
+	fuzz-build fuzz fuzz-regress test-valgrind check-layers lint format
 
 all: build
 
@@ -45,6 +45,16 @@ test: build check-layers fuzz-regress
 # earlier layers, no two files calling each other (from the normal build's objects).
 check-layers: build
 	$(VPY) tools/check_layers.py --objects build/normal
+
+# The C style (.clang-format, 100 columns) of src/ and tests/c/, and the layering.
+CLANG_FORMAT ?= clang-format-14
+C_FILES = $(wildcard src/*/*.[ch] tests/c/*.c tests/c/fuzz/*.[ch])
+lint: check-layers
+	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
+	@echo "lint: $(words $(C_FILES)) C files formatted as .clang-format says"
+
+format: | system-deps
+	$(CLANG_FORMAT) -i $(C_FILES)
 
 test-sanitize: build-sanitize
 	$(SANITIZE_ENV) $(VPY) -m pytest tests -p no:cacheprovider; status=$$?; \
