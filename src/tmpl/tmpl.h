@@ -4,11 +4,20 @@
  *                   whitespace control and {% raw %} applied, newlines normalised)
  *   tmpl_parse.c    statements and Jinja's expression grammar -> a tree of TNodes whose
  *                   expressions are ExprNodes (core kinds + the NJ_* kinds below)
- *   tmpl_render.c   rendering on a snapshot without the GIL, bounded; NJ_* evaluation
+ *   tmpl_shape.c    what a compiled template reads of `doc` (an FwcShape)
+ *   tmpl_render.c   rendering on a snapshot without the GIL, bounded: statements, loop
+ *                   variables, `ns.attr` assignments, NJ_* evaluation
  *   tmpl_filters.c  Jinja's built-in filters and tests, Frappe's json/len/int/str/flt
  *   tmpl_format.c   printf-style `fmt % args` (the format filter and the % operator)
  *   tmpl_groupby.c  the groupby filter and its (grouper, list) tuples
- *   tmpl_namespace.c  namespace() objects and {% set ns.attr = value %} */
+ *   tmpl_namespace.c  namespace() objects: making one, {% set ns.attr = value %}
+ *   tmpl_value.c    Jinja's value semantics all of the above share: type names,
+ *                   Undefined, str()/repr(), ==/comparisons/sorting, iteration,
+ *                   attribute and item access (loops, _GroupTuple, namespaces), paths
+ * Calls between these files go one way (no file calls back into a caller):
+ *   render -> filters -> groupby -> value;  filters -> format -> value;
+ *   render -> format;  render -> namespace -> value;  render -> value;
+ *   parse -> lex, filters (filter/test names);  value calls none of them. */
 #ifndef FWC_TMPL_H
 #define FWC_TMPL_H
 
@@ -88,6 +97,15 @@ typedef struct {
     uint32_t len, cap;
 } TNamespace;
 
+static inline TNamespace *tmpl_ns_of(const FwcValue *v) { return (TNamespace *)(void *)v->u.items; }
+
+/* the namespaces whose repr is in progress (Python's repr of a recursive dict: "{...}"),
+ * or whose depth is being measured (tmpl_render.c): a walk that meets one again stops */
+typedef struct TSeen {
+    const void *ns;
+    const struct TSeen *up;
+} TSeen;
+
 /* ---------- segments (tmpl_lex.c) ---------- */
 
 typedef enum { TS_DATA, TS_VAR, TS_BLOCK } TSegKind;
@@ -140,12 +158,6 @@ int fwc_tmpl_test_id(const char *name, size_t n);
 int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs,
                           const char **kw, FwcValue *out);
 int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, int *out);
-/* Jinja's make_attrgetter: "a.b.0" paths (digit parts are int indexes) or an int, read
- * with getitem; with a default (not NULL, not None) an undefined part becomes the default. */
-int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out);
-/* Stable sort of keys[0..n) (Python's sorted order, TypeError for mixed types), carrying
- * vals along; reverse keeps equal keys in their order, as sorted(reverse=True). */
-int fwc_tmpl_sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse);
 
 /* ---------- printf-style formatting (tmpl_format.c) ---------- */
 
@@ -163,14 +175,13 @@ int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, in
 
 /* namespace(*args, **kw): dict(*args, **kw) as its attributes */
 int fwc_tmpl_namespace_new(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out);
-/* 1 and *out when ns has the attribute name, else 0 */
-int fwc_tmpl_namespace_get(const FwcValue *ns, const char *name, size_t n, FwcValue *out);
 /* ns[name] = v */
 int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *ns, const char *name, size_t n, const FwcValue *v);
-/* the attributes as a dict value (borrowed pairs) */
-FwcValue fwc_tmpl_namespace_attrs(const FwcValue *ns);
 
-/* ---------- render helpers (tmpl_render.c) ---------- */
+/* ---------- template values (tmpl_value.c) ---------- */
+
+/* a namespace's attributes as a dict value (borrowed pairs) */
+FwcValue fwc_tmpl_namespace_attrs(const FwcValue *ns);
 
 /* str(v) as Jinja outputs it (undefined -> its text), appended. */
 int fwc_tmpl_str_append(ExprCtx *ctx, FwcBuf *b, const FwcValue *v);
@@ -195,5 +206,16 @@ int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *
 int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res);
 /* a op b for one comparison operator (OP_EQ ... OP_NOTIN), Python's semantics. */
 int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res);
+/* Jinja's make_attrgetter: "a.b.0" paths (digit parts are int indexes) or an int, read
+ * with getitem; with a default (not NULL, not None) an undefined part becomes the default. */
+int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out);
+/* a (key, value) pair of fwc_tmpl_kv_sort */
+typedef struct {
+    FwcValue key, val;
+} TKV;
+/* Stable merge sort of a[0..n) by key (Python's sorted order with fwc_tmpl_lt,
+ * TypeError for mixed types), tmp: n scratch pairs; reverse keeps equal keys in their
+ * order, as sorted(reverse=True). */
+int fwc_tmpl_kv_sort(ExprCtx *ctx, TKV *a, TKV *tmp, uint32_t n, int reverse);
 
 #endif

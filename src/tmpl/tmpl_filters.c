@@ -96,33 +96,7 @@ static int util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const cha
 
 static int is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
 
-static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res)
-{
-    ExprNode ca, cb, cmp, *args[2] = {&ca, &cb};
-    uint8_t ops[1] = {(uint8_t)op};
-    memset(&ca, 0, sizeof ca);
-    memset(&cb, 0, sizeof cb);
-    memset(&cmp, 0, sizeof cmp);
-    ca.kind = cb.kind = N_CONST;
-    ca.k = *a;
-    cb.k = *b;
-    cmp.kind = N_COMPARE;
-    cmp.nargs = 2;
-    cmp.args = args;
-    cmp.ops = ops;
-    FwcValue v;
-    if (fwc_expr_eval_node(ctx, &cmp, &v) < 0) return -1;
-    *res = (int)v.u.i;
-    return 0;
-}
-
-int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res)
-{
-    /* Undefined's ordering methods raise (and int < Undefined reflects to them) */
-    if (is_undef(a) || is_undef(b)) return fwc_tmpl_undefined_error(ctx, is_undef(a) ? a : b);
-    return compare(ctx, OP_LT, a, b, res);
-}
-int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res) { return compare(ctx, op, a, b, res); }
+static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res) { return fwc_tmpl_compare(ctx, op, a, b, res); }
 
 /* ---------- arguments ---------- */
 
@@ -171,40 +145,6 @@ static FwcValue list_value(int type, FwcValue *items, uint32_t n)
     return v;
 }
 
-/* attribute getter for attribute= arguments: "a.b" and integer parts, as Jinja's
- * make_attrgetter (environment.getitem per part; an undefined part becomes the default) */
-int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out)
-{
-    if (dflt && dflt->type == FWC_T_NULL) dflt = NULL;
-    if (attr->type != FWC_T_STR) {
-        if (fwc_tmpl_getitem(ctx, item, attr, out) < 0) return -1;
-        if (dflt && is_undef(out)) *out = *dflt;
-        return 0;
-    }
-    FwcValue cur = *item;
-    const char *s = attr->u.s, *end = s + attr->len;
-    while (s <= end) {
-        const char *dot = memchr(s, '.', (size_t)(end - s));
-        if (!dot) dot = end;
-        size_t n = (size_t)(dot - s);
-        int digits = n > 0 && n < 19;
-        for (size_t i = 0; i < n && digits; i++) digits = s[i] >= '0' && s[i] <= '9';
-        FwcValue key, next;
-        if (digits) {
-            int64_t v = 0;
-            for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
-            key = fwc_int(v);
-        } else if (fwc_expr_new_str(ctx, s, n, &key) < 0) {
-            return -1;
-        }
-        if (fwc_tmpl_getitem(ctx, &cur, &key, &next) < 0) return -1;
-        cur = dflt && is_undef(&next) ? *dflt : next;
-        s = dot + 1;
-    }
-    *out = cur;
-    return 0;
-}
-
 static int get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, FwcValue *out)
 {
     return fwc_tmpl_get_path(ctx, item, attr, NULL, out);
@@ -218,46 +158,6 @@ static int ignore_case(ExprCtx *ctx, const FwcValue *v, int case_sensitive, FwcV
         return 0;
     }
     return method(ctx, M_LOWER, v, NULL, 0, out);
-}
-
-/* stable merge sort of (key, value) pairs */
-typedef struct {
-    FwcValue key, val;
-} KV;
-
-static int kv_sort(ExprCtx *ctx, KV *a, KV *tmp, uint32_t n, int reverse)
-{
-    if (n < 2) return 0;
-    uint32_t h = n / 2;
-    if (kv_sort(ctx, a, tmp, h, reverse) < 0 || kv_sort(ctx, a + h, tmp, n - h, reverse) < 0) return -1;
-    uint32_t i = 0, j = h, k = 0;
-    while (i < h && j < n) {
-        int lt;
-        /* stable: take from the right only when strictly smaller (reverse: larger) */
-        if (reverse ? fwc_tmpl_lt(ctx, &a[i].key, &a[j].key, &lt) : fwc_tmpl_lt(ctx, &a[j].key, &a[i].key, &lt)) return -1;
-        tmp[k++] = lt ? a[j++] : a[i++];
-    }
-    while (i < h) tmp[k++] = a[i++];
-    while (j < n) tmp[k++] = a[j++];
-    memcpy(a, tmp, sizeof *a * n);
-    return 0;
-}
-
-int fwc_tmpl_sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse)
-{
-    if (n == 0) return 0;   /* nothing to sort (and no kv + n on a NULL kv) */
-    KV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
-    if (!kv) return -1;
-    for (uint32_t i = 0; i < n; i++) {
-        kv[i].key = keys[i];
-        kv[i].val = vals[i];
-    }
-    if (kv_sort(ctx, kv, kv + n, n, reverse) < 0) return -1;
-    for (uint32_t i = 0; i < n; i++) {
-        keys[i] = kv[i].key;
-        vals[i] = kv[i].val;
-    }
-    return 0;
 }
 
 static int str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out) { return fwc_tmpl_str_of(ctx, v, out); }
@@ -285,13 +185,13 @@ static int sorted_copy(ExprCtx *ctx, const FwcValue *v, FwcValue *out, int depth
         *out = *v;
         return 0;
     }
-    KV *kv = v->len ? fwc_expr_alloc(ctx, sizeof *kv * v->len * 2) : NULL;
+    TKV *kv = v->len ? fwc_expr_alloc(ctx, sizeof *kv * v->len * 2) : NULL;
     if (v->len && !kv) return -1;
     for (uint32_t i = 0; i < v->len; i++) {
         kv[i].key = v->u.pairs[i].key;
         if (sorted_copy(ctx, &v->u.pairs[i].value, &kv[i].val, depth + 1) < 0) return -1;
     }
-    if (kv_sort(ctx, kv, kv + v->len, v->len, 0) < 0) return -1;
+    if (fwc_tmpl_kv_sort(ctx, kv, kv + v->len, v->len, 0) < 0) return -1;
     FwcPair *pairs = v->len ? fwc_expr_alloc(ctx, sizeof *pairs * v->len) : NULL;
     if (v->len && !pairs) return -1;
     for (uint32_t i = 0; i < v->len; i++) {
@@ -544,10 +444,10 @@ static int map_filter(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
 
 /* sort / unique / min / max / dictsort share keyed sorting */
 static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sensitive, const FwcValue *attr, int reverse,
-                        KV **out)
+                        TKV **out)
 {
     if (n == 0) return 0;   /* nothing to sort (and no kv + n on a NULL kv) */
-    KV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
+    TKV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
     if (!kv) return -1;
     for (uint32_t i = 0; i < n; i++) {
         FwcValue k = items[i];
@@ -555,7 +455,7 @@ static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sens
         if (ignore_case(ctx, &k, case_sensitive, &kv[i].key) < 0) return -1;
         kv[i].val = items[i];
     }
-    if (kv_sort(ctx, kv, kv + n, n, reverse) < 0) return -1;
+    if (fwc_tmpl_kv_sort(ctx, kv, kv + n, n, reverse) < 0) return -1;
     *out = kv;
     return 0;
 }
@@ -769,7 +669,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         int pr[2] = {0, 0};
         FwcValue *items;
         uint32_t n;
-        KV *kv;
+        TKV *kv;
         if (bind(ctx, fname, P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
         if (!n)
             return fwc_tmpl_undefined(ctx, id == F_MIN ? "{{ undefined value printed: No aggregated item, sequence was empty. }}"
@@ -796,7 +696,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         int pr[3] = {0, 0, 0};
         FwcValue *items;
         uint32_t n;
-        KV *kv;
+        TKV *kv;
         if (bind(ctx, "sort", P, args, nargs, kw, sl, pr) < 0 || fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
         if (sorted_items(ctx, items, n, fwc_expr_truthy(&sl[1]), pr[2] ? &sl[2] : NULL, fwc_expr_truthy(&sl[0]), &kv) < 0) return -1;
         FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL;
@@ -855,7 +755,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
         if (!by_value && !(sl[1].type == FWC_T_STR && sl[1].len == 3 && !memcmp(sl[1].u.s, "key", 3)))
             return FAIL("FilterArgumentError: You can only sort by either \"key\" or \"value\"");
         uint32_t n = in->len;
-        KV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
+        TKV *kv = n ? fwc_expr_alloc(ctx, sizeof *kv * n * 2) : NULL;
         FwcValue *r = n ? fwc_expr_alloc(ctx, sizeof *r * n) : NULL;
         if (n && (!kv || !r)) return -1;
         for (uint32_t i = 0; i < n; i++) {
@@ -866,7 +766,7 @@ int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *ar
             kv[i].val = list_value(FWC_T_TUPLE, pair, 2);
             if (ignore_case(ctx, &pair[by_value], fwc_expr_truthy(&sl[0]), &kv[i].key) < 0) return -1;
         }
-        if (kv_sort(ctx, kv, kv + n, n, fwc_expr_truthy(&sl[2])) < 0) return -1;
+        if (fwc_tmpl_kv_sort(ctx, kv, kv + n, n, fwc_expr_truthy(&sl[2])) < 0) return -1;
         for (uint32_t i = 0; i < n; i++) r[i] = kv[i].val;
         *out = list_value(FWC_T_LIST, r, n);
         return 0;

@@ -26,6 +26,25 @@ static int key_of(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, cons
     return fwc_expr_eval_node(ctx, &call, out);
 }
 
+/* Stable sort of keys[0..n) (Python's sorted order, TypeError for mixed types), carrying
+ * vals along; reverse keeps equal keys in their order, as sorted(reverse=True). */
+static int sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse)
+{
+    if (n == 0) return 0;   /* nothing to sort (and no kv + n on a NULL kv) */
+    TKV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
+    if (!kv) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        kv[i].key = keys[i];
+        kv[i].val = vals[i];
+    }
+    if (fwc_tmpl_kv_sort(ctx, kv, kv + n, n, reverse) < 0) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        keys[i] = kv[i].key;
+        vals[i] = kv[i].val;
+    }
+    return 0;
+}
+
 int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     static const char *const P[] = {"attribute", "default", "case_sensitive", NULL};
@@ -56,7 +75,7 @@ int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, in
         if (key_of(ctx, &items[i], &sl[0], &sl[1], case_sensitive, &keys[i]) < 0) return -1;
     }
     /* sorted(value, key=expr), then itertools.groupby(..., expr) */
-    if (fwc_tmpl_sort_by_key(ctx, keys, vals, n, 0) < 0) return -1;
+    if (sort_by_key(ctx, keys, vals, n, 0) < 0) return -1;
     FwcValue *groups = n ? fwc_expr_alloc(ctx, sizeof *groups * n) : NULL;
     if (n && !groups) return -1;
     uint32_t ng = 0;

@@ -2,12 +2,11 @@
  * from dict(*args, **kwargs), read as ns.attr / ns["attr"], written by
  * {% set ns.attr = value %}, shared by reference so a loop body can carry state out of
  * the loop.  A namespace lives in the render's scratch arena and dies with the render.
- * No GIL. */
+ * Here: making one and writing it; reading (ns.attr, repr) is in tmpl_value.c, below
+ * this file.  No GIL. */
 #include "tmpl/tmpl.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-
-static TNamespace *ns_of(const FwcValue *v) { return (TNamespace *)(void *)v->u.items; }
 
 static int hashable(ExprCtx *ctx, const FwcValue *k)
 {
@@ -90,28 +89,9 @@ int fwc_tmpl_namespace_new(ExprCtx *ctx, FwcValue *args, int nargs, const char *
     return 0;
 }
 
-int fwc_tmpl_namespace_get(const FwcValue *v, const char *name, size_t n, FwcValue *out)
-{
-    const TNamespace *ns = ns_of(v);
-    for (uint32_t i = 0; i < ns->len; i++) {
-        const FwcValue *k = &ns->pairs[i].key;
-        if (k->type == FWC_T_STR && k->len == n && (n == 0 || memcmp(k->u.s, name, n) == 0)) {
-            *out = ns->pairs[i].value;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *v, const char *name, size_t n, const FwcValue *value)
 {
     FwcValue key;
     if (fwc_expr_new_str(ctx, name, n, &key) < 0) return -1;
-    return put(ctx, ns_of(v), &key, value);
-}
-
-FwcValue fwc_tmpl_namespace_attrs(const FwcValue *v)
-{
-    const TNamespace *ns = ns_of(v);
-    return (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = ns->len, .u.pairs = ns->pairs};
+    return put(ctx, tmpl_ns_of(v), &key, value);
 }
