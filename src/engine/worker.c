@@ -32,7 +32,7 @@ typedef struct FwcFlight {
     FwcJob *job;
     struct FwcFlight *prev, *next;
     FwcOutcome *o;              /* the outcome being made (o->req is what t sends) */
-    FwcEvent *cb;                /* preallocated when on_result is set */
+    FwcEvent *cb;               /* preallocated when on_result is set */
     long nconnects;
     double delay;               /* settle(): seconds until the retry */
     int settled;
