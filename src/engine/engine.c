@@ -65,7 +65,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int failed = 0;
     for (int i = 0; i < nworkers && !failed; i++) {
-        Worker *w = &e->workers[i];
+        FwcWorker *w = &e->workers[i];
         if (pthread_create(&w->thread, NULL, fwc_worker_main, w) == 0) w->started = 1;
         else failed = 1;
     }
@@ -77,7 +77,7 @@ FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host,
         e->closed = e->stopping = 1;
         pthread_mutex_unlock(&e->lock);
         for (int i = 0; i < nworkers; i++) {
-            Worker *w = &e->workers[i];
+            FwcWorker *w = &e->workers[i];
             if (w->evfd >= 0) fwc_worker_wake(w);
         }
         for (int i = 0; i < nworkers; i++)
@@ -96,10 +96,10 @@ nomem:
 /* ---------- intake, waits, close ---------- */
 
 /* A worker to wake for new work (under the lock), or NULL. */
-static Worker *sleeper(FwcEngine *e)
+static FwcWorker *sleeper(FwcEngine *e)
 {
     for (int i = 0; i < e->nworkers; i++) {
-        Worker *w = &e->workers[i];
+        FwcWorker *w = &e->workers[i];
         if (w->sleeping && w->ninflight < w->cap) {
             w->sleeping = 0;
             return w;
@@ -176,14 +176,14 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
     while (j != &e->live) {
         FwcJob *next = j->lnext;
         fwc_live_remove(e, j);
-        if (j->state == J_INFLIGHT) j->interrupted = 1;
-        j->state = J_STOPPED;
+        if (j->state == FWC_JOB_INFLIGHT) j->interrupted = 1;
+        j->state = FWC_JOB_STOPPED;
         j->hq = NULL;
         if (out) out[(*n)++] = j;   /* the engine's reference moves to the caller */
         else fwc_job_decref(j);     /* cannot fail: the caller's views hold the job */
         j = next;
     }
-    for (int i = 0; i < HOST_BUCKETS; i++) {
+    for (int i = 0; i < FWC_HOST_BUCKETS; i++) {
         FwcHost *h = e->buckets[i];
         while (h) {
             FwcHost *nx = h->hnext;
@@ -203,7 +203,7 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
 int fwc_engine_has_room(FwcEngine *e) { return e->closed || e->nqueued < e->max_queue; }
 
 /* Puts j in e (lock held).  0 ok (the engine took a reference), 1 full, 2 closed, -1 OOM. */
-int fwc_engine_push(FwcEngine *e, FwcJob *j, Worker **wake)
+int fwc_engine_push(FwcEngine *e, FwcJob *j, FwcWorker **wake)
 {
     if (e->closed) return 2;
     if (e->nqueued >= e->max_queue) return 1;
@@ -232,9 +232,9 @@ FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n)
 
 /* ---------- the on_result thread and interpreter exit (py/results.c) ---------- */
 
-CbEvent *fwc_engine_take_events(FwcEngine *e)
+FwcEvent *fwc_engine_take_events(FwcEngine *e)
 {
-    CbEvent *batch = NULL;
+    FwcEvent *batch = NULL;
     pthread_mutex_lock(&e->lock);
     e->cb_tid = pthread_self();
     e->cb_started = 1;
@@ -244,9 +244,9 @@ CbEvent *fwc_engine_take_events(FwcEngine *e)
     }
     while (!e->cb_head && !e->cb_stop) pthread_cond_wait(&e->cb_cond, &e->lock);
     if (e->cb_head) {
-        CbEvent **tail = &batch;
+        FwcEvent **tail = &batch;
         for (int k = 0; k < CB_BATCH && e->cb_head; k++) {
-            CbEvent *ev = e->cb_head;
+            FwcEvent *ev = e->cb_head;
             e->cb_head = ev->next;
             *tail = ev;
             tail = &ev->next;

@@ -32,7 +32,7 @@ typedef enum {
 } FwcDeliveryStatus;
 
 /* where a job is (engine-private, under the lock) */
-typedef enum { J_QUEUED, J_INFLIGHT, J_SCHEDULED, J_FINAL, J_STOPPED } FwcJobState;
+typedef enum { FWC_JOB_QUEUED, FWC_JOB_INFLIGHT, FWC_JOB_SCHEDULED, FWC_JOB_FINAL, FWC_JOB_STOPPED } FwcJobState;
 
 /* One attempt's outcome; immutable once published. */
 typedef struct {
@@ -50,7 +50,7 @@ typedef struct {
 
 typedef struct FwcEngine FwcEngine;
 typedef struct FwcHost FwcHost;
-typedef struct Worker Worker;
+typedef struct FwcWorker FwcWorker;
 
 typedef struct FwcJob {
     atomic_int refs;
@@ -78,13 +78,13 @@ typedef struct FwcJob {
 
 /* ---------- the engine (engine.c, queue.c, worker.c) ---------- */
 
-#define HOST_BUCKETS 256
+#define FWC_HOST_BUCKETS 256
 
 /* an outcome waiting for the on_result thread */
-typedef struct CbEvent {
+typedef struct FwcEvent {
     FwcJob *job;    /* one reference */
-    struct CbEvent *next;
-} CbEvent;
+    struct FwcEvent *next;
+} FwcEvent;
 
 /* one receiver ("scheme://host:port"): its queue and what it has in flight */
 struct FwcHost {
@@ -98,7 +98,7 @@ struct FwcHost {
 };
 
 /* one worker thread (worker.c) */
-struct Worker {
+struct FwcWorker {
     FwcEngine *eng;
     int index;
     pthread_t thread;
@@ -109,8 +109,8 @@ struct Worker {
     double timer;               /* curl's timer (monotonic seconds), -1 when none */
     int sleeping;               /* under eng->lock: about to wait in epoll_wait */
     size_t ninflight, cap;      /* under eng->lock */
-    struct Flight *flights;     /* worker-private: in the multi handle */
-    struct Flight **pool;       /* idle flights (options of their last webhook still set) */
+    struct FwcFlight *flights;  /* worker-private: in the multi handle */
+    struct FwcFlight **pool;    /* idle flights (options of their last webhook still set) */
     size_t npool;
     struct FwcH1 *h1;           /* the native HTTP/1.1 client (h1.h) */
     uint8_t *fds;               /* FD_* per socket, nfds entries */
@@ -127,7 +127,7 @@ struct FwcEngine {
     int dead;                   /* inherited through fork(): never used nor freed */
     int closed, stopping;
     int nworkers;
-    Worker *workers;
+    FwcWorker *workers;
     long max_per_host;
     size_t capacity;            /* transfers in flight at most: the workers' shares summed */
     size_t reserve;             /* slots only a receiver with nothing in flight may take
@@ -139,13 +139,13 @@ struct FwcEngine {
     /* jobs */
     FwcJob live;                /* sentinel of the live-job list */
     size_t nlive, nqueued, ninflight, nscheduled;
-    FwcHost *buckets[HOST_BUCKETS];
+    FwcHost *buckets[FWC_HOST_BUCKETS];
     FwcHost *run_head;          /* runnable ring */
     FwcJob **heap;
     size_t heap_len, heap_cap;
     /* callbacks */
     int want_callbacks;
-    CbEvent *cb_head, *cb_tail;
+    FwcEvent *cb_head, *cb_tail;
     int cb_running, cb_stop, cb_exited, cb_started;
     pthread_t cb_tid;
     /* counters */
@@ -183,13 +183,13 @@ int fwc_engine_has_room(FwcEngine *e);
 int fwc_engine_wait(FwcEngine *e, int (*pred)(FwcEngine *), double timeout);
 /* Puts j in e (lock held): 0 ok (the engine took a reference; *wake is a worker to wake
  * or NULL), 1 full, 2 closed, -1 out of memory. */
-int fwc_engine_push(FwcEngine *e, FwcJob *j, Worker **wake);
+int fwc_engine_push(FwcEngine *e, FwcJob *j, FwcWorker **wake);
 /* Live jobs in `state` (-1: all), new references; takes the lock. */
 FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n);
 /* The on_result thread's next batch of events (a list the caller frees, each holding one
  * job reference), waiting until there is one; NULL once the engine is closed and every
  * event was taken.  Blocks: call it without the GIL. */
-CbEvent *fwc_engine_take_events(FwcEngine *e);
+FwcEvent *fwc_engine_take_events(FwcEngine *e);
 /* The on_result thread will take no more events. */
 void fwc_engine_callbacks_done(FwcEngine *e);
 /* An engine that is neither closed nor dead (new reference), or NULL: interpreter exit
@@ -208,10 +208,10 @@ void fwc_queue_promote_due(FwcEngine *e, double now);
 
 /* worker.c */
 /* Sets up w (multi handle, epoll set, eventfd); -1 when out of resources. */
-int fwc_worker_init(Worker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed);
+int fwc_worker_init(FwcWorker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed);
 void *fwc_worker_main(void *w);
-void fwc_worker_wake(Worker *w);
-void fwc_worker_cleanup(Worker *w);
+void fwc_worker_wake(FwcWorker *w);
+void fwc_worker_cleanup(FwcWorker *w);
 
 /* retry.c: the verdict on an attempt whose request was sent (o->res filled): status,
  * error and the delay before the next attempt (no lock needed). */

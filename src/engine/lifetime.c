@@ -9,7 +9,7 @@
 void fwc_engine_free(FwcEngine *e)
 {
     fwc_registry_remove(e);
-    for (int i = 0; i < HOST_BUCKETS; i++) {
+    for (int i = 0; i < FWC_HOST_BUCKETS; i++) {
         FwcHost *h = e->buckets[i];
         while (h) {
             FwcHost *n = h->hnext;
@@ -17,9 +17,9 @@ void fwc_engine_free(FwcEngine *e)
             h = n;
         }
     }
-    CbEvent *ev = e->cb_head;
+    FwcEvent *ev = e->cb_head;
     while (ev) {
-        CbEvent *n = ev->next;
+        FwcEvent *n = ev->next;
         fwc_job_decref(ev->job);
         free(ev);
         ev = n;

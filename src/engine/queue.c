@@ -40,7 +40,7 @@ static unsigned str_hash(const char *s)
 static FwcHost *host_get(FwcEngine *e, const char *key)
 {
     unsigned h = str_hash(key);
-    FwcHost **b = &e->buckets[h % HOST_BUCKETS];
+    FwcHost **b = &e->buckets[h % FWC_HOST_BUCKETS];
     for (FwcHost *x = *b; x; x = x->hnext)
         if (x->hash == h && strcmp(x->key, key) == 0) return x;
     FwcHost *x = calloc(1, sizeof *x);
@@ -88,7 +88,7 @@ void fwc_host_update(FwcEngine *e, FwcHost *h)
     if (h->nq && h->inflight < (size_t)e->max_per_host) ring_append(e, h);
     else ring_unlink(e, h);
     if (!h->nq && !h->inflight) {
-        FwcHost **b = &e->buckets[h->hash % HOST_BUCKETS];
+        FwcHost **b = &e->buckets[h->hash % FWC_HOST_BUCKETS];
         while (*b != h) b = &(*b)->hnext;
         *b = h->hnext;
         fwc_host_free(h);
@@ -106,7 +106,7 @@ int fwc_host_push(FwcEngine *e, FwcJob *j)
     h->qtail = j;
     h->nq++;
     j->hq = h;
-    j->state = J_QUEUED;
+    j->state = FWC_JOB_QUEUED;
     e->nqueued++;
     fwc_host_update(e, h);
     return 0;
@@ -201,7 +201,7 @@ void fwc_queue_promote_due(FwcEngine *e, double now)
             j->due = now + 1.0;
             if (fwc_heap_push(e, j) == 0) {
                 e->nscheduled++;
-                j->state = J_SCHEDULED;
+                j->state = FWC_JOB_SCHEDULED;
             }
             break;
         }

@@ -23,20 +23,20 @@
 /* One attempt on a worker.  Flights are pooled with their easy handle and transfer, so a
  * pooled flight's next request for the same webhook only sets the per-request options
  * (the handle's own options point at the flight, which therefore never moves). */
-typedef struct Flight {
-    Worker *w;
+typedef struct FwcFlight {
+    FwcWorker *w;
     CURL *easy;                 /* NULL until the flight's first transfer */
     FwcTransfer *t;
     FwcH1Req *h1req;            /* NULL until the flight's first native request */
     int native;                 /* this attempt goes through the native client */
     FwcJob *job;
-    struct Flight *prev, *next;
+    struct FwcFlight *prev, *next;
     FwcOutcome *o;              /* the outcome being made (o->req is what t sends) */
-    CbEvent *cb;                /* preallocated when on_result is set */
+    FwcEvent *cb;               /* preallocated when on_result is set */
     long nconnects;
     double delay;               /* settle(): seconds until the retry */
     int settled;
-} Flight;
+} FwcFlight;
 
 /* What the worker knows of a socket (w->fds[fd]): the events it is registered for in the
  * epoll set, whether it is, whether curl watches it now, whether it is a connection
@@ -57,10 +57,10 @@ static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *f
 /* ---------- flights: pooled transfers ---------- */
 
 /* An idle flight (pooled, or new); NULL when out of memory. */
-static Flight *flight_get(Worker *w)
+static FwcFlight *flight_get(FwcWorker *w)
 {
     if (w->npool) return w->pool[--w->npool];
-    Flight *f = malloc(sizeof *f);
+    FwcFlight *f = malloc(sizeof *f);
     if (f) {
         memset(f, 0, sizeof *f);
         f->w = w;
@@ -68,7 +68,7 @@ static Flight *flight_get(Worker *w)
     return f;
 }
 
-static void flight_free(Flight *f)
+static void flight_free(FwcFlight *f)
 {
     fwc_http_transfer_free(f->t);
     if (f->easy) curl_easy_cleanup(f->easy);
@@ -77,7 +77,7 @@ static void flight_free(Flight *f)
 }
 
 /* Back to the pool once its attempt is over (not in the multi handle). */
-static void flight_put(Worker *w, Flight *f)
+static void flight_put(FwcWorker *w, FwcFlight *f)
 {
     f->job = NULL;
     f->o = NULL;
@@ -92,7 +92,7 @@ static int close_sock(void *clientp, curl_socket_t s);
 
 /* ---------- one attempt ---------- */
 
-static void flight_link(Worker *w, Flight *f)
+static void flight_link(FwcWorker *w, FwcFlight *f)
 {
     f->prev = NULL;
     f->next = w->flights;
@@ -103,12 +103,12 @@ static void flight_link(Worker *w, Flight *f)
 /* Starts the job's next attempt on w, or completes it at once (build failure) by
  * appending it to *done.  -1 when out of memory: the caller puts j back in its queue.
  * No lock held. */
-static int begin(Worker *w, FwcJob *j, Flight **done)
+static int begin(FwcWorker *w, FwcJob *j, FwcFlight **done)
 {
     FwcEngine *e = w->eng;
-    Flight *f = flight_get(w);
+    FwcFlight *f = flight_get(w);
     FwcOutcome *o = fwc_outcome_new();
-    CbEvent *cb = e->want_callbacks ? malloc(sizeof *cb) : NULL;
+    FwcEvent *cb = e->want_callbacks ? malloc(sizeof *cb) : NULL;
     if (!f || !o || (e->want_callbacks && !cb)) {
         if (f) flight_put(w, f);
         free(o);
@@ -180,7 +180,7 @@ static int begin(Worker *w, FwcJob *j, Flight **done)
     return 0;
 }
 
-static void flight_unlink(Worker *w, Flight *f)
+static void flight_unlink(FwcWorker *w, FwcFlight *f)
 {
     if (f->prev) f->prev->next = f->next;
     else w->flights = f->next;
@@ -189,13 +189,13 @@ static void flight_unlink(Worker *w, Flight *f)
 }
 
 /* Finished transfers -> *done. */
-static void collect(Worker *w, Flight **done)
+static void collect(FwcWorker *w, FwcFlight **done)
 {
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(w->multi, &left))) {
         if (msg->msg != CURLMSG_DONE) continue;
-        Flight *f = NULL;
+        FwcFlight *f = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
         if (!f) continue;
         fwc_http_complete(f->t, msg->data.result, &f->o->res);
@@ -206,7 +206,7 @@ static void collect(Worker *w, Flight **done)
         *done = f;
     }
     FwcH1Req *r;
-    Flight *f;
+    FwcFlight *f;
     while ((f = fwc_h1_take_done(w->h1, &r))) {
         fwc_h1_result(r, &f->o->res, &f->nconnects);
         flight_unlink(w, f);
@@ -239,7 +239,7 @@ static void garbage_drop(Garbage *g)
 
 /* Status, error and retry delay of a finished attempt (f->delay): before the lock is
  * taken, so that publish() holds it for a few pointer updates only. */
-static void settle(Worker *w, Flight *f)
+static void settle(FwcWorker *w, FwcFlight *f)
 {
     FwcOutcome *o = f->o;
     f->delay = 0;
@@ -254,14 +254,14 @@ static void settle(Worker *w, Flight *f)
 
 /* Publishes finished attempts (under the lock).  Returns how many were published;
  * stops early (leaving the rest in *done) when the garbage list is full. */
-static size_t publish(Worker *w, Flight **done, Garbage *g)
+static size_t publish(FwcWorker *w, FwcFlight **done, Garbage *g)
 {
     FwcEngine *e = w->eng;
     size_t n = 0;
     double now = fwc_mono_now(), wall = fwc_wall_now();
     while (*done && g->nout < sizeof g->outcomes / sizeof *g->outcomes - 1 &&
            g->nfinal < sizeof g->finals / sizeof *g->finals - 1) {
-        Flight *f = *done;
+        FwcFlight *f = *done;
         *done = f->next;
         FwcJob *j = f->job;
         FwcOutcome *o = f->o;
@@ -282,7 +282,7 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
         if (o->status == FWC_DS_FAILED) {
             o->next_retry = wall + delay;
             j->due = now + delay;
-            j->state = J_SCHEDULED;
+            j->state = FWC_JOB_SCHEDULED;
             if (fwc_heap_push(e, j) == 0) e->nscheduled++;
             else {
                 o->status = FWC_DS_EXHAUSTED;
@@ -294,7 +294,7 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
         if (o->status == FWC_DS_DELIVERED || o->status == FWC_DS_EXHAUSTED) {
             if (o->status == FWC_DS_DELIVERED) e->delivered++;
             else e->exhausted++;
-            j->state = J_FINAL;
+            j->state = FWC_JOB_FINAL;
             fwc_live_remove(e, j);
             g->finals[g->nfinal++] = j;     /* the engine's reference */
         }
@@ -317,10 +317,10 @@ static size_t publish(Worker *w, Flight **done, Garbage *g)
 }
 
 /* Stops every transfer of w (close): the jobs stay live, undelivered. */
-static void abort_flights(Worker *w)
+static void abort_flights(FwcWorker *w)
 {
     while (w->flights) {
-        Flight *f = w->flights;
+        FwcFlight *f = w->flights;
         flight_unlink(w, f);
         if (f->native) fwc_h1_abort(w->h1, f->h1req);
         else curl_multi_remove_handle(w->multi, f->easy);
@@ -334,7 +334,7 @@ static void abort_flights(Worker *w)
 
 /* w->fds entry of socket s (grown as needed), or NULL when out of memory: the caller
  * then registers and removes eagerly. */
-static uint8_t *fd_state(Worker *w, curl_socket_t s)
+static uint8_t *fd_state(FwcWorker *w, curl_socket_t s)
 {
     if (s < 0) return NULL;
     if ((size_t)s >= w->nfds) {
@@ -349,7 +349,7 @@ static uint8_t *fd_state(Worker *w, curl_socket_t s)
     return &w->fds[s];
 }
 
-static void fd_unregister(Worker *w, curl_socket_t s, uint8_t *st)
+static void fd_unregister(FwcWorker *w, curl_socket_t s, uint8_t *st)
 {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
     if (st) *st &= (uint8_t)~(FD_REG | FD_IN | FD_OUT);
@@ -358,7 +358,7 @@ static void fd_unregister(Worker *w, curl_socket_t s, uint8_t *st)
 /* curl wants socket s watched for `what` */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    Worker *w = userp;
+    FwcWorker *w = userp;
     uint8_t *st = fd_state(w, s);
     if (what == CURL_POLL_REMOVE) {
         if (st) *st &= (uint8_t)~FD_WANT;
@@ -387,7 +387,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
  * worker learns that the socket is a connection, closed through close_sock. */
 static curl_socket_t open_sock(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    Flight *f = clientp;
+    FwcFlight *f = clientp;
     curl_socket_t s = fwc_http_open_socket(f->t, (int)purpose, a);
     if (s != CURL_SOCKET_BAD) {
         uint8_t *st = fd_state(f->w, s);
@@ -400,7 +400,7 @@ static curl_socket_t open_sock(void *clientp, curlsocktype purpose, struct curl_
  * were its file still open in a forked child, the registration would outlive close(). */
 static int close_sock(void *clientp, curl_socket_t s)
 {
-    Worker *w = clientp;
+    FwcWorker *w = clientp;
     uint8_t *st = s >= 0 && (size_t)s < w->nfds ? &w->fds[s] : NULL;
     if (!st || (*st & FD_REG)) epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
     if (st) *st = 0;
@@ -409,12 +409,12 @@ static int close_sock(void *clientp, curl_socket_t s)
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    Worker *w = userp;
+    FwcWorker *w = userp;
     w->timer = timeout_ms < 0 ? -1 : fwc_mono_now() + (double)timeout_ms / 1000.0;
     return 0;
 }
 
-void fwc_worker_wake(Worker *w)
+void fwc_worker_wake(FwcWorker *w)
 {
     uint64_t one = 1;
     ssize_t r = write(w->evfd, &one, sizeof one);
@@ -422,7 +422,7 @@ void fwc_worker_wake(Worker *w)
 }
 
 /* Waits up to timeout_ms for socket events and lets curl act on them and on its timer. */
-static void events(Worker *w, int timeout_ms)
+static void events(FwcWorker *w, int timeout_ms)
 {
     struct epoll_event evs[64];
     int n = epoll_wait(w->epfd, evs, 64, timeout_ms), running;
@@ -466,9 +466,9 @@ static void events(Worker *w, int timeout_ms)
 
 void *fwc_worker_main(void *arg)
 {
-    Worker *w = arg;
+    FwcWorker *w = arg;
     FwcEngine *e = w->eng;
-    Flight *done = NULL;
+    FwcFlight *done = NULL;
     pthread_setname_np(pthread_self(), "fwc-worker");  /* as top and perf show it */
     Garbage *g = malloc(sizeof *g);
     if (!g) abort();
@@ -489,7 +489,7 @@ void *fwc_worker_main(void *arg)
             if (fwc_host_push(e, j) < 0) {
                 /* not even a host entry: retry it later */
                 j->due = fwc_mono_now() + 1.0;
-                j->state = J_SCHEDULED;
+                j->state = FWC_JOB_SCHEDULED;
                 if (fwc_heap_push(e, j) == 0) e->nscheduled++;
             }
         }
@@ -509,7 +509,7 @@ void *fwc_worker_main(void *arg)
         size_t n = 0;
         FwcJob *j;
         while (w->ninflight < w->cap && n < MAX_PULL && (j = fwc_queue_pop(e))) {
-            j->state = J_INFLIGHT;
+            j->state = FWC_JOB_INFLIGHT;
             e->ninflight++;
             w->ninflight++;
             start[n++] = j;
@@ -536,7 +536,7 @@ void *fwc_worker_main(void *arg)
         }
         events(w, n == 0 && !done && !nback ? (int)timeout_ms : 0);
         collect(w, &done);
-        for (Flight *f = done; f && !f->settled; f = f->next) settle(w, f);
+        for (FwcFlight *f = done; f && !f->settled; f = f->next) settle(w, f);
         pthread_mutex_lock(&e->lock);
         w->sleeping = 0;
     }
@@ -547,7 +547,7 @@ void *fwc_worker_main(void *arg)
          * Delivered (or Failed), not one close() reports as interrupted in flight */
         events(w, 0);
         collect(w, &done);
-        for (Flight *f = done; f; f = f->next)
+        for (FwcFlight *f = done; f; f = f->next)
             if (!f->settled) settle(w, f);
         pthread_mutex_lock(&e->lock);
         while (done) {
@@ -561,7 +561,7 @@ void *fwc_worker_main(void *arg)
     abort_flights(w);
     /* attempts finished but not published when the stop came: the jobs stay live */
     while (done) {
-        Flight *f = done;
+        FwcFlight *f = done;
         done = f->next;
         fwc_outcome_decref(f->o);
         free(f->cb);
@@ -572,7 +572,7 @@ void *fwc_worker_main(void *arg)
     return NULL;
 }
 
-void fwc_worker_cleanup(Worker *w)
+void fwc_worker_cleanup(FwcWorker *w)
 {
     for (size_t i = 0; i < w->npool; i++) flight_free(w->pool[i]);
     w->npool = 0;
@@ -595,7 +595,7 @@ void fwc_worker_cleanup(Worker *w)
 
 /* ---------- setup ---------- */
 
-int fwc_worker_init(Worker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed)
+int fwc_worker_init(FwcWorker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed)
 {
     w->eng = e;
     w->index = index;

@@ -48,10 +48,10 @@ static int has_dot_segment(const char *p, size_t n)
 
 static int parse_url(const char *url, FwcH1Url *u)
 {
-    if (strncmp(url, "http://", 7) != 0) return 0;
-    const char *a = url + 7, *end = a + strcspn(a, "/?#");
+    FwcUrlParts up;
+    if (!fwc_url_split(url, &up) || up.scheme_len != 4 || strncmp(url, "http", 4) != 0 || up.userinfo) return 0;
+    const char *a = up.host, *end = up.rest;
     const char *h = a, *hend, *port = NULL;
-    if (memchr(a, '@', (size_t)(end - a))) return 0;
     if (*h == '[') {
         hend = memchr(h, ']', (size_t)(end - h));
         if (!hend) return 0;

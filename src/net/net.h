@@ -44,7 +44,6 @@ typedef struct {
 typedef struct FwcTransfer FwcTransfer;   /* opaque; lives in http.c */
 
 int fwc_http_global_init(void);     /* curl_global_init once; -1 on failure (module init) */
-unsigned long fwc_spec_next_serial(void);   /* a new FwcHookSpec.serial */
 /* Fills the result from the perform's CURLcode; the result is moved out to `out`. */
 void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out);
 /* A transfer that stays with its easy handle across requests (the Dispatcher's handle

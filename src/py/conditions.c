@@ -98,8 +98,6 @@ static PyObject *to_attr(const FwcValue *v, int depth)
 
 /* ---------- evaluation of one hook's condition ---------- */
 
-static FwcModuleState *state_of(PyObject *hook) { return fwc_state_of_type(Py_TYPE(hook)); }
-
 /* Calls a callable condition: 1/0, or -1 with the exception set. *doc_obj caches the
  * converted document between hooks. */
 static int call_condition(PyObject *hook, FwcSnapshot *snap, PyObject **doc_obj)
@@ -129,7 +127,7 @@ static int condition_holds(PyObject *hook, FwcHookSpec *spec, FwcSnapshot *snap,
     status = fwc_expr_test(spec->condition, &snap->root, &result, &err);
     Py_END_ALLOW_THREADS
     if (status) {
-        fwc_raise(state_of(hook), &err);
+        fwc_raise(fwc_state_of(hook), &err);
         return -1;
     }
     return result;
@@ -286,7 +284,7 @@ PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs
         int fire = state[i];
         if (fire == -1) {
             if (skip_errors) continue;
-            FwcModuleState *st = state_of(items[i]);
+            FwcModuleState *st = fwc_state_of(items[i]);
             if (errs[i].code == FWC_ENOMEM) PyErr_NoMemory();
             else PyErr_Format(st->ConditionError, "%s (condition of webhook '%s')", errs[i].message, specs[i]->name);
             Py_CLEAR(result);

@@ -121,35 +121,9 @@ static PyObject *Delivery_get_response_status(DeliveryObject *self, void *c)
     WITH_OUTCOME(o && o->res.status ? PyLong_FromLong(o->res.status) : Py_NewRef(Py_None));
 }
 
-/* "Name: value\r\n" lines -> [(name, value)] */
-static PyObject *parse_headers(const FwcBuf *raw)
-{
-    PyObject *list = PyList_New(0);
-    const char *p = raw->data, *end = raw->data + raw->len;
-    while (list && p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        const char *q = line_end;
-        if (q > p && q[-1] == '\r') q--;
-        const char *colon = memchr(p, ':', (size_t)(q - p));
-        if (colon) {
-            const char *v = colon + 1;
-            while (v < q && (*v == ' ' || *v == '\t')) v++;
-            const char *ve = q;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            PyObject *t = Py_BuildValue("(NN)", PyUnicode_DecodeLatin1(p, colon - p, NULL),
-                                        PyUnicode_DecodeLatin1(v, ve - v, NULL));
-            if (!t || PyList_Append(list, t) < 0) Py_CLEAR(list);
-            Py_XDECREF(t);
-        }
-        p = eol ? eol + 1 : end;
-    }
-    return list;
-}
-
 static PyObject *Delivery_get_response_headers(DeliveryObject *self, void *c)
 {
-    WITH_OUTCOME(o && o->res.status ? parse_headers(&o->res.headers) : Py_NewRef(Py_None));
+    WITH_OUTCOME(o && o->res.status ? fwc_header_list(&o->res.headers, 0) : Py_NewRef(Py_None));
 }
 
 static PyObject *Delivery_get_response_body(DeliveryObject *self, void *c)

@@ -25,8 +25,6 @@ typedef struct {
     char key[300];
 } DispatcherObject;
 
-static FwcModuleState *dstate(PyObject *self) { return fwc_state_of_type(Py_TYPE(self)); }
-
 /* Starts the callback thread of e (frappe_webhook_c._delivery). */
 static int start_callbacks(FwcEngine *e, PyObject *on_result)
 {
@@ -68,7 +66,7 @@ static FwcEngine *make_engine(DispatcherObject *self)
     FwcError err;
     FwcEngine *e = fwc_engine_new(self->workers, self->max_connections, self->max_per_host, (size_t)self->max_queue,
                                   self->on_result != NULL, self->native_http, &err);
-    if (!e) return (FwcEngine *)fwc_raise(dstate((PyObject *)self), &err);
+    if (!e) return (FwcEngine *)fwc_raise(fwc_state_of((PyObject *)self), &err);
     if (self->on_result && start_callbacks(e, self->on_result) < 0) {
         size_t n;
         FwcJob **left = close_engine(e, 0, &n);
@@ -140,7 +138,7 @@ static void Dispatcher_dealloc(DispatcherObject *self)
     if (self->eng) {
         size_t n;
         FwcJob **left = close_engine(self->eng, 0, &n);
-        FwcModuleState *st = dstate((PyObject *)self);
+        FwcModuleState *st = fwc_state_of((PyObject *)self);
         if (n && st) {
             PyObject *views = fwc_delivery_views(st, left, n);
             if (!views) PyErr_Clear();
@@ -205,19 +203,15 @@ static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
         snprintf(out, outlen, "dynamic:%lu", s->serial);
         return;
     }
-    const char *url = s->request_url, *sep = strstr(url, "://");
-    if (!sep) {
+    const char *url = s->request_url;
+    FwcUrlParts up;
+    if (!fwc_url_split(url, &up)) {
         snprintf(out, outlen, "%s", url);
         return;
     }
-    size_t slen = (size_t)(sep - url);
-    const char *auth = sep + 3;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', alen);
-    if (at) {
-        alen -= (size_t)(at + 1 - auth);
-        auth = at + 1;
-    }
+    size_t slen = up.scheme_len;
+    const char *auth = up.host;
+    size_t alen = up.host_len;
     const char *bracket = memchr(auth, ']', alen);
     const char *portsep = memchr(bracket ? bracket : auth, ':', alen - (size_t)((bracket ? bracket : auth) - auth));
     int https = slen == 5;
@@ -300,7 +294,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             return PyErr_Format(PyExc_TypeError, "enqueue() got an unexpected keyword argument '%s'", k);
     }
     if (!hook || !doc) return PyErr_Format(PyExc_TypeError, "enqueue() missing required argument '%s'", hook ? "doc" : "hook");
-    FwcModuleState *st = dstate((PyObject *)self);
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
     FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
     if (!spec) return NULL;
     FwcEngine *e = self->eng;
@@ -330,7 +324,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     PyObject *view = fwc_delivery_view(st, j);
     fwc_job_decref(j);      /* the view holds it */
     if (!view) return NULL;
-    Worker *waker = NULL;
+    FwcWorker *waker = NULL;
     pthread_mutex_lock(&e->lock);
     int r = fwc_engine_push(e, j, &waker);
     pthread_mutex_unlock(&e->lock);
@@ -409,7 +403,7 @@ static PyObject *Dispatcher_flush(DispatcherObject *self, PyObject *args, PyObje
     }
     size_t n;
     FwcJob **jobs = fwc_engine_live_jobs(e, -1, &n);
-    return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
+    return fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);
 }
 
 static int due_cmp(const void *a, const void *b)
@@ -433,7 +427,7 @@ static PyObject *Dispatcher_scheduled(DispatcherObject *self, PyObject *unused)
     n = jobs ? e->heap_len : 0;
     if (jobs) qsort(jobs, n, sizeof *jobs, due_cmp);
     pthread_mutex_unlock(&e->lock);
-    return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
+    return fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);
 }
 
 /* close(timeout=5.0) -> the deliveries not delivered */
@@ -447,7 +441,7 @@ static PyObject *Dispatcher_close(DispatcherObject *self, PyObject *args, PyObje
     if (timeout < 0) timeout = 1e9;
     size_t n;
     FwcJob **jobs = close_engine(self->eng, timeout, &n);
-    return fwc_delivery_views(dstate((PyObject *)self), jobs, n);
+    return fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);
 }
 
 static PyObject *Dispatcher_enter(PyObject *self, PyObject *unused) { return Py_NewRef(self); }
@@ -457,7 +451,7 @@ static PyObject *Dispatcher_exit(DispatcherObject *self, PyObject *args)
 {
     size_t n;
     FwcJob **jobs = close_engine(self->eng, 5.0, &n);
-    PyObject *views = fwc_delivery_views(dstate((PyObject *)self), jobs, n);
+    PyObject *views = fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);
     if (!views) return NULL;
     log_undelivered(views, "the Dispatcher's with-block ended");
     Py_DECREF(views);

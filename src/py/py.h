@@ -45,6 +45,8 @@ struct FwcModuleState {
 void fwc_state_init(PyModuleDef *def);
 FwcModuleState *fwc_state_of_type(PyTypeObject *tp);   /* borrowed; for heap types */
 FwcModuleState *fwc_state_of_module(PyObject *m);
+/* The module state of an instance of one of the module's heap types (borrowed). */
+static inline FwcModuleState *fwc_state_of(PyObject *obj) { return fwc_state_of_type(Py_TYPE(obj)); }
 /* Raises the Python exception for a GIL-free error; returns NULL. */
 PyObject *fwc_raise(FwcModuleState *st, const FwcError *err);
 
@@ -52,6 +54,12 @@ PyObject *fwc_raise(FwcModuleState *st, const FwcError *err);
 
 /* Python object for a value (dicts keep their key types).  New reference. */
 PyObject *fwc_value_to_python(const FwcValue *v);
+/* A response's "Name: value\r\n" lines -> [(name, value), ...]: values decoded as
+ * latin-1, as http.client does, blanks around them stripped, lines without a colon
+ * skipped.  unfold: an obsolete folded line (leading space or tab) is joined to the
+ * previous value (Response.headers); else it is read as any other line
+ * (Delivery.response_headers).  New reference, or NULL + exception. */
+PyObject *fwc_header_list(const FwcBuf *raw, int unfold);
 
 /* New snapshot of a document (dict, Mapping, or object with as_dict()), normalised as
  * Frappe's as_dict(convert_dates_to_str=True) + json.dumps(default=str) would.

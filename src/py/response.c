@@ -84,58 +84,9 @@ static PyObject *Response_get_body(ResponseObject *self, void *c)
     return Py_XNewRef(self->body);
 }
 
-/* "Name: value\r\n" lines -> [(name, value), ...]; values decoded as latin-1, as
- * http.client does; folded continuation lines are joined to the previous value. */
-static PyObject *parse_headers(const FwcBuf *raw)
-{
-    PyObject *list = PyList_New(0);
-    if (!list) return NULL;
-    const char *p = raw->data, *end = raw->data + raw->len;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol ? eol + 1 : end;
-        const char *line_end = eol ? eol : end;
-        if (line_end > p && line_end[-1] == '\r') line_end--;
-        const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if ((*p == ' ' || *p == '\t') && PyList_GET_SIZE(list)) {
-            /* obsolete line folding */
-            Py_ssize_t last = PyList_GET_SIZE(list) - 1;
-            PyObject *prev = PyList_GET_ITEM(list, last);
-            const char *s = p;
-            while (s < line_end && (*s == ' ' || *s == '\t')) s++;
-            PyObject *more = PyUnicode_DecodeLatin1(s, line_end - s, NULL);
-            PyObject *joined = more ? PyUnicode_FromFormat("%U %U", PyTuple_GET_ITEM(prev, 1), more) : NULL;
-            Py_XDECREF(more);
-            PyObject *t = joined ? PyTuple_Pack(2, PyTuple_GET_ITEM(prev, 0), joined) : NULL;
-            Py_XDECREF(joined);
-            if (!t) goto error;
-            PyList_SetItem(list, last, t);
-        } else if (colon) {
-            const char *v = colon + 1, *ve = line_end;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            PyObject *name = PyUnicode_DecodeLatin1(p, colon - p, NULL);
-            PyObject *value = name ? PyUnicode_DecodeLatin1(v, ve - v, NULL) : NULL;
-            PyObject *t = value ? PyTuple_Pack(2, name, value) : NULL;
-            Py_XDECREF(name);
-            Py_XDECREF(value);
-            if (!t || PyList_Append(list, t) < 0) {
-                Py_XDECREF(t);
-                goto error;
-            }
-            Py_DECREF(t);
-        }
-        p = next;
-    }
-    return list;
-error:
-    Py_DECREF(list);
-    return NULL;
-}
-
 static PyObject *Response_get_headers(ResponseObject *self, void *c)
 {
-    if (!self->headers) self->headers = parse_headers(&self->res.headers);
+    if (!self->headers) self->headers = fwc_header_list(&self->res.headers, 1);
     return Py_XNewRef(self->headers);
 }
 
@@ -191,7 +142,7 @@ static PyObject *describe(ResponseObject *self)
 static PyObject *Response_raise_for_status(ResponseObject *self, PyObject *unused)
 {
     if (is_ok(self)) Py_RETURN_NONE;
-    FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
     if (!st) return NULL;
     PyObject *msg = describe(self);
     if (!msg) return NULL;

@@ -13,7 +13,7 @@ PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
 {
     FwcEngine *e = capsule_engine(cap);
     if (!e) return NULL;
-    CbEvent *batch;
+    FwcEvent *batch;
     Py_BEGIN_ALLOW_THREADS
     batch = fwc_engine_take_events(e);
     Py_END_ALLOW_THREADS
@@ -21,7 +21,7 @@ PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
     FwcModuleState *st = fwc_state_of_module(module);
     PyObject *list = PyList_New(0);
     while (batch) {
-        CbEvent *ev = batch;
+        FwcEvent *ev = batch;
         batch = ev->next;
         PyObject *v = list ? fwc_delivery_view(st, ev->job) : NULL;
         if (!v || PyList_Append(list, v) < 0) Py_CLEAR(list);

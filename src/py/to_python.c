@@ -1,5 +1,6 @@
 /* to_python.c — a value tree back to Python objects (GIL held): Request.data, the
- * results of conditions and templates evaluated for Python callers. */
+ * results of conditions and templates evaluated for Python callers, a response's header
+ * lines (Response.headers, Delivery.response_headers). */
 #include "py/py.h"
 
 static PyObject *str_to_python(const FwcValue *v)
@@ -71,5 +72,53 @@ PyObject *fwc_value_to_python(const FwcValue *v)
     }
     }
     PyErr_SetString(PyExc_SystemError, "corrupt value tree");
+    return NULL;
+}
+
+/* Raw header lines -> [(name, value), ...] (see py.h). */
+PyObject *fwc_header_list(const FwcBuf *raw, int unfold)
+{
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    const char *p = raw->data, *end = raw->data + raw->len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        const char *line_end = eol ? eol : end;
+        if (line_end > p && line_end[-1] == '\r') line_end--;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (unfold && (*p == ' ' || *p == '\t') && PyList_GET_SIZE(list)) {
+            /* obsolete line folding */
+            Py_ssize_t last = PyList_GET_SIZE(list) - 1;
+            PyObject *prev = PyList_GET_ITEM(list, last);
+            const char *s = p;
+            while (s < line_end && (*s == ' ' || *s == '\t')) s++;
+            PyObject *more = PyUnicode_DecodeLatin1(s, line_end - s, NULL);
+            PyObject *joined = more ? PyUnicode_FromFormat("%U %U", PyTuple_GET_ITEM(prev, 1), more) : NULL;
+            Py_XDECREF(more);
+            PyObject *t = joined ? PyTuple_Pack(2, PyTuple_GET_ITEM(prev, 0), joined) : NULL;
+            Py_XDECREF(joined);
+            if (!t) goto error;
+            PyList_SetItem(list, last, t);
+        } else if (colon) {
+            const char *v = colon + 1, *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            PyObject *name = PyUnicode_DecodeLatin1(p, colon - p, NULL);
+            PyObject *value = name ? PyUnicode_DecodeLatin1(v, ve - v, NULL) : NULL;
+            PyObject *t = value ? PyTuple_Pack(2, name, value) : NULL;
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            if (!t || PyList_Append(list, t) < 0) {
+                Py_XDECREF(t);
+                goto error;
+            }
+            Py_DECREF(t);
+        }
+        p = next;
+    }
+    return list;
+error:
+    Py_DECREF(list);
     return NULL;
 }

@@ -94,7 +94,7 @@ static PyObject *Webhook_repr(WebhookObject *self)
 /* Snapshot with the GIL, build without it.  0 ok, -1 with an exception set. */
 static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
 {
-    FwcModuleState *st = fwc_state_of_type(Py_TYPE(self));
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
     FwcSnapshot *snap = fwc_webhook_snapshot((PyObject *)self, doc);
     if (!snap) return -1;
     char msg_id[32] = "";
@@ -117,13 +117,13 @@ static PyObject *Webhook_request(WebhookObject *self, PyObject *doc)
 {
     FwcBuilt built;
     if (build(self, doc, &built) < 0) return NULL;
-    return fwc_request_new(fwc_state_of_type(Py_TYPE(self)), &built);
+    return fwc_request_new(fwc_state_of((PyObject *)self), &built);
 }
 
 /* send(doc) -> Response: dispatch(self, doc) */
 static PyObject *Webhook_send(WebhookObject *self, PyObject *doc)
 {
-    return fwc_dispatch(fwc_state_of_type(Py_TYPE(self)), (PyObject *)self, doc);
+    return fwc_dispatch(fwc_state_of((PyObject *)self), (PyObject *)self, doc);
 }
 
 /* What Frappe's "Preview Request Body" shows: frappe.as_json(data). */
@@ -137,7 +137,7 @@ static PyObject *Webhook_preview_request_body(WebhookObject *self, PyObject *doc
     Py_BEGIN_ALLOW_THREADS
     status = fwc_json_write(&text, &built.data, FWC_JSON_AS_JSON, &err);
     Py_END_ALLOW_THREADS
-    PyObject *res = status ? fwc_raise(fwc_state_of_type(Py_TYPE(self)), &err)
+    PyObject *res = status ? fwc_raise(fwc_state_of((PyObject *)self), &err)
                            : PyUnicode_DecodeASCII(text.data ? text.data : "", (Py_ssize_t)text.len, NULL);
     fwc_buf_free(&text);
     fwc_built_release(&built);

@@ -652,203 +652,235 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
     return 0;
 }
 
-FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out)
+/* ---------- the validators, in the order their errors are raised ---------- */
+
+/* request_url (required) and is_dynamic_url: a static URL is checked now, a dynamic one
+ * is a template, compiled now and checked again after each rendering. */
+static int url_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 {
-    HookArgs a;
-    PyObject *attrs = NULL, *field_rows = NULL, *header_rows = NULL;
-    FwcHookSpec *spec = calloc(1, sizeof *spec);
-    if (!spec) return (FwcHookSpec *)PyErr_NoMemory();
-    atomic_init(&spec->refs, 1);
-    if (unpack_kwargs(kwargs, &a) < 0) goto error;
-    if (!(attrs = PyDict_New())) goto error;
-
-    if (!a.request_url || a.request_url == Py_None) {
+    if (!a->request_url || a->request_url == Py_None) {
         PyErr_SetString(PyExc_TypeError, "Webhook() missing required keyword argument 'request_url'");
-        goto error;
+        return -1;
     }
-    if (!(spec->request_url = cstr(st, a.request_url, "request_url", NULL))) goto error;
-    spec->is_dynamic_url = truthy(a.is_dynamic_url, 0);
-    if (spec->is_dynamic_url < 0) goto error;
-    /* a dynamic URL is a template: it is checked again after rendering */
-    if (!spec->is_dynamic_url && validate_url(st, spec->request_url) < 0) goto error;
-    if (spec->is_dynamic_url && !*spec->request_url) {
-        invalid(st, "Check Request URL");
-        goto error;
-    }
+    if (!(spec->request_url = cstr(st, a->request_url, "request_url", NULL))) return -1;
+    if ((spec->is_dynamic_url = truthy(a->is_dynamic_url, 0)) < 0) return -1;
+    if (!spec->is_dynamic_url) return validate_url(st, spec->request_url);
+    if (!*spec->request_url) return invalid(st, "Check Request URL");
     /* a dynamic URL is rendered per event with the body's context (tmpl_*.c) */
-    if (spec->is_dynamic_url && fwc_template_compile(st, spec->request_url, &spec->url_tmpl) < 0) goto error;
+    return fwc_template_compile(st, spec->request_url, &spec->url_tmpl);
+}
 
-    if (!(spec->name = opt_cstr(st, a.name, "name", ""))) goto error;
-    if (!(spec->webhook_doctype = opt_cstr(st, a.webhook_doctype, "webhook_doctype", ""))) goto error;
-    if (!(spec->webhook_docevent = opt_cstr(st, a.webhook_docevent, "webhook_docevent", ""))) goto error;
+/* name, webhook_doctype, webhook_docevent (one of Frappe's doc events) and enabled */
+static int identity_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    if (!(spec->name = opt_cstr(st, a->name, "name", ""))) return -1;
+    if (!(spec->webhook_doctype = opt_cstr(st, a->webhook_doctype, "webhook_doctype", ""))) return -1;
+    if (!(spec->webhook_docevent = opt_cstr(st, a->webhook_docevent, "webhook_docevent", ""))) return -1;
     if (*spec->webhook_docevent) {
         size_t i = 0;
         while (DOC_EVENTS[i] && strcmp(DOC_EVENTS[i], spec->webhook_docevent) != 0) i++;
-        if (!DOC_EVENTS[i]) {
-            invalid(st, "Unknown doc event %R; expected one of after_insert, on_update, on_submit, "
-                        "on_cancel, on_trash, on_update_after_submit, on_change", a.webhook_docevent);
-            goto error;
-        }
+        if (!DOC_EVENTS[i])
+            return invalid(st, "Unknown doc event %R; expected one of after_insert, on_update, on_submit, "
+                               "on_cancel, on_trash, on_update_after_submit, on_change", a->webhook_docevent);
     }
-    if ((spec->enabled = truthy(a.enabled, 1)) < 0) goto error;
+    return (spec->enabled = truthy(a->enabled, 1)) < 0 ? -1 : 0;
+}
 
-    if (!(spec->request_method = opt_cstr(st, a.request_method, "request_method", "POST"))) goto error;
+/* request_method, upper-cased: POST, PUT, DELETE or PATCH */
+static int method_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    if (!(spec->request_method = opt_cstr(st, a->request_method, "request_method", "POST"))) return -1;
     for (char *p = spec->request_method; *p; p++) *p = (char)toupper((unsigned char)*p);
     if (strcmp(spec->request_method, "POST") && strcmp(spec->request_method, "PUT") &&
-        strcmp(spec->request_method, "DELETE") && strcmp(spec->request_method, "PATCH")) {
-        invalid(st, "Request Method must be POST, PUT, DELETE or PATCH, not %R", a.request_method);
-        goto error;
-    }
+        strcmp(spec->request_method, "DELETE") && strcmp(spec->request_method, "PATCH"))
+        return invalid(st, "Request Method must be POST, PUT, DELETE or PATCH, not %R", a->request_method);
+    return 0;
+}
 
-    char *structure = opt_cstr(st, a.request_structure, "request_structure", "");
-    if (!structure) goto error;
+/* request_structure: '', 'Form URL-Encoded' (or 'form') or 'JSON', any case */
+static int structure_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    char *structure = opt_cstr(st, a->request_structure, "request_structure", "");
+    if (!structure) return -1;
+    int r = 0;
     if (!*structure)
         spec->structure = FWC_STRUCT_NONE;
     else if (lower_eq(structure, "Form URL-Encoded") || lower_eq(structure, "form"))
         spec->structure = FWC_STRUCT_FORM;
     else if (lower_eq(structure, "JSON"))
         spec->structure = FWC_STRUCT_JSON;
-    else {
-        free(structure);
-        invalid(st, "Unknown Request Structure %R; expected '', 'Form URL-Encoded' or 'JSON'", a.request_structure);
-        goto error;
-    }
+    else
+        r = invalid(st, "Unknown Request Structure %R; expected '', 'Form URL-Encoded' or 'JSON'", a->request_structure);
     free(structure);
+    return r;
+}
 
-    /* Frappe's validate_request_body: Form drops the template, JSON drops the field rows */
-    if (a.webhook_json && a.webhook_json != Py_None && spec->structure != FWC_STRUCT_FORM) {
-        if (!PyUnicode_Check(a.webhook_json) && PyCallable_Check(a.webhook_json)) {
+/* webhook_json (a template or a callable) and json_escape; Frappe's validate_request_body:
+ * Form drops the template */
+static int template_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    if (a->webhook_json && a->webhook_json != Py_None && spec->structure != FWC_STRUCT_FORM) {
+        if (!PyUnicode_Check(a->webhook_json) && PyCallable_Check(a->webhook_json)) {
             /* the slow path: (doc) -> data, with the GIL; attrs keeps the reference */
-            if (spec->is_dynamic_url) {
-                invalid(st, "a callable webhook_json cannot be combined with is_dynamic_url");
-                goto error;
-            }
-            spec->json_callable = a.webhook_json;
+            if (spec->is_dynamic_url)
+                return invalid(st, "a callable webhook_json cannot be combined with is_dynamic_url");
+            spec->json_callable = a->webhook_json;
         } else {
-            if (!(spec->webhook_json = cstr(st, a.webhook_json, "webhook_json", NULL))) goto error;
+            if (!(spec->webhook_json = cstr(st, a->webhook_json, "webhook_json", NULL))) return -1;
             /* Frappe: `elif webhook.webhook_json:` -- an empty template means no template */
             if (!*spec->webhook_json) {
                 free(spec->webhook_json);
                 spec->webhook_json = NULL;
             } else if (fwc_template_compile(st, spec->webhook_json, &spec->json_tmpl) < 0) {
-                goto error;
+                return -1;
             }
         }
     }
-    if ((spec->json_escape = truthy(a.json_escape, 0)) < 0) goto error;
-    if (!(field_rows = a.webhook_data && a.webhook_data != Py_None && spec->structure != FWC_STRUCT_JSON
-                           ? rows_of(a.webhook_data, "webhook_data", "fieldname", "key")
-                           : PyList_New(0)))
-        goto error;
-    if (compile_fields(st, spec, field_rows) < 0) goto error;
-    if (!(header_rows = a.webhook_headers && a.webhook_headers != Py_None
-                            ? rows_of(a.webhook_headers, "webhook_headers", "key", "value")
-                            : PyList_New(0)))
-        goto error;
-    if (compile_headers(st, spec, header_rows) < 0) goto error;
+    return (spec->json_escape = truthy(a->json_escape, 0)) < 0 ? -1 : 0;
+}
 
-    /* security: on by default when a secret is given; enable_security=0 leaves it unused */
-    int has_secret = a.webhook_secret && !is_empty(a.webhook_secret);
-    int security = truthy(a.enable_security, has_secret);
-    if (security < 0) goto error;
-    if (security) {
-        if (!has_secret) {
-            invalid(st, "Invalid Webhook Secret: enable_security is set but webhook_secret is empty");
-            goto error;
-        }
-        if (!PyUnicode_Check(a.webhook_secret)) {
-            PyErr_Format(PyExc_TypeError, "webhook_secret must be str, not %.100s", Py_TYPE(a.webhook_secret)->tp_name);
-            goto error;
-        }
-        Py_ssize_t n;
-        const char *u = PyUnicode_AsUTF8AndSize(a.webhook_secret, &n);
-        if (!u) {
-            PyErr_Clear();
-            invalid(st, "Invalid Webhook Secret");
-            goto error;
-        }
-        if (!(spec->secret = malloc((size_t)n + 1))) {
-            PyErr_NoMemory();
-            goto error;
-        }
-        memcpy(spec->secret, u, (size_t)n + 1);
-        spec->secret_len = (size_t)n;
-        spec->signatures = FWC_SIG_FRAPPE;
-        if (a.signature && a.signature != Py_None && parse_signatures(st, a.signature, &spec->signatures) < 0)
-            goto error;
-        if (spec->signatures & FWC_SIG_STANDARD) {
-            unsigned char key[512];
-            size_t keylen = sizeof key;
-            FwcError err;
-            FwcStatus bad = fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err);
-            OPENSSL_cleanse(key, sizeof key);
-            if (bad) {
-                invalid(st, "Invalid Webhook Secret: %s", err.message);
-                goto error;
-            }
-        }
-    } else if (a.signature && a.signature != Py_None) {
+/* webhook_data, the field rows (JSON drops them): *rows is the normalised table (new
+ * reference, also set on error when made) */
+static int field_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, PyObject **rows)
+{
+    if (!(*rows = a->webhook_data && a->webhook_data != Py_None && spec->structure != FWC_STRUCT_JSON
+                      ? rows_of(a->webhook_data, "webhook_data", "fieldname", "key")
+                      : PyList_New(0)))
+        return -1;
+    return compile_fields(st, spec, *rows);
+}
+
+/* webhook_headers, the header rows: *rows as in field_options */
+static int header_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, PyObject **rows)
+{
+    if (!(*rows = a->webhook_headers && a->webhook_headers != Py_None
+                      ? rows_of(a->webhook_headers, "webhook_headers", "key", "value")
+                      : PyList_New(0)))
+        return -1;
+    return compile_headers(st, spec, *rows);
+}
+
+/* The secret of an enabled security: a str, copied into spec, checked as a "standard"
+ * key when that scheme is asked for. */
+static int secret_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    if (!PyUnicode_Check(a->webhook_secret)) {
+        PyErr_Format(PyExc_TypeError, "webhook_secret must be str, not %.100s", Py_TYPE(a->webhook_secret)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(a->webhook_secret, &n);
+    if (!u) {
+        PyErr_Clear();
+        return invalid(st, "Invalid Webhook Secret");
+    }
+    if (!(spec->secret = malloc((size_t)n + 1))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(spec->secret, u, (size_t)n + 1);
+    spec->secret_len = (size_t)n;
+    spec->signatures = FWC_SIG_FRAPPE;
+    if (a->signature && a->signature != Py_None && parse_signatures(st, a->signature, &spec->signatures) < 0)
+        return -1;
+    if (spec->signatures & FWC_SIG_STANDARD) {
+        unsigned char key[512];
+        size_t keylen = sizeof key;
+        FwcError err;
+        FwcStatus bad = fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err);
+        OPENSSL_cleanse(key, sizeof key);
+        if (bad) return invalid(st, "Invalid Webhook Secret: %s", err.message);
+    }
+    return 0;
+}
+
+/* enable_security, webhook_secret, signature.  Security is on by default when a secret is
+ * given; enable_security=0 leaves it unused.  *security: whether it is on. */
+static int security_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, int *security)
+{
+    int has_secret = a->webhook_secret && !is_empty(a->webhook_secret);
+    if ((*security = truthy(a->enable_security, has_secret)) < 0) return -1;
+    if (*security) {
+        if (!has_secret) return invalid(st, "Invalid Webhook Secret: enable_security is set but webhook_secret is empty");
+        return secret_option(st, spec, a);
+    }
+    if (a->signature && a->signature != Py_None) {
         int bits;
-        if (parse_signatures(st, a.signature, &bits) < 0) goto error;
-        if (!has_secret) {
-            invalid(st, "signature needs a webhook_secret");
-            goto error;
-        }
+        if (parse_signatures(st, a->signature, &bits) < 0) return -1;
+        if (!has_secret) return invalid(st, "signature needs a webhook_secret");
     }
+    return 0;
+}
 
-    char *style = opt_cstr(st, a.json_style, "json_style", "dumps");
-    if (!style) goto error;
+/* json_style: 'dumps' or 'as_json' */
+static int json_style_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    char *style = opt_cstr(st, a->json_style, "json_style", "dumps");
+    if (!style) return -1;
+    int r = 0;
     if (strcmp(style, "dumps") == 0)
         spec->json_style = FWC_JSON_DUMPS;
     else if (strcmp(style, "as_json") == 0)
         spec->json_style = FWC_JSON_AS_JSON;
-    else {
-        free(style);
-        invalid(st, "json_style must be 'dumps' or 'as_json', not %R", a.json_style);
-        goto error;
-    }
+    else
+        r = invalid(st, "json_style must be 'dumps' or 'as_json', not %R", a->json_style);
     free(style);
+    return r;
+}
 
-    spec->timeout = 5.0;   /* Frappe: webhook.timeout or 5 */
-    if (a.timeout && a.timeout != Py_None) {
-        if (!PyLong_Check(a.timeout) && !PyFloat_Check(a.timeout)) {
-            PyErr_Format(PyExc_TypeError, "timeout must be a number, not %.100s", Py_TYPE(a.timeout)->tp_name);
-            goto error;
+/* timeout (seconds, Frappe: webhook.timeout or 5) and max_retries (0..100, default 3) */
+static int timeout_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    spec->timeout = 5.0;
+    if (a->timeout && a->timeout != Py_None) {
+        if (!PyLong_Check(a->timeout) && !PyFloat_Check(a->timeout)) {
+            PyErr_Format(PyExc_TypeError, "timeout must be a number, not %.100s", Py_TYPE(a->timeout)->tp_name);
+            return -1;
         }
-        if (number_of(a.timeout, &spec->timeout) < 0) goto error;
+        if (number_of(a->timeout, &spec->timeout) < 0) return -1;
         /* bounded so that every transport's conversion (milliseconds in a long) is exact */
-        if (!(spec->timeout > 0) || !(spec->timeout <= FWC_MAX_TIMEOUT)) {
-            invalid(st, "timeout must be a positive number of seconds up to %d (1 day), not %R", FWC_MAX_TIMEOUT,
-                    a.timeout);
-            goto error;
-        }
+        if (!(spec->timeout > 0) || !(spec->timeout <= FWC_MAX_TIMEOUT))
+            return invalid(st, "timeout must be a positive number of seconds up to %d (1 day), not %R",
+                           FWC_MAX_TIMEOUT, a->timeout);
     }
     spec->max_retries = 3;
-    if (a.max_retries && a.max_retries != Py_None) {
-        long r = PyLong_Check(a.max_retries) && !PyBool_Check(a.max_retries) ? PyLong_AsLong(a.max_retries) : -2;
+    if (a->max_retries && a->max_retries != Py_None) {
+        long r = PyLong_Check(a->max_retries) && !PyBool_Check(a->max_retries) ? PyLong_AsLong(a->max_retries) : -2;
         if (r == -1 && PyErr_Occurred()) PyErr_Clear();
-        if (r < 0 || r > 100) {
-            invalid(st, "max_retries must be an integer from 0 to 100, not %R", a.max_retries);
-            goto error;
-        }
+        if (r < 0 || r > 100) return invalid(st, "max_retries must be an integer from 0 to 100, not %R", a->max_retries);
         spec->max_retries = (int)r;
     }
-    if (retry_options(st, spec, &a, attrs) < 0) goto error;
-    if (a.background_jobs_queue && a.background_jobs_queue != Py_None && !PyUnicode_Check(a.background_jobs_queue)) {
-        PyErr_SetString(PyExc_TypeError, "background_jobs_queue must be str");
-        goto error;
-    }
-    if (a.condition && a.condition != Py_None && !PyUnicode_Check(a.condition) && !PyCallable_Check(a.condition)) {
-        PyErr_SetString(PyExc_TypeError, "condition must be str or a callable");
-        goto error;
-    }
-    /* conditions are compiled once, here (expr_*.c); a callable is kept by the Webhook */
-    if (a.condition && PyUnicode_Check(a.condition) && fwc_condition_compile(st, a.condition, &spec->condition) < 0)
-        goto error;
-    spec->condition_callable = a.condition && a.condition != Py_None && !PyUnicode_Check(a.condition);
-    if (transport_options(st, spec, &a, attrs) < 0) goto error;
+    return 0;
+}
 
-    /* what Python sees: normalised, secret never exposed */
+/* background_jobs_queue (a str, only shown) */
+static int queue_option(const HookArgs *a)
+{
+    if (a->background_jobs_queue && a->background_jobs_queue != Py_None && !PyUnicode_Check(a->background_jobs_queue)) {
+        PyErr_SetString(PyExc_TypeError, "background_jobs_queue must be str");
+        return -1;
+    }
+    return 0;
+}
+
+/* condition: a str compiled once, here (expr_*.c), or a callable the Webhook keeps */
+static int condition_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
+{
+    if (a->condition && a->condition != Py_None && !PyUnicode_Check(a->condition) && !PyCallable_Check(a->condition)) {
+        PyErr_SetString(PyExc_TypeError, "condition must be str or a callable");
+        return -1;
+    }
+    if (a->condition && PyUnicode_Check(a->condition) && fwc_condition_compile(st, a->condition, &spec->condition) < 0)
+        return -1;
+    spec->condition_callable = a->condition && a->condition != Py_None && !PyUnicode_Check(a->condition);
+    return 0;
+}
+
+/* What Python sees of the options not exposed by their validator: normalised, the secret
+ * never shown. */
+static int expose_options(const FwcHookSpec *spec, const HookArgs *a, PyObject *field_rows, PyObject *header_rows,
+                          int security, PyObject *attrs)
+{
     static const char *const sig_names[] = {"frappe", "standard", "github"};
     PyObject *sigs = PyList_New(0);
     for (int i = 0; sigs && i < 3; i++)
@@ -858,11 +890,12 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
             Py_XDECREF(s);
         }
     static const char *const structures[] = {"", "Form URL-Encoded", "JSON"};
-    if (expose(attrs, "request_url", Py_NewRef(a.request_url)) < 0 ||
+    int r = 0;
+    if (expose(attrs, "request_url", Py_NewRef(a->request_url)) < 0 ||
         expose(attrs, "name", str_or_none(spec->name)) < 0 ||
         expose(attrs, "webhook_doctype", str_or_none(spec->webhook_doctype)) < 0 ||
         expose(attrs, "webhook_docevent", str_or_none(spec->webhook_docevent)) < 0 ||
-        expose(attrs, "condition", Py_NewRef(a.condition ? a.condition : Py_None)) < 0 ||
+        expose(attrs, "condition", Py_NewRef(a->condition ? a->condition : Py_None)) < 0 ||
         expose(attrs, "enabled", PyBool_FromLong(spec->enabled)) < 0 ||
         expose(attrs, "request_method", PyUnicode_FromString(spec->request_method)) < 0 ||
         expose(attrs, "request_structure", PyUnicode_FromString(structures[spec->structure])) < 0 ||
@@ -875,21 +908,46 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
         expose(attrs, "is_dynamic_url", PyBool_FromLong(spec->is_dynamic_url)) < 0 ||
         expose(attrs, "timeout", PyFloat_FromDouble(spec->timeout)) < 0 ||
         expose(attrs, "max_retries", PyLong_FromLong(spec->max_retries)) < 0 ||
-        expose(attrs, "background_jobs_queue", Py_NewRef(a.background_jobs_queue ? a.background_jobs_queue : Py_None)) < 0 ||
+        expose(attrs, "background_jobs_queue", Py_NewRef(a->background_jobs_queue ? a->background_jobs_queue : Py_None)) < 0 ||
         expose(attrs, "signature", sigs ? PyList_AsTuple(sigs) : NULL) < 0 ||
-        expose(attrs, "json_style", PyUnicode_FromString(spec->json_style == FWC_JSON_DUMPS ? "dumps" : "as_json")) < 0) {
-        Py_XDECREF(sigs);
-        goto error;
-    }
+        expose(attrs, "json_style", PyUnicode_FromString(spec->json_style == FWC_JSON_DUMPS ? "dumps" : "as_json")) < 0)
+        r = -1;
     Py_XDECREF(sigs);
+    return r;
+}
+
+FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject **attrs_out)
+{
+    HookArgs a;
+    PyObject *attrs = NULL, *field_rows = NULL, *header_rows = NULL;
+    int security = 0;
+    FwcHookSpec *spec = calloc(1, sizeof *spec);
+    if (!spec) return (FwcHookSpec *)PyErr_NoMemory();
+    atomic_init(&spec->refs, 1);
+    if (unpack_kwargs(kwargs, &a) < 0 || !(attrs = PyDict_New()) ||
+        url_options(st, spec, &a) < 0 ||
+        identity_options(st, spec, &a) < 0 ||
+        method_option(st, spec, &a) < 0 ||
+        structure_option(st, spec, &a) < 0 ||
+        template_options(st, spec, &a) < 0 ||
+        field_options(st, spec, &a, &field_rows) < 0 ||
+        header_options(st, spec, &a, &header_rows) < 0 ||
+        security_options(st, spec, &a, &security) < 0 ||
+        json_style_option(st, spec, &a) < 0 ||
+        timeout_options(st, spec, &a) < 0 ||
+        retry_options(st, spec, &a, attrs) < 0 ||
+        queue_option(&a) < 0 ||
+        condition_option(st, spec, &a) < 0 ||
+        transport_options(st, spec, &a, attrs) < 0 ||
+        expose_options(spec, &a, field_rows, header_rows, security, attrs) < 0) {
+        Py_XDECREF(attrs);
+        Py_XDECREF(field_rows);
+        Py_XDECREF(header_rows);
+        fwc_spec_decref(spec);
+        return NULL;
+    }
     Py_DECREF(field_rows);
     Py_DECREF(header_rows);
     *attrs_out = attrs;
     return spec;
-error:
-    Py_XDECREF(attrs);
-    Py_XDECREF(field_rows);
-    Py_XDECREF(header_rows);
-    fwc_spec_decref(spec);
-    return NULL;
 }

@@ -1,7 +1,7 @@
 /* request.h — a compiled webhook (FwcHookSpec) and the request it makes of a document,
  * built without the GIL:
  *
- *   webhook_spec.c  the spec's lifetime, its serial, the request URL check
+ *   webhook_spec.c  the spec's lifetime, its serial, the URL split and the request URL check
  *   request.c       field map / template data, the JSON body, headers, dynamic URL
  *   sign.c          HMAC-SHA256 signatures (Frappe, Standard Webhooks, GitHub) and their
  *                   verification
@@ -114,6 +114,22 @@ typedef struct FwcHookSpec {
 } FwcHookSpec;
 
 
+/* The authority split of scheme://[userinfo@]host[:port][/path?query#fragment]: pointers
+ * into the URL, not NUL-terminated.  The scheme is what precedes the first "://", the
+ * authority runs from there to the first '/', '?' or '#' (or the end), its userinfo is
+ * what precedes its first '@'. */
+typedef struct {
+    const char *scheme;
+    size_t scheme_len;
+    const char *userinfo;   /* NULL when the authority has no '@' */
+    size_t userinfo_len;
+    const char *host;       /* host[:port]: the authority after the userinfo (may be empty) */
+    size_t host_len;
+    const char *rest;       /* path, query and fragment: what follows the authority */
+} FwcUrlParts;
+
+/* 1 with *out filled, or 0 when the URL has no "://" (webhook_spec.c). */
+int fwc_url_split(const char *url, FwcUrlParts *out);
 /* http(s)://host... as Frappe's urlparse(url).netloc check plus a scheme check. */
 FwcStatus fwc_url_validate(const char *url, FwcError *err);
 void fwc_spec_incref(FwcHookSpec *s);

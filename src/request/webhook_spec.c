@@ -1,27 +1,41 @@
 /* webhook_spec.c — the compiled webhook's lifetime (refcount, serial) and the request
- * URL check Frappe makes.  The spec is filled by py/webhook_kwargs.c. */
+ * URL check Frappe makes, on the URL split every layer shares.  The spec is filled by py/webhook_kwargs.c. */
 #include "request/request.h"
 #include <openssl/crypto.h>
 #include <stdlib.h>
+
+int fwc_url_split(const char *url, FwcUrlParts *out)
+{
+    const char *sep = strstr(url, "://");
+    if (!sep) return 0;
+    out->scheme = url;
+    out->scheme_len = (size_t)(sep - url);
+    const char *auth = sep + 3;
+    size_t alen = strcspn(auth, "/?#");
+    out->rest = auth + alen;
+    const char *at = memchr(auth, '@', alen);
+    out->userinfo = at ? auth : NULL;
+    out->userinfo_len = at ? (size_t)(at - auth) : 0;
+    if (at) {
+        alen -= (size_t)(at + 1 - auth);
+        auth = at + 1;
+    }
+    out->host = auth;
+    out->host_len = alen;
+    return 1;
+}
 
 FwcStatus fwc_url_validate(const char *url, FwcError *err)
 {
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return fwc_error_set(err, FWC_EVALUE, "Check Request URL: it contains whitespace or a control character");
-    const char *colon = strstr(url, "://");
-    if (!colon) return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
-    size_t slen = (size_t)(colon - url);
+    FwcUrlParts u;
+    if (!fwc_url_split(url, &u)) return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
+    size_t slen = u.scheme_len;
     if (!((slen == 4 && strncasecmp(url, "http", 4) == 0) || (slen == 5 && strncasecmp(url, "https", 5) == 0)))
         return fwc_error_set(err, FWC_EVALUE, "Request URL scheme must be http or https, not '%.*s'", (int)slen, url);
-    const char *host = colon + 3;
-    size_t hlen = strcspn(host, "/?#");
-    const char *at = memchr(host, '@', hlen);
-    if (at) {
-        hlen -= (size_t)(at + 1 - host);
-        host = at + 1;
-    }
-    if (hlen == 0 || host[0] == ':') return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
+    if (u.host_len == 0 || u.host[0] == ':') return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
     return FWC_OK;
 }
 
