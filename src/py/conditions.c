@@ -1,6 +1,6 @@
 /* conditions.c — the Python side of conditions (GIL held except where released):
  * compiling a Webhook's condition, Webhook.meets_condition / matches, the module-level
- * run_webhooks(), the slow path for callable conditions, and the _eval test hook. */
+ * run_webhooks(), the slow path for callable conditions, and the _eval test entry point. */
 #include "py/py.h"
 
 /* ---------- compile (at Webhook construction) ---------- */
@@ -323,7 +323,7 @@ done:
     return result;
 }
 
-/* ---------- test hook ---------- */
+/* ---------- test entry point ---------- */
 
 /* _eval(source, doc) -> the value of the expression, as Python sees it */
 PyObject *fwc_py_eval_expr(PyObject *module, PyObject *args)

@@ -1,5 +1,5 @@
 /* dispatch.c — dispatch(hook, doc): snapshot with the GIL, then build and send on this
- * thread's own libcurl handle with the GIL released; and the test hooks of the SSRF
+ * thread's own libcurl handle with the GIL released; and the test entry points of the SSRF
  * address classifier. */
 #include "py/py.h"
 #include <arpa/inet.h>
@@ -49,7 +49,7 @@ PyObject *fwc_py_dispatch(PyObject *module, PyObject *const *args, Py_ssize_t na
     return fwc_dispatch(fwc_state_of_module(module), args[0], args[1]);
 }
 
-/* ---------- test hooks for the SSRF address classifier ---------- */
+/* ---------- test entry points for the SSRF address classifier ---------- */
 
 static int parse_addr(PyObject *addr, int *family, uint8_t out[16])
 {

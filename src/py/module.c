@@ -1,7 +1,7 @@
 /* module.c — PEP 489 module: state, exceptions, types, module-level functions. */
 #include "py/py.h"
 
-/* ---------- test hooks: the JSON writer and the snapshot on arbitrary values ---------- */
+/* ---------- test entry points: the JSON writer and the snapshot on arbitrary values ---------- */
 
 /* _dumps(obj, style="dumps") -> str, for differential tests against json.dumps */
 static PyObject *py_dumps(PyObject *m, PyObject *args, PyObject *kwargs)
@@ -91,21 +91,21 @@ static PyMethodDef module_methods[] = {
      "sign(secret, body, scheme='frappe', *, msg_id=None, timestamp=None) -> dict of headers"},
     {"verify", (PyCFunction)(void (*)(void))fwc_py_verify, METH_VARARGS | METH_KEYWORDS,
      "verify(secret, body, headers, scheme='frappe', *, tolerance=300) -> bool"},
-    {"_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS, "test hook: JSON writer"},
-    {"_snapshot", (PyCFunction)py_snapshot, METH_O, "test hook: snapshot round trip"},
+    {"_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS, "test entry point: JSON writer"},
+    {"_snapshot", (PyCFunction)py_snapshot, METH_O, "test entry point: snapshot round trip"},
     {"run_webhooks", (PyCFunction)(void (*)(void))fwc_py_run_webhooks, METH_VARARGS | METH_KEYWORDS,
      "run_webhooks(hooks, doc, event, in_insert=False, *, on_error='raise', batch=None) -> list of the hooks that fire, "
      "in order (each also added to batch)"},
-    {"_eval", (PyCFunction)fwc_py_eval_expr, METH_VARARGS, "test hook: _eval(expression, doc) -> value"},
+    {"_eval", (PyCFunction)fwc_py_eval_expr, METH_VARARGS, "test entry point: _eval(expression, doc) -> value"},
     {"dispatch", (PyCFunction)(void (*)(void))fwc_py_dispatch, METH_FASTCALL,
      "dispatch(hook, doc) -> Response: build hook's request for doc and send it now (GIL released)"},
     {"_classify_address", (PyCFunction)fwc_py_classify_address, METH_O,
-     "test hook: why SSRF protection refuses an address, or None"},
+     "test entry point: why SSRF protection refuses an address, or None"},
     {"_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
-     "test hook: the refusal text for hook and address, or None"},
-    {"_loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS, "test hook: JSON parser"},
+     "test entry point: the refusal text for hook and address, or None"},
+    {"_loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS, "test entry point: JSON parser"},
     {"_render", (PyCFunction)(void (*)(void))fwc_py_render, METH_VARARGS | METH_KEYWORDS,
-     "test hook: _render(template, doc, json_escape=False) -> rendered text"},
+     "test entry point: _render(template, doc, json_escape=False) -> rendered text"},
     {"_take_results", (PyCFunction)fwc_py_take_results, METH_O, "internal: the on_result thread's next batch"},
     {"_release_engine", (PyCFunction)fwc_py_release_engine, METH_O, "internal: the on_result thread ended"},
     {"_close_all", (PyCFunction)fwc_py_close_all, METH_O, "internal: close every open Dispatcher (interpreter exit)"},

@@ -1,6 +1,6 @@
 /* render.c — the Python-facing parts of the template engine (GIL held): compiling a
  * Webhook's templates with Frappe's error text, the snapshot a callable webhook_json
- * makes, and the _render test hook. */
+ * makes, and the _render test entry point. */
 #include "py/py.h"
 
 static void syntax_error(FwcModuleState *st, const FwcError *err)
