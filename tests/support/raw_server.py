@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from receiver import last_header
+from .receiver import last_header
 
 CRLF = b"\r\n"
 

@@ -12,7 +12,7 @@ Paths (query parameters in brackets):
     /count                          200 with the number of requests seen so far
     anything else                   the default answer (200 "ok", or what respond() set)
 
-Receiver(ssl_context=...) serves HTTPS.  Run as a script (`python receiver.py`) it serves
+Receiver(ssl_context=...) serves HTTPS.  Run as a module (`python -m support.receiver`, from tests/) it serves
 in a separate process and prints its port, for tests that must not share the GIL with it.
 """
 import socket

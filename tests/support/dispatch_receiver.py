@@ -262,8 +262,8 @@ class CountReceiver:
 
     def __enter__(self):
         env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC", "ASAN_OPTIONS")}
-        self.proc = subprocess.Popen([sys.executable, "-c", "import dispatch_receiver as r; r.count_receiver_main()"],
-                                     cwd=os.path.dirname(os.path.abspath(__file__)), stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-c", "import support.dispatch_receiver as r; r.count_receiver_main()"],
+                                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), stdout=subprocess.PIPE, env=env)
         self.port = int(self.proc.stdout.readline())
         return self
 
