@@ -12,11 +12,11 @@ import os
 import sys
 import timeit
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # the repo root: tests.support
 
 import frappe_webhook_c as fwc  # noqa: E402
-from frappe_reference import build_request, get_webhook_data, get_webhook_headers  # noqa: E402
-from quotation import quotation  # noqa: E402
+from tests.support.frappe_reference import build_request, get_webhook_data, get_webhook_headers  # noqa: E402
+from tests.support.quotation import quotation  # noqa: E402
 import json  # noqa: E402
 
 ROWS = [("name", "id"), ("party_name", "customer"), ("transaction_date", "date"), ("grand_total", "total"),

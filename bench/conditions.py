@@ -12,12 +12,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))   # the repo root: tests.support
 
 import frappe_webhook_c as fwc  # noqa: E402
-from frappe_reference import _dict, as_dict  # noqa: E402
-from quotation import quotation  # noqa: E402
+from tests.support.frappe_reference import Utils, as_dict  # noqa: E402
+from tests.support.quotation import quotation  # noqa: E402
 
 CONDITIONS = [
     'doc.status == "Open" and doc.grand_total > 1000',
@@ -41,42 +40,6 @@ CONDITIONS = [
     'doc.rounded_total - doc.grand_total < 1',
     'doc.quotation_to == "Customer" and doc.party_name',
 ]
-
-
-class PyUtils:
-    """The Python side's utils: Frappe's flt/cint formulas (rounding as _bankers_rounding_legacy)."""
-
-    @staticmethod
-    def flt(s, precision=None):
-        if isinstance(s, str):
-            s = s.replace(",", "")
-        try:
-            num = float(s)
-            if precision is not None:
-                multiplier = 10 ** precision
-                num = round(num * multiplier if precision else num, 8)
-                floor_num = math.floor(num)
-                decimal_part = num - floor_num
-                if not precision and decimal_part == 0.5:
-                    num = floor_num if (floor_num % 2 == 0) else floor_num + 1
-                elif decimal_part == 0.5:
-                    num = floor_num + 1
-                else:
-                    num = round(num)
-                num = (num / multiplier) if precision else num
-        except Exception:
-            num = 0.0
-        return num
-
-    @staticmethod
-    def cint(s, default=0):
-        try:
-            return int(s)
-        except Exception:
-            try:
-                return int(float(s))
-            except Exception:
-                return default
 
 
 def best(fn, repeat=7, number=None):
@@ -104,7 +67,7 @@ def main():
     codes = [compile(c, "<condition>", "eval") for c in CONDITIONS]
     for c, code in zip(CONDITIONS, codes):
         h = fwc.Webhook("https://example.com/h", webhook_doctype="Quotation", webhook_docevent=event, condition=c)
-        want = bool(eval(code, env, {"doc": pydoc, "utils": PyUtils}))
+        want = bool(eval(code, env, {"doc": pydoc, "utils": Utils}))
         assert h.meets_condition(raw) is want, c
 
     rows = []
@@ -117,7 +80,7 @@ def main():
             for _ in range(n):
                 run(hooks, raw, event)
 
-        loc = {"doc": pydoc, "utils": PyUtils}
+        loc = {"doc": pydoc, "utils": Utils}
 
         def python(n, code=code, loc=loc):
             for _ in range(n):
@@ -147,11 +110,11 @@ def main():
     def python_all(n):
         for _ in range(n):
             doc = as_dict(raw)
-            loc = {"doc": doc, "utils": PyUtils}
+            loc = {"doc": doc, "utils": Utils}
             [c for c in pycodes if eval(c, env, loc)]
 
     assert [h.name for h in fwc.run_webhooks(hooks, raw, event)] == [
-        f"h{i}" for i, c in enumerate(pycodes) if eval(c, env, {"doc": as_dict(raw), "utils": PyUtils})]
+        f"h{i}" for i, c in enumerate(pycodes) if eval(c, env, {"doc": as_dict(raw), "utils": Utils})]
     tn, tp = best(native_all), best(python_all)
     print()
     print(f"{'run_webhooks, 50 hooks':<40} {'python µs':>10} {'native µs':>10} {'ratio':>7}")

@@ -15,11 +15,11 @@ import os
 import sys
 import timeit
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # the repo root: tests.support
 
 import frappe_webhook_c as fwc  # noqa: E402
-import jinja_reference as jr  # noqa: E402
-from quotation import quotation  # noqa: E402
+from tests.support import jinja_reference as jr  # noqa: E402
+from tests.support.quotation import quotation  # noqa: E402
 
 TEMPLATE = """{
   "event": "quotation_{{ doc.status | lower }}",

@@ -11,7 +11,7 @@ settings.register_profile("fwc", deadline=None, derandomize=True, suppress_healt
 settings.load_profile("fwc")  # derandomized: CI runs the examples a developer ran
 
 
-# ---------- HTTP transport fixtures (tests/receiver.py) ----------
+# ---------- HTTP transport fixtures (tests/support/receiver.py) ----------
 
 import shutil  # noqa: E402
 import ssl  # noqa: E402
@@ -19,12 +19,12 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
-from receiver import Receiver  # noqa: E402
+from support.receiver import Receiver  # noqa: E402
 
 
 @pytest.fixture
 def receiver():
-    """A recording HTTP server on 127.0.0.1, random port (see tests/receiver.py)."""
+    """A recording HTTP server on 127.0.0.1, random port (see tests/support/receiver.py)."""
     with Receiver("127.0.0.1") as rx:
         yield rx
 

@@ -10,7 +10,12 @@ import pytest
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import _core
-from quotation import quotation
+from support.frappe_reference import bankers_rounding as frappe_bankers
+from support.frappe_reference import cint as frappe_cint
+from support.frappe_reference import commercial_rounding as frappe_commercial
+from support.frappe_reference import flt as frappe_flt
+from support.frappe_reference import rounded_legacy as frappe_rounded_legacy
+from support.quotation import quotation
 
 DOC = {
     "doctype": "Quotation", "name": "Q-1", "status": "Open", "grand_total": 1500.5, "qty": 7, "flag": True,
@@ -222,66 +227,6 @@ def test_comprehension_over_document_rows():
 
 
 # ---------------------------------------------------------------- utils (Frappe's formulas)
-
-
-def frappe_rounded_legacy(num, precision=0):
-    """frappe.utils.data._bankers_rounding_legacy"""
-    multiplier = 10 ** precision
-    num = round(num * multiplier if precision else num, 8)
-    floor_num = math.floor(num)
-    decimal_part = num - floor_num
-    if not precision and decimal_part == 0.5:
-        num = floor_num if (floor_num % 2 == 0) else floor_num + 1
-    else:
-        if decimal_part == 0.5:
-            num = floor_num + 1
-        else:
-            num = round(num)
-    return (num / multiplier) if precision else num
-
-
-def frappe_bankers(num, precision):
-    multiplier = 10 ** precision
-    num = round(num * multiplier, 12)
-    if num == 0:
-        return 0.0
-    floor_num = math.floor(num)
-    decimal_part = num - floor_num
-    epsilon = 2.0 ** (math.log(abs(num), 2) - 52.0)
-    if abs(decimal_part - 0.5) < epsilon:
-        num = floor_num if (floor_num % 2 == 0) else floor_num + 1
-    else:
-        num = round(num)
-    return num / multiplier
-
-
-def frappe_commercial(num, precision):
-    if num == 0:
-        return 0.0
-    epsilon = 2.0 ** (math.log(abs(num), 2) - 52.0)
-    return round(num + math.copysign(epsilon, num), precision)
-
-
-def frappe_flt(s, precision=None):
-    if isinstance(s, str):
-        s = s.replace(",", "")
-    try:
-        num = float(s)
-        if precision is not None:
-            num = frappe_rounded_legacy(num, precision)
-    except Exception:
-        num = 0.0
-    return num
-
-
-def frappe_cint(s, default=0):
-    try:
-        return int(s)
-    except Exception:
-        try:
-            return int(float(s))
-        except Exception:
-            return default
 
 
 FLT_INPUTS = ["43.5", "42.5", "10,500.5666", "a", None, "", " 12 ", "1e3", "inf", "nan", True, 3, 2.675, -2.5, 0.125,

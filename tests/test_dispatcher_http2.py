@@ -17,7 +17,7 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import nginx_binary
+from support.dispatch_receiver import nginx_binary
 
 N = 200
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

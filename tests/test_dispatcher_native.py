@@ -15,7 +15,7 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import ScriptedReceiver, hook, wait_until
+from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
 
 
 @pytest.fixture

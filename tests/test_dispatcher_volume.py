@@ -9,7 +9,7 @@ import os
 import pytest
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import CountReceiver, NginxReceiver, nginx_binary
+from support.dispatch_receiver import CountReceiver, NginxReceiver, nginx_binary
 
 SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 # under ASan+UBSan (make test-sanitize) everything runs several times slower: the same

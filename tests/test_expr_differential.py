@@ -229,7 +229,7 @@ def test_engine_equals_python_eval(expr, doc):
 
 
 # A fixed corpus: realistic conditions on the Quotation document.
-from quotation import quotation  # noqa: E402
+from support.quotation import quotation  # noqa: E402
 
 REALISTIC = [
     'doc.status == "Open" and doc.grand_total > 1000',

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import _core
-import jinja_reference as jr
+from support import jinja_reference as jr
 from test_expr_differential import check as check_eval
 
 HERE = os.path.dirname(os.path.abspath(__file__))

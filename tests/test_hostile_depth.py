@@ -16,7 +16,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import _core
-import jinja_reference as jr
+from support import jinja_reference as jr
 
 LIMIT = 200           # FWC_EXPR_MAX_DEPTH: nodes on the longest root-to-leaf path
 VALUE_LIMIT = 400     # FWC_TMPL_MAX_VALUE_DEPTH: levels of a stored template value
@@ -364,7 +364,7 @@ def test_the_deepest_accepted_work_fits_a_2_mib_thread_stack(kind, src, doc):
 def test_deep_templates_through_a_dispatcher_fail_cleanly():
     rc, out, err = run_isolated("""
     import frappe_webhook_c as f
-    from dispatch_receiver import ScriptedReceiver, hook, wait_until
+    from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
     with ScriptedReceiver() as rx, f.Dispatcher() as d:
         # at the expression limit: renders and is delivered from a worker thread
         ok = hook(rx.url("/ok"), webhook_data=None, request_structure="JSON",

@@ -25,8 +25,8 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import ScriptedReceiver, wait_until
-from raw_server import Act, RawServer, ok
+from support.dispatch_receiver import ScriptedReceiver, wait_until
+from support.raw_server import Act, RawServer, ok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

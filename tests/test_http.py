@@ -1,6 +1,6 @@
 """HTTP delivery: dispatch() / Webhook.send() against real servers on loopback.
 
-Every test talks only to 127.0.0.1 / ::1 (receivers from tests/receiver.py); the
+Every test talks only to 127.0.0.1 / ::1 (receivers from tests/support/receiver.py); the
 transport is never mocked."""
 import gc
 import ipaddress
@@ -16,7 +16,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import DeliveryError, Response, ValidationError, Webhook, _core, dispatch
-from receiver import Receiver
+from support.receiver import Receiver
 
 SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 
@@ -570,7 +570,7 @@ def test_gil_released_during_transfer():
     """8 threads each dispatching to an endpoint that waits 300 ms finish well under
     8 x 300 ms, while a pure-Python counting thread keeps at least half its solo rate.
     The receiver runs in another process, so it takes no GIL from this one."""
-    proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "receiver.py")],
+    proc = subprocess.Popen([sys.executable, "-m", "support.receiver"], cwd=os.path.dirname(os.path.abspath(__file__)),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline())

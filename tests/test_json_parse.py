@@ -443,7 +443,7 @@ def test_invalid_utf8_bytes():
 
 
 def test_realistic_webhook_body():
-    import quotation
+    from support import quotation
     doc = quotation.quotation(rows=5)
     text = json.dumps(doc, default=str, indent=4)
     assert check_same(text)[0] == "ok"

@@ -1,4 +1,4 @@
-"""Leak checks: every public operation (tests/leak_workload.py), success and error paths,
+"""Leak checks: every public operation (tests/support/leak_workload.py), success and error paths,
 repeated thousands of times in a fresh interpreter, with flat RSS and flat tracemalloc.
 
 The bounds are set so that the controls (a deliberate 1 KiB leak a call, in Python
@@ -25,7 +25,7 @@ OPS = ["construct", "construct_errors", "from_frappe", "request_field_map", "req
 
 
 def measure(op, n):
-    out = subprocess.run([sys.executable, os.path.join(HERE, "leak_workload.py"), "measure", op, str(n)],
+    out = subprocess.run([sys.executable, os.path.join(HERE, "support", "leak_workload.py"), "measure", op, str(n)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

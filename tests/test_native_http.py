@@ -4,7 +4,7 @@
 client; `native_http=False` sends everything through libcurl.  Every case here runs with
 both and compares what matters:
 
-1. the request bytes on the wire, byte for byte (tests/raw_server.py records them per
+1. the request bytes on the wire, byte for byte (tests/support/raw_server.py records them per
    connection): hypothesis-generated webhooks (methods, header rows, signatures, field
    maps and templates, URLs) and an explicit list of URL / header-row forms where
    libcurl rewrites or drops something;
@@ -34,8 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
-from dispatch_receiver import wait_until
-from raw_server import Act, RawServer, fragments, ok
+from support.dispatch_receiver import wait_until
+from support.raw_server import Act, RawServer, fragments, ok
 
 # The native client counts its attempts in stats()["native_attempts"].  While it has not
 # landed (the keyword is a no-op), that single assertion is off; it must be True at the end.

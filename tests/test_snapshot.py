@@ -11,7 +11,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import _core
-from frappe_reference import _dict, as_dict
+from support.frappe_reference import _dict, as_dict
 
 
 def test_dates_become_str_like_frappe():

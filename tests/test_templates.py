@@ -1,5 +1,5 @@
 """The native template engine against Jinja2 itself, configured as Frappe configures it
-(tests/jinja_reference.py): a corpus of realistic webhook templates over generated
+(tests/support/jinja_reference.py): a corpus of realistic webhook templates over generated
 documents and hypothesis-generated templates from the supported grammar -- same output,
 or both fail.  Plus error messages, the sandbox and its bounds, request building,
 dynamic URLs and json_escape.
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import _core
-import jinja_reference as jr
-from quotation import quotation
+from support import jinja_reference as jr
+from support.quotation import quotation
 
 URL = "https://example.com/hook"
 native, reference, assert_same = jr.native, jr.reference, jr.assert_same

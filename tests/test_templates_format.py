@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
 from frappe_webhook_c import _core
-import jinja_reference as jr
+from support import jinja_reference as jr
 
 URL = "https://example.com/hook"
 

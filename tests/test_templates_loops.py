@@ -1,6 +1,6 @@
 """Grouping rows and carrying state through loops -- the groupby filter and its
 (grouper, list) tuples, loop.changed(), namespace() with {% set ns.attr = ... %} --
-against Jinja2 as Frappe configures it (tests/jinja_reference.py): same text, or both
+against Jinja2 as Frappe configures it (tests/support/jinja_reference.py): same text, or both
 fail.  Documents are generated; so are the grouping attributes and the loop bodies.
 """
 import json
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
-import jinja_reference as jr
+from support import jinja_reference as jr
 
 URL = "https://example.com/hook"
 native, reference, assert_same = jr.native, jr.reference, jr.assert_same

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import frappe_webhook_c as fwc
-from frappe_reference import build_request, get_webhook_data
-from quotation import quotation
+from support.frappe_reference import build_request, get_webhook_data
+from support.quotation import quotation
 
 SEED = dict(
     name="quotation-hook", request_url="https://example.com/hooks/quotation", webhook_doctype="Quotation",

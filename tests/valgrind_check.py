@@ -1,4 +1,4 @@
-"""`make test-valgrind`: every public operation (tests/leak_workload.py) a few times under
+"""`make test-valgrind`: every public operation (tests/support/leak_workload.py) a few times under
 valgrind's memcheck.  Fails on any error report or definite leak with a frame in the
 project's own C sources; CPython's own reports (its GC and import machinery make a few
 that are known false positives under memcheck) are counted and shown, not failed.
@@ -48,7 +48,7 @@ def main():
     calls = sys.argv[1] if len(sys.argv) > 1 else "3"
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
         cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite", "--num-callers=40",
-               f"--log-file={log.name}", sys.executable, os.path.join(HERE, "leak_workload.py"), "run", calls]
+               f"--log-file={log.name}", sys.executable, os.path.join(HERE, "support", "leak_workload.py"), "run", calls]
         run = subprocess.run(cmd, env={**os.environ, "PYTHONMALLOC": "malloc"}, timeout=1800)
         text = log.read()
     found = [(h, f) for h, f in records(text) if ours(f)]

@@ -6,6 +6,7 @@ request with its arrival time and answers each path from a script: a list of ans
 played in order (the last one repeats).  An answer is a status code, or a dict with
 status, headers, body, delay (seconds), "reset" (RST after reading the request) or
 "close" (close without answering).  It tracks concurrent connections per path.
+The loop is tests/support/loopback.py's (HTTPReceiverBase), as Receiver's.
 
 count_receiver_main(): a fast single-threaded keep-alive server (selectors, raw sockets)
 run as a subprocess for the volume tests; it answers 200 to everything and counts
@@ -15,14 +16,14 @@ import json
 import os
 import selectors
 import socket
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
 import frappe_webhook_c as fwc
+
+from .loopback import HTTPReceiverBase
 
 
 def wait_until(pred, timeout=10.0):
@@ -54,108 +55,47 @@ class Hit:
     connection: int
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self):
-        rx = self.server.rx
-        sock = self.request
-        with rx.lock:
-            rx.connections += 1
-            conn = rx.connections
-        sock.settimeout(30)
-        buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                n = int(headers.get("content-length", "0"))
-                while len(buf) < n:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                body, buf = buf[:n], buf[n:]
-                path = target.split("?", 1)[0]
-                with rx.lock:
-                    answer = rx._next_answer(path)
-                    rx.hits.append(Hit(path, headers, body, time.monotonic(), conn))
-                    rx.active[path] = rx.active.get(path, 0) + 1
-                    rx.max_active[path] = max(rx.max_active.get(path, 0), rx.active[path])
-                    rx.cond.notify_all()
-                try:
-                    if not self._answer(sock, answer):
-                        return
-                finally:
-                    with rx.lock:
-                        rx.active[path] -= 1
-        except OSError:
-            return
-        finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
+class ScriptedReceiver(HTTPReceiverBase):
+    backlog = 128
 
-    @staticmethod
-    def _answer(sock, a):
+    def __init__(self, host="127.0.0.1"):
+        super().__init__(host)
+        self.hits = []
+        self.scripts = {}
+        self.active = {}
+        self.max_active = {}
+
+    # ---- the loop's hooks (tests/support/loopback.py) ----
+    def on_request(self, conn, req):
+        _, target, _ = req.request_line.split(" ", 2)
+        headers = {}
+        for k, v in req.headers:
+            headers[k.strip().lower()] = v.strip()
+        path = target.split("?", 1)[0]
+        with self.lock:
+            answer = self._next_answer(path)
+            self.hits.append(Hit(path, headers, req.body, time.monotonic(), conn.id))
+            self.active[path] = self.active.get(path, 0) + 1
+            self.max_active[path] = max(self.max_active.get(path, 0), self.active[path])
+            self.cond.notify_all()
+        try:
+            return self._answer(conn, answer)
+        finally:
+            with self.lock:
+                self.active[path] -= 1
+
+    def _answer(self, conn, a):
         if isinstance(a, int):
             a = {"status": a}
         if a.get("delay"):
             time.sleep(a["delay"])
         if a.get("reset"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.set_reset()
             return False
         if a.get("close"):
             return False
-        body = a.get("body", b"ok")
-        out = [f"HTTP/1.1 {a.get('status', 200)} X", f"Content-Length: {len(body)}"]
-        out += [f"{k}: {v}" for k, v in a.get("headers", {}).items()]
-        sock.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body)
+        self.send_response(conn.sock, a.get("status", 200), a.get("body", b"ok"), a.get("headers", {}).items())
         return True
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class ScriptedReceiver:
-    def __init__(self, host="127.0.0.1"):
-        self.host = host
-        self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
-        self.hits = []
-        self.scripts = {}
-        self.active = {}
-        self.max_active = {}
-        self.connections = 0
-        _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.server = _Server((host, 0), _Handler)
-        self.server.rx = self
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def url(self, path):
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
 
     def script(self, path, *answers):
         with self.lock:
@@ -262,8 +202,8 @@ class CountReceiver:
 
     def __enter__(self):
         env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC", "ASAN_OPTIONS")}
-        self.proc = subprocess.Popen([sys.executable, "-c", "import dispatch_receiver as r; r.count_receiver_main()"],
-                                     cwd=os.path.dirname(os.path.abspath(__file__)), stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-c", "import support.dispatch_receiver as r; r.count_receiver_main()"],
+                                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), stdout=subprocess.PIPE, env=env)
         self.port = int(self.proc.stdout.readline())
         return self
 

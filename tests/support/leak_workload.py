@@ -2,8 +2,8 @@
 leak checks: tests/test_leaks.py runs each many times in a fresh interpreter and watches
 RSS and tracemalloc; `make test-valgrind` runs them all a few times under valgrind.
 
-    python leak_workload.py measure OP N   one op: warm up, then N calls; prints growth as JSON
-    python leak_workload.py run N          every op N times (the valgrind workload)
+    python tests/support/leak_workload.py measure OP N   one op: warm up, then N calls; prints growth as JSON
+    python tests/support/leak_workload.py run N          every op N times (the valgrind workload)
 """
 import collections.abc
 import ctypes
@@ -16,10 +16,10 @@ import sys
 import threading
 import tracemalloc
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # tests/
 
 import frappe_webhook_c as fwc  # noqa: E402
-from quotation import quotation  # noqa: E402
+from support.quotation import quotation  # noqa: E402
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
