@@ -8,7 +8,6 @@
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 
-
 enum {
     F_ABS = 1, F_ATTR, F_BATCH, F_CAPITALIZE, F_CENTER, F_COUNT, F_DEFAULT, F_D, F_DICTSORT, F_ESCAPE, F_E,
     F_FIRST, F_FLOAT, F_INDENT, F_INT, F_JOIN, F_LAST, F_LENGTH, F_LIST, F_LOWER, F_MAP, F_MAX, F_MIN,
@@ -124,7 +123,8 @@ static int map_filter(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
 }
 
 /* select, reject, selectattr, rejectattr */
-static int select_kw(ExprCtx *ctx, const char *fname, int by_attr, int want, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int select_kw(ExprCtx *ctx, const char *fname, int by_attr, int want,
+                     const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     for (int i = 0; kw && i < nargs; i++)
         if (kw[i]) return FAIL("TypeError: %s() takes no keyword arguments", fname);

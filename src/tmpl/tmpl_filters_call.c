@@ -52,7 +52,6 @@ int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const c
 
 /* ---------- arguments ---------- */
 
-
 /* Binds positional/keyword args onto params; missing optional ones keep their defaults
  * (the caller pre-fills slots). */
 int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args, int nargs, const char **kw,
@@ -77,7 +76,6 @@ int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, Fw
     }
     return 0;
 }
-
 
 /* the result string; its bytes are charged as work (every filter building text ends here) */
 int fwc_tmpl_buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
@@ -119,7 +117,6 @@ int fwc_tmpl_need_int(ExprCtx *ctx, const char *fname, const FwcValue *v, int64_
     *out = v->u.i;
     return 0;
 }
-
 
 /* markupsafe asks a value for __html__; a frappe._dict answers None for any attribute,
  * so escaping one fails in Frappe. */

@@ -38,7 +38,8 @@ int fwc_tmpl_f_default(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nar
 }
 
 /* length, count, len */
-static int len_filter(ExprCtx *ctx, const char *fname, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int len_filter(ExprCtx *ctx, const char *fname,
+                      const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     if (nargs) return FAIL("TypeError: %s() takes no arguments", fname);
     if (tmpl_is_undef(in)) {   /* Undefined.__len__ is 0 (Frappe's len filter is Python's len) */
@@ -92,7 +93,8 @@ int fwc_tmpl_f_join(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
 }
 
 /* first, last */
-static int first_last(ExprCtx *ctx, int last, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int first_last(ExprCtx *ctx, int last,
+                      const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     FwcValue *items;
     uint32_t n;
@@ -195,7 +197,8 @@ int fwc_tmpl_f_sum(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, 
 }
 
 /* min, max */
-static int min_max(ExprCtx *ctx, const char *fname, int max, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int min_max(ExprCtx *ctx, const char *fname, int max,
+                   const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     static const char *const P[] = {"case_sensitive", "attribute", NULL};
     FwcValue sl[2] = {fwc_bool(0), fwc_null()};
@@ -329,7 +332,8 @@ int fwc_tmpl_f_attr(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
 }
 
 /* batch, slice */
-static int batch_slice(ExprCtx *ctx, const char *fname, int batch, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int batch_slice(ExprCtx *ctx, const char *fname, int batch,
+                       const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     static const char *const PB[] = {"linecount", "fill_with", NULL}, *const PS[] = {"slices", "fill_with", NULL};
     FwcValue sl[2] = {fwc_null(), fwc_null()};

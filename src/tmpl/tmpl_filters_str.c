@@ -204,7 +204,8 @@ int fwc_tmpl_f_json(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
 }
 
 /* Frappe's int (cint), flt, str */
-static int frappe_conv(ExprCtx *ctx, const char *fname, int uid, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int frappe_conv(ExprCtx *ctx, const char *fname, int uid,
+                       const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     FwcValue a[4];
     const char *k[4] = {NULL, NULL, NULL, NULL};
@@ -263,7 +264,8 @@ int fwc_tmpl_f_safe(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
 }
 
 /* lower, upper, capitalize: the str method */
-static int str_method(ExprCtx *ctx, const char *fname, int mid, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int str_method(ExprCtx *ctx, const char *fname, int mid,
+                      const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     FwcValue s;
     if (nargs) return FAIL("TypeError: %s() takes no arguments", fname);
