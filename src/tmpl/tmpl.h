@@ -7,7 +7,10 @@
  *   tmpl_shape.c    what a compiled template reads of `doc` (an FwcShape)
  *   tmpl_render.c   rendering on a snapshot without the GIL, bounded: statements, loop
  *                   variables, `ns.attr` assignments, NJ_* evaluation
- *   tmpl_filters.c  Jinja's built-in filters and tests, Frappe's json/len/int/str/flt
+ *   tmpl_filters.c  Jinja's built-in filters and tests, Frappe's json/len/int/str/flt:
+ *                   the tables by id (one function per filter / test), select/map
+ *   tmpl_filters_str.c, tmpl_filters_seq.c  the filters of text / of sequences
+ *   tmpl_filters_call.c  what they share: engine calls, argument binding
  *   tmpl_format.c   printf-style `fmt % args` (the format filter and the % operator)
  *   tmpl_groupby.c  the groupby filter and its (grouper, list) tuples
  *   tmpl_namespace.c  namespace() objects: making one, {% set ns.attr = value %}
@@ -16,6 +19,7 @@
  *                   attribute and item access (loops, _GroupTuple, namespaces), paths
  * Calls between these files go one way (no file calls back into a caller):
  *   render -> filters -> groupby -> value;  filters -> format -> value;
+ *   filters -> filters_str, filters_seq -> filters_call -> value;
  *   render -> format;  render -> namespace -> value;  render -> value;
  *   parse -> lex, filters (filter/test names);  value calls none of them. */
 #ifndef FWC_TMPL_H
@@ -158,6 +162,58 @@ int fwc_tmpl_test_id(const char *name, size_t n);
 int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs,
                           const char **kw, FwcValue *out);
 int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, int *out);
+
+/* A filter: in | name(args; kw[i] names args[i], NULL for a positional one) into *out;
+ * 0, or -1 with the error set.  tmpl_filters.c holds the table of them by filter id. */
+typedef int (*TmplFilterFn)(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+#define TMPL_FILTER_FN(name) \
+    int fwc_tmpl_f_##name(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+/* sequences, mappings, numbers (tmpl_filters_seq.c) */
+TMPL_FILTER_FN(default); TMPL_FILTER_FN(length); TMPL_FILTER_FN(count); TMPL_FILTER_FN(len);
+TMPL_FILTER_FN(join); TMPL_FILTER_FN(first); TMPL_FILTER_FN(last); TMPL_FILTER_FN(list);
+TMPL_FILTER_FN(reverse); TMPL_FILTER_FN(abs); TMPL_FILTER_FN(round); TMPL_FILTER_FN(sum);
+TMPL_FILTER_FN(min); TMPL_FILTER_FN(max); TMPL_FILTER_FN(sort); TMPL_FILTER_FN(unique);
+TMPL_FILTER_FN(dictsort); TMPL_FILTER_FN(attr); TMPL_FILTER_FN(batch); TMPL_FILTER_FN(slice);
+/* text, conversions, JSON (tmpl_filters_str.c) */
+TMPL_FILTER_FN(tojson); TMPL_FILTER_FN(json); TMPL_FILTER_FN(int); TMPL_FILTER_FN(flt);
+TMPL_FILTER_FN(str); TMPL_FILTER_FN(float); TMPL_FILTER_FN(string); TMPL_FILTER_FN(safe);
+TMPL_FILTER_FN(lower); TMPL_FILTER_FN(upper); TMPL_FILTER_FN(capitalize); TMPL_FILTER_FN(title);
+TMPL_FILTER_FN(trim); TMPL_FILTER_FN(replace); TMPL_FILTER_FN(escape); TMPL_FILTER_FN(striptags);
+TMPL_FILTER_FN(truncate); TMPL_FILTER_FN(wordcount); TMPL_FILTER_FN(center); TMPL_FILTER_FN(indent);
+TMPL_FILTER_FN(urlencode);
+
+/* ---------- what filters and tests share (tmpl_filters_call.c) ---------- */
+
+/* the expression engine's builtin / str method / util `id` called on constant values */
+int fwc_tmpl_builtin(ExprCtx *ctx, int id, const FwcValue *args, int nargs, FwcValue *out);
+int fwc_tmpl_method(ExprCtx *ctx, int id, const FwcValue *recv, const FwcValue *args, int nargs, FwcValue *out);
+int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const char **kw, FwcValue *out);
+/* Binds positional/keyword args onto params (NULL-terminated) of filter fname; missing
+ * optional ones keep their defaults (the caller pre-fills slots); present may be NULL. */
+int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args, int nargs,
+                  const char **kw, FwcValue *slots, int *present);
+/* b as the result string (freed); its bytes are charged as work */
+int fwc_tmpl_buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out);
+/* v lower-cased unless case_sensitive (or not a str) */
+int fwc_tmpl_ignore_case(ExprCtx *ctx, const FwcValue *v, int case_sensitive, FwcValue *out);
+/* the code point at s[i] (a lone surrogate as its 3-byte form) and its byte length */
+size_t fwc_tmpl_cp_at(const FwcValue *s, size_t i, uint32_t *cp);
+/* v as an int argument of fname (TypeError otherwise) */
+int fwc_tmpl_need_int(ExprCtx *ctx, const char *fname, const FwcValue *v, int64_t *out);
+/* escaping a dict fails as in Frappe (markupsafe asks a frappe._dict for __html__) */
+int fwc_tmpl_not_markup(ExprCtx *ctx);
+
+static inline int tmpl_is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
+static inline FwcValue tmpl_cstr(const char *s)
+{
+    FwcValue v = {.type = FWC_T_STR, .ascii = 1, .len = (uint32_t)strlen(s), .u.s = s};
+    return v;
+}
+static inline FwcValue tmpl_list_value(int type, FwcValue *items, uint32_t n)
+{
+    FwcValue v = {.type = (uint8_t)type, .ascii = 1, .len = n, .u.items = items};
+    return v;
+}
 
 /* ---------- printf-style formatting (tmpl_format.c) ---------- */
 
