@@ -214,6 +214,10 @@ int fwc_expr_parse_int_text(const char *s, size_t n, int64_t *out);    /* int(st
 double fwc_expr_round_float(double x, int64_t ndigits);                /* round(x, n) */
 int fwc_expr_floor_to_int(ExprCtx *ctx, double x, int64_t *out, int ceil_); /* math.floor/ceil */
 size_t fwc_expr_utf8_len(const char *s, size_t n);
+/* Of a str value (expr_str.c): its number of code points, and the byte offset of code
+ * point index i (i <= the number of code points). */
+size_t fwc_expr_cp_len(const FwcValue *s);
+size_t fwc_expr_cp_offset(const FwcValue *s, size_t i);
 
 static inline FwcValue fwc_int(int64_t i) { FwcValue v = {FWC_T_INT, 1, 0, {0}}; v.u.i = i; return v; }
 static inline FwcValue fwc_float(double f) { FwcValue v = {FWC_T_FLOAT, 1, 0, {0}}; v.u.f = f; return v; }

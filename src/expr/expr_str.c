@@ -243,9 +243,9 @@ static int argc(ExprCtx *ctx, const char *m, int nargs, int lo, int hi)
     return 0;
 }
 
-static size_t cplen(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
+size_t fwc_expr_cp_len(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
 
-static size_t cp_to_byte(const FwcValue *s, size_t i)
+size_t fwc_expr_cp_offset(const FwcValue *s, size_t i)
 {
     if (s->ascii) return i;
     size_t off = 0;
@@ -349,7 +349,7 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
     if (args[0].type != FWC_T_STR)
         return FAIL("TypeError: must be str, not %s", TN(&args[0]));
     const FwcValue *sub = &args[0];
-    size_t len = cplen(s);
+    size_t len = fwc_expr_cp_len(s);
     int64_t start, end;
     if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
     if (fwc_expr_charge(ctx, s->len) < 0) return -1;
@@ -366,7 +366,7 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
             *out = fwc_int(0);
             return 0;
         }
-        size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+        size_t b0 = fwc_expr_cp_offset(s, (size_t)start), b1 = fwc_expr_cp_offset(s, (size_t)end);
         int64_t cnt = 0;
         const char *p = s->u.s + b0, *e = s->u.s + b1;
         Finder fd;
@@ -382,8 +382,8 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
         return 0;
     }
     int64_t pos = -1;
-    if (start <= (int64_t)len && end - start >= (int64_t)cplen(sub)) {
-        size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+    if (start <= (int64_t)len && end - start >= (int64_t)fwc_expr_cp_len(sub)) {
+        size_t b0 = fwc_expr_cp_offset(s, (size_t)start), b1 = fwc_expr_cp_offset(s, (size_t)end);
         Finder fd;
         if (finder_init(ctx, &fd, sub->u.s, sub->len) < 0) return -1;
         const char *f = find_bytes(&fd, s->u.s + b0, b1 - b0);
@@ -406,7 +406,7 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
 {
     const char *m = ends ? "endswith" : "startswith";
     if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
-    size_t len = cplen(s);
+    size_t len = fwc_expr_cp_len(s);
     int64_t start, end;
     if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
     const FwcValue *p = &args[0];
@@ -416,7 +416,7 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
     uint32_t np = p->type == FWC_T_STR ? 1 : p->len;
     /* Python: start past the end, or end before start, matches nothing (not even "") */
     int possible = start <= (int64_t)len && end >= start;
-    size_t b0 = possible ? cp_to_byte(s, (size_t)start) : 0, b1 = possible ? cp_to_byte(s, (size_t)end) : 0;
+    size_t b0 = possible ? fwc_expr_cp_offset(s, (size_t)start) : 0, b1 = possible ? fwc_expr_cp_offset(s, (size_t)end) : 0;
     if (fwc_expr_charge(ctx, (uint64_t)s->len + (uint64_t)np * 32) < 0) return -1;
     for (uint32_t i = 0; i < np; i++) {
         if (ps[i].type != FWC_T_STR)
@@ -451,7 +451,7 @@ static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, in
     if (id != M_LSTRIP)
         while (hi > lo && STRIPPABLE(cps[hi - 1])) hi--;
 #undef STRIPPABLE
-    size_t b0 = cp_to_byte(s, lo), b1 = cp_to_byte(s, hi);
+    size_t b0 = fwc_expr_cp_offset(s, lo), b1 = fwc_expr_cp_offset(s, hi);
     out->type = FWC_T_STR;
     out->ascii = s->ascii;
     out->len = (uint32_t)(b1 - b0);
