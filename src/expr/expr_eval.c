@@ -8,8 +8,6 @@
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 #define TN(v) fwc_expr_type_name(v)
 
-int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
-                         const char **kw, FwcValue *out);     /* expr_str.c */
 
 static int is_num(const FwcValue *v)
 {

@@ -163,8 +163,6 @@ int fwc_expr_equal(const FwcValue *a, const FwcValue *b)
 /* A hash consistent with fwc_expr_equal: equal values hash alike (1 == 1.0 == True, a
  * big int and the float it equals); sets and dicts (order-free equality) by length only.
  * For hashed dedup (unique, has_common) instead of comparing every pair. */
-uint64_t fwc_expr_hash(const FwcValue *v);
-
 static uint64_t mix64(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15ull;
