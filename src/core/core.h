@@ -184,7 +184,10 @@ const FwcValue *fwc_dict_get(const FwcValue *d, const char *key, size_t n);
 
 static inline FwcValue fwc_null(void) { FwcValue v = {FWC_T_NULL, 1, 0, {0}}; return v; }
 
-/* Value of the str key `key` in dict d (the last one if repeated), or NULL. Borrowed. */
+/* Python's ordering of two numbers (BOOL, INT, BIGINT or FLOAT, mixed freely; exact
+ * between int and float): -1, 0 or 1 for a < b, a == b, a > b, or 2 when unordered (a
+ * NaN is involved).  Used by the expression engine (==, <, ...) and by json's sort_keys. */
+int fwc_num_compare(const FwcValue *a, const FwcValue *b);
 
 /* ---------- snapshot: a value tree and the arena that owns it, shared by threads ----------
  * Taken from a Python document by the Python layer (py/snapshot.c), then immutable. */

@@ -208,17 +208,26 @@ int fwc_expr_new_str(ExprCtx *ctx, const char *s, size_t n, FwcValue *out);
 int fwc_expr_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out);   /* str(v) */
 int fwc_expr_repr_append(FwcBuf *b, const FwcValue *v, int depth);     /* repr(v) */
 int fwc_expr_equal(const FwcValue *a, const FwcValue *b);
+uint64_t fwc_expr_hash(const FwcValue *v);                             /* consistent with fwc_expr_equal */
 int fwc_expr_to_float(ExprCtx *ctx, const FwcValue *v, double *out);    /* float(v) */
 int fwc_expr_parse_float_text(const char *s, size_t n, double *out);   /* float(str): 0 ok, -1 invalid */
 int fwc_expr_parse_int_text(const char *s, size_t n, int64_t *out);    /* int(str): 0 ok, -1 invalid, -2 overflow */
 double fwc_expr_round_float(double x, int64_t ndigits);                /* round(x, n) */
 int fwc_expr_floor_to_int(ExprCtx *ctx, double x, int64_t *out, int ceil_); /* math.floor/ceil */
 size_t fwc_expr_utf8_len(const char *s, size_t n);
+/* Of a str value (expr_str.c): its number of code points, and the byte offset of code
+ * point index i (i <= the number of code points). */
+size_t fwc_expr_cp_len(const FwcValue *s);
+size_t fwc_expr_cp_offset(const FwcValue *s, size_t i);
+int fwc_expr_is_space_cp(uint32_t c);                                   /* str.isspace() of one code point */
 
 static inline FwcValue fwc_int(int64_t i) { FwcValue v = {FWC_T_INT, 1, 0, {0}}; v.u.i = i; return v; }
 static inline FwcValue fwc_float(double f) { FwcValue v = {FWC_T_FLOAT, 1, 0, {0}}; v.u.f = f; return v; }
 static inline FwcValue fwc_bool(int b) { FwcValue v = {FWC_T_BOOL, 1, 0, {0}}; v.u.i = b != 0; return v; }
 
+/* Calls the str/dict/list/tuple method `id` on recv (expr_str.c). */
+int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
+                         const char **kw, FwcValue *out);
 /* Calls the utils function `id` with evaluated positional args (kw already mapped). */
 int fwc_expr_call_util(ExprCtx *ctx, int id, FwcValue *args, int nargs, const char **kwnames, FwcValue *out);
 

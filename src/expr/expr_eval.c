@@ -8,9 +8,6 @@
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 #define TN(v) fwc_expr_type_name(v)
 
-int fwc_expr_cmp_num(const FwcValue *a, const FwcValue *b);   /* expr_value.c */
-int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
-                         const char **kw, FwcValue *out);     /* expr_str.c */
 
 static int is_num(const FwcValue *v)
 {
@@ -264,7 +261,7 @@ static int is_subset(const FwcValue *a, const FwcValue *b)
 static int order(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res)
 {
     if (is_num(a) && is_num(b)) {
-        int c = fwc_expr_cmp_num(a, b);
+        int c = fwc_num_compare(a, b);
         *res = c == 2 ? 0 : test_order(op, c);
         return 0;
     }
@@ -684,21 +681,6 @@ static int unary(ExprCtx *ctx, int op, const FwcValue *a, FwcValue *out)
 
 /* ---------- subscripts and slices ---------- */
 
-/* Byte offset of code point index i in a string (i <= number of code points). */
-static size_t cp_offset(const FwcValue *s, size_t i)
-{
-    if (s->ascii) return i;
-    size_t off = 0;
-    while (i && off < s->len) {
-        off++;
-        while (off < s->len && ((unsigned char)s->u.s[off] & 0xC0) == 0x80) off++;
-        i--;
-    }
-    return off;
-}
-
-static size_t str_cplen(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
-
 static int index_of(ExprCtx *ctx, const FwcValue *seq, const FwcValue *idx, FwcValue *out)
 {
     if (!is_intlike(idx)) {
@@ -707,7 +689,7 @@ static int index_of(ExprCtx *ctx, const FwcValue *seq, const FwcValue *idx, FwcV
         return FAIL("TypeError: %s indices must be integers or slices, not %s", TN(seq), TN(idx));
     }
     int64_t i = idx->u.i;
-    size_t n = seq->type == FWC_T_STR ? str_cplen(seq) : seq->len;
+    size_t n = seq->type == FWC_T_STR ? fwc_expr_cp_len(seq) : seq->len;
     if (i < 0) i += (int64_t)n;
     if (i < 0 || (uint64_t)i >= n) {
         const char *what = seq->type == FWC_T_STR ? "string" : seq->type == FWC_T_RANGE ? "range object" : TN(seq);
@@ -715,7 +697,7 @@ static int index_of(ExprCtx *ctx, const FwcValue *seq, const FwcValue *idx, FwcV
     }
     switch ((FwcType)seq->type) {
     case FWC_T_STR: {
-        size_t off = cp_offset(seq, (size_t)i), k = 1;
+        size_t off = fwc_expr_cp_offset(seq, (size_t)i), k = 1;
         while (off + k < seq->len && ((unsigned char)seq->u.s[off + k] & 0xC0) == 0x80) k++;
         out->type = FWC_T_STR;
         out->ascii = (uint8_t)(k == 1);
@@ -781,7 +763,7 @@ static int do_slice(ExprCtx *ctx, const FwcValue *obj, const FwcValue *lo, const
     if (!has_step) step = 1;
     if (step == 0) return FAIL("ValueError: slice step cannot be zero");
     if (step < -INT64_MAX) step = -INT64_MAX;
-    int64_t len = obj->type == FWC_T_STR ? (int64_t)str_cplen(obj) : (int64_t)obj->len;
+    int64_t len = obj->type == FWC_T_STR ? (int64_t)fwc_expr_cp_len(obj) : (int64_t)obj->len;
     if (!has_start) start = step < 0 ? len - 1 : 0;
     else if (start < 0) {
         start += len;
@@ -1193,6 +1175,298 @@ static int make_range(ExprCtx *ctx, FwcValue *args, int nargs, FwcValue *out)
     return 0;
 }
 
+/* One function per builtin, with one signature: the evaluated arguments (kw[i] the
+ * keyword name of args[i], or NULL; kw itself may be NULL).  call_builtin checks the
+ * arity flags of the table before calling (args[0] may be unset when nargs is 0). */
+typedef int (*BuiltinFn)(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+
+static int b_len(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)nargs;
+    (void)kw;
+    const FwcValue *a = &args[0];
+    switch ((FwcType)a->type) {
+    case FWC_T_STR: *out = fwc_int((int64_t)fwc_expr_cp_len(a)); return 0;
+    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET: case FWC_T_DICT: case FWC_T_RANGE:
+        *out = fwc_int(a->len);
+        return 0;
+    default: return FAIL("TypeError: object of type '%s' has no len()", TN(a));
+    }
+}
+
+static int b_int(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    if (nargs == 0) {
+        *out = fwc_int(0);
+        return 0;
+    }
+    return int_of(ctx, &args[0], out);
+}
+
+static int b_float(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    double f = 0.0;
+    if (nargs && fwc_expr_to_float(ctx, &args[0], &f) < 0) return -1;
+    *out = fwc_float(f);
+    return 0;
+}
+
+static int b_str(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    if (nargs == 0) return fwc_expr_new_str(ctx, "", 0, out);
+    return fwc_expr_str_of(ctx, &args[0], out);
+}
+
+static int b_bool(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)ctx;
+    (void)kw;
+    *out = fwc_bool(nargs ? fwc_expr_truthy(&args[0]) : 0);
+    return 0;
+}
+
+static int b_abs(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)nargs;
+    (void)kw;
+    const FwcValue *a = &args[0];
+    if (is_intlike(a)) {
+        if (a->u.i == INT64_MIN) return int_overflow(ctx);
+        *out = fwc_int(a->u.i < 0 ? -a->u.i : a->u.i);
+        return 0;
+    }
+    if (a->type == FWC_T_FLOAT) {
+        *out = fwc_float(fabs(a->u.f));
+        return 0;
+    }
+    if (a->type == FWC_T_BIGINT) return int_overflow(ctx);
+    return FAIL("TypeError: bad operand type for abs(): '%s'", TN(a));
+}
+
+static int b_min(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    return minmax(ctx, 0, args, nargs, kw, out);
+}
+
+static int b_max(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    return minmax(ctx, 1, args, nargs, kw, out);
+}
+
+static int b_round(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    static const char *const P[] = {"number", "ndigits"};
+    FwcValue s[2];
+    int pr[2];
+    if (bind(ctx, "round", P, 2, 1, args, nargs, kw, s, pr) < 0) return -1;
+    return round_of(ctx, &s[0], pr[1] ? &s[1] : NULL, out);
+}
+
+static int b_sum(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    static const char *const P[] = {"iterable", "start"};
+    FwcValue s[2];
+    int pr[2];
+    if (bind(ctx, "sum", P, 2, 1, args, nargs, kw, s, pr) < 0) return -1;
+    FwcValue acc = pr[1] ? s[1] : fwc_int(0);
+    if (acc.type == FWC_T_STR) return FAIL("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
+    FwcValue *items;
+    uint32_t cnt;
+    if (items_of(ctx, &s[0], &items, &cnt) < 0) return -1;
+    if (charge(ctx, cnt) < 0) return -1;
+    for (uint32_t i = 0; i < cnt; i++)
+        if (binop(ctx, OP_ADD, &acc, &items[i], &acc) < 0) return -1;
+    *out = acc;
+    return 0;
+}
+
+static int any_all(ExprCtx *ctx, int want, const FwcValue *a, FwcValue *out)
+{
+    FwcValue *items;
+    uint32_t cnt;
+    if (items_of(ctx, a, &items, &cnt) < 0) return -1;
+    int found = 0;
+    for (uint32_t i = 0; i < cnt && !found; i++) found = fwc_expr_truthy(&items[i]) == want;
+    *out = fwc_bool(want ? found : !found);
+    return 0;
+}
+
+static int b_any(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)nargs;
+    (void)kw;
+    return any_all(ctx, 1, &args[0], out);
+}
+
+static int b_all(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)nargs;
+    (void)kw;
+    return any_all(ctx, 0, &args[0], out);
+}
+
+static int b_sorted(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    int reverse = 0, npos = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (kw && kw[i]) {
+            if (strcmp(kw[i], "reverse") == 0) reverse = fwc_expr_truthy(&args[i]);
+            else if (strcmp(kw[i], "key") == 0) return FAIL("TypeError: sorted() key functions are not supported");
+            else return FAIL("TypeError: sorted() got an unexpected keyword argument '%s'", kw[i]);
+        } else {
+            npos++;
+        }
+    }
+    if (npos != 1) return FAIL("TypeError: sorted expected 1 argument, got %d", npos);
+    FwcValue *items;
+    uint32_t cnt;
+    if (items_of(ctx, &args[0], &items, &cnt) < 0) return -1;
+    FwcValue *copy = fwc_expr_alloc(ctx, sizeof *copy * (cnt ? cnt : 1) * 2);
+    if (!copy) return -1;
+    if (cnt) memcpy(copy, items, sizeof *copy * cnt);
+    if (merge_sort(ctx, copy, copy + cnt, cnt, reverse) < 0) return -1;
+    *out = seq_value(FWC_T_LIST, copy, cnt);
+    return 0;
+}
+
+/* list(x) / tuple(x) */
+static int to_sequence(ExprCtx *ctx, int type, FwcValue *args, int nargs, FwcValue *out)
+{
+    if (nargs == 0) {
+        *out = seq_value(type, NULL, 0);
+        return 0;
+    }
+    const FwcValue *a = &args[0];
+    FwcValue *items;
+    uint32_t cnt;
+    if (items_of(ctx, a, &items, &cnt) < 0) return -1;
+    if (type == FWC_T_TUPLE && a->type == FWC_T_TUPLE) {
+        *out = *a;
+        return 0;
+    }
+    FwcValue *copy = fwc_expr_alloc(ctx, sizeof *copy * (cnt ? cnt : 1));
+    if (!copy) return -1;
+    if (cnt) memcpy(copy, items, sizeof *copy * cnt);
+    *out = seq_value(type, copy, cnt);
+    return charge(ctx, cnt);
+}
+
+static int b_list(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    return to_sequence(ctx, FWC_T_LIST, args, nargs, out);
+}
+
+static int b_tuple(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    return to_sequence(ctx, FWC_T_TUPLE, args, nargs, out);
+}
+
+static int b_set(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    Vec s = {0};
+    if (nargs) {
+        FwcValue *items;
+        uint32_t cnt;
+        if (items_of(ctx, &args[0], &items, &cnt) < 0) return -1;
+        for (uint32_t i = 0; i < cnt; i++)
+            if (set_add(ctx, &s, &items[i]) < 0) return -1;
+    }
+    *out = seq_value(FWC_T_SET, s.items, s.n);
+    return 0;
+}
+
+static int b_dict(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    PairVec d = {0};
+    const FwcValue *a = &args[0];
+    int npos = 0;
+    for (int i = 0; i < nargs; i++)
+        if (!kw || !kw[i]) npos++;
+    if (npos > 1) return FAIL("TypeError: dict expected at most 1 argument, got %d", npos);
+    if (npos == 1) {
+        if (a->type == FWC_T_DICT) {
+            for (uint32_t i = 0; i < a->len; i++)
+                if (dict_set(ctx, &d, &a->u.pairs[i].key, &a->u.pairs[i].value) < 0) return -1;
+        } else {
+            FwcValue *items;
+            uint32_t cnt;
+            if (items_of(ctx, a, &items, &cnt) < 0) return -1;
+            for (uint32_t i = 0; i < cnt; i++) {
+                FwcValue kv[2];
+                const FwcValue *it = &items[i];
+                if (!(it->type == FWC_T_LIST || it->type == FWC_T_TUPLE || it->type == FWC_T_STR ||
+                      it->type == FWC_T_SET || it->type == FWC_T_DICT || it->type == FWC_T_RANGE))
+                    return FAIL("TypeError: cannot convert dictionary update sequence element #%u to a sequence", i);
+                Iter iter;
+                iter_init(ctx, it, &iter);
+                int got = 0;
+                FwcValue x;
+                while (iter_next(&iter, &x)) {
+                    if (got < 2) kv[got] = x;
+                    got++;
+                }
+                if (got != 2)
+                    return FAIL("ValueError: dictionary update sequence element #%u has length %d; 2 is required", i, got);
+                if (dict_set(ctx, &d, &kv[0], &kv[1]) < 0) return -1;
+            }
+        }
+    }
+    for (int i = 0; i < nargs; i++)
+        if (kw && kw[i]) {
+            FwcValue k;
+            if (fwc_expr_new_str(ctx, kw[i], strlen(kw[i]), &k) < 0 || dict_set(ctx, &d, &k, &args[i]) < 0) return -1;
+        }
+    *out = dict_value(&d);
+    return 0;
+}
+
+static int b_range(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+{
+    (void)kw;
+    return make_range(ctx, args, nargs, out);
+}
+
+/* arity checks call_builtin makes before calling fn */
+enum {
+    BF_KWARGS = 1,      /* takes keyword arguments (else "takes no keyword arguments") */
+    BF_ONE = 2,         /* exactly one argument */
+    BF_OPT_ONE = 4,     /* at most one argument */
+};
+
+typedef struct {
+    const char *name;
+    BuiltinFn fn;
+    int flags;
+} BuiltinDef;
+
+/* indexed by ExprBuiltin */
+static const BuiltinDef BUILTINS[] = {
+    [B_LEN] = {"len", b_len, BF_ONE},
+    [B_INT] = {"int", b_int, BF_OPT_ONE},
+    [B_FLOAT] = {"float", b_float, BF_OPT_ONE},
+    [B_STR] = {"str", b_str, BF_OPT_ONE},
+    [B_BOOL] = {"bool", b_bool, BF_OPT_ONE},
+    [B_ABS] = {"abs", b_abs, BF_ONE},
+    [B_MIN] = {"min", b_min, BF_KWARGS},
+    [B_MAX] = {"max", b_max, BF_KWARGS},
+    [B_ROUND] = {"round", b_round, BF_KWARGS},
+    [B_SUM] = {"sum", b_sum, BF_KWARGS},
+    [B_ANY] = {"any", b_any, BF_ONE},
+    [B_ALL] = {"all", b_all, BF_ONE},
+    [B_SORTED] = {"sorted", b_sorted, BF_KWARGS},
+    [B_LIST] = {"list", b_list, BF_OPT_ONE},
+    [B_TUPLE] = {"tuple", b_tuple, BF_OPT_ONE},
+    [B_DICT] = {"dict", b_dict, BF_KWARGS},
+    [B_RANGE] = {"range", b_range, 0},
+    [B_SET] = {"set", b_set, BF_OPT_ONE},
+};
+
 static int call_builtin(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
 {
     int id = n->op, nargs = n->nargs;
@@ -1207,197 +1481,16 @@ static int call_builtin(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     if (nargs > 8 && !(args = fwc_expr_alloc(ctx, sizeof *args * (size_t)nargs))) return -1;
     for (int i = 0; i < nargs; i++)
         if (fwc_expr_eval_node(ctx, n->args[i], &args[i]) < 0) return -1;
+    if (id < 1 || (size_t)id >= sizeof BUILTINS / sizeof BUILTINS[0]) return FAIL("TypeError: unknown builtin");
+    const BuiltinDef *b = &BUILTINS[id];
     const char **kw = n->kwnames;
-    static const char *const BNAMES[] = {"", "len", "int", "float", "str", "bool", "abs", "min", "max", "round", "sum",
-                                         "any", "all", "sorted", "list", "tuple", "dict", "range", "set"};
-    const char *fname = BNAMES[id];
-    if (id != B_ROUND && id != B_SUM && id != B_SORTED && id != B_MIN && id != B_MAX && id != B_DICT &&
-        no_kwargs(ctx, fname, kw, nargs) < 0)
-        return -1;
-    int one_arg = id == B_LEN || id == B_ABS || id == B_ANY || id == B_ALL;
-    if (one_arg && nargs != 1) return FAIL("TypeError: %s() takes exactly one argument (%d given)", fname, nargs);
-    int opt_one = id == B_INT || id == B_FLOAT || id == B_STR || id == B_BOOL || id == B_LIST || id == B_TUPLE || id == B_SET;
-    if (opt_one && nargs > 1) {
+    if (!(b->flags & BF_KWARGS) && no_kwargs(ctx, b->name, kw, nargs) < 0) return -1;
+    if ((b->flags & BF_ONE) && nargs != 1) return FAIL("TypeError: %s() takes exactly one argument (%d given)", b->name, nargs);
+    if ((b->flags & BF_OPT_ONE) && nargs > 1) {
         if (id == B_INT) return FAIL("TypeError: int() with a base is not supported");
-        return FAIL("TypeError: %s expected at most 1 argument, got %d", fname, nargs);
+        return FAIL("TypeError: %s expected at most 1 argument, got %d", b->name, nargs);
     }
-    FwcValue *a = &args[0];
-    switch (id) {
-    case B_LEN:
-        switch ((FwcType)a->type) {
-        case FWC_T_STR: *out = fwc_int((int64_t)str_cplen(a)); return 0;
-        case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET: case FWC_T_DICT: case FWC_T_RANGE:
-            *out = fwc_int(a->len);
-            return 0;
-        default: return FAIL("TypeError: object of type '%s' has no len()", TN(a));
-        }
-    case B_INT:
-        if (nargs == 0) {
-            *out = fwc_int(0);
-            return 0;
-        }
-        return int_of(ctx, a, out);
-    case B_FLOAT: {
-        double f = 0.0;
-        if (nargs && fwc_expr_to_float(ctx, a, &f) < 0) return -1;
-        *out = fwc_float(f);
-        return 0;
-    }
-    case B_STR:
-        if (nargs == 0) return fwc_expr_new_str(ctx, "", 0, out);
-        return fwc_expr_str_of(ctx, a, out);
-    case B_BOOL:
-        *out = fwc_bool(nargs ? fwc_expr_truthy(a) : 0);
-        return 0;
-    case B_ABS:
-        if (is_intlike(a)) {
-            if (a->u.i == INT64_MIN) return int_overflow(ctx);
-            *out = fwc_int(a->u.i < 0 ? -a->u.i : a->u.i);
-            return 0;
-        }
-        if (a->type == FWC_T_FLOAT) {
-            *out = fwc_float(fabs(a->u.f));
-            return 0;
-        }
-        if (a->type == FWC_T_BIGINT) return int_overflow(ctx);
-        return FAIL("TypeError: bad operand type for abs(): '%s'", TN(a));
-    case B_MIN:
-    case B_MAX:
-        return minmax(ctx, id == B_MAX, args, nargs, kw, out);
-    case B_ROUND: {
-        static const char *const P[] = {"number", "ndigits"};
-        FwcValue s[2];
-        int pr[2];
-        if (bind(ctx, "round", P, 2, 1, args, nargs, kw, s, pr) < 0) return -1;
-        return round_of(ctx, &s[0], pr[1] ? &s[1] : NULL, out);
-    }
-    case B_SUM: {
-        static const char *const P[] = {"iterable", "start"};
-        FwcValue s[2];
-        int pr[2];
-        if (bind(ctx, "sum", P, 2, 1, args, nargs, kw, s, pr) < 0) return -1;
-        FwcValue acc = pr[1] ? s[1] : fwc_int(0);
-        if (acc.type == FWC_T_STR) return FAIL("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
-        FwcValue *items;
-        uint32_t cnt;
-        if (items_of(ctx, &s[0], &items, &cnt) < 0) return -1;
-        if (charge(ctx, cnt) < 0) return -1;
-        for (uint32_t i = 0; i < cnt; i++)
-            if (binop(ctx, OP_ADD, &acc, &items[i], &acc) < 0) return -1;
-        *out = acc;
-        return 0;
-    }
-    case B_ANY:
-    case B_ALL: {
-        FwcValue *items;
-        uint32_t cnt;
-        if (items_of(ctx, a, &items, &cnt) < 0) return -1;
-        int want = id == B_ANY, found = 0;
-        for (uint32_t i = 0; i < cnt && !found; i++) found = fwc_expr_truthy(&items[i]) == want;
-        *out = fwc_bool(id == B_ANY ? found : !found);
-        return 0;
-    }
-    case B_SORTED: {
-        int reverse = 0, npos = 0;
-        for (int i = 0; i < nargs; i++) {
-            if (kw && kw[i]) {
-                if (strcmp(kw[i], "reverse") == 0) reverse = fwc_expr_truthy(&args[i]);
-                else if (strcmp(kw[i], "key") == 0) return FAIL("TypeError: sorted() key functions are not supported");
-                else return FAIL("TypeError: sorted() got an unexpected keyword argument '%s'", kw[i]);
-            } else {
-                npos++;
-            }
-        }
-        if (npos != 1) return FAIL("TypeError: sorted expected 1 argument, got %d", npos);
-        FwcValue *items;
-        uint32_t cnt;
-        if (items_of(ctx, a, &items, &cnt) < 0) return -1;
-        FwcValue *copy = fwc_expr_alloc(ctx, sizeof *copy * (cnt ? cnt : 1) * 2);
-        if (!copy) return -1;
-        if (cnt) memcpy(copy, items, sizeof *copy * cnt);
-        if (merge_sort(ctx, copy, copy + cnt, cnt, reverse) < 0) return -1;
-        *out = seq_value(FWC_T_LIST, copy, cnt);
-        return 0;
-    }
-    case B_LIST:
-    case B_TUPLE: {
-        int type = id == B_LIST ? FWC_T_LIST : FWC_T_TUPLE;
-        if (nargs == 0) {
-            *out = seq_value(type, NULL, 0);
-            return 0;
-        }
-        FwcValue *items;
-        uint32_t cnt;
-        if (items_of(ctx, a, &items, &cnt) < 0) return -1;
-        if (type == FWC_T_TUPLE && a->type == FWC_T_TUPLE) {
-            *out = *a;
-            return 0;
-        }
-        FwcValue *copy = fwc_expr_alloc(ctx, sizeof *copy * (cnt ? cnt : 1));
-        if (!copy) return -1;
-        if (cnt) memcpy(copy, items, sizeof *copy * cnt);
-        *out = seq_value(type, copy, cnt);
-        return charge(ctx, cnt);
-    }
-    case B_SET: {
-        Vec s = {0};
-        if (nargs) {
-            FwcValue *items;
-            uint32_t cnt;
-            if (items_of(ctx, a, &items, &cnt) < 0) return -1;
-            for (uint32_t i = 0; i < cnt; i++)
-                if (set_add(ctx, &s, &items[i]) < 0) return -1;
-        }
-        *out = seq_value(FWC_T_SET, s.items, s.n);
-        return 0;
-    }
-    case B_DICT: {
-        PairVec d = {0};
-        int npos = 0;
-        for (int i = 0; i < nargs; i++)
-            if (!kw || !kw[i]) npos++;
-        if (npos > 1) return FAIL("TypeError: dict expected at most 1 argument, got %d", npos);
-        if (npos == 1) {
-            if (a->type == FWC_T_DICT) {
-                for (uint32_t i = 0; i < a->len; i++)
-                    if (dict_set(ctx, &d, &a->u.pairs[i].key, &a->u.pairs[i].value) < 0) return -1;
-            } else {
-                FwcValue *items;
-                uint32_t cnt;
-                if (items_of(ctx, a, &items, &cnt) < 0) return -1;
-                for (uint32_t i = 0; i < cnt; i++) {
-                    FwcValue kv[2];
-                    const FwcValue *it = &items[i];
-                    if (!(it->type == FWC_T_LIST || it->type == FWC_T_TUPLE || it->type == FWC_T_STR ||
-                          it->type == FWC_T_SET || it->type == FWC_T_DICT || it->type == FWC_T_RANGE))
-                        return FAIL("TypeError: cannot convert dictionary update sequence element #%u to a sequence", i);
-                    ExprCtx *c = ctx;
-                    Iter iter;
-                    iter_init(c, it, &iter);
-                    int got = 0;
-                    FwcValue x;
-                    while (iter_next(&iter, &x)) {
-                        if (got < 2) kv[got] = x;
-                        got++;
-                    }
-                    if (got != 2)
-                        return FAIL("ValueError: dictionary update sequence element #%u has length %d; 2 is required", i, got);
-                    if (dict_set(ctx, &d, &kv[0], &kv[1]) < 0) return -1;
-                }
-            }
-        }
-        for (int i = 0; i < nargs; i++)
-            if (kw && kw[i]) {
-                FwcValue k;
-                if (fwc_expr_new_str(ctx, kw[i], strlen(kw[i]), &k) < 0 || dict_set(ctx, &d, &k, &args[i]) < 0) return -1;
-            }
-        *out = dict_value(&d);
-        return 0;
-    }
-    case B_RANGE:
-        return make_range(ctx, args, nargs, out);
-    }
-    return FAIL("TypeError: unknown builtin");
+    return b->fn(ctx, args, nargs, kw, out);
 }
 
 /* ---------- the node dispatcher ---------- */

@@ -846,106 +846,72 @@ static ExprNode *parse_unary(ExprParser *p)
     return parse_power(p);
 }
 
-static ExprNode *parse_term(ExprParser *p)
+static ExprNode *parse_not(ExprParser *p);
+
+/* The left-associative binary levels, loosest first: `x (op x)*`, each operand parsed by
+ * the next level (the last level of a run by `operand`).  A level matches either the
+ * keyword `kw` or one of the TK_OP tokens `ops` (0-terminated) and makes nodes of kind
+ * `kind` (N_BINOP with the token's op, or N_AND / N_OR).  The comparisons, `not`, unary
+ * signs and `**` have their own shapes (parse_comparison, parse_not, parse_unary,
+ * parse_power).  Each operator of a chain counts one nesting level (enter) until the
+ * chain ends. */
+typedef struct {
+    const char *kw;
+    uint8_t ops[6];
+    uint8_t kind;
+    ExprNode *(*operand)(ExprParser *p);    /* NULL: the next level */
+} BinLevel;
+
+enum { LV_OR, LV_AND, LV_BITOR, LV_BITXOR, LV_BITAND, LV_SHIFT, LV_ARITH, LV_TERM, LV_COUNT };
+
+static const BinLevel LEVELS[LV_COUNT] = {
+    [LV_OR] = {"or", {0}, N_OR, NULL},
+    [LV_AND] = {"and", {0}, N_AND, parse_not},
+    [LV_BITOR] = {NULL, {OP_BITOR}, N_BINOP, NULL},
+    [LV_BITXOR] = {NULL, {OP_BITXOR}, N_BINOP, NULL},
+    [LV_BITAND] = {NULL, {OP_BITAND}, N_BINOP, NULL},
+    [LV_SHIFT] = {NULL, {OP_LSHIFT, OP_RSHIFT}, N_BINOP, NULL},
+    [LV_ARITH] = {NULL, {OP_ADD, OP_SUB}, N_BINOP, NULL},
+    [LV_TERM] = {NULL, {OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_MATMUL}, N_BINOP, parse_unary},
+};
+
+/* The operator of level lv at the current token, or 0. */
+static int level_op(ExprParser *p, const BinLevel *lv)
 {
-    ExprNode *x = parse_unary(p);
-    int chain = 0;
-    while (x && p->tok.kind == TK_OP &&
-           (p->tok.op == OP_MUL || p->tok.op == OP_DIV || p->tok.op == OP_FLOORDIV || p->tok.op == OP_MOD || p->tok.op == OP_MATMUL)) {
-        int op = p->tok.op, line = p->tok.line, col = p->tok.col;
+    if (lv->kw) return is_kw(p, lv->kw) ? 1 : 0;
+    if (p->tok.kind != TK_OP) return 0;
+    for (const uint8_t *o = lv->ops; *o; o++)
+        if (p->tok.op == *o) return *o;
+    return 0;
+}
+
+static ExprNode *parse_level(ExprParser *p, int level)
+{
+    const BinLevel *lv = &LEVELS[level];
+    ExprNode *x = lv->operand ? lv->operand(p) : parse_level(p, level + 1);
+    int chain = 0, op;
+    while (x && (op = level_op(p, lv)) != 0) {
+        int line = p->tok.line, col = p->tok.col;
         if (op == OP_MATMUL) {
             TOKERR(p, "the '@' operator is not supported");
             return NULL;
         }
         if (NEXT(p) < 0 || enter(p) < 0) return NULL;
         chain++;
-        ExprNode *y = parse_unary(p);
+        ExprNode *y = lv->operand ? lv->operand(p) : parse_level(p, level + 1);
         if (!y) return NULL;
-        x = binop(p, op, x, y, line, col);
+        ExprNode *n = node(p, lv->kind, line, col);
+        if (!n) return NULL;
+        if (lv->kind == N_BINOP) n->op = (uint8_t)op;
+        n->a = x;
+        n->b = y;
+        x = sealed(p, n);
     }
     p->depth -= chain;
     return x;
 }
 
-static ExprNode *parse_arith(ExprParser *p)
-{
-    ExprNode *x = parse_term(p);
-    int chain = 0;
-    while (x && (is_op(p, OP_ADD) || is_op(p, OP_SUB))) {
-        int op = p->tok.op, line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_term(p);
-        if (!y) return NULL;
-        x = binop(p, op, x, y, line, col);
-    }
-    p->depth -= chain;
-    return x;
-}
-
-static ExprNode *parse_shift(ExprParser *p)
-{
-    ExprNode *x = parse_arith(p);
-    int chain = 0;
-    while (x && (is_op(p, OP_LSHIFT) || is_op(p, OP_RSHIFT))) {
-        int op = p->tok.op, line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_arith(p);
-        if (!y) return NULL;
-        x = binop(p, op, x, y, line, col);
-    }
-    p->depth -= chain;
-    return x;
-}
-
-static ExprNode *parse_bitand(ExprParser *p)
-{
-    ExprNode *x = parse_shift(p);
-    int chain = 0;
-    while (x && is_op(p, OP_BITAND)) {
-        int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_shift(p);
-        if (!y) return NULL;
-        x = binop(p, OP_BITAND, x, y, line, col);
-    }
-    p->depth -= chain;
-    return x;
-}
-
-static ExprNode *parse_bitxor(ExprParser *p)
-{
-    ExprNode *x = parse_bitand(p);
-    int chain = 0;
-    while (x && is_op(p, OP_BITXOR)) {
-        int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_bitand(p);
-        if (!y) return NULL;
-        x = binop(p, OP_BITXOR, x, y, line, col);
-    }
-    p->depth -= chain;
-    return x;
-}
-
-static ExprNode *parse_expr(ExprParser *p)
-{
-    ExprNode *x = parse_bitxor(p);
-    int chain = 0;
-    while (x && is_op(p, OP_BITOR)) {
-        int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_bitxor(p);
-        if (!y) return NULL;
-        x = binop(p, OP_BITOR, x, y, line, col);
-    }
-    p->depth -= chain;
-    return x;
-}
+static ExprNode *parse_expr(ExprParser *p) { return parse_level(p, LV_BITOR); }
 
 /* comparison operator at the current token, consuming it (two tokens for `not in`,
  * `is not`); 0 when there is none. */
@@ -1032,45 +998,7 @@ static ExprNode *parse_not(ExprParser *p)
     return parse_comparison(p);
 }
 
-static ExprNode *parse_and(ExprParser *p)
-{
-    ExprNode *x = parse_not(p);
-    int chain = 0;
-    while (x && is_kw(p, "and")) {
-        int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_not(p);
-        if (!y) return NULL;
-        ExprNode *n = node(p, N_AND, line, col);
-        if (!n) return NULL;
-        n->a = x;
-        n->b = y;
-        if (!(x = sealed(p, n))) return NULL;
-    }
-    p->depth -= chain;
-    return x;
-}
-
-static ExprNode *parse_or(ExprParser *p)
-{
-    ExprNode *x = parse_and(p);
-    int chain = 0;
-    while (x && is_kw(p, "or")) {
-        int line = p->tok.line, col = p->tok.col;
-        if (NEXT(p) < 0 || enter(p) < 0) return NULL;
-        chain++;
-        ExprNode *y = parse_and(p);
-        if (!y) return NULL;
-        ExprNode *n = node(p, N_OR, line, col);
-        if (!n) return NULL;
-        n->a = x;
-        n->b = y;
-        if (!(x = sealed(p, n))) return NULL;
-    }
-    p->depth -= chain;
-    return x;
-}
+static ExprNode *parse_or(ExprParser *p) { return parse_level(p, LV_OR); }
 
 static ExprNode *parse_test(ExprParser *p)
 {

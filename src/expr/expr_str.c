@@ -210,7 +210,6 @@ static int case_convert(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *out)
 }
 
 /* str.isspace() of one code point (also Python re's \s and str.split()'s whitespace) */
-int fwc_expr_is_space_cp(uint32_t c);
 int fwc_expr_is_space_cp(uint32_t c)
 {
     return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
@@ -243,9 +242,9 @@ static int argc(ExprCtx *ctx, const char *m, int nargs, int lo, int hi)
     return 0;
 }
 
-static size_t cplen(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
+size_t fwc_expr_cp_len(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
 
-static size_t cp_to_byte(const FwcValue *s, size_t i)
+size_t fwc_expr_cp_offset(const FwcValue *s, size_t i)
 {
     if (s->ascii) return i;
     size_t off = 0;
@@ -349,7 +348,7 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
     if (args[0].type != FWC_T_STR)
         return FAIL("TypeError: must be str, not %s", TN(&args[0]));
     const FwcValue *sub = &args[0];
-    size_t len = cplen(s);
+    size_t len = fwc_expr_cp_len(s);
     int64_t start, end;
     if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
     if (fwc_expr_charge(ctx, s->len) < 0) return -1;
@@ -366,7 +365,7 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
             *out = fwc_int(0);
             return 0;
         }
-        size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+        size_t b0 = fwc_expr_cp_offset(s, (size_t)start), b1 = fwc_expr_cp_offset(s, (size_t)end);
         int64_t cnt = 0;
         const char *p = s->u.s + b0, *e = s->u.s + b1;
         Finder fd;
@@ -382,8 +381,8 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
         return 0;
     }
     int64_t pos = -1;
-    if (start <= (int64_t)len && end - start >= (int64_t)cplen(sub)) {
-        size_t b0 = cp_to_byte(s, (size_t)start), b1 = cp_to_byte(s, (size_t)end);
+    if (start <= (int64_t)len && end - start >= (int64_t)fwc_expr_cp_len(sub)) {
+        size_t b0 = fwc_expr_cp_offset(s, (size_t)start), b1 = fwc_expr_cp_offset(s, (size_t)end);
         Finder fd;
         if (finder_init(ctx, &fd, sub->u.s, sub->len) < 0) return -1;
         const char *f = find_bytes(&fd, s->u.s + b0, b1 - b0);
@@ -406,7 +405,7 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
 {
     const char *m = ends ? "endswith" : "startswith";
     if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
-    size_t len = cplen(s);
+    size_t len = fwc_expr_cp_len(s);
     int64_t start, end;
     if (adjust(ctx, args, nargs, 1, len, &start, &end) < 0) return -1;
     const FwcValue *p = &args[0];
@@ -416,7 +415,7 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
     uint32_t np = p->type == FWC_T_STR ? 1 : p->len;
     /* Python: start past the end, or end before start, matches nothing (not even "") */
     int possible = start <= (int64_t)len && end >= start;
-    size_t b0 = possible ? cp_to_byte(s, (size_t)start) : 0, b1 = possible ? cp_to_byte(s, (size_t)end) : 0;
+    size_t b0 = possible ? fwc_expr_cp_offset(s, (size_t)start) : 0, b1 = possible ? fwc_expr_cp_offset(s, (size_t)end) : 0;
     if (fwc_expr_charge(ctx, (uint64_t)s->len + (uint64_t)np * 32) < 0) return -1;
     for (uint32_t i = 0; i < np; i++) {
         if (ps[i].type != FWC_T_STR)
@@ -451,7 +450,7 @@ static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, in
     if (id != M_LSTRIP)
         while (hi > lo && STRIPPABLE(cps[hi - 1])) hi--;
 #undef STRIPPABLE
-    size_t b0 = cp_to_byte(s, lo), b1 = cp_to_byte(s, hi);
+    size_t b0 = fwc_expr_cp_offset(s, lo), b1 = fwc_expr_cp_offset(s, hi);
     out->type = FWC_T_STR;
     out->ascii = s->ascii;
     out->len = (uint32_t)(b1 - b0);
@@ -716,8 +715,204 @@ static int str_join(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, 
 
 /* ---------- dispatch ---------- */
 
-int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
-                         const char **kw, FwcValue *out);
+/* One function per method and receiver kind, with one signature (m: the method's name). */
+typedef int (*MethodFn)(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                        const char **kw, FwcValue *out);
+
+static int m_case(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                  const char **kw, FwcValue *out)
+{
+    (void)args;
+    (void)kw;
+    if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
+    if (fwc_expr_charge(ctx, recv->len) < 0) return -1;
+    return case_convert(ctx, id, recv, out);
+}
+
+static int m_isdigit(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                     const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)args;
+    (void)kw;
+    if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, recv->len) < 0) return -1;
+    int ok = recv->len > 0;
+    for (size_t i = 0; ok && i < recv->len;) {
+        uint32_t cp;
+        i += cp_at(recv, i, &cp);
+        ok = is_digit_cp(cp);
+    }
+    *out = fwc_bool(ok);
+    return 0;
+}
+
+static int m_strip(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                   const char **kw, FwcValue *out)
+{
+    (void)m;
+    (void)kw;
+    return str_strip(ctx, id, recv, args, nargs, out);
+}
+
+static int m_affix(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                   const char **kw, FwcValue *out)
+{
+    (void)m;
+    (void)kw;
+    return str_affix(ctx, id == M_ENDSWITH, recv, args, nargs, out);
+}
+
+static int m_replace(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                     const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)m;
+    (void)kw;
+    return str_replace(ctx, recv, args, nargs, out);
+}
+
+static int m_split(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                   const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)m;
+    return str_split(ctx, recv, args, nargs, kw, out);
+}
+
+static int m_join(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                  const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)m;
+    (void)kw;
+    return str_join(ctx, recv, args, nargs, out);
+}
+
+static int m_search(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                    const char **kw, FwcValue *out)
+{
+    (void)kw;
+    return str_search(ctx, id, m, recv, args, nargs, out);
+}
+
+static int dict_get_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                      const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)m;
+    (void)kw;
+    if (nargs < 1 || nargs > 2) return FAIL("TypeError: get expected at least 1 argument, got %d", nargs);
+    const FwcValue *k = &args[0];
+    if (k->type == FWC_T_LIST || k->type == FWC_T_DICT || k->type == FWC_T_SET)
+        return FAIL("TypeError: unhashable type: '%s'", TN(k));
+    if (fwc_expr_charge(ctx, (uint64_t)recv->len * 4) < 0) return -1;   /* a linear scan of the keys */
+    for (uint32_t i = recv->len; i-- > 0;)
+        if (k->type == FWC_T_STR ? (recv->u.pairs[i].key.type == FWC_T_STR && recv->u.pairs[i].key.len == k->len &&
+                                    memcmp(recv->u.pairs[i].key.u.s, k->u.s, k->len) == 0)
+                                 : fwc_expr_equal(&recv->u.pairs[i].key, k)) {
+            *out = recv->u.pairs[i].value;
+            return 0;
+        }
+    *out = nargs == 2 ? args[1] : fwc_null();
+    return 0;
+}
+
+/* keys() / values() / items() */
+static int dict_view_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                       const char **kw, FwcValue *out)
+{
+    (void)args;
+    (void)kw;
+    if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, (uint64_t)recv->len * 8) < 0) return -1;
+    uint32_t n = recv->len;
+    FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
+    if (!items) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (id == M_KEYS) items[i] = recv->u.pairs[i].key;
+        else if (id == M_VALUES) items[i] = recv->u.pairs[i].value;
+        else {
+            FwcValue *kv = fwc_expr_alloc(ctx, sizeof *kv * 2);
+            if (!kv) return -1;
+            kv[0] = recv->u.pairs[i].key;
+            kv[1] = recv->u.pairs[i].value;
+            items[i].type = FWC_T_TUPLE;
+            items[i].ascii = 1;
+            items[i].len = 2;
+            items[i].u.items = kv;
+        }
+    }
+    out->type = FWC_T_LIST;
+    out->ascii = 1;
+    out->len = n;
+    out->u.items = items;
+    return 0;
+}
+
+/* list/tuple .count(x) */
+static int seq_count_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                       const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)m;
+    (void)kw;
+    if (nargs != 1) return FAIL("TypeError: count() takes exactly one argument (%d given)", nargs);
+    int64_t c = 0;
+    for (uint32_t i = 0; i < recv->len; i++) c += fwc_expr_equal(&recv->u.items[i], &args[0]);
+    *out = fwc_int(c);
+    return fwc_expr_charge(ctx, (size_t)recv->len * 32);
+}
+
+/* list/tuple .index(x[, start[, end]]) */
+static int seq_index_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
+                       const char **kw, FwcValue *out)
+{
+    (void)id;
+    (void)kw;
+    if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
+    int64_t start, end;
+    if (adjust(ctx, args, nargs, 1, recv->len, &start, &end) < 0) return -1;
+    if (fwc_expr_charge(ctx, (size_t)recv->len * 32) < 0) return -1;
+    for (int64_t i = start; i < end; i++)
+        if (fwc_expr_equal(&recv->u.items[i], &args[0])) {
+            *out = fwc_int(i);
+            return 0;
+        }
+    if (recv->type == FWC_T_TUPLE) return FAIL("ValueError: tuple.index(x): x not in tuple");
+    FwcBuf b = FWC_BUF_INIT;
+    fwc_expr_repr_append(&b, &args[0], 0);
+    FAIL("ValueError: %.*s is not in list", (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
+    fwc_buf_free(&b);
+    return -1;
+}
+
+/* Indexed by ExprMethod: the function for a str, a dict, a list or tuple receiver (NULL:
+ * no such attribute). */
+typedef struct {
+    MethodFn str, dict, seq;
+} MethodDef;
+
+static const MethodDef METHOD_TABLE[] = {
+    [M_LOWER] = {m_case, NULL, NULL},
+    [M_UPPER] = {m_case, NULL, NULL},
+    [M_STRIP] = {m_strip, NULL, NULL},
+    [M_LSTRIP] = {m_strip, NULL, NULL},
+    [M_RSTRIP] = {m_strip, NULL, NULL},
+    [M_STARTSWITH] = {m_affix, NULL, NULL},
+    [M_ENDSWITH] = {m_affix, NULL, NULL},
+    [M_REPLACE] = {m_replace, NULL, NULL},
+    [M_SPLIT] = {m_split, NULL, NULL},
+    [M_JOIN] = {m_join, NULL, NULL},
+    [M_FIND] = {m_search, NULL, NULL},
+    [M_COUNT] = {m_search, NULL, seq_count_m},
+    [M_TITLE] = {m_case, NULL, NULL},
+    [M_CAPITALIZE] = {m_case, NULL, NULL},
+    [M_ISDIGIT] = {m_isdigit, NULL, NULL},
+    [M_GET] = {NULL, dict_get_m, NULL},
+    [M_KEYS] = {NULL, dict_view_m, NULL},
+    [M_VALUES] = {NULL, dict_view_m, NULL},
+    [M_ITEMS] = {NULL, dict_view_m, NULL},
+    [M_INDEX] = {m_search, NULL, seq_index_m},
+};
 
 int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,
                          const char **kw, FwcValue *out)
@@ -726,106 +921,17 @@ int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *a
     if (id != M_SPLIT)
         for (int i = 0; kw && i < nargs; i++)
             if (kw[i]) return FAIL("TypeError: %s() takes no keyword arguments", m);
-    switch ((FwcType)recv->type) {
-    case FWC_T_STR:
-        switch (id) {
-        case M_LOWER: case M_UPPER: case M_TITLE: case M_CAPITALIZE:
-            if (argc(ctx, m, nargs, 0, 0) < 0) return -1;
-            if (fwc_expr_charge(ctx, recv->len) < 0) return -1;
-            return case_convert(ctx, id, recv, out);
-        case M_ISDIGIT: {
-            if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, recv->len) < 0) return -1;
-            int ok = recv->len > 0;
-            for (size_t i = 0; ok && i < recv->len;) {
-                uint32_t cp;
-                i += cp_at(recv, i, &cp);
-                ok = is_digit_cp(cp);
-            }
-            *out = fwc_bool(ok);
-            return 0;
+    MethodFn fn = NULL;
+    if (id >= 1 && (size_t)id < sizeof METHOD_TABLE / sizeof METHOD_TABLE[0]) {
+        const MethodDef *d = &METHOD_TABLE[id];
+        switch ((FwcType)recv->type) {
+        case FWC_T_STR: fn = d->str; break;
+        case FWC_T_DICT: fn = d->dict; break;
+        case FWC_T_LIST:
+        case FWC_T_TUPLE: fn = d->seq; break;
+        default: break;
         }
-        case M_STRIP: case M_LSTRIP: case M_RSTRIP: return str_strip(ctx, id, recv, args, nargs, out);
-        case M_STARTSWITH: case M_ENDSWITH: return str_affix(ctx, id == M_ENDSWITH, recv, args, nargs, out);
-        case M_REPLACE: return str_replace(ctx, recv, args, nargs, out);
-        case M_SPLIT: return str_split(ctx, recv, args, nargs, kw, out);
-        case M_JOIN: return str_join(ctx, recv, args, nargs, out);
-        case M_FIND: case M_COUNT: case M_INDEX: return str_search(ctx, id, m, recv, args, nargs, out);
-        }
-        break;
-    case FWC_T_DICT:
-        switch (id) {
-        case M_GET: {
-            if (nargs < 1 || nargs > 2) return FAIL("TypeError: get expected at least 1 argument, got %d", nargs);
-            const FwcValue *k = &args[0];
-            if (k->type == FWC_T_LIST || k->type == FWC_T_DICT || k->type == FWC_T_SET)
-                return FAIL("TypeError: unhashable type: '%s'", TN(k));
-            if (fwc_expr_charge(ctx, (uint64_t)recv->len * 4) < 0) return -1;   /* a linear scan of the keys */
-            for (uint32_t i = recv->len; i-- > 0;)
-                if (k->type == FWC_T_STR ? (recv->u.pairs[i].key.type == FWC_T_STR && recv->u.pairs[i].key.len == k->len &&
-                                            memcmp(recv->u.pairs[i].key.u.s, k->u.s, k->len) == 0)
-                                         : fwc_expr_equal(&recv->u.pairs[i].key, k)) {
-                    *out = recv->u.pairs[i].value;
-                    return 0;
-                }
-            *out = nargs == 2 ? args[1] : fwc_null();
-            return 0;
-        }
-        case M_KEYS: case M_VALUES: case M_ITEMS: {
-            if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, (uint64_t)recv->len * 8) < 0) return -1;
-            uint32_t n = recv->len;
-            FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
-            if (!items) return -1;
-            for (uint32_t i = 0; i < n; i++) {
-                if (id == M_KEYS) items[i] = recv->u.pairs[i].key;
-                else if (id == M_VALUES) items[i] = recv->u.pairs[i].value;
-                else {
-                    FwcValue *kv = fwc_expr_alloc(ctx, sizeof *kv * 2);
-                    if (!kv) return -1;
-                    kv[0] = recv->u.pairs[i].key;
-                    kv[1] = recv->u.pairs[i].value;
-                    items[i].type = FWC_T_TUPLE;
-                    items[i].ascii = 1;
-                    items[i].len = 2;
-                    items[i].u.items = kv;
-                }
-            }
-            out->type = FWC_T_LIST;
-            out->ascii = 1;
-            out->len = n;
-            out->u.items = items;
-            return 0;
-        }
-        }
-        break;
-    case FWC_T_LIST:
-    case FWC_T_TUPLE:
-        if (id == M_COUNT) {
-            if (nargs != 1) return FAIL("TypeError: count() takes exactly one argument (%d given)", nargs);
-            int64_t c = 0;
-            for (uint32_t i = 0; i < recv->len; i++) c += fwc_expr_equal(&recv->u.items[i], &args[0]);
-            *out = fwc_int(c);
-            return fwc_expr_charge(ctx, (size_t)recv->len * 32);
-        }
-        if (id == M_INDEX) {
-            if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
-            int64_t start, end;
-            if (adjust(ctx, args, nargs, 1, recv->len, &start, &end) < 0) return -1;
-            if (fwc_expr_charge(ctx, (size_t)recv->len * 32) < 0) return -1;
-            for (int64_t i = start; i < end; i++)
-                if (fwc_expr_equal(&recv->u.items[i], &args[0])) {
-                    *out = fwc_int(i);
-                    return 0;
-                }
-            if (recv->type == FWC_T_TUPLE) return FAIL("ValueError: tuple.index(x): x not in tuple");
-            FwcBuf b = FWC_BUF_INIT;
-            fwc_expr_repr_append(&b, &args[0], 0);
-            FAIL("ValueError: %.*s is not in list", (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
-            fwc_buf_free(&b);
-            return -1;
-        }
-        break;
-    default:
-        break;
     }
+    if (fn) return fn(ctx, id, m, recv, args, nargs, kw, out);
     return FAIL("AttributeError: '%s' object has no attribute '%s'", TN(recv), m);
 }

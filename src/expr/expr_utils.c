@@ -611,8 +611,6 @@ static int as_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t 
     return 0;
 }
 
-uint64_t fwc_expr_hash(const FwcValue *v);   /* expr_value.c: consistent with fwc_expr_equal */
-
 /* An open-addressing hash set of values (indices into `vals`), for linear-time dedup. */
 typedef struct {
     uint32_t *slot;   /* index + 1; 0 = empty */

@@ -107,62 +107,10 @@ size_t fwc_expr_utf8_len(const char *s, size_t n)
 
 /* ---------- numbers ---------- */
 
-/* Sign of a - b for int64 a and double b, exactly; 2 when unordered (NaN). */
-static int cmp_int_float(int64_t a, double b)
-{
-    if (b != b) return 2;
-    if (b >= 9223372036854775808.0) return -1;
-    if (b < -9223372036854775808.0) return 1;
-    double t = trunc(b);
-    int64_t bi = (int64_t)t;
-    if (a != bi) return a < bi ? -1 : 1;
-    double frac = b - t;
-    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
-}
-
-static int cmp_bigtext(const char *a, size_t an, const char *b, size_t bn)
-{
-    int na = a[0] == '-', nb = b[0] == '-';
-    if (na != nb) return na ? -1 : 1;
-    int r = an != bn ? (an < bn ? -1 : 1) : memcmp(a, b, an);
-    r = r < 0 ? -1 : r > 0;
-    return na ? -r : r;
-}
-
 static int is_num(const FwcValue *v)
 {
     return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_FLOAT || v->type == FWC_T_BIGINT;
 }
-
-int fwc_expr_cmp_num(const FwcValue *a, const FwcValue *b);
-/* -1/0/1, or 2 when unordered (NaN involved). */
-int fwc_expr_cmp_num(const FwcValue *a, const FwcValue *b)
-{
-    if (a->type == FWC_T_BIGINT || b->type == FWC_T_BIGINT) {
-        if (a->type == FWC_T_BIGINT && b->type == FWC_T_BIGINT) return cmp_bigtext(a->u.s, a->len, b->u.s, b->len);
-        const FwcValue *big = a->type == FWC_T_BIGINT ? a : b, *o = big == a ? b : a;
-        int r;
-        if (o->type == FWC_T_FLOAT) {
-            if (o->u.f != o->u.f) return 2;
-            double bf = strtod(big->u.s, NULL);
-            r = bf < o->u.f ? -1 : bf > o->u.f;
-        } else {
-            r = big->u.s[0] == '-' ? -1 : 1;
-        }
-        return big == a ? r : -r;
-    }
-    if (a->type == FWC_T_FLOAT && b->type == FWC_T_FLOAT) {
-        if (a->u.f != a->u.f || b->u.f != b->u.f) return 2;
-        return a->u.f < b->u.f ? -1 : a->u.f > b->u.f;
-    }
-    if (a->type == FWC_T_FLOAT) {
-        int r = cmp_int_float(b->u.i, a->u.f);
-        return r == 2 ? 2 : -r;
-    }
-    if (b->type == FWC_T_FLOAT) return cmp_int_float(a->u.i, b->u.f);
-    return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
-}
-
 
 static int set_contains(const FwcValue *s, const FwcValue *x)
 {
@@ -173,7 +121,7 @@ static int set_contains(const FwcValue *s, const FwcValue *x)
 
 int fwc_expr_equal(const FwcValue *a, const FwcValue *b)
 {
-    if (is_num(a) && is_num(b)) return fwc_expr_cmp_num(a, b) == 0;
+    if (is_num(a) && is_num(b)) return fwc_num_compare(a, b) == 0;
     if (a->type != b->type) return 0;
     switch ((FwcType)a->type) {
     case FWC_T_NULL: return 1;
@@ -215,8 +163,6 @@ int fwc_expr_equal(const FwcValue *a, const FwcValue *b)
 /* A hash consistent with fwc_expr_equal: equal values hash alike (1 == 1.0 == True, a
  * big int and the float it equals); sets and dicts (order-free equality) by length only.
  * For hashed dedup (unique, has_common) instead of comparing every pair. */
-uint64_t fwc_expr_hash(const FwcValue *v);
-
 static uint64_t mix64(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15ull;

@@ -152,51 +152,6 @@ static int is_number(const FwcValue *v)
     return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_BIGINT || v->type == FWC_T_FLOAT;
 }
 
-/* Sign of a - b for an int64 and a double, exactly (Python compares int and float
- * without rounding).  NaN compares as "not less" both ways: returns 0. */
-static int cmp_int_float(int64_t a, double b)
-{
-    if (b != b) return 0;
-    if (b >= 9223372036854775808.0) return -1;
-    if (b < -9223372036854775808.0) return 1;
-    double t = b < 0 ? -__builtin_floor(-b) : __builtin_floor(b);   /* trunc(b) */
-    int64_t bi = (int64_t)t;
-    if (a != bi) return a < bi ? -1 : 1;
-    double frac = b - t;
-    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
-}
-
-/* Compare decimal texts of two big ints (no leading zeros). */
-static int cmp_bigtext(const char *a, size_t an, const char *b, size_t bn)
-{
-    int na = a[0] == '-', nb = b[0] == '-';
-    if (na != nb) return na ? -1 : 1;
-    int r = an != bn ? (an < bn ? -1 : 1) : memcmp(a, b, an);
-    r = r < 0 ? -1 : r > 0;
-    return na ? -r : r;
-}
-
-static int cmp_numbers(const FwcValue *a, const FwcValue *b)
-{
-    if (a->type == FWC_T_BIGINT || b->type == FWC_T_BIGINT) {
-        if (a->type == FWC_T_BIGINT && b->type == FWC_T_BIGINT) return cmp_bigtext(a->u.s, a->len, b->u.s, b->len);
-        const FwcValue *big = a->type == FWC_T_BIGINT ? a : b, *other = big == a ? b : a;
-        int sign_big = big->u.s[0] == '-' ? -1 : 1;
-        int r;
-        if (other->type == FWC_T_FLOAT) {
-            double bf = strtod(big->u.s, NULL);
-            r = bf < other->u.f ? -1 : bf > other->u.f;
-        } else {
-            r = sign_big;  /* a big int is beyond every int64 */
-        }
-        return big == a ? r : -r;
-    }
-    if (a->type == FWC_T_FLOAT && b->type == FWC_T_FLOAT) return a->u.f < b->u.f ? -1 : a->u.f > b->u.f;
-    if (a->type == FWC_T_FLOAT) return -cmp_int_float(b->u.i, a->u.f);
-    if (b->type == FWC_T_FLOAT) return cmp_int_float(a->u.i, b->u.f);
-    return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
-}
-
 typedef struct {
     FwcError *err;
     int failed;
@@ -211,7 +166,7 @@ static int key_less(SortCtx *ctx, const FwcValue *a, const FwcValue *b)
         int r = memcmp(a->u.s, b->u.s, n);
         return r < 0 || (r == 0 && a->len < b->len);
     }
-    if (is_number(a) && is_number(b)) return cmp_numbers(a, b) < 0;
+    if (is_number(a) && is_number(b)) return fwc_num_compare(a, b) < 0;   /* NaN: 2, not less */
     ctx->failed = 1;
     fwc_error_set(ctx->err, FWC_ETYPE, "'<' not supported between instances of '%s' and '%s'",
                   py_type_name(a), py_type_name(b));
