@@ -8,7 +8,6 @@
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 #define TN(v) fwc_expr_type_name(v)
 
-uint64_t fwc_expr_hash(const FwcValue *v);    /* expr_value.c: consistent with fwc_expr_equal */
 
 /* sort / unique / min / max / dictsort share keyed sorting */
 static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sensitive, const FwcValue *attr, int reverse,

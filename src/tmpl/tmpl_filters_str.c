@@ -7,7 +7,6 @@
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
 #define TN(v) fwc_expr_type_name(v)
 
-int fwc_expr_is_space_cp(uint32_t c);         /* expr_str.c: str.isspace(), re's \s */
 
 /* ---------- JSON (tojson, json) ---------- */
 
