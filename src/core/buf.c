@@ -18,7 +18,7 @@ int fwc_buf_grow(FwcBuf *b, size_t extra)
 
 int fwc_buf_put_int(FwcBuf *b, int64_t v)
 {
-    char t[24], *p = t + sizeof t;     /* digits from the end: no printf on hot paths */
+    char t[24], *p = t + sizeof t; /* digits from the end: no printf on hot paths */
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     do {
         *--p = (char)('0' + u % 10);
@@ -65,13 +65,12 @@ struct FwcArenaBlock {
 
 void *fwc_arena_alloc_slow(FwcArena *a, size_t n)
 {
-    size_t size;    /* of the malloc, header included: a power of two while it can be */
+    size_t size; /* of the malloc, header included: a power of two while it can be */
     if (n > SIZE_MAX / 4) return NULL;
     if (!a->head) {
         size = ARENA_MIN_BLOCK;
         while (size < 4 * n && size < ARENA_MAX_FIRST) size *= 2;
-    } else
-        size = a->total < ARENA_MIN_BLOCK ? ARENA_MIN_BLOCK : a->total;
+    } else size = a->total < ARENA_MIN_BLOCK ? ARENA_MIN_BLOCK : a->total;
     if (size < sizeof(FwcArenaBlock) + n) size = sizeof(FwcArenaBlock) + n;
     FwcArenaBlock *b = malloc(size);
     if (!b) return NULL;

@@ -42,7 +42,7 @@ typedef enum {
 
 typedef struct {
     FwcStatus code;
-    int line, col;      /* 0 when unknown */
+    int line, col; /* 0 when unknown */
     char message[512];
 } FwcError;
 
@@ -56,8 +56,11 @@ typedef struct {
     size_t len, cap;
 } FwcBuf;
 
-#define FWC_BUF_INIT {NULL, 0, 0}
-int fwc_buf_grow(FwcBuf *b, size_t extra);   /* 0 ok, -1 out of memory */
+#define FWC_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
+int fwc_buf_grow(FwcBuf *b, size_t extra); /* 0 ok, -1 out of memory */
 void fwc_buf_free(FwcBuf *b);
 
 /* Room for `extra` more bytes; 0 ok, -1 out of memory. */
@@ -114,9 +117,9 @@ static inline int fwc_buf_put_utf8(FwcBuf *b, uint32_t cp)
 typedef struct FwcArenaBlock FwcArenaBlock;
 typedef struct {
     FwcArenaBlock *head;
-    char *cur, *end;    /* free space in the newest block */
-    size_t total;       /* bytes handed out, for limits and stats */
-} FwcArena;             /* zero-initialised = empty */
+    char *cur, *end; /* free space in the newest block */
+    size_t total;    /* bytes handed out, for limits and stats */
+} FwcArena;          /* zero-initialised = empty */
 
 void *fwc_arena_alloc_slow(FwcArena *a, size_t n);
 /* 16-aligned memory that lives as long as the arena; NULL on OOM. */
@@ -147,33 +150,39 @@ void fwc_arena_free(FwcArena *a);
  * json.dumps exactly.  Integers beyond int64 are kept as decimal text (BIGINT). */
 
 typedef enum {
-    FWC_T_NULL, FWC_T_BOOL, FWC_T_INT, FWC_T_BIGINT, FWC_T_FLOAT,
-    FWC_T_STR, FWC_T_LIST, FWC_T_DICT,
+    FWC_T_NULL,
+    FWC_T_BOOL,
+    FWC_T_INT,
+    FWC_T_BIGINT,
+    FWC_T_FLOAT,
+    FWC_T_STR,
+    FWC_T_LIST,
+    FWC_T_DICT,
     /* expression-engine results only (never in a snapshot): */
-    FWC_T_TUPLE,    /* items, like LIST */
-    FWC_T_SET,      /* items, unique, in insertion order */
-    FWC_T_RANGE,    /* range: len items, u.range = {start, step} */
+    FWC_T_TUPLE, /* items, like LIST */
+    FWC_T_SET,   /* items, unique, in insertion order */
+    FWC_T_RANGE, /* range: len items, u.range = {start, step} */
 } FwcType;
 
 typedef struct FwcValue FwcValue;
 typedef struct FwcPair FwcPair;
 
 struct FwcValue {
-    uint8_t type;       /* FwcType */
-    uint8_t ascii;      /* STR: every byte < 0x80 */
-    uint32_t len;       /* STR/BIGINT: bytes; LIST: items; DICT: pairs */
+    uint8_t type;  /* FwcType */
+    uint8_t ascii; /* STR: every byte < 0x80 */
+    uint32_t len;  /* STR/BIGINT: bytes; LIST: items; DICT: pairs */
     union {
-        int64_t i;      /* BOOL (0/1), INT */
-        double f;       /* FLOAT */
-        const char *s;  /* STR, BIGINT (NUL-terminated) */
+        int64_t i;     /* BOOL (0/1), INT */
+        double f;      /* FLOAT */
+        const char *s; /* STR, BIGINT (NUL-terminated) */
         FwcValue *items;
         FwcPair *pairs;
-        const int64_t *range;  /* RANGE: start, step */
+        const int64_t *range; /* RANGE: start, step */
     } u;
 };
 
 struct FwcPair {
-    FwcValue key;       /* STR, INT, BIGINT, FLOAT, BOOL or NULL, as json accepts */
+    FwcValue key; /* STR, INT, BIGINT, FLOAT, BOOL or NULL, as json accepts */
     FwcValue value;
 };
 
@@ -182,7 +191,11 @@ struct FwcPair {
 /* Value of the str key `key` in dict d (the last one if repeated), or NULL. Borrowed. */
 const FwcValue *fwc_dict_get(const FwcValue *d, const char *key, size_t n);
 
-static inline FwcValue fwc_null(void) { FwcValue v = {FWC_T_NULL, 1, 0, {0}}; return v; }
+static inline FwcValue fwc_null(void)
+{
+    FwcValue v = { FWC_T_NULL, 1, 0, { 0 } };
+    return v;
+}
 
 /* Python's ordering of two numbers (BOOL, INT, BIGINT or FLOAT, mixed freely; exact
  * between int and float): -1, 0 or 1 for a < b, a == b, a > b, or 2 when unordered (a
@@ -195,13 +208,13 @@ int fwc_num_compare(const FwcValue *a, const FwcValue *b);
 typedef struct {
     atomic_int refs;
     FwcArena arena;
-    FwcValue root;      /* always a DICT for documents */
+    FwcValue root; /* always a DICT for documents */
 } FwcSnapshot;
 
 /* An empty snapshot (refs 1, root null); NULL on OOM. */
 FwcSnapshot *fwc_snapshot_new(void);
 void fwc_snapshot_incref(FwcSnapshot *s);
-void fwc_snapshot_decref(FwcSnapshot *s);   /* frees at zero */
+void fwc_snapshot_decref(FwcSnapshot *s); /* frees at zero */
 
 /* ---------- shapes: the parts of a document a request can read ----------
  * A field map reads its fields; a template what tmpl_shape.c finds (doc.total, the
@@ -209,24 +222,23 @@ void fwc_snapshot_decref(FwcSnapshot *s);   /* frees at zero */
  * document has hundreds of fields and a webhook reads a handful.  Wherever the
  * analysis cannot tell, the shape says "whole". */
 
-
 typedef struct FwcShape FwcShape;
 typedef struct {
-    const char *name;   /* UTF-8, owned by the shape */
+    const char *name; /* UTF-8, owned by the shape */
     size_t len;
-    void *key;          /* opaque to this layer: the Python layer's interned str of name,
+    void *key;     /* opaque to this layer: the Python layer's interned str of name,
                          * for lookups (py/snapshot.c binds and releases it) */
-    FwcShape *sub;      /* what is read of its value */
+    FwcShape *sub; /* what is read of its value */
 } FwcShapeKey;
 struct FwcShape {
-    int whole;          /* the value as it is */
-    int dict_whole;     /* a dict with all its keys (its key set is seen: length, loops) */
-    FwcShape *elems;    /* what is read of each item of a list; NULL: no item is read */
-    FwcShapeKey *keys;  /* a dict: only these keys */
+    int whole;         /* the value as it is */
+    int dict_whole;    /* a dict with all its keys (its key set is seen: length, loops) */
+    FwcShape *elems;   /* what is read of each item of a list; NULL: no item is read */
+    FwcShapeKey *keys; /* a dict: only these keys */
     size_t nkeys, cap;
 };
 
-FwcShape *fwc_shape_new(void);                  /* NULL on OOM; no GIL needed */
+FwcShape *fwc_shape_new(void); /* NULL on OOM; no GIL needed */
 /* The sub-shape of key `name` (added, empty, if new); NULL on OOM. */
 FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n);
 /* dst |= src; -1 on OOM.  Sets *changed when dst grew.  Each node visited spends one of
@@ -237,8 +249,8 @@ void fwc_shape_free(FwcShape *s);
 
 /* ---------- clock (clock.c) ---------- */
 
-double fwc_mono_now(void);      /* monotonic seconds */
-double fwc_wall_now(void);      /* Unix time */
+double fwc_mono_now(void); /* monotonic seconds */
+double fwc_wall_now(void); /* Unix time */
 
 /* ---------- message ids (msgid.c) ---------- */
 
@@ -249,9 +261,9 @@ void fwc_new_msg_id(char out[32]);
 
 /* An IP network, e.g. 10.0.0.0/8 or fd00::/8 (allowed_networks). */
 typedef struct {
-    uint8_t family;         /* 4 or 6 */
-    uint8_t prefix;         /* 0..32 or 0..128 */
-    uint8_t addr[16];       /* network address, host bits zero */
+    uint8_t family;   /* 4 or 6 */
+    uint8_t prefix;   /* 0..32 or 0..128 */
+    uint8_t addr[16]; /* network address, host bits zero */
 } FwcNetwork;
 
 /* Parses "10.0.0.0/8", "fd00::/8" or a bare address; -1 with why filled. */

@@ -13,12 +13,9 @@ int fwc_net_parse(const char *text, FwcNetwork *out, char *why, size_t whylen)
     if (alen == 0 || alen >= sizeof addr) goto bad;
     memcpy(addr, text, alen);
     addr[alen] = 0;
-    if (inet_pton(AF_INET, addr, out->addr) == 1)
-        out->family = 4;
-    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
-        out->family = 6;
-    else
-        goto bad;
+    if (inet_pton(AF_INET, addr, out->addr) == 1) out->family = 4;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1) out->family = 6;
+    else goto bad;
     int max = out->family == 4 ? 32 : 128;
     int prefix = max;
     if (slash) {
@@ -38,7 +35,8 @@ int fwc_net_parse(const char *text, FwcNetwork *out, char *why, size_t whylen)
     uint8_t masked[16];
     memset(masked, 0, sizeof masked);
     memcpy(masked, out->addr, (size_t)prefix / 8);
-    if (prefix % 8) masked[prefix / 8] = (uint8_t)(out->addr[prefix / 8] & (0xff << (8 - prefix % 8)));
+    if (prefix % 8)
+        masked[prefix / 8] = (uint8_t)(out->addr[prefix / 8] & (0xff << (8 - prefix % 8)));
     if (memcmp(masked, out->addr, 16) != 0) {
         snprintf(why, whylen, "%s has host bits set", text);
         return -1;
@@ -52,6 +50,7 @@ bad:
 void fwc_net_format(const FwcNetwork *n, char *out, size_t outlen)
 {
     char text[INET6_ADDRSTRLEN];
-    if (!inet_ntop(n->family == 4 ? AF_INET : AF_INET6, n->addr, text, sizeof text)) strcpy(text, "?");
+    if (!inet_ntop(n->family == 4 ? AF_INET : AF_INET6, n->addr, text, sizeof text))
+        strcpy(text, "?");
     snprintf(out, outlen, "%s/%d", text, n->prefix);
 }

@@ -77,7 +77,7 @@ void fwc_new_msg_id(char out[32])
     pthread_mutex_lock(&pool_lock);
     for (int pos = 0; pos < 24;) {
         unsigned char b = pool_byte();
-        if (b >= 248) continue;     /* 248 = 4 * 62: every character equally likely */
+        if (b >= 248) continue; /* 248 = 4 * 62: every character equally likely */
         out[4 + pos++] = alphabet[b % 62];
     }
     pthread_mutex_unlock(&pool_lock);

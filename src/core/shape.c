@@ -14,7 +14,7 @@ static uint32_t *key_table(const FwcShape *s) { return (uint32_t *)(s->keys + s-
 
 static size_t key_hash(const char *name, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
     return (size_t)h;
 }
@@ -44,7 +44,8 @@ FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n)
         s->keys = keys;
         s->cap = cap;
         memset(key_table(s), 0, 2 * cap * sizeof(uint32_t));
-        for (size_t i = 0; i < s->nkeys; i++) *key_slot(s, s->keys[i].name, s->keys[i].len) = (uint32_t)(i + 1);
+        for (size_t i = 0; i < s->nkeys; i++)
+            *key_slot(s, s->keys[i].name, s->keys[i].len) = (uint32_t)(i + 1);
         slot = key_slot(s, name, n);
     }
     char *copy = malloc(n + 1);
@@ -55,7 +56,7 @@ FwcShape *fwc_shape_key(FwcShape *s, const char *name, size_t n)
     }
     memcpy(copy, name, n);
     copy[n] = '\0';
-    s->keys[s->nkeys++] = (FwcShapeKey){copy, n, NULL, sub};
+    s->keys[s->nkeys++] = (FwcShapeKey){ copy, n, NULL, sub };
     *slot = (uint32_t)s->nkeys;
     return sub;
 }

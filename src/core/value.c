@@ -45,7 +45,8 @@ static int cmp_bigtext(const char *a, size_t an, const char *b, size_t bn)
 int fwc_num_compare(const FwcValue *a, const FwcValue *b)
 {
     if (a->type == FWC_T_BIGINT || b->type == FWC_T_BIGINT) {
-        if (a->type == FWC_T_BIGINT && b->type == FWC_T_BIGINT) return cmp_bigtext(a->u.s, a->len, b->u.s, b->len);
+        if (a->type == FWC_T_BIGINT && b->type == FWC_T_BIGINT)
+            return cmp_bigtext(a->u.s, a->len, b->u.s, b->len);
         const FwcValue *big = a->type == FWC_T_BIGINT ? a : b, *o = big == a ? b : a;
         int r;
         if (o->type == FWC_T_FLOAT) {
@@ -53,7 +54,7 @@ int fwc_num_compare(const FwcValue *a, const FwcValue *b)
             double bf = strtod(big->u.s, NULL);
             r = bf < o->u.f ? -1 : bf > o->u.f;
         } else {
-            r = big->u.s[0] == '-' ? -1 : 1;   /* a big int is beyond every int64 */
+            r = big->u.s[0] == '-' ? -1 : 1; /* a big int is beyond every int64 */
         }
         return big == a ? r : -r;
     }
@@ -78,7 +79,10 @@ FwcSnapshot *fwc_snapshot_new(void)
     return s;
 }
 
-void fwc_snapshot_incref(FwcSnapshot *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+void fwc_snapshot_incref(FwcSnapshot *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
 
 void fwc_snapshot_decref(FwcSnapshot *s)
 {

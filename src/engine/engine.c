@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CB_BATCH 512        /* outcomes handed to the on_result thread per call */
+#define CB_BATCH 512 /* outcomes handed to the on_result thread per call */
 
 static struct timespec mono_deadline(double seconds)
 {
@@ -32,9 +32,8 @@ static FwcEngine *nomem(FwcError *err)
     return NULL;
 }
 
-
-FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
-                          int native_http, FwcError *err)
+FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue,
+                          int callbacks, int native_http, FwcError *err)
 {
     FwcEngine *e = calloc(1, sizeof *e);
     if (!e) return nomem(err);
@@ -108,7 +107,10 @@ static FwcWorker *sleeper(FwcEngine *e)
     return NULL;
 }
 
-static int in_callback_thread(FwcEngine *e) { return e->cb_started && pthread_equal(e->cb_tid, pthread_self()); }
+static int in_callback_thread(FwcEngine *e)
+{
+    return e->cb_started && pthread_equal(e->cb_tid, pthread_self());
+}
 
 /* Nothing queued or in flight, and every outcome handed to on_result (unless this is the
  * callback thread itself).  Under the lock. */
@@ -179,8 +181,8 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
         if (j->state == FWC_JOB_INFLIGHT) j->interrupted = 1;
         j->state = FWC_JOB_STOPPED;
         j->hq = NULL;
-        if (out) out[(*n)++] = j;   /* the engine's reference moves to the caller */
-        else fwc_job_decref(j);     /* cannot fail: the caller's views hold the job */
+        if (out) out[(*n)++] = j; /* the engine's reference moves to the caller */
+        else fwc_job_decref(j);   /* cannot fail: the caller's views hold the job */
         j = next;
     }
     for (int i = 0; i < FWC_HOST_BUCKETS; i++) {
@@ -269,4 +271,3 @@ void fwc_engine_callbacks_done(FwcEngine *e)
     pthread_cond_broadcast(&e->changed);
     pthread_mutex_unlock(&e->lock);
 }
-

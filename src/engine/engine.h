@@ -25,25 +25,31 @@
 #include <pthread.h>
 
 typedef enum {
-    FWC_DS_QUEUED = 0,      /* no attempt finished yet */
+    FWC_DS_QUEUED = 0, /* no attempt finished yet */
     FWC_DS_DELIVERED,
-    FWC_DS_FAILED,          /* the last attempt failed; a retry is scheduled */
-    FWC_DS_EXHAUSTED,       /* no more attempts: retries used up, 410, refused, unbuildable */
+    FWC_DS_FAILED,    /* the last attempt failed; a retry is scheduled */
+    FWC_DS_EXHAUSTED, /* no more attempts: retries used up, 410, refused, unbuildable */
 } FwcDeliveryStatus;
 
 /* where a job is (engine-private, under the lock) */
-typedef enum { FWC_JOB_QUEUED, FWC_JOB_INFLIGHT, FWC_JOB_SCHEDULED, FWC_JOB_FINAL, FWC_JOB_STOPPED } FwcJobState;
+typedef enum {
+    FWC_JOB_QUEUED,
+    FWC_JOB_INFLIGHT,
+    FWC_JOB_SCHEDULED,
+    FWC_JOB_FINAL,
+    FWC_JOB_STOPPED
+} FwcJobState;
 
 /* One attempt's outcome; immutable once published. */
 typedef struct {
     atomic_int refs;
     FwcDeliveryStatus status;
-    int attempt;                /* 1-based */
-    double next_retry;          /* Unix time of the next attempt; 0 when none */
-    int built;                  /* req holds the request that was sent */
+    int attempt;       /* 1-based */
+    double next_retry; /* Unix time of the next attempt; 0 when none */
+    int built;         /* req holds the request that was sent */
     FwcBuilt req;
-    FwcResult res;              /* status 0 when no response arrived */
-    char *error;                /* why the attempt failed; NULL when delivered.  Points
+    FwcResult res; /* status 0 when no response arrived */
+    char *error;   /* why the attempt failed; NULL when delivered.  Points
                                  * into res.error, or is malloc'd when error_owned */
     int error_owned;
 } FwcOutcome;
@@ -54,25 +60,25 @@ typedef struct FwcWorker FwcWorker;
 
 typedef struct FwcJob {
     atomic_int refs;
-    FwcEngine *eng;             /* strong: getters lock eng->lock */
-    FwcHookSpec *spec;          /* strong */
-    FwcSnapshot *snap;          /* strong until the job is final */
-    char id[32];                /* Standard Webhooks message id, stable across retries */
-    char *doctype, *docname;    /* in the job's block; NULL when the document had none */
-    char *host;                 /* in the job's block: "scheme://host:port" (per-host limit key) */
+    FwcEngine *eng;          /* strong: getters lock eng->lock */
+    FwcHookSpec *spec;       /* strong */
+    FwcSnapshot *snap;       /* strong until the job is final */
+    char id[32];             /* Standard Webhooks message id, stable across retries */
+    char *doctype, *docname; /* in the job's block; NULL when the document had none */
+    char *host;              /* in the job's block: "scheme://host:port" (per-host limit key) */
     /* engine-private, under eng->lock */
-    struct FwcJob *lprev, *lnext;   /* the engine's list of live (not final) jobs */
-    struct FwcJob *qnext;           /* FIFO link in its host's queue */
-    FwcHost *hq;                    /* its host while queued or in flight */
-    size_t heap_idx;                /* position in the retry heap while scheduled */
+    struct FwcJob *lprev, *lnext; /* the engine's list of live (not final) jobs */
+    struct FwcJob *qnext;         /* FIFO link in its host's queue */
+    FwcHost *hq;                  /* its host while queued or in flight */
+    size_t heap_idx;              /* position in the retry heap while scheduled */
     FwcJobState state;
-    int interrupted;                /* close() aborted its attempt in flight: the receiver
+    int interrupted; /* close() aborted its attempt in flight: the receiver
                                      * may have received it (Delivery.interrupted) */
-    double due;                     /* monotonic time of the next attempt while scheduled */
+    double due;      /* monotonic time of the next attempt while scheduled */
     int attempts;
-    FwcOutcome *outcome;            /* latest published outcome (one reference), or NULL */
+    FwcOutcome *outcome; /* latest published outcome (one reference), or NULL */
     /* with the GIL only */
-    void *view;                     /* opaque here: the Python layer's Delivery object
+    void *view; /* opaque here: the Python layer's Delivery object
                                      * showing this job (borrowed), or NULL */
 } FwcJob;
 
@@ -82,7 +88,7 @@ typedef struct FwcJob {
 
 /* an outcome waiting for the on_result thread */
 typedef struct FwcEvent {
-    FwcJob *job;    /* one reference */
+    FwcJob *job; /* one reference */
     struct FwcEvent *next;
 } FwcEvent;
 
@@ -90,10 +96,10 @@ typedef struct FwcEvent {
 struct FwcHost {
     char *key;
     unsigned hash;
-    FwcHost *hnext;             /* hash chain */
-    FwcJob *qhead, *qtail;      /* queued jobs, FIFO */
+    FwcHost *hnext;        /* hash chain */
+    FwcJob *qhead, *qtail; /* queued jobs, FIFO */
     size_t nq, inflight;
-    FwcHost *rprev, *rnext;     /* in the runnable ring */
+    FwcHost *rprev, *rnext; /* in the runnable ring */
     int runnable;
 };
 
@@ -105,15 +111,15 @@ struct FwcWorker {
     int started;
     CURLM *multi;
     CURLSH *share;
-    int epfd, evfd;             /* epoll set of curl's sockets + the wake-up eventfd */
-    double timer;               /* curl's timer (monotonic seconds), -1 when none */
-    int sleeping;               /* under eng->lock: about to wait in epoll_wait */
-    size_t ninflight, cap;      /* under eng->lock */
-    struct FwcFlight *flights;  /* worker-private: in the multi handle */
-    struct FwcFlight **pool;    /* idle flights (options of their last webhook still set) */
+    int epfd, evfd;            /* epoll set of curl's sockets + the wake-up eventfd */
+    double timer;              /* curl's timer (monotonic seconds), -1 when none */
+    int sleeping;              /* under eng->lock: about to wait in epoll_wait */
+    size_t ninflight, cap;     /* under eng->lock */
+    struct FwcFlight *flights; /* worker-private: in the multi handle */
+    struct FwcFlight **pool;   /* idle flights (options of their last webhook still set) */
     size_t npool;
-    struct FwcH1 *h1;           /* the native HTTP/1.1 client (h1.h) */
-    uint8_t *fds;               /* FD_* per socket, nfds entries */
+    struct FwcH1 *h1; /* the native HTTP/1.1 client (h1.h) */
+    uint8_t *fds;     /* FD_* per socket, nfds entries */
     size_t nfds;
     uint64_t rng;
 };
@@ -122,25 +128,25 @@ struct FwcWorker {
 struct FwcEngine {
     atomic_int refs;
     pthread_mutex_t lock;
-    pthread_cond_t changed;     /* progress: queue space, drained, callbacks taken */
-    pthread_cond_t cb_cond;     /* events for the callback thread */
-    int dead;                   /* inherited through fork(): never used nor freed */
+    pthread_cond_t changed; /* progress: queue space, drained, callbacks taken */
+    pthread_cond_t cb_cond; /* events for the callback thread */
+    int dead;               /* inherited through fork(): never used nor freed */
     int closed, stopping;
     int nworkers;
     FwcWorker *workers;
     long max_per_host;
-    size_t capacity;            /* transfers in flight at most: the workers' shares summed */
-    size_t reserve;             /* slots only a receiver with nothing in flight may take
+    size_t capacity; /* transfers in flight at most: the workers' shares summed */
+    size_t reserve;  /* slots only a receiver with nothing in flight may take
                                  * (max_connections / 8, at most max_connections -
                                  * max_per_host): fwc_queue_pop */
     size_t max_queue;
-    int waiters;                /* threads waiting on `changed` */
-    int room_waiters;           /* of which enqueue(block=True) waiting for queue room */
+    int waiters;      /* threads waiting on `changed` */
+    int room_waiters; /* of which enqueue(block=True) waiting for queue room */
     /* jobs */
-    FwcJob live;                /* sentinel of the live-job list */
+    FwcJob live; /* sentinel of the live-job list */
     size_t nlive, nqueued, ninflight, nscheduled;
     FwcHost *buckets[FWC_HOST_BUCKETS];
-    FwcHost *run_head;          /* runnable ring */
+    FwcHost *run_head; /* runnable ring */
     FwcJob **heap;
     size_t heap_len, heap_cap;
     /* callbacks */
@@ -149,18 +155,21 @@ struct FwcEngine {
     int cb_running, cb_stop, cb_exited, cb_started;
     pthread_t cb_tid;
     /* counters */
-    unsigned long long enqueued, delivered, failed_attempts, exhausted, attempts, conn_opened, conn_reused;
-    unsigned long long native_attempts;     /* attempts sent by the native HTTP/1.1 client */
-    int native_http;            /* plain-http requests may use the native client */
+    unsigned long long enqueued, delivered, failed_attempts, exhausted, attempts, conn_opened,
+        conn_reused;
+    unsigned long long native_attempts; /* attempts sent by the native HTTP/1.1 client */
+    int native_http;                    /* plain-http requests may use the native client */
     /* registry of engines (for fork) */
     FwcEngine *reg_prev, *reg_next;
 };
 
-
 /* lifetime.c (refcounts; jobs and outcomes below) */
-static inline void fwc_engine_incref(FwcEngine *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
+static inline void fwc_engine_incref(FwcEngine *e)
+{
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+}
 void fwc_engine_decref(FwcEngine *e);
-void fwc_engine_free(FwcEngine *e);     /* at refcount zero: unregisters and frees */
+void fwc_engine_free(FwcEngine *e); /* at refcount zero: unregisters and frees */
 
 /* registry.c */
 /* (Re)initialises the engine's lock and conditions (creation, and a forked child). */
@@ -170,8 +179,8 @@ void fwc_registry_remove(FwcEngine *e);
 
 /* engine.c */
 /* A running engine with its worker threads; NULL with err set. */
-FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue, int callbacks,
-                          int native_http, FwcError *err);
+FwcEngine *fwc_engine_new(int nworkers, long max_connections, long max_per_host, size_t max_queue,
+                          int callbacks, int native_http, FwcError *err);
 /* Stops intake, waits up to timeout for queued and in-flight work, stops the threads and
  * returns the jobs not delivered (new references, *n of them; malloc'd array).  Blocks:
  * call it without the GIL.  NULL with *n = 0 when none or OOM. */
@@ -208,7 +217,8 @@ void fwc_queue_promote_due(FwcEngine *e, double now);
 
 /* worker.c */
 /* Sets up w (multi handle, epoll set, eventfd); -1 when out of resources. */
-int fwc_worker_init(FwcWorker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed);
+int fwc_worker_init(FwcWorker *w, FwcEngine *e, int index, long per_worker, long max_per_host,
+                    uint64_t seed);
 void *fwc_worker_main(void *w);
 void fwc_worker_wake(FwcWorker *w);
 void fwc_worker_cleanup(FwcWorker *w);
@@ -222,7 +232,7 @@ void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double
 void fwc_job_incref(FwcJob *j);
 void fwc_job_decref(FwcJob *j);
 void fwc_outcome_decref(FwcOutcome *o);
-FwcOutcome *fwc_outcome_new(void);      /* NULL when out of memory */
+FwcOutcome *fwc_outcome_new(void); /* NULL when out of memory */
 /* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
 void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...);
 /* The latest outcome (new reference, or NULL) and the job's state, read under the lock. */

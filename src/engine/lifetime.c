@@ -35,7 +35,7 @@ void fwc_engine_free(FwcEngine *e)
 void fwc_engine_decref(FwcEngine *e)
 {
     if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
-    if (e->dead) return;   /* the parent's engine, in a child: left alone */
+    if (e->dead) return; /* the parent's engine, in a child: left alone */
     fwc_engine_free(e);
 }
 
@@ -48,7 +48,7 @@ void fwc_job_decref(FwcJob *j)
     if (j->snap) fwc_snapshot_decref(j->snap);
     fwc_spec_decref(j->spec);
     fwc_engine_decref(j->eng);
-    free(j);    /* host, doctype and docname live in the same block */
+    free(j); /* host, doctype and docname live in the same block */
 }
 
 FwcOutcome *fwc_job_outcome(FwcJob *j, FwcJobState *state)

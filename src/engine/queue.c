@@ -141,7 +141,7 @@ FwcJob *fwc_queue_pop(FwcEngine *e)
     h->nq--;
     h->inflight++;
     e->nqueued--;
-    e->run_head = h->rnext;     /* the next host goes first next time */
+    e->run_head = h->rnext; /* the next host goes first next time */
     fwc_host_update(e, h);
     return j;
 }

@@ -57,7 +57,10 @@ static void after_fork_child(void)
     pthread_mutex_init(&registry_lock, NULL);
 }
 
-static void atfork_install(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+static void atfork_install(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 void fwc_registry_add(FwcEngine *e)
 {

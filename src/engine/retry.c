@@ -6,7 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
-static double rng_uniform(uint64_t *s)     /* xorshift64*, [0, 1) */
+static double rng_uniform(uint64_t *s) /* xorshift64*, [0, 1) */
 {
     uint64_t x = *s;
     x ^= x >> 12;
@@ -59,13 +59,12 @@ void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double
         o->status = FWC_DS_DELIVERED;
         return;
     }
-    if (r->error[0]) o->error = r->error;     /* the outcome owns r: no copy */
+    if (r->error[0]) o->error = r->error; /* the outcome owns r: no copy */
     else if (r->status == 410) {
         o->status = FWC_DS_EXHAUSTED;
         fwc_outcome_error(o, "HTTP 410 Gone: the receiver wants no more deliveries (not retried)");
         return;
-    } else
-        fwc_outcome_error(o, "HTTP %ld", r->status);
+    } else fwc_outcome_error(o, "HTTP %ld", r->status);
     if (r->kind == FWC_NET_SSRF) {
         o->status = FWC_DS_EXHAUSTED;
         return;
@@ -75,7 +74,8 @@ void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double
         return;
     }
     size_t n = s->nretry_schedule;
-    double step = s->retry_schedule[(size_t)(o->attempt - 1) < n ? (size_t)(o->attempt - 1) : n - 1];
+    double step =
+        s->retry_schedule[(size_t)(o->attempt - 1) < n ? (size_t)(o->attempt - 1) : n - 1];
     double longest = 0;
     for (size_t i = 0; i < n; i++)
         if (s->retry_schedule[i] > longest) longest = s->retry_schedule[i];

@@ -18,23 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PULL 64         /* jobs taken from the queue per loop, at most */
+#define MAX_PULL 64 /* jobs taken from the queue per loop, at most */
 
 /* One attempt on a worker.  Flights are pooled with their easy handle and transfer, so a
  * pooled flight's next request for the same webhook only sets the per-request options
  * (the handle's own options point at the flight, which therefore never moves). */
 typedef struct FwcFlight {
     FwcWorker *w;
-    CURL *easy;                 /* NULL until the flight's first transfer */
+    CURL *easy; /* NULL until the flight's first transfer */
     FwcTransfer *t;
-    FwcH1Req *h1req;            /* NULL until the flight's first native request */
-    int native;                 /* this attempt goes through the native client */
+    FwcH1Req *h1req; /* NULL until the flight's first native request */
+    int native;      /* this attempt goes through the native client */
     FwcJob *job;
     struct FwcFlight *prev, *next;
-    FwcOutcome *o;              /* the outcome being made (o->req is what t sends) */
-    FwcEvent *cb;               /* preallocated when on_result is set */
+    FwcOutcome *o; /* the outcome being made (o->req is what t sends) */
+    FwcEvent *cb;  /* preallocated when on_result is set */
     long nconnects;
-    double delay;               /* settle(): seconds until the retry */
+    double delay; /* settle(): seconds until the retry */
     int settled;
 } FwcFlight;
 
@@ -48,7 +48,8 @@ enum { FD_IN = 1, FD_OUT = 2, FD_REG = 4, FD_WANT = 8, FD_CONN = 16 };
  * never look like the native client's connection pointers */
 #define TAG_FD(fd) (((uint64_t)(uint32_t)(fd) << 1) | 1)
 
-static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *fmt, const char *detail)
+static void error_outcome(FwcOutcome *o, FwcDeliveryStatus status, const char *fmt,
+                          const char *detail)
 {
     o->status = status;
     fwc_outcome_error(o, fmt, detail);
@@ -124,11 +125,15 @@ static int begin(FwcWorker *w, FwcJob *j, FwcFlight **done)
     FwcError err;
     FwcStatus st = fwc_request_build(j->spec, j->snap, j->id, (long long)time(NULL), &o->req, &err);
     if (st) {
-        const char *kind = st == FWC_ETEMPLATE ? "TemplateError" : st == FWC_ECONDITION ? "ConditionError"
-                           : st == FWC_ENOMEM ? "MemoryError" : st == FWC_ETYPE ? "TypeError" : "ValueError";
+        const char *kind = st == FWC_ETEMPLATE    ? "TemplateError"
+                           : st == FWC_ECONDITION ? "ConditionError"
+                           : st == FWC_ENOMEM     ? "MemoryError"
+                           : st == FWC_ETYPE      ? "TypeError"
+                                                  : "ValueError";
         char msg[560];
         snprintf(msg, sizeof msg, "%s: %s", kind, err.message);
-        error_outcome(o, st == FWC_ENOMEM ? FWC_DS_FAILED : FWC_DS_EXHAUSTED, "could not build the request: %s", msg);
+        error_outcome(o, st == FWC_ENOMEM ? FWC_DS_FAILED : FWC_DS_EXHAUSTED,
+                      "could not build the request: %s", msg);
         f->next = *done;
         *done = f;
         return 0;
@@ -230,7 +235,7 @@ static void garbage_drop(Garbage *g)
     for (size_t i = 0; i < g->nfinal; i++) {
         FwcJob *j = g->finals[i];
         FwcSnapshot *s = j->snap;
-        j->snap = NULL;   /* nobody builds from a final job */
+        j->snap = NULL; /* nobody builds from a final job */
         if (s) fwc_snapshot_decref(s);
         fwc_job_decref(j);
     }
@@ -244,7 +249,8 @@ static void settle(FwcWorker *w, FwcFlight *f)
     FwcOutcome *o = f->o;
     f->delay = 0;
     f->settled = 1;
-    if (o->built && o->status == FWC_DS_QUEUED) fwc_retry_decide(&w->rng, f->job->spec, o, &f->delay);
+    if (o->built && o->status == FWC_DS_QUEUED)
+        fwc_retry_decide(&w->rng, f->job->spec, o, &f->delay);
     else if (o->status == FWC_DS_FAILED) {
         /* build ran out of memory or the transfer could not start */
         if (o->attempt > f->job->spec->max_retries) o->status = FWC_DS_EXHAUSTED;
@@ -296,7 +302,7 @@ static size_t publish(FwcWorker *w, FwcFlight **done, Garbage *g)
             else e->exhausted++;
             j->state = FWC_JOB_FINAL;
             fwc_live_remove(e, j);
-            g->finals[g->nfinal++] = j;     /* the engine's reference */
+            g->finals[g->nfinal++] = j; /* the engine's reference */
         }
         if (j->outcome) g->outcomes[g->nout++] = j->outcome;
         j->outcome = o;
@@ -352,7 +358,7 @@ static uint8_t *fd_state(FwcWorker *w, curl_socket_t s)
 static void fd_unregister(FwcWorker *w, curl_socket_t s, uint8_t *st)
 {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-    if (st) *st &= (uint8_t)~(FD_REG | FD_IN | FD_OUT);
+    if (st) *st &= (uint8_t) ~(FD_REG | FD_IN | FD_OUT);
 }
 
 /* curl wants socket s watched for `what` */
@@ -367,7 +373,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         if (!st || ((*st & FD_REG) && !(*st & FD_CONN))) fd_unregister(w, s, st);
         return 0;
     }
-    uint8_t mask = (uint8_t)((what & CURL_POLL_IN ? FD_IN : 0) | (what & CURL_POLL_OUT ? FD_OUT : 0));
+    uint8_t mask =
+        (uint8_t)((what & CURL_POLL_IN ? FD_IN : 0) | (what & CURL_POLL_OUT ? FD_OUT : 0));
     if (st) {
         *st |= FD_WANT;
         if ((*st & FD_REG) && (*st & (FD_IN | FD_OUT)) == mask) return 0;
@@ -377,8 +384,9 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     ev.events = (mask & FD_IN ? EPOLLIN : 0) | (mask & FD_OUT ? EPOLLOUT : 0);
     ev.data.u64 = TAG_FD(s);
     int op = st && (*st & FD_REG) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (!st) op = EPOLL_CTL_MOD;    /* state unknown: try both */
-    if (epoll_ctl(w->epfd, op, s, &ev) < 0) epoll_ctl(w->epfd, op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev);
+    if (!st) op = EPOLL_CTL_MOD; /* state unknown: try both */
+    if (epoll_ctl(w->epfd, op, s, &ev) < 0)
+        epoll_ctl(w->epfd, op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev);
     if (st) *st = (uint8_t)((*st & ~(FD_IN | FD_OUT)) | mask | FD_REG);
     return 0;
 }
@@ -391,7 +399,7 @@ static curl_socket_t open_sock(void *clientp, curlsocktype purpose, struct curl_
     curl_socket_t s = fwc_http_open_socket(f->t, (int)purpose, a);
     if (s != CURL_SOCKET_BAD) {
         uint8_t *st = fd_state(f->w, s);
-        if (st) *st = FD_CONN;      /* a new socket is in no epoll set yet */
+        if (st) *st = FD_CONN; /* a new socket is in no epoll set yet */
     }
     return s;
 }
@@ -418,7 +426,7 @@ void fwc_worker_wake(FwcWorker *w)
 {
     uint64_t one = 1;
     ssize_t r = write(w->evfd, &one, sizeof one);
-    (void)r;    /* EAGAIN: the counter is already non-zero, the worker wakes anyway */
+    (void)r; /* EAGAIN: the counter is already non-zero, the worker wakes anyway */
 }
 
 /* Waits up to timeout_ms for socket events and lets curl act on them and on its timer. */
@@ -469,7 +477,7 @@ void *fwc_worker_main(void *arg)
     FwcWorker *w = arg;
     FwcEngine *e = w->eng;
     FwcFlight *done = NULL;
-    pthread_setname_np(pthread_self(), "fwc-worker");  /* as top and perf show it */
+    pthread_setname_np(pthread_self(), "fwc-worker"); /* as top and perf show it */
     Garbage *g = malloc(sizeof *g);
     if (!g) abort();
     g->nout = g->nfinal = 0;
@@ -496,7 +504,7 @@ void *fwc_worker_main(void *arg)
         nback = 0;
         while (done) {
             published += publish(w, &done, g);
-            if (done) {     /* garbage list full: drop it and go on */
+            if (done) { /* garbage list full: drop it and go on */
                 pthread_mutex_unlock(&e->lock);
                 garbage_drop(g);
                 pthread_mutex_lock(&e->lock);
@@ -595,7 +603,8 @@ void fwc_worker_cleanup(FwcWorker *w)
 
 /* ---------- setup ---------- */
 
-int fwc_worker_init(FwcWorker *w, FwcEngine *e, int index, long per_worker, long max_per_host, uint64_t seed)
+int fwc_worker_init(FwcWorker *w, FwcEngine *e, int index, long per_worker, long max_per_host,
+                    uint64_t seed)
 {
     w->eng = e;
     w->index = index;

@@ -6,12 +6,12 @@
 #include <math.h>
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v) fwc_expr_type_name(v)
-
+#define TN(v)     fwc_expr_type_name(v)
 
 static int is_num(const FwcValue *v)
 {
-    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_FLOAT || v->type == FWC_T_BIGINT;
+    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_FLOAT ||
+           v->type == FWC_T_BIGINT;
 }
 static int is_intlike(const FwcValue *v) { return v->type == FWC_T_BOOL || v->type == FWC_T_INT; }
 
@@ -44,7 +44,7 @@ static int vec_push(ExprCtx *ctx, Vec *v, const FwcValue *x)
 
 static FwcValue seq_value(int type, FwcValue *items, uint32_t n)
 {
-    FwcValue v = {(uint8_t)type, 1, n, {0}};
+    FwcValue v = { (uint8_t)type, 1, n, { 0 } };
     v.u.items = items;
     return v;
 }
@@ -60,13 +60,17 @@ typedef struct {
 static int iter_init(ExprCtx *ctx, const FwcValue *v, Iter *it)
 {
     switch ((FwcType)v->type) {
-    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET: case FWC_T_DICT: case FWC_T_STR: case FWC_T_RANGE:
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+    case FWC_T_SET:
+    case FWC_T_DICT:
+    case FWC_T_STR:
+    case FWC_T_RANGE:
         it->v = v;
         it->i = 0;
         it->off = 0;
         return 0;
-    default:
-        return FAIL("TypeError: '%s' object is not iterable", TN(v));
+    default: return FAIL("TypeError: '%s' object is not iterable", TN(v));
     }
 }
 
@@ -111,7 +115,7 @@ static int items_of(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t 
     }
     Iter it;
     if (iter_init(ctx, v, &it) < 0) return -1;
-    Vec out = {0};
+    Vec out = { 0 };
     FwcValue x;
     while (iter_next(&it, &x))
         if (vec_push(ctx, &out, &x) < 0) return -1;
@@ -138,7 +142,8 @@ static const FwcValue *dict_find(const FwcValue *d, const FwcValue *key)
     if (key->type == FWC_T_STR) {
         for (uint32_t i = d->len; i-- > 0;) {
             const FwcValue *k = &d->u.pairs[i].key;
-            if (k->type == FWC_T_STR && k->len == key->len && memcmp(k->u.s, key->u.s, key->len) == 0)
+            if (k->type == FWC_T_STR && k->len == key->len &&
+                memcmp(k->u.s, key->u.s, key->len) == 0)
                 return &d->u.pairs[i].value;
         }
         return NULL;
@@ -151,13 +156,15 @@ static const FwcValue *dict_find(const FwcValue *d, const FwcValue *key)
 /* dict_find for a str key with the node's inline cache: documents of one kind share
  * their layout, so the index where the key was found last almost always hits.  Keys of
  * a dict are unique (snapshots, literals and the JSON parser deduplicate). */
-static const FwcValue *dict_find_hinted(const FwcValue *d, const char *s, uint32_t n, const ExprNode *node)
+static const FwcValue *dict_find_hinted(const FwcValue *d, const char *s, uint32_t n,
+                                        const ExprNode *node)
 {
     int *hp = (int *)&node->hint;
     int h = __atomic_load_n(hp, __ATOMIC_RELAXED);
     if (h >= 0 && (uint32_t)h < d->len) {
         const FwcValue *k = &d->u.pairs[h].key;
-        if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, s, n) == 0) return &d->u.pairs[h].value;
+        if (k->type == FWC_T_STR && k->len == n && memcmp(k->u.s, s, n) == 0)
+            return &d->u.pairs[h].value;
     }
     for (uint32_t i = d->len; i-- > 0;) {
         const FwcValue *k = &d->u.pairs[i].key;
@@ -191,7 +198,8 @@ static int dict_set(ExprCtx *ctx, PairVec *d, const FwcValue *k, const FwcValue 
             return 0;
         }
     if (d->n == d->cap) {
-        if (d->n >= FWC_EXPR_MAX_ITEMS) return FAIL("MemoryError: dict result too large (limit %d items)", FWC_EXPR_MAX_ITEMS);
+        if (d->n >= FWC_EXPR_MAX_ITEMS)
+            return FAIL("MemoryError: dict result too large (limit %d items)", FWC_EXPR_MAX_ITEMS);
         uint32_t cap = d->cap ? d->cap * 2 : 8;
         FwcPair *p = fwc_expr_alloc(ctx, sizeof *p * cap);
         if (!p) return -1;
@@ -207,7 +215,7 @@ static int dict_set(ExprCtx *ctx, PairVec *d, const FwcValue *k, const FwcValue 
 
 static FwcValue dict_value(PairVec *d)
 {
-    FwcValue v = {FWC_T_DICT, 1, d->n, {0}};
+    FwcValue v = { FWC_T_DICT, 1, d->n, { 0 } };
     v.u.pairs = d->pairs;
     return v;
 }
@@ -251,7 +259,8 @@ static int is_subset(const FwcValue *a, const FwcValue *b)
 {
     for (uint32_t i = 0; i < a->len; i++) {
         int found = 0;
-        for (uint32_t j = 0; j < b->len && !found; j++) found = fwc_expr_equal(&a->u.items[i], &b->u.items[j]);
+        for (uint32_t j = 0; j < b->len && !found; j++)
+            found = fwc_expr_equal(&a->u.items[i], &b->u.items[j]);
         if (!found) return 0;
     }
     return 1;
@@ -293,7 +302,8 @@ static int order(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int
         }
         return 0;
     }
-    return FAIL("TypeError: '%s' not supported between instances of '%s' and '%s'", op_text(op), TN(a), TN(b));
+    return FAIL("TypeError: '%s' not supported between instances of '%s' and '%s'", op_text(op),
+                TN(a), TN(b));
 }
 
 static int contains(ExprCtx *ctx, const FwcValue *container, const FwcValue *x, int *res)
@@ -303,13 +313,15 @@ static int contains(ExprCtx *ctx, const FwcValue *container, const FwcValue *x, 
         if (x->type != FWC_T_STR)
             return FAIL("TypeError: 'in <string>' requires string as left operand, not %s", TN(x));
         if (charge(ctx, container->len) < 0) return -1;
-        *res = x->len == 0 || (x->len <= container->len && memmem(container->u.s, container->len, x->u.s, x->len) != NULL);
+        *res = x->len == 0 || (x->len <= container->len &&
+                               memmem(container->u.s, container->len, x->u.s, x->len) != NULL);
         return 0;
     case FWC_T_LIST:
     case FWC_T_TUPLE:
     case FWC_T_SET:
         /* set.__contains__ looks a set up as a frozenset */
-        if (container->type == FWC_T_SET && x->type != FWC_T_SET && check_hashable(ctx, x) < 0) return -1;
+        if (container->type == FWC_T_SET && x->type != FWC_T_SET && check_hashable(ctx, x) < 0)
+            return -1;
         if (charge(ctx, container->len) < 0) return -1;
         for (uint32_t i = 0; i < container->len; i++)
             if (fwc_expr_equal(&container->u.items[i], x)) {
@@ -340,8 +352,7 @@ static int contains(ExprCtx *ctx, const FwcValue *container, const FwcValue *x, 
         *res = k >= 0 && k < container->len;
         return 0;
     }
-    default:
-        return FAIL("TypeError: argument of type '%s' is not iterable", TN(container));
+    default: return FAIL("TypeError: argument of type '%s' is not iterable", TN(container));
     }
 }
 
@@ -363,7 +374,8 @@ static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, i
     switch (op) {
     case OP_EQ:
     case OP_NE: {
-        size_t la = a->type == FWC_T_DICT || a->type == FWC_T_SET ? (size_t)a->len * a->len : a->len;
+        size_t la =
+            a->type == FWC_T_DICT || a->type == FWC_T_SET ? (size_t)a->len * a->len : a->len;
         if (a->type != FWC_T_NULL && !is_num(a) && charge(ctx, la) < 0) return -1;
         int e = fwc_expr_equal(a, b);
         *res = op == OP_EQ ? e : !e;
@@ -376,14 +388,16 @@ static int compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, i
         if (contains(ctx, b, a, res) < 0) return -1;
         if (op == OP_NOTIN) *res = !*res;
         return 0;
-    default:
-        return order(ctx, op, a, b, res);
+    default: return order(ctx, op, a, b, res);
     }
 }
 
 /* ---------- arithmetic ---------- */
 
-static int int_overflow(ExprCtx *ctx) { return FAIL("OverflowError: integer result out of supported range"); }
+static int int_overflow(ExprCtx *ctx)
+{
+    return FAIL("OverflowError: integer result out of supported range");
+}
 
 static int int_pow(ExprCtx *ctx, int64_t base, int64_t exp, FwcValue *out)
 {
@@ -406,7 +420,10 @@ static int int_pow(ExprCtx *ctx, int64_t base, int64_t exp, FwcValue *out)
     return 0;
 }
 
-static int is_odd_integer(double w) { return fabs(w) < 9007199254740992.0 && w == floor(w) && fmod(w, 2.0) != 0.0; }
+static int is_odd_integer(double w)
+{
+    return fabs(w) < 9007199254740992.0 && w == floor(w) && fmod(w, 2.0) != 0.0;
+}
 
 static int float_pow(ExprCtx *ctx, double v, double w, FwcValue *out)
 {
@@ -414,11 +431,14 @@ static int float_pow(ExprCtx *ctx, double v, double w, FwcValue *out)
         *out = fwc_float(1.0);
         return 0;
     }
-    if (v == 0.0 && w < 0.0) return FAIL("ZeroDivisionError: 0.0 cannot be raised to a negative power");
+    if (v == 0.0 && w < 0.0)
+        return FAIL("ZeroDivisionError: 0.0 cannot be raised to a negative power");
     if (v < 0.0 && isfinite(v) && isfinite(w) && w != floor(w))
-        return FAIL("ValueError: complex results are not supported (negative number raised to a fractional power)");
+        return FAIL("ValueError: complex results are not supported (negative number raised to a "
+                    "fractional power)");
     double r = pow(v, w);
-    if (isinf(r) && isfinite(v) && isfinite(w)) return FAIL("OverflowError: (34, 'Numerical result out of range')");
+    if (isinf(r) && isfinite(v) && isfinite(w))
+        return FAIL("OverflowError: (34, 'Numerical result out of range')");
     (void)is_odd_integer;
     *out = fwc_float(r);
     return 0;
@@ -432,8 +452,10 @@ static int num_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b,
         use_float = 1;
     }
     if (use_float) {
-        if (op == OP_LSHIFT || op == OP_RSHIFT || op == OP_BITAND || op == OP_BITOR || op == OP_BITXOR)
-            return FAIL("TypeError: unsupported operand type(s) for %s: '%s' and '%s'", op_text(op), TN(a), TN(b));
+        if (op == OP_LSHIFT || op == OP_RSHIFT || op == OP_BITAND || op == OP_BITOR ||
+            op == OP_BITXOR)
+            return FAIL("TypeError: unsupported operand type(s) for %s: '%s' and '%s'", op_text(op),
+                        TN(a), TN(b));
         double x, y;
         if (fwc_expr_to_float(ctx, a, &x) < 0 || fwc_expr_to_float(ctx, b, &y) < 0) return -1;
         switch (op) {
@@ -442,14 +464,16 @@ static int num_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b,
         case OP_MUL: *out = fwc_float(x * y); return 0;
         case OP_DIV:
             if (y == 0.0)
-                return FAIL(a->type == FWC_T_FLOAT || b->type == FWC_T_FLOAT ? "ZeroDivisionError: float division by zero"
-                                                                              : "ZeroDivisionError: division by zero");
+                return FAIL(a->type == FWC_T_FLOAT || b->type == FWC_T_FLOAT
+                                ? "ZeroDivisionError: float division by zero"
+                                : "ZeroDivisionError: division by zero");
             *out = fwc_float(x / y);
             return 0;
         case OP_FLOORDIV:
         case OP_MOD: {
             if (y == 0.0)
-                return FAIL(op == OP_MOD ? "ZeroDivisionError: float modulo" : "ZeroDivisionError: float floor division by zero");
+                return FAIL(op == OP_MOD ? "ZeroDivisionError: float modulo"
+                                         : "ZeroDivisionError: float floor division by zero");
             double mod = fmod(x, y), div = (x - mod) / y, floordiv;
             if (mod != 0.0) {
                 if ((y < 0) != (mod < 0)) {
@@ -474,9 +498,15 @@ static int num_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b,
     }
     int64_t x = a->u.i, y = b->u.i, r;
     switch (op) {
-    case OP_ADD: if (__builtin_add_overflow(x, y, &r)) return int_overflow(ctx); break;
-    case OP_SUB: if (__builtin_sub_overflow(x, y, &r)) return int_overflow(ctx); break;
-    case OP_MUL: if (__builtin_mul_overflow(x, y, &r)) return int_overflow(ctx); break;
+    case OP_ADD:
+        if (__builtin_add_overflow(x, y, &r)) return int_overflow(ctx);
+        break;
+    case OP_SUB:
+        if (__builtin_sub_overflow(x, y, &r)) return int_overflow(ctx);
+        break;
+    case OP_MUL:
+        if (__builtin_mul_overflow(x, y, &r)) return int_overflow(ctx);
+        break;
     case OP_DIV: {
         if (y == 0) return FAIL("ZeroDivisionError: division by zero");
         const int64_t lim = (int64_t)1 << 53;
@@ -525,8 +555,7 @@ static int num_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b,
             return 0;
         }
         break;
-    default:
-        return FAIL("TypeError: unsupported operand");
+    default: return FAIL("TypeError: unsupported operand");
     }
     *out = fwc_int(r);
     return 0;
@@ -535,7 +564,7 @@ static int num_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b,
 static int repeat(ExprCtx *ctx, const FwcValue *seq, const FwcValue *count, FwcValue *out)
 {
     int64_t n = count->u.i;
-    if (n < 0 || seq->len == 0) n = 0;   /* '' * 10**9: no billion empty copies */
+    if (n < 0 || seq->len == 0) n = 0; /* '' * 10**9: no billion empty copies */
     if (seq->type == FWC_T_STR) {
         if (n && (uint64_t)seq->len * (uint64_t)n > FWC_EXPR_MAX_STR)
             return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
@@ -552,11 +581,13 @@ static int repeat(ExprCtx *ctx, const FwcValue *seq, const FwcValue *count, FwcV
         return 0;
     }
     if (n && (uint64_t)seq->len * (uint64_t)n > FWC_EXPR_MAX_ITEMS)
-        return FAIL("MemoryError: %s result too long (limit %d items)", TN(seq), FWC_EXPR_MAX_ITEMS);
+        return FAIL("MemoryError: %s result too long (limit %d items)", TN(seq),
+                    FWC_EXPR_MAX_ITEMS);
     size_t total = (size_t)seq->len * (size_t)n;
     FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (total ? total : 1));
     if (!items) return -1;
-    for (int64_t i = 0; i < n && seq->len; i++) memcpy(items + (size_t)i * seq->len, seq->u.items, sizeof *items * seq->len);
+    for (int64_t i = 0; i < n && seq->len; i++)
+        memcpy(items + (size_t)i * seq->len, seq->u.items, sizeof *items * seq->len);
     if (charge(ctx, total) < 0) return -1;
     *out = seq_value(seq->type, items, (uint32_t)total);
     return 0;
@@ -566,7 +597,8 @@ static int concat(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, FwcValue *
 {
     if (a->type == FWC_T_STR) {
         size_t n = (size_t)a->len + b->len;
-        if (n > FWC_EXPR_MAX_STR) return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+        if (n > FWC_EXPR_MAX_STR)
+            return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
         char *p = fwc_expr_alloc(ctx, n + 1);
         if (!p) return -1;
         memcpy(p, a->u.s, a->len);
@@ -579,7 +611,8 @@ static int concat(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, FwcValue *
         return charge(ctx, n);
     }
     size_t n = (size_t)a->len + b->len;
-    if (n > FWC_EXPR_MAX_ITEMS) return FAIL("MemoryError: %s result too long (limit %d items)", TN(a), FWC_EXPR_MAX_ITEMS);
+    if (n > FWC_EXPR_MAX_ITEMS)
+        return FAIL("MemoryError: %s result too long (limit %d items)", TN(a), FWC_EXPR_MAX_ITEMS);
     FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
     if (!items) return -1;
     if (a->len) memcpy(items, a->u.items, sizeof *items * a->len);
@@ -590,18 +623,21 @@ static int concat(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, FwcValue *
 
 static int set_binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, FwcValue *out)
 {
-    Vec r = {0};
+    Vec r = { 0 };
     if (charge(ctx, (size_t)a->len * b->len) < 0) return -1;
     for (uint32_t i = 0; i < a->len; i++) {
         int in_b = 0;
-        for (uint32_t j = 0; j < b->len && !in_b; j++) in_b = fwc_expr_equal(&a->u.items[i], &b->u.items[j]);
-        if ((op == OP_BITAND && in_b) || ((op == OP_SUB || op == OP_BITXOR) && !in_b) || op == OP_BITOR)
+        for (uint32_t j = 0; j < b->len && !in_b; j++)
+            in_b = fwc_expr_equal(&a->u.items[i], &b->u.items[j]);
+        if ((op == OP_BITAND && in_b) || ((op == OP_SUB || op == OP_BITXOR) && !in_b) ||
+            op == OP_BITOR)
             if (vec_push(ctx, &r, &a->u.items[i]) < 0) return -1;
     }
     if (op == OP_BITOR || op == OP_BITXOR)
         for (uint32_t j = 0; j < b->len; j++) {
             int in_a = 0;
-            for (uint32_t i = 0; i < a->len && !in_a; i++) in_a = fwc_expr_equal(&a->u.items[i], &b->u.items[j]);
+            for (uint32_t i = 0; i < a->len && !in_a; i++)
+                in_a = fwc_expr_equal(&a->u.items[i], &b->u.items[j]);
             if (!in_a && vec_push(ctx, &r, &b->u.items[j]) < 0) return -1;
         }
     *out = seq_value(FWC_T_SET, r.items, r.n);
@@ -617,16 +653,20 @@ static int binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, Fwc
             if (b->type == a->type) return concat(ctx, a, b, out);
             if (a->type == FWC_T_STR)
                 return FAIL("TypeError: can only concatenate str (not \"%s\") to str", TN(b));
-            return FAIL("TypeError: can only concatenate %s (not \"%s\") to %s", TN(a), TN(b), TN(a));
+            return FAIL("TypeError: can only concatenate %s (not \"%s\") to %s", TN(a), TN(b),
+                        TN(a));
         }
         break;
     case OP_MUL: {
         const FwcValue *seq = NULL, *cnt = NULL;
-        if (a->type == FWC_T_STR || a->type == FWC_T_LIST || a->type == FWC_T_TUPLE) seq = a, cnt = b;
-        else if (b->type == FWC_T_STR || b->type == FWC_T_LIST || b->type == FWC_T_TUPLE) seq = b, cnt = a;
+        if (a->type == FWC_T_STR || a->type == FWC_T_LIST || a->type == FWC_T_TUPLE)
+            seq = a, cnt = b;
+        else if (b->type == FWC_T_STR || b->type == FWC_T_LIST || b->type == FWC_T_TUPLE)
+            seq = b, cnt = a;
         if (seq) {
             if (!is_intlike(cnt)) {
-                if (cnt->type == FWC_T_BIGINT) return FAIL("OverflowError: cannot fit 'int' into an index-sized integer");
+                if (cnt->type == FWC_T_BIGINT)
+                    return FAIL("OverflowError: cannot fit 'int' into an index-sized integer");
                 return FAIL("TypeError: can't multiply sequence by non-int of type '%s'", TN(cnt));
             }
             return repeat(ctx, seq, cnt, out);
@@ -634,7 +674,8 @@ static int binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, Fwc
         break;
     }
     case OP_MOD:
-        if (a->type == FWC_T_STR) return FAIL("TypeError: string formatting with %% is not supported");
+        if (a->type == FWC_T_STR)
+            return FAIL("TypeError: string formatting with %% is not supported");
         break;
     case OP_SUB:
     case OP_BITAND:
@@ -643,7 +684,8 @@ static int binop(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, Fwc
         if (a->type == FWC_T_SET && b->type == FWC_T_SET) return set_binop(ctx, op, a, b, out);
         break;
     }
-    return FAIL("TypeError: unsupported operand type(s) for %s: '%s' and '%s'", op_text(op), TN(a), TN(b));
+    return FAIL("TypeError: unsupported operand type(s) for %s: '%s' and '%s'", op_text(op), TN(a),
+                TN(b));
 }
 
 static int unary(ExprCtx *ctx, int op, const FwcValue *a, FwcValue *out)
@@ -684,15 +726,19 @@ static int unary(ExprCtx *ctx, int op, const FwcValue *a, FwcValue *out)
 static int index_of(ExprCtx *ctx, const FwcValue *seq, const FwcValue *idx, FwcValue *out)
 {
     if (!is_intlike(idx)) {
-        if (idx->type == FWC_T_BIGINT) return FAIL("IndexError: cannot fit 'int' into an index-sized integer");
-        if (seq->type == FWC_T_STR) return FAIL("TypeError: string indices must be integers, not '%s'", TN(idx));
+        if (idx->type == FWC_T_BIGINT)
+            return FAIL("IndexError: cannot fit 'int' into an index-sized integer");
+        if (seq->type == FWC_T_STR)
+            return FAIL("TypeError: string indices must be integers, not '%s'", TN(idx));
         return FAIL("TypeError: %s indices must be integers or slices, not %s", TN(seq), TN(idx));
     }
     int64_t i = idx->u.i;
     size_t n = seq->type == FWC_T_STR ? fwc_expr_cp_len(seq) : seq->len;
     if (i < 0) i += (int64_t)n;
     if (i < 0 || (uint64_t)i >= n) {
-        const char *what = seq->type == FWC_T_STR ? "string" : seq->type == FWC_T_RANGE ? "range object" : TN(seq);
+        const char *what = seq->type == FWC_T_STR     ? "string"
+                           : seq->type == FWC_T_RANGE ? "range object"
+                                                      : TN(seq);
         return FAIL("IndexError: %s index out of range", what);
     }
     switch ((FwcType)seq->type) {
@@ -713,8 +759,10 @@ static int index_of(ExprCtx *ctx, const FwcValue *seq, const FwcValue *idx, FwcV
 static int subscript(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, FwcValue *out)
 {
     switch ((FwcType)obj->type) {
-    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_STR: case FWC_T_RANGE:
-        return index_of(ctx, obj, key, out);
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+    case FWC_T_STR:
+    case FWC_T_RANGE: return index_of(ctx, obj, key, out);
     case FWC_T_DICT: {
         if (check_hashable(ctx, key) < 0) return -1;
         const FwcValue *v = dict_find(obj, key);
@@ -728,8 +776,7 @@ static int subscript(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, Fwc
         *out = *v;
         return 0;
     }
-    default:
-        return FAIL("TypeError: '%s' object is not subscriptable", TN(obj));
+    default: return FAIL("TypeError: '%s' object is not subscriptable", TN(obj));
     }
 }
 
@@ -743,22 +790,25 @@ static int slice_index(ExprCtx *ctx, const FwcValue *v, int64_t *out, int *prese
             *present = 1;
             return 0;
         }
-        return FAIL("TypeError: slice indices must be integers or None or have an __index__ method");
+        return FAIL(
+            "TypeError: slice indices must be integers or None or have an __index__ method");
     }
     *out = v->u.i;
     *present = 1;
     return 0;
 }
 
-static int do_slice(ExprCtx *ctx, const FwcValue *obj, const FwcValue *lo, const FwcValue *hi, const FwcValue *st, FwcValue *out)
+static int do_slice(ExprCtx *ctx, const FwcValue *obj, const FwcValue *lo, const FwcValue *hi,
+                    const FwcValue *st, FwcValue *out)
 {
     if (obj->type == FWC_T_DICT) return FAIL("TypeError: unhashable type: 'slice'");
-    if (!(obj->type == FWC_T_LIST || obj->type == FWC_T_TUPLE || obj->type == FWC_T_STR || obj->type == FWC_T_RANGE))
+    if (!(obj->type == FWC_T_LIST || obj->type == FWC_T_TUPLE || obj->type == FWC_T_STR ||
+          obj->type == FWC_T_RANGE))
         return FAIL("TypeError: '%s' object is not subscriptable", TN(obj));
     int64_t start = 0, stop = 0, step = 1;
     int has_start, has_stop, has_step;
-    if (slice_index(ctx, st, &step, &has_step) < 0 || slice_index(ctx, lo, &start, &has_start) < 0 ||
-        slice_index(ctx, hi, &stop, &has_stop) < 0)
+    if (slice_index(ctx, st, &step, &has_step) < 0 ||
+        slice_index(ctx, lo, &start, &has_start) < 0 || slice_index(ctx, hi, &stop, &has_stop) < 0)
         return -1;
     if (!has_step) step = 1;
     if (step == 0) return FAIL("ValueError: slice step cannot be zero");
@@ -853,12 +903,14 @@ static int is_method_of(const FwcValue *v, const char *name, size_t n)
     switch ((FwcType)v->type) {
     case FWC_T_STR: return id <= M_ISDIGIT || id == M_INDEX;
     case FWC_T_DICT: return id >= M_GET && id <= M_ITEMS;
-    case FWC_T_LIST: case FWC_T_TUPLE: return id == M_INDEX || id == M_COUNT;
+    case FWC_T_LIST:
+    case FWC_T_TUPLE: return id == M_INDEX || id == M_COUNT;
     default: return 0;
     }
 }
 
-static int attribute(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n, const ExprNode *node, FwcValue *out)
+static int attribute(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t n,
+                     const ExprNode *node, FwcValue *out)
 {
     if (obj->type == FWC_T_DICT) {
         /* frappe._dict: the key's value; a key wins over a method of the same name */
@@ -868,7 +920,8 @@ static int attribute(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
             return 0;
         }
         if (is_method_of(obj, name, n))
-            return FAIL("TypeError: method '%.*s' must be called, e.g. doc.%.*s(...)", (int)n, name, (int)n, name);
+            return FAIL("TypeError: method '%.*s' must be called, e.g. doc.%.*s(...)", (int)n, name,
+                        (int)n, name);
         *out = fwc_null();
         return 0;
     }
@@ -894,7 +947,8 @@ static int unpack(ExprCtx *ctx, const FwcValue *item, FwcValue *dst, int n)
         if (got == n) return FAIL("ValueError: too many values to unpack (expected %d)", n);
         dst[got++] = x;
     }
-    if (got < n) return FAIL("ValueError: not enough values to unpack (expected %d, got %d)", n, got);
+    if (got < n)
+        return FAIL("ValueError: not enough values to unpack (expected %d, got %d)", n, got);
     return 0;
 }
 
@@ -932,17 +986,20 @@ static int visit_set(ExprCtx *ctx, void *ud, const FwcValue *elt, const FwcValue
     (void)val;
     return set_add(ctx, ud, elt);
 }
-static int visit_dict(ExprCtx *ctx, void *ud, const FwcValue *k, const FwcValue *v) { return dict_set(ctx, ud, k, v); }
+static int visit_dict(ExprCtx *ctx, void *ud, const FwcValue *k, const FwcValue *v)
+{
+    return dict_set(ctx, ud, k, v);
+}
 
 static int eval_comp(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
 {
     if (n->op == N_DICT) {
-        PairVec d = {0};
+        PairVec d = { 0 };
         if (comp_run(ctx, n, visit_dict, &d) < 0) return -1;
         *out = dict_value(&d);
         return 0;
     }
-    Vec v = {0};
+    Vec v = { 0 };
     if (comp_run(ctx, n, n->op == N_SET ? visit_set : visit_push, &v) < 0) return -1;
     /* a generator expression outside any()/all() is evaluated eagerly (as a list) */
     *out = seq_value(n->op == N_SET ? FWC_T_SET : FWC_T_LIST, v.items, v.n);
@@ -969,32 +1026,38 @@ static int visit_anyall(ExprCtx *ctx, void *ud, const FwcValue *elt, const FwcVa
 typedef struct {
     const char *name;
     int minpos, maxpos;
-    const char *const *kw;     /* accepted keyword names, NULL-terminated */
+    const char *const *kw; /* accepted keyword names, NULL-terminated */
 } Sig;
 
 /* Maps evaluated call arguments onto parameters; slots[i] present[i]. */
-static int bind(ExprCtx *ctx, const char *fname, const char *const *params, int nparams, int nrequired,
-                FwcValue *args, int nargs, const char **kw, FwcValue *slots, int *present)
+static int bind(ExprCtx *ctx, const char *fname, const char *const *params, int nparams,
+                int nrequired, FwcValue *args, int nargs, const char **kw, FwcValue *slots,
+                int *present)
 {
     for (int i = 0; i < nparams; i++) present[i] = 0;
     int pos = 0;
     for (int i = 0; i < nargs; i++) {
         if (!kw || !kw[i]) {
             if (pos >= nparams)
-                return FAIL("TypeError: %s() takes at most %d argument%s (%d given)", fname, nparams, nparams == 1 ? "" : "s", nargs);
+                return FAIL("TypeError: %s() takes at most %d argument%s (%d given)", fname,
+                            nparams, nparams == 1 ? "" : "s", nargs);
             slots[pos] = args[i];
             present[pos++] = 1;
             continue;
         }
         int j = 0;
         while (j < nparams && strcmp(params[j], kw[i]) != 0) j++;
-        if (j == nparams) return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname, kw[i]);
-        if (present[j]) return FAIL("TypeError: %s() got multiple values for argument '%s'", fname, kw[i]);
+        if (j == nparams)
+            return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname, kw[i]);
+        if (present[j])
+            return FAIL("TypeError: %s() got multiple values for argument '%s'", fname, kw[i]);
         slots[j] = args[i];
         present[j] = 1;
     }
     for (int i = 0; i < nrequired; i++)
-        if (!present[i]) return FAIL("TypeError: %s() missing required argument '%s' (pos %d)", fname, params[i], i + 1);
+        if (!present[i])
+            return FAIL("TypeError: %s() missing required argument '%s' (pos %d)", fname, params[i],
+                        i + 1);
     return 0;
 }
 
@@ -1030,12 +1093,15 @@ static int int_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out)
         if (r == -2) return int_overflow(ctx);
         FwcBuf b = FWC_BUF_INIT;
         fwc_expr_repr_append(&b, v, 0);
-        FAIL("ValueError: invalid literal for int() with base 10: %.*s", (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
+        FAIL("ValueError: invalid literal for int() with base 10: %.*s",
+             (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
         fwc_buf_free(&b);
         return -1;
     }
     default:
-        return FAIL("TypeError: int() argument must be a string, a bytes-like object or a real number, not '%s'", TN(v));
+        return FAIL("TypeError: int() argument must be a string, a bytes-like object or a real "
+                    "number, not '%s'",
+                    TN(v));
     }
 }
 
@@ -1075,7 +1141,7 @@ static int round_of(ExprCtx *ctx, const FwcValue *x, const FwcValue *nd, FwcValu
             *out = fwc_float(fwc_expr_round_float(x->u.f, nd->u.i));
             return 0;
         }
-        double r = nearbyint(x->u.f);   /* round-half-even in the default rounding mode */
+        double r = nearbyint(x->u.f); /* round-half-even in the default rounding mode */
         FwcValue f = fwc_float(r);
         return int_of(ctx, &f, out);
     }
@@ -1093,7 +1159,8 @@ static int merge_sort(ExprCtx *ctx, FwcValue *v, FwcValue *tmp, uint32_t n, int 
 {
     if (n < 2) return 0;
     uint32_t h = n / 2;
-    if (merge_sort(ctx, v, tmp, h, reverse) < 0 || merge_sort(ctx, v + h, tmp, n - h, reverse) < 0) return -1;
+    if (merge_sort(ctx, v, tmp, h, reverse) < 0 || merge_sort(ctx, v + h, tmp, n - h, reverse) < 0)
+        return -1;
     if (charge(ctx, (size_t)n * 4) < 0) return -1;
     uint32_t i = 0, j = h, k = 0;
     while (i < h && j < n) {
@@ -1107,7 +1174,8 @@ static int merge_sort(ExprCtx *ctx, FwcValue *v, FwcValue *tmp, uint32_t n, int 
     return 0;
 }
 
-static int minmax(ExprCtx *ctx, int is_max, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int minmax(ExprCtx *ctx, int is_max, FwcValue *args, int nargs, const char **kw,
+                  FwcValue *out)
 {
     const char *fname = is_max ? "max" : "min";
     const FwcValue *dflt = NULL;
@@ -1115,8 +1183,11 @@ static int minmax(ExprCtx *ctx, int is_max, FwcValue *args, int nargs, const cha
     for (int i = 0; i < nargs; i++) {
         if (kw && kw[i]) {
             if (strcmp(kw[i], "default") == 0) dflt = &args[i];
-            else if (strcmp(kw[i], "key") == 0) return FAIL("TypeError: %s() key functions are not supported", fname);
-            else return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname, kw[i]);
+            else if (strcmp(kw[i], "key") == 0)
+                return FAIL("TypeError: %s() key functions are not supported", fname);
+            else
+                return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname,
+                            kw[i]);
         } else {
             args[npos++] = args[i];
         }
@@ -1127,7 +1198,10 @@ static int minmax(ExprCtx *ctx, int is_max, FwcValue *args, int nargs, const cha
     if (npos == 1) {
         if (items_of(ctx, &args[0], &items, &n) < 0) return -1;
     } else {
-        if (dflt) return FAIL("TypeError: Cannot specify a default for %s() with multiple positional arguments", fname);
+        if (dflt)
+            return FAIL(
+                "TypeError: Cannot specify a default for %s() with multiple positional arguments",
+                fname);
         items = args;
         n = (uint32_t)npos;
     }
@@ -1151,19 +1225,24 @@ static int minmax(ExprCtx *ctx, int is_max, FwcValue *args, int nargs, const cha
 
 static int make_range(ExprCtx *ctx, FwcValue *args, int nargs, FwcValue *out)
 {
-    if (nargs < 1 || nargs > 3) return FAIL("TypeError: range expected at least 1 argument, got %d", nargs);
+    if (nargs < 1 || nargs > 3)
+        return FAIL("TypeError: range expected at least 1 argument, got %d", nargs);
     int64_t v[3];
     for (int i = 0; i < nargs; i++) {
-        if (args[i].type == FWC_T_BIGINT) return FAIL("MemoryError: range() too large (limit %d items)", FWC_EXPR_MAX_RANGE);
-        if (!is_intlike(&args[i])) return FAIL("TypeError: '%s' object cannot be interpreted as an integer", TN(&args[i]));
+        if (args[i].type == FWC_T_BIGINT)
+            return FAIL("MemoryError: range() too large (limit %d items)", FWC_EXPR_MAX_RANGE);
+        if (!is_intlike(&args[i]))
+            return FAIL("TypeError: '%s' object cannot be interpreted as an integer", TN(&args[i]));
         v[i] = args[i].u.i;
     }
-    int64_t start = nargs == 1 ? 0 : v[0], stop = nargs == 1 ? v[0] : v[1], step = nargs == 3 ? v[2] : 1;
+    int64_t start = nargs == 1 ? 0 : v[0], stop = nargs == 1 ? v[0] : v[1],
+            step = nargs == 3 ? v[2] : 1;
     if (step == 0) return FAIL("ValueError: range() arg 3 must not be zero");
     __int128 count;
     if (step > 0) count = stop > start ? ((__int128)stop - start - 1) / step + 1 : 0;
     else count = start > stop ? ((__int128)start - stop - 1) / -(__int128)step + 1 : 0;
-    if (count > FWC_EXPR_MAX_RANGE) return FAIL("MemoryError: range() too large (limit %d items)", FWC_EXPR_MAX_RANGE);
+    if (count > FWC_EXPR_MAX_RANGE)
+        return FAIL("MemoryError: range() too large (limit %d items)", FWC_EXPR_MAX_RANGE);
     int64_t *r = fwc_expr_alloc(ctx, 2 * sizeof(int64_t));
     if (!r) return -1;
     r[0] = start;
@@ -1187,9 +1266,11 @@ static int b_len(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcVa
     const FwcValue *a = &args[0];
     switch ((FwcType)a->type) {
     case FWC_T_STR: *out = fwc_int((int64_t)fwc_expr_cp_len(a)); return 0;
-    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET: case FWC_T_DICT: case FWC_T_RANGE:
-        *out = fwc_int(a->len);
-        return 0;
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+    case FWC_T_SET:
+    case FWC_T_DICT:
+    case FWC_T_RANGE: *out = fwc_int(a->len); return 0;
     default: return FAIL("TypeError: object of type '%s' has no len()", TN(a));
     }
 }
@@ -1258,7 +1339,7 @@ static int b_max(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcVa
 
 static int b_round(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
-    static const char *const P[] = {"number", "ndigits"};
+    static const char *const P[] = { "number", "ndigits" };
     FwcValue s[2];
     int pr[2];
     if (bind(ctx, "round", P, 2, 1, args, nargs, kw, s, pr) < 0) return -1;
@@ -1267,12 +1348,13 @@ static int b_round(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, Fwc
 
 static int b_sum(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
-    static const char *const P[] = {"iterable", "start"};
+    static const char *const P[] = { "iterable", "start" };
     FwcValue s[2];
     int pr[2];
     if (bind(ctx, "sum", P, 2, 1, args, nargs, kw, s, pr) < 0) return -1;
     FwcValue acc = pr[1] ? s[1] : fwc_int(0);
-    if (acc.type == FWC_T_STR) return FAIL("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
+    if (acc.type == FWC_T_STR)
+        return FAIL("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
     FwcValue *items;
     uint32_t cnt;
     if (items_of(ctx, &s[0], &items, &cnt) < 0) return -1;
@@ -1314,7 +1396,8 @@ static int b_sorted(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, Fw
     for (int i = 0; i < nargs; i++) {
         if (kw && kw[i]) {
             if (strcmp(kw[i], "reverse") == 0) reverse = fwc_expr_truthy(&args[i]);
-            else if (strcmp(kw[i], "key") == 0) return FAIL("TypeError: sorted() key functions are not supported");
+            else if (strcmp(kw[i], "key") == 0)
+                return FAIL("TypeError: sorted() key functions are not supported");
             else return FAIL("TypeError: sorted() got an unexpected keyword argument '%s'", kw[i]);
         } else {
             npos++;
@@ -1369,7 +1452,7 @@ static int b_tuple(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, Fwc
 static int b_set(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
     (void)kw;
-    Vec s = {0};
+    Vec s = { 0 };
     if (nargs) {
         FwcValue *items;
         uint32_t cnt;
@@ -1383,7 +1466,7 @@ static int b_set(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcVa
 
 static int b_dict(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out)
 {
-    PairVec d = {0};
+    PairVec d = { 0 };
     const FwcValue *a = &args[0];
     int npos = 0;
     for (int i = 0; i < nargs; i++)
@@ -1402,7 +1485,9 @@ static int b_dict(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcV
                 const FwcValue *it = &items[i];
                 if (!(it->type == FWC_T_LIST || it->type == FWC_T_TUPLE || it->type == FWC_T_STR ||
                       it->type == FWC_T_SET || it->type == FWC_T_DICT || it->type == FWC_T_RANGE))
-                    return FAIL("TypeError: cannot convert dictionary update sequence element #%u to a sequence", i);
+                    return FAIL("TypeError: cannot convert dictionary update sequence element #%u "
+                                "to a sequence",
+                                i);
                 Iter iter;
                 iter_init(ctx, it, &iter);
                 int got = 0;
@@ -1412,7 +1497,9 @@ static int b_dict(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcV
                     got++;
                 }
                 if (got != 2)
-                    return FAIL("ValueError: dictionary update sequence element #%u has length %d; 2 is required", i, got);
+                    return FAIL("ValueError: dictionary update sequence element #%u has length %d; "
+                                "2 is required",
+                                i, got);
                 if (dict_set(ctx, &d, &kv[0], &kv[1]) < 0) return -1;
             }
         }
@@ -1420,7 +1507,9 @@ static int b_dict(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcV
     for (int i = 0; i < nargs; i++)
         if (kw && kw[i]) {
             FwcValue k;
-            if (fwc_expr_new_str(ctx, kw[i], strlen(kw[i]), &k) < 0 || dict_set(ctx, &d, &k, &args[i]) < 0) return -1;
+            if (fwc_expr_new_str(ctx, kw[i], strlen(kw[i]), &k) < 0 ||
+                dict_set(ctx, &d, &k, &args[i]) < 0)
+                return -1;
         }
     *out = dict_value(&d);
     return 0;
@@ -1434,9 +1523,9 @@ static int b_range(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, Fwc
 
 /* arity checks call_builtin makes before calling fn */
 enum {
-    BF_KWARGS = 1,      /* takes keyword arguments (else "takes no keyword arguments") */
-    BF_ONE = 2,         /* exactly one argument */
-    BF_OPT_ONE = 4,     /* at most one argument */
+    BF_KWARGS = 1,  /* takes keyword arguments (else "takes no keyword arguments") */
+    BF_ONE = 2,     /* exactly one argument */
+    BF_OPT_ONE = 4, /* at most one argument */
 };
 
 typedef struct {
@@ -1447,32 +1536,33 @@ typedef struct {
 
 /* indexed by ExprBuiltin */
 static const BuiltinDef BUILTINS[] = {
-    [B_LEN] = {"len", b_len, BF_ONE},
-    [B_INT] = {"int", b_int, BF_OPT_ONE},
-    [B_FLOAT] = {"float", b_float, BF_OPT_ONE},
-    [B_STR] = {"str", b_str, BF_OPT_ONE},
-    [B_BOOL] = {"bool", b_bool, BF_OPT_ONE},
-    [B_ABS] = {"abs", b_abs, BF_ONE},
-    [B_MIN] = {"min", b_min, BF_KWARGS},
-    [B_MAX] = {"max", b_max, BF_KWARGS},
-    [B_ROUND] = {"round", b_round, BF_KWARGS},
-    [B_SUM] = {"sum", b_sum, BF_KWARGS},
-    [B_ANY] = {"any", b_any, BF_ONE},
-    [B_ALL] = {"all", b_all, BF_ONE},
-    [B_SORTED] = {"sorted", b_sorted, BF_KWARGS},
-    [B_LIST] = {"list", b_list, BF_OPT_ONE},
-    [B_TUPLE] = {"tuple", b_tuple, BF_OPT_ONE},
-    [B_DICT] = {"dict", b_dict, BF_KWARGS},
-    [B_RANGE] = {"range", b_range, 0},
-    [B_SET] = {"set", b_set, BF_OPT_ONE},
+    [B_LEN] = { "len", b_len, BF_ONE },
+    [B_INT] = { "int", b_int, BF_OPT_ONE },
+    [B_FLOAT] = { "float", b_float, BF_OPT_ONE },
+    [B_STR] = { "str", b_str, BF_OPT_ONE },
+    [B_BOOL] = { "bool", b_bool, BF_OPT_ONE },
+    [B_ABS] = { "abs", b_abs, BF_ONE },
+    [B_MIN] = { "min", b_min, BF_KWARGS },
+    [B_MAX] = { "max", b_max, BF_KWARGS },
+    [B_ROUND] = { "round", b_round, BF_KWARGS },
+    [B_SUM] = { "sum", b_sum, BF_KWARGS },
+    [B_ANY] = { "any", b_any, BF_ONE },
+    [B_ALL] = { "all", b_all, BF_ONE },
+    [B_SORTED] = { "sorted", b_sorted, BF_KWARGS },
+    [B_LIST] = { "list", b_list, BF_OPT_ONE },
+    [B_TUPLE] = { "tuple", b_tuple, BF_OPT_ONE },
+    [B_DICT] = { "dict", b_dict, BF_KWARGS },
+    [B_RANGE] = { "range", b_range, 0 },
+    [B_SET] = { "set", b_set, BF_OPT_ONE },
 };
 
 static int call_builtin(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
 {
     int id = n->op, nargs = n->nargs;
     /* any()/all() over a generator expression short-circuit, as Python's do */
-    if ((id == B_ANY || id == B_ALL) && nargs == 1 && !n->kwnames[0] && n->args[0]->kind == N_COMP && n->args[0]->op == N_GEN) {
-        struct AnyAll s = {id == B_ANY, 0};
+    if ((id == B_ANY || id == B_ALL) && nargs == 1 && !n->kwnames[0] &&
+        n->args[0]->kind == N_COMP && n->args[0]->op == N_GEN) {
+        struct AnyAll s = { id == B_ANY, 0 };
         if (comp_run(ctx, n->args[0], visit_anyall, &s) < 0) return -1;
         *out = fwc_bool(id == B_ANY ? s.found : !s.found);
         return 0;
@@ -1481,11 +1571,13 @@ static int call_builtin(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     if (nargs > 8 && !(args = fwc_expr_alloc(ctx, sizeof *args * (size_t)nargs))) return -1;
     for (int i = 0; i < nargs; i++)
         if (fwc_expr_eval_node(ctx, n->args[i], &args[i]) < 0) return -1;
-    if (id < 1 || (size_t)id >= sizeof BUILTINS / sizeof BUILTINS[0]) return FAIL("TypeError: unknown builtin");
+    if (id < 1 || (size_t)id >= sizeof BUILTINS / sizeof BUILTINS[0])
+        return FAIL("TypeError: unknown builtin");
     const BuiltinDef *b = &BUILTINS[id];
     const char **kw = n->kwnames;
     if (!(b->flags & BF_KWARGS) && no_kwargs(ctx, b->name, kw, nargs) < 0) return -1;
-    if ((b->flags & BF_ONE) && nargs != 1) return FAIL("TypeError: %s() takes exactly one argument (%d given)", b->name, nargs);
+    if ((b->flags & BF_ONE) && nargs != 1)
+        return FAIL("TypeError: %s() takes exactly one argument (%d given)", b->name, nargs);
     if ((b->flags & BF_OPT_ONE) && nargs > 1) {
         if (id == B_INT) return FAIL("TypeError: int() with a base is not supported");
         return FAIL("TypeError: %s expected at most 1 argument, got %d", b->name, nargs);
@@ -1498,7 +1590,7 @@ static int call_builtin(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
 static int eval_seq_display(ExprCtx *ctx, const ExprNode *n, int type, FwcValue *out)
 {
     if (type == FWC_T_SET) {
-        Vec s = {0};
+        Vec s = { 0 };
         for (int i = 0; i < n->nargs; i++) {
             FwcValue x;
             if (fwc_expr_eval_node(ctx, n->args[i], &x) < 0 || set_add(ctx, &s, &x) < 0) return -1;
@@ -1518,24 +1610,18 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
 {
     if (++ctx->steps > FWC_EXPR_MAX_STEPS) return charge(ctx, 0);
     switch ((ExprNodeKind)n->kind) {
-    case N_CONST:
-        *out = n->k;
-        return 0;
-    case N_VAR:
-        *out = ctx->vars[n->slot];
-        return 0;
-    case N_LOCAL:
-        *out = ctx->locals[n->slot];
-        return 0;
+    case N_CONST: *out = n->k; return 0;
+    case N_VAR: *out = ctx->vars[n->slot]; return 0;
+    case N_LOCAL: *out = ctx->locals[n->slot]; return 0;
     case N_LIST: return eval_seq_display(ctx, n, FWC_T_LIST, out);
     case N_TUPLE: return eval_seq_display(ctx, n, FWC_T_TUPLE, out);
     case N_SET: return eval_seq_display(ctx, n, FWC_T_SET, out);
     case N_DICT: {
-        PairVec d = {0};
+        PairVec d = { 0 };
         for (int i = 0; i + 1 < n->nargs; i += 2) {
             FwcValue k, v;
-            if (fwc_expr_eval_node(ctx, n->args[i], &k) < 0 || fwc_expr_eval_node(ctx, n->args[i + 1], &v) < 0 ||
-                dict_set(ctx, &d, &k, &v) < 0)
+            if (fwc_expr_eval_node(ctx, n->args[i], &k) < 0 ||
+                fwc_expr_eval_node(ctx, n->args[i + 1], &v) < 0 || dict_set(ctx, &d, &k, &v) < 0)
                 return -1;
         }
         *out = dict_value(&d);
@@ -1548,7 +1634,8 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     }
     case N_SUBSCRIPT: {
         FwcValue obj, key;
-        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0 || fwc_expr_eval_node(ctx, n->b, &key) < 0) return -1;
+        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0 || fwc_expr_eval_node(ctx, n->b, &key) < 0)
+            return -1;
         if (obj.type == FWC_T_DICT && key.type == FWC_T_STR) {
             const FwcValue *v = dict_find_hinted(&obj, key.u.s, key.len, n);
             if (v) {
@@ -1560,11 +1647,12 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     }
     case N_SLICE: {
         FwcValue obj, parts[3];
-        const ExprNode *pn[3] = {n->b, n->c, n->d};
+        const ExprNode *pn[3] = { n->b, n->c, n->d };
         if (fwc_expr_eval_node(ctx, n->a, &obj) < 0) return -1;
         for (int i = 0; i < 3; i++)
             if (pn[i] && fwc_expr_eval_node(ctx, pn[i], &parts[i]) < 0) return -1;
-        return do_slice(ctx, &obj, pn[0] ? &parts[0] : NULL, pn[1] ? &parts[1] : NULL, pn[2] ? &parts[2] : NULL, out);
+        return do_slice(ctx, &obj, pn[0] ? &parts[0] : NULL, pn[1] ? &parts[1] : NULL,
+                        pn[2] ? &parts[2] : NULL, out);
     }
     case N_UNARY: {
         FwcValue a;
@@ -1573,7 +1661,8 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     }
     case N_BINOP: {
         FwcValue a, b;
-        if (fwc_expr_eval_node(ctx, n->a, &a) < 0 || fwc_expr_eval_node(ctx, n->b, &b) < 0) return -1;
+        if (fwc_expr_eval_node(ctx, n->a, &a) < 0 || fwc_expr_eval_node(ctx, n->b, &b) < 0)
+            return -1;
         return binop(ctx, n->op, &a, &b, out);
     }
     case N_AND:
@@ -1604,10 +1693,8 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         if (fwc_expr_eval_node(ctx, n->b, &c) < 0) return -1;
         return fwc_expr_eval_node(ctx, fwc_expr_truthy(&c) ? n->a : n->c, out);
     }
-    case N_COMP:
-        return eval_comp(ctx, n, out);
-    case N_CALL_BUILTIN:
-        return call_builtin(ctx, n, out);
+    case N_COMP: return eval_comp(ctx, n, out);
+    case N_CALL_BUILTIN: return call_builtin(ctx, n, out);
     case N_CALL_UTIL:
     case N_CALL_METHOD: {
         FwcValue recv, stack[8], *args = stack;
@@ -1615,13 +1702,16 @@ int fwc_expr_eval_node(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         if (n->nargs > 8 && !(args = fwc_expr_alloc(ctx, sizeof *args * n->nargs))) return -1;
         for (int i = 0; i < n->nargs; i++)
             if (fwc_expr_eval_node(ctx, n->args[i], &args[i]) < 0) return -1;
-        if (n->kind == N_CALL_UTIL) return fwc_expr_call_util(ctx, n->op, args, n->nargs, n->kwnames, out);
+        if (n->kind == N_CALL_UTIL)
+            return fwc_expr_call_util(ctx, n->op, args, n->nargs, n->kwnames, out);
         if (recv.type == FWC_T_DICT) {
             /* a key wins over the method of the same name (and a value is not callable) */
             for (uint32_t i = recv.len; i-- > 0;) {
                 const FwcValue *k = &recv.u.pairs[i].key;
-                if (k->type == FWC_T_STR && k->len == n->name_len && memcmp(k->u.s, n->name, n->name_len) == 0)
-                    return FAIL("TypeError: '%s' object is not callable", TN(&recv.u.pairs[i].value));
+                if (k->type == FWC_T_STR && k->len == n->name_len &&
+                    memcmp(k->u.s, n->name, n->name_len) == 0)
+                    return FAIL("TypeError: '%s' object is not callable",
+                                TN(&recv.u.pairs[i].value));
             }
         }
         return fwc_expr_call_method(ctx, n->op, &recv, args, n->nargs, n->kwnames, out);
@@ -1675,9 +1765,12 @@ FwcExpr *fwc_expr_compile(const char *src, size_t len, FwcError *err)
     if (!e->root) goto fail;
     if (p->tok.kind != TK_EOF) {
         const char *why = "invalid syntax";
-        if (p->tok.kind == TK_OP && p->tok.op == OP_ASSIGN) why = "assignments are not supported (did you mean '=='?)";
-        else if (p->tok.kind == TK_OP && p->tok.op == OP_SEMI) why = "only one expression is allowed";
-        else if (p->tok.kind == TK_OP && (p->tok.op == OP_RPAR || p->tok.op == OP_RSQB || p->tok.op == OP_RBRACE))
+        if (p->tok.kind == TK_OP && p->tok.op == OP_ASSIGN)
+            why = "assignments are not supported (did you mean '=='?)";
+        else if (p->tok.kind == TK_OP && p->tok.op == OP_SEMI)
+            why = "only one expression is allowed";
+        else if (p->tok.kind == TK_OP &&
+                 (p->tok.op == OP_RPAR || p->tok.op == OP_RSQB || p->tok.op == OP_RBRACE))
             why = "unmatched closing bracket";
         else if (p->tok.kind == TK_NAME && p->tok.slen == 3 && memcmp(p->tok.s, "for", 3) == 0)
             why = "generator expressions must be parenthesized";
@@ -1703,7 +1796,8 @@ void fwc_expr_free(FwcExpr *e)
     free(e);
 }
 
-FwcStatus fwc_expr_eval(const FwcExpr *e, const FwcValue *doc, FwcArena *scratch, FwcValue *out, FwcError *err)
+FwcStatus fwc_expr_eval(const FwcExpr *e, const FwcValue *doc, FwcArena *scratch, FwcValue *out,
+                        FwcError *err)
 {
     ExprCtx ctx;
     ctx.vars = doc;
@@ -1722,7 +1816,7 @@ FwcStatus fwc_expr_eval(const FwcExpr *e, const FwcValue *doc, FwcArena *scratch
 
 FwcStatus fwc_expr_test(const FwcExpr *e, const FwcValue *doc, int *result, FwcError *err)
 {
-    FwcArena scratch = {0};
+    FwcArena scratch = { 0 };
     FwcValue v;
     FwcStatus st = fwc_expr_eval(e, doc, &scratch, &v, err);
     if (st == FWC_OK) *result = fwc_expr_truthy(&v);

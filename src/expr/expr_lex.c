@@ -48,9 +48,15 @@ static void adv(ExprParser *p)
     }
 }
 
-static int peekc(ExprParser *p, size_t k) { return p->pos + k < p->len ? (unsigned char)p->src[p->pos + k] : -1; }
+static int peekc(ExprParser *p, size_t k)
+{
+    return p->pos + k < p->len ? (unsigned char)p->src[p->pos + k] : -1;
+}
 
-static int is_ident_start(int c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; }
+static int is_ident_start(int c)
+{
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
 static int is_ident(int c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
 
 /* ---------- strings ---------- */
@@ -75,8 +81,9 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
         int c = peekc(p, 0);
         if (c < 0 || (!triple && c == '\n' && !p->multiline_strings)) {
             fwc_buf_free(&b);
-            return lex_error(p, line, col, triple ? "unterminated triple-quoted string literal"
-                                                  : "unterminated string literal");
+            return lex_error(p, line, col,
+                             triple ? "unterminated triple-quoted string literal"
+                                    : "unterminated string literal");
         }
         if (c == q && (!triple || (peekc(p, 1) == q && peekc(p, 2) == q))) {
             for (int i = 0; i < (triple ? 3 : 1); i++) adv(p);
@@ -102,15 +109,43 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
         int r = 0;
         switch (c) {
         case '\n': adv(p); continue;
-        case '\\': case '\'': case '"': r = fwc_buf_putc(&b, (char)c); adv(p); break;
-        case 'a': r = fwc_buf_putc(&b, '\a'); adv(p); break;
-        case 'b': r = fwc_buf_putc(&b, '\b'); adv(p); break;
-        case 'f': r = fwc_buf_putc(&b, '\f'); adv(p); break;
-        case 'n': r = fwc_buf_putc(&b, '\n'); adv(p); break;
-        case 'r': r = fwc_buf_putc(&b, '\r'); adv(p); break;
-        case 't': r = fwc_buf_putc(&b, '\t'); adv(p); break;
-        case 'v': r = fwc_buf_putc(&b, '\v'); adv(p); break;
-        case 'x': case 'u': case 'U': {
+        case '\\':
+        case '\'':
+        case '"':
+            r = fwc_buf_putc(&b, (char)c);
+            adv(p);
+            break;
+        case 'a':
+            r = fwc_buf_putc(&b, '\a');
+            adv(p);
+            break;
+        case 'b':
+            r = fwc_buf_putc(&b, '\b');
+            adv(p);
+            break;
+        case 'f':
+            r = fwc_buf_putc(&b, '\f');
+            adv(p);
+            break;
+        case 'n':
+            r = fwc_buf_putc(&b, '\n');
+            adv(p);
+            break;
+        case 'r':
+            r = fwc_buf_putc(&b, '\r');
+            adv(p);
+            break;
+        case 't':
+            r = fwc_buf_putc(&b, '\t');
+            adv(p);
+            break;
+        case 'v':
+            r = fwc_buf_putc(&b, '\v');
+            adv(p);
+            break;
+        case 'x':
+        case 'u':
+        case 'U': {
             int nd = c == 'x' ? 2 : c == 'u' ? 4 : 8;
             adv(p);
             for (int i = 0; i < nd; i++) {
@@ -182,8 +217,11 @@ static int lex_number(ExprParser *p, int line, int col)
         adv(p);
         adv(p);
         if (peekc(p, 0) == '_') adv(p);
-        if (!digit_ok(peekc(p, 0), base)) return lex_error(p, line, col, "invalid %s literal",
-                                                           base == 16 ? "hexadecimal" : base == 8 ? "octal" : "binary");
+        if (!digit_ok(peekc(p, 0), base))
+            return lex_error(p, line, col, "invalid %s literal",
+                             base == 16  ? "hexadecimal"
+                             : base == 8 ? "octal"
+                                         : "binary");
         uint64_t v = 0;
         for (;;) {
             int c = peekc(p, 0);
@@ -193,26 +231,34 @@ static int lex_number(ExprParser *p, int line, int col)
             }
             if (!digit_ok(c, base)) break;
             int d = hexval(c);
-            if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) return lex_error(p, line, col, "integer literal out of supported range");
+            if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+                return lex_error(p, line, col, "integer literal out of supported range");
             v = v * (uint64_t)base + (uint64_t)d;
             adv(p);
         }
-        if (is_ident(peekc(p, 0))) return lex_error(p, line, col, "invalid %s literal",
-                                                    base == 16 ? "hexadecimal" : base == 8 ? "octal" : "binary");
-        if (v > (uint64_t)INT64_MAX) return lex_error(p, line, col, "integer literal out of supported range");
+        if (is_ident(peekc(p, 0)))
+            return lex_error(p, line, col, "invalid %s literal",
+                             base == 16  ? "hexadecimal"
+                             : base == 8 ? "octal"
+                                         : "binary");
+        if (v > (uint64_t)INT64_MAX)
+            return lex_error(p, line, col, "integer literal out of supported range");
         p->tok.kind = TK_INT;
         p->tok.i = (int64_t)v;
         return 0;
     }
     /* decimal int or float: digits [. digits] [e [+-] digits], '_' between digits */
-#define TAKE_DIGITS()                                                                   \
-    for (;;) {                                                                          \
-        int c = peekc(p, 0);                                                            \
-        if (c == '_' && peekc(p, 1) >= '0' && peekc(p, 1) <= '9') { adv(p); continue; } \
-        if (c < '0' || c > '9') break;                                                  \
-        if (bn < sizeof buf - 1) buf[bn++] = (char)c;                                   \
-        else return lex_error(p, line, col, "numeric literal too long");               \
-        adv(p);                                                                         \
+#define TAKE_DIGITS()                                                                              \
+    for (;;) {                                                                                     \
+        int c = peekc(p, 0);                                                                       \
+        if (c == '_' && peekc(p, 1) >= '0' && peekc(p, 1) <= '9') {                                \
+            adv(p);                                                                                \
+            continue;                                                                              \
+        }                                                                                          \
+        if (c < '0' || c > '9') break;                                                             \
+        if (bn < sizeof buf - 1) buf[bn++] = (char)c;                                              \
+        else return lex_error(p, line, col, "numeric literal too long");                           \
+        adv(p);                                                                                    \
     }
     TAKE_DIGITS();
     if (bn > sizeof buf - 8) return lex_error(p, line, col, "numeric literal too long");
@@ -255,18 +301,21 @@ static int lex_number(ExprParser *p, int line, int col)
     if (buf[0] == '0') {
         for (size_t i = 1; i < bn; i++)
             if (buf[i] != '0')
-                return lex_error(p, line, col, "leading zeros in decimal integer literals are not permitted");
+                return lex_error(p, line, col,
+                                 "leading zeros in decimal integer literals are not permitted");
     }
     (void)start;
     uint64_t v = 0;
     for (size_t i = 0; i < bn; i++) {
         unsigned d = (unsigned)(buf[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) return lex_error(p, line, col, "integer literal out of supported range");
+        if (v > (UINT64_MAX - d) / 10)
+            return lex_error(p, line, col, "integer literal out of supported range");
         v = v * 10 + d;
     }
     /* 9223372036854775808 is allowed only as the operand of unary minus: kept as a
      * marker value the parser folds (see parse_unary) */
-    if (v > (uint64_t)INT64_MAX + 1) return lex_error(p, line, col, "integer literal out of supported range");
+    if (v > (uint64_t)INT64_MAX + 1)
+        return lex_error(p, line, col, "integer literal out of supported range");
     p->tok.kind = TK_INT;
     p->tok.i = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : (int64_t)v;
     return 0;
@@ -282,7 +331,8 @@ int fwc_expr_lex_next(ExprParser *p)
         int c = peekc(p, 0);
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
             adv(p);
-        } else if (c == '\\' && (peekc(p, 1) == '\n' || (peekc(p, 1) == '\r' && peekc(p, 2) == '\n'))) {
+        } else if (c == '\\' &&
+                   (peekc(p, 1) == '\n' || (peekc(p, 1) == '\r' && peekc(p, 2) == '\n'))) {
             adv(p);
             while (peekc(p, 0) != '\n') adv(p);
             adv(p);
@@ -358,38 +408,82 @@ int fwc_expr_lex_next(ExprParser *p)
     case ',': op = OP_COMMA; break;
     case ';': op = OP_SEMI; break;
     case '~': op = OP_TILDE; break;
-    case ':': if (c1 == '=') { op = OP_WALRUS; n = 2; } else op = OP_COLON; break;
-    case '.': if (c1 == '.' && c2 == '.') { op = OP_ELLIPSIS; n = 3; } else op = OP_DOT; break;
+    case ':':
+        if (c1 == '=') {
+            op = OP_WALRUS;
+            n = 2;
+        } else op = OP_COLON;
+        break;
+    case '.':
+        if (c1 == '.' && c2 == '.') {
+            op = OP_ELLIPSIS;
+            n = 3;
+        } else op = OP_DOT;
+        break;
     case '+': op = OP_ADD; break;
-    case '-': if (c1 == '>') { op = OP_ARROW; n = 2; } else op = OP_SUB; break;
-    case '*': if (c1 == '*') { op = OP_POW; n = 2; } else op = OP_MUL; break;
-    case '/': if (c1 == '/') { op = OP_FLOORDIV; n = 2; } else op = OP_DIV; break;
+    case '-':
+        if (c1 == '>') {
+            op = OP_ARROW;
+            n = 2;
+        } else op = OP_SUB;
+        break;
+    case '*':
+        if (c1 == '*') {
+            op = OP_POW;
+            n = 2;
+        } else op = OP_MUL;
+        break;
+    case '/':
+        if (c1 == '/') {
+            op = OP_FLOORDIV;
+            n = 2;
+        } else op = OP_DIV;
+        break;
     case '%': op = OP_MOD; break;
     case '@': op = OP_MATMUL; break;
     case '&': op = OP_BITAND; break;
     case '|': op = OP_BITOR; break;
     case '^': op = OP_BITXOR; break;
-    case '=': if (c1 == '=') { op = OP_EQ; n = 2; } else op = OP_ASSIGN; break;
-    case '!': if (c1 == '=') { op = OP_NE; n = 2; } else op = OP_BANG; break;
+    case '=':
+        if (c1 == '=') {
+            op = OP_EQ;
+            n = 2;
+        } else op = OP_ASSIGN;
+        break;
+    case '!':
+        if (c1 == '=') {
+            op = OP_NE;
+            n = 2;
+        } else op = OP_BANG;
+        break;
     case '<':
-        if (c1 == '=') { op = OP_LE; n = 2; }
-        else if (c1 == '<') { op = OP_LSHIFT; n = 2; }
-        else if (c1 == '>') return lex_error(p, t->line, t->col, "invalid syntax: '<>'");
+        if (c1 == '=') {
+            op = OP_LE;
+            n = 2;
+        } else if (c1 == '<') {
+            op = OP_LSHIFT;
+            n = 2;
+        } else if (c1 == '>') return lex_error(p, t->line, t->col, "invalid syntax: '<>'");
         else op = OP_LT;
         break;
     case '>':
-        if (c1 == '=') { op = OP_GE; n = 2; }
-        else if (c1 == '>') { op = OP_RSHIFT; n = 2; }
-        else op = OP_GT;
+        if (c1 == '=') {
+            op = OP_GE;
+            n = 2;
+        } else if (c1 == '>') {
+            op = OP_RSHIFT;
+            n = 2;
+        } else op = OP_GT;
         break;
     default:
         if (c >= 0x80) return lex_error(p, t->line, t->col, "invalid character in expression");
         return lex_error(p, t->line, t->col, "invalid character '%c' in expression", c);
     }
     /* augmented assignment: a statement, never an expression */
-    if (n <= 2 && (op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV || op == OP_MOD ||
-                   op == OP_POW || op == OP_FLOORDIV || op == OP_BITAND || op == OP_BITOR ||
-                   op == OP_BITXOR || op == OP_LSHIFT || op == OP_RSHIFT || op == OP_MATMUL) &&
+    if (n <= 2 &&
+        (op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV || op == OP_MOD ||
+         op == OP_POW || op == OP_FLOORDIV || op == OP_BITAND || op == OP_BITOR ||
+         op == OP_BITXOR || op == OP_LSHIFT || op == OP_RSHIFT || op == OP_MATMUL) &&
         peekc(p, (size_t)n) == '=')
         return lex_error(p, t->line, t->col, "assignments are not supported");
     for (int i = 0; i < n; i++) adv(p);

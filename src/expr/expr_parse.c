@@ -22,7 +22,7 @@ static int perr(ExprParser *p, int line, int col, const char *fmt, ...)
 }
 
 #define TOKERR(p, ...) perr(p, (p)->tok.line, (p)->tok.col, __VA_ARGS__)
-#define NEXT(p) (fwc_expr_lex_next(p))
+#define NEXT(p)        (fwc_expr_lex_next(p))
 
 static int is_op(ExprParser *p, int op) { return p->tok.kind == TK_OP && p->tok.op == op; }
 
@@ -32,12 +32,16 @@ static int is_kw(ExprParser *p, const char *kw)
     return p->tok.kind == TK_NAME && p->tok.slen == n && memcmp(p->tok.s, kw, n) == 0;
 }
 
-static int name_is(const char *s, size_t n, const char *kw) { return strlen(kw) == n && memcmp(s, kw, n) == 0; }
+static int name_is(const char *s, size_t n, const char *kw)
+{
+    return strlen(kw) == n && memcmp(s, kw, n) == 0;
+}
 
 static const char *const KEYWORDS[] = {
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in",
-    "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", NULL,
+    "False", "None",     "True",  "and",    "as",   "assert", "async",  "await",    "break",
+    "class", "continue", "def",   "del",    "elif", "else",   "except", "finally",  "for",
+    "from",  "global",   "if",    "import", "in",   "is",     "lambda", "nonlocal", "not",
+    "or",    "pass",     "raise", "return", "try",  "while",  "with",   "yield",    NULL,
 };
 
 static int is_keyword(const char *s, size_t n)
@@ -65,7 +69,7 @@ static ExprNode *node(ExprParser *p, int kind, int line, int col)
 int fwc_expr_seal(ExprNode *n)
 {
     int d = 0;
-    const ExprNode *kids[4] = {n->a, n->b, n->c, n->d};
+    const ExprNode *kids[4] = { n->a, n->b, n->c, n->d };
     for (int i = 0; i < 4; i++)
         if (kids[i] && kids[i]->depth > d) d = kids[i]->depth;
     for (int i = 0; n->args && i < n->nargs; i++)
@@ -116,11 +120,12 @@ static int list_push(ExprParser *p, NodeList *l, ExprNode *x, const char *kw)
 
 static ExprNode *parse_test(ExprParser *p);
 static ExprNode *parse_or(ExprParser *p);
-static ExprNode *parse_expr(ExprParser *p);   /* bitwise-or level: no comparisons */
+static ExprNode *parse_expr(ExprParser *p); /* bitwise-or level: no comparisons */
 
 static int enter(ExprParser *p)
 {
-    if (++p->depth > FWC_EXPR_MAX_DEPTH) return TOKERR(p, "expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
+    if (++p->depth > FWC_EXPR_MAX_DEPTH)
+        return TOKERR(p, "expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
     return 0;
 }
 
@@ -149,8 +154,9 @@ static int local_lookup(ExprParser *p, const char *s, size_t n)
 }
 
 /* Parses `for target in iterable [if cond]...` after the element; returns the comp node. */
-static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, ExprNode *value, int line, int col,
-                                 const char **pending_names, size_t *pending_lens, int *npending);
+static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, ExprNode *value,
+                                 int line, int col, const char **pending_names,
+                                 size_t *pending_lens, int *npending);
 
 /* The element of a comprehension is parsed before its target is known; names in it
  * that may refer to the target are resolved afterwards.  To keep resolution simple,
@@ -162,7 +168,8 @@ static ExprNode *parse_atom(ExprParser *p);
 /* Scans ahead from the current position for "for <names> in" of a comprehension at this
  * nesting level, returning the target names so the element can see them.  The lexer
  * state is saved and restored. */
-static int prescan_targets(ExprParser *p, int close_op, const char **names, size_t *lens, int *count)
+static int prescan_targets(ExprParser *p, int close_op, const char **names, size_t *lens,
+                           int *count)
 {
     ExprParser save = *p;
     int depth = 0, found = 0;
@@ -206,10 +213,12 @@ static int prescan_targets(ExprParser *p, int close_op, const char **names, size
 
 static int push_locals(ExprParser *p, const char **names, size_t *lens, int n, int line, int col)
 {
-    if (p->nlocals + n > FWC_EXPR_MAX_LOCALS) return perr(p, line, col, "comprehensions nest too deeply");
+    if (p->nlocals + n > FWC_EXPR_MAX_LOCALS)
+        return perr(p, line, col, "comprehensions nest too deeply");
     for (int i = 0; i < n; i++) {
         if (check_name(p, names[i], lens[i], line, col, "names") < 0) return -1;
-        if (is_keyword(names[i], lens[i])) return perr(p, line, col, "invalid comprehension target");
+        if (is_keyword(names[i], lens[i]))
+            return perr(p, line, col, "invalid comprehension target");
         p->local_names[p->nlocals] = names[i];
         p->local_lens[p->nlocals] = lens[i];
         p->nlocals++;
@@ -219,8 +228,8 @@ static int push_locals(ExprParser *p, const char **names, size_t *lens, int n, i
 }
 
 /* After `[`, `(` or `{` with the first element parsed: comprehension. */
-static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, ExprNode *value, int line, int col,
-                                 const char **names, size_t *lens, int *npending)
+static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, ExprNode *value,
+                                 int line, int col, const char **names, size_t *lens, int *npending)
 {
     /* current token is `for` */
     int fl = p->tok.line, fc = p->tok.col;
@@ -268,7 +277,7 @@ static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, Expr
     while (is_kw(p, "if")) {
         int il = p->tok.line, ic = p->tok.col;
         if (NEXT(p) < 0) return NULL;
-        ExprNode *c = parse_or(p);   /* no conditional expression without parentheses */
+        ExprNode *c = parse_or(p); /* no conditional expression without parentheses */
         if (!c) return NULL;
         if (cond) {
             ExprNode *a = node(p, N_AND, il, ic);
@@ -310,7 +319,11 @@ static ExprNode *parse_display(ExprParser *p)
     if (NEXT(p) < 0) return NULL;
     if (is_op(p, close)) {
         if (NEXT(p) < 0) return NULL;
-        ExprNode *n = node(p, open == OP_LPAR ? N_TUPLE : open == OP_LSQB ? N_LIST : N_DICT, line, col);
+        ExprNode *n = node(p,
+                           open == OP_LPAR   ? N_TUPLE
+                           : open == OP_LSQB ? N_LIST
+                                             : N_DICT,
+                           line, col);
         return n;
     }
     /* a comprehension's targets must be in scope while its element is parsed */
@@ -321,7 +334,7 @@ static ExprNode *parse_display(ExprParser *p)
     int saved_locals = p->nlocals;
     if (is_comp && push_locals(p, names, lens, ntargets, line, col) < 0) return NULL;
 
-    NodeList items = {0};
+    NodeList items = { 0 };
     int is_dict = 0, trailing_comma = 0, first = 1;
     for (;;) {
         if (is_op(p, OP_MUL) || is_op(p, OP_POW)) {
@@ -352,12 +365,18 @@ static ExprNode *parse_display(ExprParser *p)
                 TOKERR(p, "invalid comprehension");
                 return NULL;
             }
-            int flavour = open == OP_LSQB ? N_LIST : open == OP_LPAR ? N_GEN : is_dict ? N_DICT : N_SET;
+            int flavour = open == OP_LSQB   ? N_LIST
+                          : open == OP_LPAR ? N_GEN
+                          : is_dict         ? N_DICT
+                                            : N_SET;
             ExprNode *c = parse_comp_tail(p, flavour, k, v, line, col, names, lens, &ntargets);
             if (!c) return NULL;
             p->nlocals = saved_locals;
             if (!is_op(p, close)) {
-                TOKERR(p, "expected '%s' after comprehension", close == OP_RPAR ? ")" : close == OP_RSQB ? "]" : "}");
+                TOKERR(p, "expected '%s' after comprehension",
+                       close == OP_RPAR   ? ")"
+                       : close == OP_RSQB ? "]"
+                                          : "}");
                 return NULL;
             }
             if (NEXT(p) < 0) return NULL;
@@ -378,7 +397,11 @@ static ExprNode *parse_display(ExprParser *p)
             return NULL;
         }
         if (!is_op(p, close)) {
-            if (p->tok.kind == TK_EOF) TOKERR(p, "'%s' was never closed", open == OP_LPAR ? "(" : open == OP_LSQB ? "[" : "{");
+            if (p->tok.kind == TK_EOF)
+                TOKERR(p, "'%s' was never closed",
+                       open == OP_LPAR   ? "("
+                       : open == OP_LSQB ? "["
+                                         : "{");
             else TOKERR(p, "invalid syntax");
             return NULL;
         }
@@ -433,7 +456,7 @@ static ExprNode *parse_atom(ExprParser *p)
             perr(p, t.line, t.col, "string literal too long");
             return NULL;
         }
-        FwcValue v = {FWC_T_STR, (uint8_t)ascii, (uint32_t)n, {0}};
+        FwcValue v = { FWC_T_STR, (uint8_t)ascii, (uint32_t)n, { 0 } };
         v.u.s = s;
         return const_node(p, v, t.line, t.col);
     }
@@ -458,11 +481,8 @@ static ExprNode *parse_atom(ExprParser *p)
         }
         TOKERR(p, "invalid syntax");
         return NULL;
-    case TK_EOF:
-        TOKERR(p, "unexpected end of expression");
-        return NULL;
-    case TK_NAME:
-        break;
+    case TK_EOF: TOKERR(p, "unexpected end of expression"); return NULL;
+    case TK_NAME: break;
     }
     const char *s = t.s;
     size_t n = t.slen;
@@ -512,7 +532,7 @@ static ExprNode *parse_atom(ExprParser *p)
         x->kind = N_CONST;
         x->name = s;
         x->name_len = (uint32_t)n;
-        x->op = 1;   /* marker: module name, see parse_trailers */
+        x->op = 1; /* marker: module name, see parse_trailers */
         return x;
     }
     if (fwc_expr_builtin_id(s, n)) {
@@ -520,21 +540,25 @@ static ExprNode *parse_atom(ExprParser *p)
         if (!x) return NULL;
         x->name = s;
         x->name_len = (uint32_t)n;
-        x->op = 2;   /* marker: builtin name */
+        x->op = 2; /* marker: builtin name */
         return x;
     }
     perr(p, t.line, t.col, "unknown name '%.*s'", (int)n, s);
     return NULL;
 }
 
-static int is_marker(const ExprNode *n, int m) { return n->kind == N_CONST && n->op == m && n->name; }
+static int is_marker(const ExprNode *n, int m)
+{
+    return n->kind == N_CONST && n->op == m && n->name;
+}
 
 /* Arguments of a call, after '('. */
 static int parse_args(ExprParser *p, NodeList *args)
 {
     int seen_kw = 0;
     while (!is_op(p, OP_RPAR)) {
-        if (is_op(p, OP_MUL) || is_op(p, OP_POW)) return TOKERR(p, "star arguments (*args, **kwargs) are not supported");
+        if (is_op(p, OP_MUL) || is_op(p, OP_POW))
+            return TOKERR(p, "star arguments (*args, **kwargs) are not supported");
         const char *kw = NULL;
         if (p->tok.kind == TK_NAME) {
             /* keyword argument?  peek for a single '=' */
@@ -542,7 +566,8 @@ static int parse_args(ExprParser *p, NodeList *args)
             ExprToken nt = p->tok;
             if (NEXT(p) < 0) return -1;
             if (is_op(p, OP_ASSIGN)) {
-                if (check_name(p, nt.s, nt.slen, nt.line, nt.col, "keyword arguments") < 0) return -1;
+                if (check_name(p, nt.s, nt.slen, nt.line, nt.col, "keyword arguments") < 0)
+                    return -1;
                 char *k = fwc_arena_strdup(p->arena, nt.s, nt.slen);
                 if (!k) return TOKERR(p, "out of memory");
                 kw = k;
@@ -564,7 +589,9 @@ static int parse_args(ExprParser *p, NodeList *args)
             if (NEXT(p) < 0) return -1;
             continue;
         }
-        if (!is_op(p, OP_RPAR)) return TOKERR(p, p->tok.kind == TK_EOF ? "'(' was never closed" : "invalid syntax in call arguments");
+        if (!is_op(p, OP_RPAR))
+            return TOKERR(p, p->tok.kind == TK_EOF ? "'(' was never closed"
+                                                   : "invalid syntax in call arguments");
     }
     return NEXT(p);
 }
@@ -582,7 +609,8 @@ static int parse_call_args(ExprParser *p, NodeList *args, int line, int col)
         ExprNode *elt = parse_test(p);
         if (!elt) return -1;
         if (is_kw(p, "for")) {
-            ExprNode *c = parse_comp_tail(p, N_GEN, elt, NULL, elt->line, elt->col, names, lens, &ntargets);
+            ExprNode *c =
+                parse_comp_tail(p, N_GEN, elt, NULL, elt->line, elt->col, names, lens, &ntargets);
             if (!c) return -1;
             p->nlocals = saved;
             if (list_push(p, args, c, NULL) < 0) return -1;
@@ -602,7 +630,8 @@ static int parse_call_args(ExprParser *p, NodeList *args, int line, int col)
     return parse_args(p, args);
 }
 
-static ExprNode *make_call(ExprParser *p, int kind, int id, ExprNode *recv, NodeList *args, int line, int col)
+static ExprNode *make_call(ExprParser *p, int kind, int id, ExprNode *recv, NodeList *args,
+                           int line, int col)
 {
     ExprNode *n = node(p, kind, line, col);
     if (!n) return NULL;
@@ -631,7 +660,8 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 /* utils.f(...) / frappe.utils.f(...) */
                 if (name_is(x->name, x->name_len, "frappe")) {
                     if (!name_is(nt.s, nt.slen, "utils")) {
-                        perr(p, nt.line, nt.col, "only frappe.utils is available, not frappe.%.*s", (int)nt.slen, nt.s);
+                        perr(p, nt.line, nt.col, "only frappe.utils is available, not frappe.%.*s",
+                             (int)nt.slen, nt.s);
                         return NULL;
                     }
                     x->name = "utils";
@@ -649,7 +679,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 }
                 int cl = p->tok.line, cc = p->tok.col;
                 if (NEXT(p) < 0) return NULL;
-                NodeList args = {0};
+                NodeList args = { 0 };
                 if (enter(p) < 0 || parse_call_args(p, &args, cl, cc) < 0) return NULL;
                 p->depth--;
                 x = make_call(p, N_CALL_UTIL, id, NULL, &args, x->line, x->col);
@@ -668,7 +698,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 }
                 int cl = p->tok.line, cc = p->tok.col;
                 if (NEXT(p) < 0) return NULL;
-                NodeList args = {0};
+                NodeList args = { 0 };
                 if (enter(p) < 0 || parse_call_args(p, &args, cl, cc) < 0) return NULL;
                 p->depth--;
                 ExprNode *c = make_call(p, N_CALL_METHOD, id, x, &args, nt.line, nt.col);
@@ -697,7 +727,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
             if (is_marker(x, 2)) {
                 int id = fwc_expr_builtin_id(x->name, x->name_len);
                 if (NEXT(p) < 0) return NULL;
-                NodeList args = {0};
+                NodeList args = { 0 };
                 if (enter(p) < 0 || parse_call_args(p, &args, line, col) < 0) return NULL;
                 p->depth--;
                 x = make_call(p, N_CALL_BUILTIN, id, NULL, &args, x->line, x->col);
@@ -709,7 +739,9 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 return NULL;
             }
             if (x->kind == N_VAR || x->kind == N_LOCAL) {
-                perr(p, x->line, x->col, "unknown function: only builtins, utils functions and whitelisted methods can be called");
+                perr(p, x->line, x->col,
+                     "unknown function: only builtins, utils functions and whitelisted methods can "
+                     "be called");
                 return NULL;
             }
             TOKERR(p, "only builtins, utils functions and whitelisted methods can be called");
@@ -721,13 +753,13 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
             }
             if (enter(p) < 0) return NULL;
             if (NEXT(p) < 0) return NULL;
-            ExprNode *parts[3] = {NULL, NULL, NULL};
+            ExprNode *parts[3] = { NULL, NULL, NULL };
             int nparts = 1, is_slice = 0;
             if (!is_op(p, OP_COLON)) {
                 if (!(parts[0] = parse_test(p))) return NULL;
                 /* a[1, 2]: tuple index */
                 if (is_op(p, OP_COMMA)) {
-                    NodeList items = {0};
+                    NodeList items = { 0 };
                     if (list_push(p, &items, parts[0], NULL) < 0) return NULL;
                     while (is_op(p, OP_COMMA)) {
                         if (NEXT(p) < 0) return NULL;
@@ -755,7 +787,8 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 nparts++;
             }
             if (!is_op(p, OP_RSQB)) {
-                TOKERR(p, is_op(p, OP_COMMA) ? "multi-dimensional slices are not supported" : "expected ']'");
+                TOKERR(p, is_op(p, OP_COMMA) ? "multi-dimensional slices are not supported"
+                                             : "expected ']'");
                 return NULL;
             }
             if (NEXT(p) < 0) return NULL;
@@ -772,7 +805,8 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
         }
     }
     if (is_marker(x, 1)) {
-        perr(p, x->line, x->col, "'%.*s' can only be used to call its functions, e.g. utils.flt(x)", (int)x->name_len, x->name);
+        perr(p, x->line, x->col, "'%.*s' can only be used to call its functions, e.g. utils.flt(x)",
+             (int)x->name_len, x->name);
         return NULL;
     }
     if (is_marker(x, 2)) {
@@ -859,20 +893,20 @@ typedef struct {
     const char *kw;
     uint8_t ops[6];
     uint8_t kind;
-    ExprNode *(*operand)(ExprParser *p);    /* NULL: the next level */
+    ExprNode *(*operand)(ExprParser *p); /* NULL: the next level */
 } BinLevel;
 
 enum { LV_OR, LV_AND, LV_BITOR, LV_BITXOR, LV_BITAND, LV_SHIFT, LV_ARITH, LV_TERM, LV_COUNT };
 
 static const BinLevel LEVELS[LV_COUNT] = {
-    [LV_OR] = {"or", {0}, N_OR, NULL},
-    [LV_AND] = {"and", {0}, N_AND, parse_not},
-    [LV_BITOR] = {NULL, {OP_BITOR}, N_BINOP, NULL},
-    [LV_BITXOR] = {NULL, {OP_BITXOR}, N_BINOP, NULL},
-    [LV_BITAND] = {NULL, {OP_BITAND}, N_BINOP, NULL},
-    [LV_SHIFT] = {NULL, {OP_LSHIFT, OP_RSHIFT}, N_BINOP, NULL},
-    [LV_ARITH] = {NULL, {OP_ADD, OP_SUB}, N_BINOP, NULL},
-    [LV_TERM] = {NULL, {OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_MATMUL}, N_BINOP, parse_unary},
+    [LV_OR] = { "or", { 0 }, N_OR, NULL },
+    [LV_AND] = { "and", { 0 }, N_AND, parse_not },
+    [LV_BITOR] = { NULL, { OP_BITOR }, N_BINOP, NULL },
+    [LV_BITXOR] = { NULL, { OP_BITXOR }, N_BINOP, NULL },
+    [LV_BITAND] = { NULL, { OP_BITAND }, N_BINOP, NULL },
+    [LV_SHIFT] = { NULL, { OP_LSHIFT, OP_RSHIFT }, N_BINOP, NULL },
+    [LV_ARITH] = { NULL, { OP_ADD, OP_SUB }, N_BINOP, NULL },
+    [LV_TERM] = { NULL, { OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_MATMUL }, N_BINOP, parse_unary },
 };
 
 /* The operator of level lv at the current token, or 0. */
@@ -919,7 +953,12 @@ static int comp_op(ExprParser *p)
 {
     if (p->tok.kind == TK_OP) {
         switch (p->tok.op) {
-        case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE: {
+        case OP_EQ:
+        case OP_NE:
+        case OP_LT:
+        case OP_LE:
+        case OP_GT:
+        case OP_GE: {
             int op = p->tok.op;
             return NEXT(p) < 0 ? -1 : op;
         }
@@ -952,7 +991,7 @@ static ExprNode *parse_comparison(ExprParser *p)
     int op = comp_op(p);
     if (op < 0) return NULL;
     if (!op) return x;
-    NodeList operands = {0};
+    NodeList operands = { 0 };
     uint8_t ops[256];
     int nops = 0;
     if (list_push(p, &operands, x, NULL) < 0) return NULL;
@@ -1041,7 +1080,7 @@ ExprNode *fwc_expr_parse_expression(ExprParser *p, int allow_tuple)
         return NULL;
     }
     if (allow_tuple && is_op(p, OP_COMMA)) {
-        NodeList items = {0};
+        NodeList items = { 0 };
         if (list_push(p, &items, x, NULL) < 0) return NULL;
         while (is_op(p, OP_COMMA)) {
             if (NEXT(p) < 0) return NULL;
@@ -1068,18 +1107,19 @@ static int find_id(const char *const *names, const char *s, size_t n)
 }
 
 static const char *const BUILTINS[] = {
-    "", "len", "int", "float", "str", "bool", "abs", "min", "max", "round", "sum", "any", "all",
-    "sorted", "list", "tuple", "dict", "range", "set", NULL,
+    "",    "len", "int", "float",  "str",  "bool",  "abs",  "min",   "max", "round",
+    "sum", "any", "all", "sorted", "list", "tuple", "dict", "range", "set", NULL,
 };
 static const char *const UTILS[] = {
-    "", "flt", "cint", "cstr", "rounded", "floor", "ceil", "safe_div", "nowdate", "today", "now",
-    "nowtime", "getdate", "add_days", "add_months", "add_years", "date_diff", "strip_html",
-    "escape_html", "has_common", "sbool", NULL,
+    "",           "flt",       "cint",      "cstr",       "rounded",     "floor",      "ceil",
+    "safe_div",   "nowdate",   "today",     "now",        "nowtime",     "getdate",    "add_days",
+    "add_months", "add_years", "date_diff", "strip_html", "escape_html", "has_common", "sbool",
+    NULL,
 };
 static const char *const METHODS[] = {
-    "", "lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "replace", "split",
-    "join", "find", "count", "title", "capitalize", "isdigit", "get", "keys", "values", "items",
-    "index", NULL,
+    "",        "lower", "upper",  "strip", "lstrip", "rstrip", "startswith", "endswith",
+    "replace", "split", "join",   "find",  "count",  "title",  "capitalize", "isdigit",
+    "get",     "keys",  "values", "items", "index",  NULL,
 };
 
 int fwc_expr_builtin_id(const char *s, size_t n) { return find_id(BUILTINS, s, n); }

@@ -6,7 +6,7 @@
 #include "expr/expr.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v) fwc_expr_type_name(v)
+#define TN(v)     fwc_expr_type_name(v)
 
 /* ---------- code points ---------- */
 
@@ -29,7 +29,8 @@ static uint32_t *decode(ExprCtx *ctx, const FwcValue *s, size_t *n)
             cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
             i += 3;
         } else if (i + 3 < s->len) {
-            cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) | ((u[i + 2] & 0x3Fu) << 6) | (u[i + 3] & 0x3Fu);
+            cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) | ((u[i + 2] & 0x3Fu) << 6) |
+                 (u[i + 3] & 0x3Fu);
             i += 4;
         } else {
             cp = c;
@@ -44,7 +45,9 @@ static uint32_t *decode(ExprCtx *ctx, const FwcValue *s, size_t *n)
 /* the result string, its bytes charged as work */
 static int buf_result(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
 {
-    int r = fwc_expr_charge(ctx, b->len) < 0 ? -1 : fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
+    int r = fwc_expr_charge(ctx, b->len) < 0
+                ? -1
+                : fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
     fwc_buf_free(b);
     return r;
 }
@@ -76,7 +79,8 @@ static uint32_t lower1(uint32_t c)
     if (c >= 0x400 && c <= 0x52F) {
         if (c <= 0x40F) return c + 80;
         if (c <= 0x42F) return c + 32;
-        if (in_pair_range(c, 0x460, 0x481, 0) || in_pair_range(c, 0x48A, 0x4BF, 0) || in_pair_range(c, 0x4D0, 0x52F, 0))
+        if (in_pair_range(c, 0x460, 0x481, 0) || in_pair_range(c, 0x48A, 0x4BF, 0) ||
+            in_pair_range(c, 0x4D0, 0x52F, 0))
             return c + 1;
         if (in_pair_range(c, 0x4C1, 0x4CE, 1)) return c + 1;
         if (c == 0x4C0) return 0x4CF;
@@ -85,7 +89,8 @@ static uint32_t lower1(uint32_t c)
     if (c >= 0x531 && c <= 0x556) return c + 48;
     if (c >= 0x1E00 && c <= 0x1EFF) {
         if (c == 0x1E9E) return 0xDF;
-        if (in_pair_range(c, 0x1E00, 0x1E95, 0) || in_pair_range(c, 0x1EA0, 0x1EFF, 0)) return c + 1;
+        if (in_pair_range(c, 0x1E00, 0x1E95, 0) || in_pair_range(c, 0x1EA0, 0x1EFF, 0))
+            return c + 1;
         return c;
     }
     if (c >= 0xFF21 && c <= 0xFF3A) return c + 32;
@@ -119,7 +124,8 @@ static uint32_t upper1(uint32_t c)
     if (c >= 0x430 && c <= 0x52F) {
         if (c <= 0x44F) return c - 32;
         if (c <= 0x45F) return c - 80;
-        if (in_pair_range(c, 0x461, 0x481, 1) || in_pair_range(c, 0x48B, 0x4BF, 1) || in_pair_range(c, 0x4D1, 0x52F, 1))
+        if (in_pair_range(c, 0x461, 0x481, 1) || in_pair_range(c, 0x48B, 0x4BF, 1) ||
+            in_pair_range(c, 0x4D1, 0x52F, 1))
             return c - 1;
         if (in_pair_range(c, 0x4C2, 0x4CE, 0)) return c - 1;
         if (c == 0x4CF) return 0x4C0;
@@ -127,7 +133,8 @@ static uint32_t upper1(uint32_t c)
     }
     if (c >= 0x561 && c <= 0x586) return c - 48;
     if (c >= 0x1E01 && c <= 0x1EFF) {
-        if (in_pair_range(c, 0x1E01, 0x1E95, 1) || in_pair_range(c, 0x1EA1, 0x1EFF, 1)) return c - 1;
+        if (in_pair_range(c, 0x1E01, 0x1E95, 1) || in_pair_range(c, 0x1EA1, 0x1EFF, 1))
+            return c - 1;
         return c;
     }
     if (c >= 0xFF41 && c <= 0xFF5A) return c - 32;
@@ -170,16 +177,22 @@ static int case_convert(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *out)
             int up = c >= 'a' && c <= 'z', lo = c >= 'A' && c <= 'Z';
             char r = c;
             switch (id) {
-            case M_LOWER: if (lo) r = (char)(c + 32); break;
-            case M_UPPER: if (up) r = (char)(c - 32); break;
+            case M_LOWER:
+                if (lo) r = (char)(c + 32);
+                break;
+            case M_UPPER:
+                if (up) r = (char)(c - 32);
+                break;
             case M_TITLE:
-                if (prev_cased) { if (lo) r = (char)(c + 32); }
-                else if (up) r = (char)(c - 32);
+                if (prev_cased) {
+                    if (lo) r = (char)(c + 32);
+                } else if (up) r = (char)(c - 32);
                 prev_cased = up || lo;
                 break;
             case M_CAPITALIZE:
-                if (i == 0) { if (up) r = (char)(c - 32); }
-                else if (lo) r = (char)(c + 32);
+                if (i == 0) {
+                    if (up) r = (char)(c - 32);
+                } else if (lo) r = (char)(c + 32);
                 break;
             }
             b.data[b.len++] = r;
@@ -212,19 +225,22 @@ static int case_convert(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *out)
 /* str.isspace() of one code point (also Python re's \s and str.split()'s whitespace) */
 int fwc_expr_is_space_cp(uint32_t c)
 {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 static int is_digit_cp(uint32_t c)
 {
     if (c >= '0' && c <= '9') return 1;
     if (c < 0x80) return 0;
-    if (c == 0xB2 || c == 0xB3 || c == 0xB9 || c == 0x2070 || (c >= 0x2074 && c <= 0x2079) || (c >= 0x2080 && c <= 0x2089))
+    if (c == 0xB2 || c == 0xB3 || c == 0xB9 || c == 0x2070 || (c >= 0x2074 && c <= 0x2079) ||
+        (c >= 0x2080 && c <= 0x2089))
         return 1;
     if (c >= 0x2460 && c <= 0x2468) return 1;
-    static const uint32_t zeros[] = {0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
-                                     0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10};
+    static const uint32_t zeros[] = { 0x660, 0x6F0, 0x7C0,  0x966,  0x9E6,  0xA66,  0xAE6,
+                                      0xB66, 0xBE6, 0xC66,  0xCE6,  0xD66,  0xDE6,  0xE50,
+                                      0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10 };
     for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
         if (c >= zeros[i] && c <= zeros[i] + 9) return 1;
     return 0;
@@ -237,12 +253,19 @@ static int cmp_cp(const void *a, const void *b);
 
 static int argc(ExprCtx *ctx, const char *m, int nargs, int lo, int hi)
 {
-    if (nargs < lo) return FAIL("TypeError: %s() takes at least %d argument%s (%d given)", m, lo, lo == 1 ? "" : "s", nargs);
-    if (nargs > hi) return FAIL("TypeError: %s() takes at most %d argument%s (%d given)", m, hi, hi == 1 ? "" : "s", nargs);
+    if (nargs < lo)
+        return FAIL("TypeError: %s() takes at least %d argument%s (%d given)", m, lo,
+                    lo == 1 ? "" : "s", nargs);
+    if (nargs > hi)
+        return FAIL("TypeError: %s() takes at most %d argument%s (%d given)", m, hi,
+                    hi == 1 ? "" : "s", nargs);
     return 0;
 }
 
-size_t fwc_expr_cp_len(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
+size_t fwc_expr_cp_len(const FwcValue *s)
+{
+    return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len);
+}
 
 size_t fwc_expr_cp_offset(const FwcValue *s, size_t i)
 {
@@ -256,10 +279,14 @@ size_t fwc_expr_cp_offset(const FwcValue *s, size_t i)
     return off;
 }
 
-static size_t byte_to_cp(const FwcValue *s, size_t off) { return s->ascii ? off : fwc_expr_utf8_len(s->u.s, off); }
+static size_t byte_to_cp(const FwcValue *s, size_t off)
+{
+    return s->ascii ? off : fwc_expr_utf8_len(s->u.s, off);
+}
 
 /* start/end arguments (None allowed) adjusted like Python's ADJUST_INDICES. */
-static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len, int64_t *start, int64_t *end)
+static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len, int64_t *start,
+                  int64_t *end)
 {
     *start = 0;
     *end = (int64_t)len;
@@ -268,7 +295,8 @@ static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len
         FwcValue *v = &args[first + k];
         if (v->type == FWC_T_NULL) continue;
         if (v->type != FWC_T_INT && v->type != FWC_T_BOOL)
-            return FAIL("TypeError: slice indices must be integers or None or have an __index__ method");
+            return FAIL(
+                "TypeError: slice indices must be integers or None or have an __index__ method");
         if (k == 0) *start = v->u.i;
         else *end = v->u.i;
     }
@@ -284,7 +312,6 @@ static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len
     return 0;
 }
 
-
 /* Substring search, linear in haystack + needle over all the calls of one operation
  * (each call starts where the last match ended).  Short needles: memchr + memcmp (at most
  * 16 bytes compared per position).  Longer ones: Knuth-Morris-Pratt (memchr + memcmp
@@ -293,7 +320,7 @@ static int adjust(ExprCtx *ctx, FwcValue *args, int nargs, int first, size_t len
 typedef struct {
     const char *nd;
     size_t nn;
-    uint32_t *fail;   /* KMP: fail[i] = longest proper border of nd[0..i] */
+    uint32_t *fail; /* KMP: fail[i] = longest proper border of nd[0..i] */
 } Finder;
 
 static int finder_init(ExprCtx *ctx, Finder *f, const char *nd, size_t nn)
@@ -330,7 +357,7 @@ static const char *find_bytes(const Finder *f, const char *h, size_t hn)
     }
     size_t k = 0;
     for (size_t i = 0; i < hn; i++) {
-        if (k == 0) {   /* skip to the next possible start */
+        if (k == 0) { /* skip to the next possible start */
             const char *m = memchr(h + i, nd[0], hn - i);
             if (!m || (size_t)(m - h) + nn > hn) return NULL;
             i = (size_t)(m - h);
@@ -342,11 +369,11 @@ static const char *find_bytes(const Finder *f, const char *h, size_t hn)
 }
 
 /* find/index/count of sub in s[start:end] (code points). */
-static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, FwcValue *args,
+                      int nargs, FwcValue *out)
 {
     if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
-    if (args[0].type != FWC_T_STR)
-        return FAIL("TypeError: must be str, not %s", TN(&args[0]));
+    if (args[0].type != FWC_T_STR) return FAIL("TypeError: must be str, not %s", TN(&args[0]));
     const FwcValue *sub = &args[0];
     size_t len = fwc_expr_cp_len(s);
     int64_t start, end;
@@ -398,10 +425,12 @@ static int str_search(ExprCtx *ctx, int id, const char *m, const FwcValue *s, Fw
 static int str_match_one(const FwcValue *s, size_t b0, size_t b1, const FwcValue *p, int ends)
 {
     if (p->len > b1 - b0) return 0;
-    return ends ? memcmp(s->u.s + b1 - p->len, p->u.s, p->len) == 0 : memcmp(s->u.s + b0, p->u.s, p->len) == 0;
+    return ends ? memcmp(s->u.s + b1 - p->len, p->u.s, p->len) == 0
+                : memcmp(s->u.s + b0, p->u.s, p->len) == 0;
 }
 
-static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, int nargs,
+                     FwcValue *out)
 {
     const char *m = ends ? "endswith" : "startswith";
     if (argc(ctx, m, nargs, 1, 3) < 0) return -1;
@@ -415,7 +444,8 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
     uint32_t np = p->type == FWC_T_STR ? 1 : p->len;
     /* Python: start past the end, or end before start, matches nothing (not even "") */
     int possible = start <= (int64_t)len && end >= start;
-    size_t b0 = possible ? fwc_expr_cp_offset(s, (size_t)start) : 0, b1 = possible ? fwc_expr_cp_offset(s, (size_t)end) : 0;
+    size_t b0 = possible ? fwc_expr_cp_offset(s, (size_t)start) : 0,
+           b1 = possible ? fwc_expr_cp_offset(s, (size_t)end) : 0;
     if (fwc_expr_charge(ctx, (uint64_t)s->len + (uint64_t)np * 32) < 0) return -1;
     for (uint32_t i = 0; i < np; i++) {
         if (ps[i].type != FWC_T_STR)
@@ -429,7 +459,8 @@ static int str_affix(ExprCtx *ctx, int ends, const FwcValue *s, FwcValue *args, 
     return 0;
 }
 
-static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
+static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, int nargs,
+                     FwcValue *out)
 {
     const char *m = id == M_STRIP ? "strip" : id == M_LSTRIP ? "lstrip" : "rstrip";
     if (argc(ctx, m, nargs, 0, 1) < 0) return -1;
@@ -441,7 +472,7 @@ static int str_strip(ExprCtx *ctx, int id, const FwcValue *s, FwcValue *args, in
     size_t nc = 0;
     uint32_t *set = NULL;
     if (chars && !(set = decode(ctx, chars, &nc))) return -1;
-    if (set) qsort(set, nc, sizeof *set, cmp_cp);   /* binary search: no O(len(s) * len(chars)) */
+    if (set) qsort(set, nc, sizeof *set, cmp_cp); /* binary search: no O(len(s) * len(chars)) */
     if (fwc_expr_charge(ctx, (uint64_t)s->len + (chars ? chars->len : 0) * 8) < 0) return -1;
     size_t lo = 0, hi = n;
 #define STRIPPABLE(c) (chars ? cp_in(set, nc, c) : fwc_expr_is_space_cp(c))
@@ -485,7 +516,8 @@ typedef struct {
 static int svec_push(ExprCtx *ctx, SVec *v, const char *s, size_t n, int ascii)
 {
     if (v->n == v->cap) {
-        if (v->n >= FWC_EXPR_MAX_ITEMS) return FAIL("MemoryError: list result too long (limit %d items)", FWC_EXPR_MAX_ITEMS);
+        if (v->n >= FWC_EXPR_MAX_ITEMS)
+            return FAIL("MemoryError: list result too long (limit %d items)", FWC_EXPR_MAX_ITEMS);
         uint32_t cap = v->cap ? v->cap * 2 : 8;
         FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * cap);
         if (!items) return -1;
@@ -522,11 +554,14 @@ static size_t cp_at(const FwcValue *s, size_t i, uint32_t *cp)
     while (i + k < s->len && (u[i + k] & 0xC0) == 0x80) k++;
     if (k == 2) *cp = ((c & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu);
     else if (k == 3) *cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
-    else *cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) | ((u[i + 2] & 0x3Fu) << 6) | (u[i + 3] & 0x3Fu);
+    else
+        *cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) | ((u[i + 2] & 0x3Fu) << 6) |
+              (u[i + 3] & 0x3Fu);
     return k;
 }
 
-static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, const char **kw,
+                     FwcValue *out)
 {
     FwcValue sep = fwc_null(), maxv = fwc_int(-1);
     int pos = 0;
@@ -541,13 +576,14 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
         else if (strcmp(k, "maxsplit") == 0) maxv = args[i];
         else return FAIL("TypeError: split() got an unexpected keyword argument '%s'", k);
     }
-    if (sep.type != FWC_T_NULL && sep.type != FWC_T_STR) return FAIL("TypeError: must be str or None, not %s", TN(&sep));
+    if (sep.type != FWC_T_NULL && sep.type != FWC_T_STR)
+        return FAIL("TypeError: must be str or None, not %s", TN(&sep));
     if (maxv.type != FWC_T_INT && maxv.type != FWC_T_BOOL)
         return FAIL("TypeError: '%s' object cannot be interpreted as an integer", TN(&maxv));
     int64_t maxsplit = maxv.u.i;
     if (maxsplit < 0) maxsplit = INT64_MAX;
     if (fwc_expr_charge(ctx, s->len) < 0) return -1;
-    SVec r = {0};
+    SVec r = { 0 };
     const char *p = s->u.s;
     size_t n = s->len;
     if (sep.type == FWC_T_STR) {
@@ -594,8 +630,10 @@ static int str_split(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs,
 static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, FwcValue *out)
 {
     if (argc(ctx, "replace", nargs, 2, 3) < 0) return -1;
-    if (args[0].type != FWC_T_STR) return FAIL("TypeError: replace() argument 1 must be str, not %s", TN(&args[0]));
-    if (args[1].type != FWC_T_STR) return FAIL("TypeError: replace() argument 2 must be str, not %s", TN(&args[1]));
+    if (args[0].type != FWC_T_STR)
+        return FAIL("TypeError: replace() argument 1 must be str, not %s", TN(&args[0]));
+    if (args[1].type != FWC_T_STR)
+        return FAIL("TypeError: replace() argument 2 must be str, not %s", TN(&args[1]));
     int64_t count = -1;
     if (nargs == 3) {
         if (args[2].type != FWC_T_INT && args[2].type != FWC_T_BOOL)
@@ -606,7 +644,7 @@ static int str_replace(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int narg
     const FwcValue *old = &args[0], *new = &args[1];
     if (fwc_expr_charge(ctx, s->len) < 0) return -1;
     FwcBuf b = FWC_BUF_INIT;
-    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx); /* never memcpy to NULL */
     size_t i = 0;
     int64_t done = 0;
     int r = 0;
@@ -694,19 +732,21 @@ static int str_join(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, 
         return FAIL("TypeError: can only join an iterable");
     }
     FwcBuf b = FWC_BUF_INIT;
-    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx); /* never memcpy to NULL */
     for (uint32_t i = 0; i < n; i++) {
         if (items[i].type != FWC_T_STR) {
             fwc_buf_free(&b);
-            return FAIL("TypeError: sequence item %u: expected str instance, %s found", i, TN(&items[i]));
+            return FAIL("TypeError: sequence item %u: expected str instance, %s found", i,
+                        TN(&items[i]));
         }
-        if ((i && fwc_buf_append(&b, s->u.s, s->len) < 0) || fwc_buf_append(&b, items[i].u.s, items[i].len) < 0) {
+        if ((i && fwc_buf_append(&b, s->u.s, s->len) < 0) ||
+            fwc_buf_append(&b, items[i].u.s, items[i].len) < 0) {
             fwc_buf_free(&b);
             return fwc_expr_nomem(ctx);
         }
         if (b.len > FWC_EXPR_MAX_STR) break;
     }
-    if (fwc_expr_charge(ctx, (uint64_t)n * 8) < 0) {   /* the items visited; buf_result the bytes */
+    if (fwc_expr_charge(ctx, (uint64_t)n * 8) < 0) { /* the items visited; buf_result the bytes */
         fwc_buf_free(&b);
         return -1;
     }
@@ -716,11 +756,11 @@ static int str_join(ExprCtx *ctx, const FwcValue *s, FwcValue *args, int nargs, 
 /* ---------- dispatch ---------- */
 
 /* One function per method and receiver kind, with one signature (m: the method's name). */
-typedef int (*MethodFn)(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                        const char **kw, FwcValue *out);
+typedef int (*MethodFn)(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                        int nargs, const char **kw, FwcValue *out);
 
-static int m_case(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                  const char **kw, FwcValue *out)
+static int m_case(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                  int nargs, const char **kw, FwcValue *out)
 {
     (void)args;
     (void)kw;
@@ -729,8 +769,8 @@ static int m_case(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, Fwc
     return case_convert(ctx, id, recv, out);
 }
 
-static int m_isdigit(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                     const char **kw, FwcValue *out)
+static int m_isdigit(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                     int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)args;
@@ -746,24 +786,24 @@ static int m_isdigit(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, 
     return 0;
 }
 
-static int m_strip(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                   const char **kw, FwcValue *out)
+static int m_strip(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                   int nargs, const char **kw, FwcValue *out)
 {
     (void)m;
     (void)kw;
     return str_strip(ctx, id, recv, args, nargs, out);
 }
 
-static int m_affix(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                   const char **kw, FwcValue *out)
+static int m_affix(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                   int nargs, const char **kw, FwcValue *out)
 {
     (void)m;
     (void)kw;
     return str_affix(ctx, id == M_ENDSWITH, recv, args, nargs, out);
 }
 
-static int m_replace(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                     const char **kw, FwcValue *out)
+static int m_replace(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                     int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)m;
@@ -771,16 +811,16 @@ static int m_replace(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, 
     return str_replace(ctx, recv, args, nargs, out);
 }
 
-static int m_split(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                   const char **kw, FwcValue *out)
+static int m_split(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                   int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)m;
     return str_split(ctx, recv, args, nargs, kw, out);
 }
 
-static int m_join(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                  const char **kw, FwcValue *out)
+static int m_join(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                  int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)m;
@@ -788,28 +828,31 @@ static int m_join(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, Fwc
     return str_join(ctx, recv, args, nargs, out);
 }
 
-static int m_search(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                    const char **kw, FwcValue *out)
+static int m_search(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                    int nargs, const char **kw, FwcValue *out)
 {
     (void)kw;
     return str_search(ctx, id, m, recv, args, nargs, out);
 }
 
-static int dict_get_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                      const char **kw, FwcValue *out)
+static int dict_get_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                      int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)m;
     (void)kw;
-    if (nargs < 1 || nargs > 2) return FAIL("TypeError: get expected at least 1 argument, got %d", nargs);
+    if (nargs < 1 || nargs > 2)
+        return FAIL("TypeError: get expected at least 1 argument, got %d", nargs);
     const FwcValue *k = &args[0];
     if (k->type == FWC_T_LIST || k->type == FWC_T_DICT || k->type == FWC_T_SET)
         return FAIL("TypeError: unhashable type: '%s'", TN(k));
-    if (fwc_expr_charge(ctx, (uint64_t)recv->len * 4) < 0) return -1;   /* a linear scan of the keys */
+    if (fwc_expr_charge(ctx, (uint64_t)recv->len * 4) < 0)
+        return -1; /* a linear scan of the keys */
     for (uint32_t i = recv->len; i-- > 0;)
-        if (k->type == FWC_T_STR ? (recv->u.pairs[i].key.type == FWC_T_STR && recv->u.pairs[i].key.len == k->len &&
-                                    memcmp(recv->u.pairs[i].key.u.s, k->u.s, k->len) == 0)
-                                 : fwc_expr_equal(&recv->u.pairs[i].key, k)) {
+        if (k->type == FWC_T_STR
+                ? (recv->u.pairs[i].key.type == FWC_T_STR && recv->u.pairs[i].key.len == k->len &&
+                   memcmp(recv->u.pairs[i].key.u.s, k->u.s, k->len) == 0)
+                : fwc_expr_equal(&recv->u.pairs[i].key, k)) {
             *out = recv->u.pairs[i].value;
             return 0;
         }
@@ -818,12 +861,13 @@ static int dict_get_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv,
 }
 
 /* keys() / values() / items() */
-static int dict_view_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                       const char **kw, FwcValue *out)
+static int dict_view_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                       int nargs, const char **kw, FwcValue *out)
 {
     (void)args;
     (void)kw;
-    if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, (uint64_t)recv->len * 8) < 0) return -1;
+    if (argc(ctx, m, nargs, 0, 0) < 0 || fwc_expr_charge(ctx, (uint64_t)recv->len * 8) < 0)
+        return -1;
     uint32_t n = recv->len;
     FwcValue *items = fwc_expr_alloc(ctx, sizeof *items * (n ? n : 1));
     if (!items) return -1;
@@ -849,8 +893,8 @@ static int dict_view_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv
 }
 
 /* list/tuple .count(x) */
-static int seq_count_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                       const char **kw, FwcValue *out)
+static int seq_count_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                       int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)m;
@@ -863,8 +907,8 @@ static int seq_count_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv
 }
 
 /* list/tuple .index(x[, start[, end]]) */
-static int seq_index_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args, int nargs,
-                       const char **kw, FwcValue *out)
+static int seq_index_m(ExprCtx *ctx, int id, const char *m, const FwcValue *recv, FwcValue *args,
+                       int nargs, const char **kw, FwcValue *out)
 {
     (void)id;
     (void)kw;
@@ -892,26 +936,16 @@ typedef struct {
 } MethodDef;
 
 static const MethodDef METHOD_TABLE[] = {
-    [M_LOWER] = {m_case, NULL, NULL},
-    [M_UPPER] = {m_case, NULL, NULL},
-    [M_STRIP] = {m_strip, NULL, NULL},
-    [M_LSTRIP] = {m_strip, NULL, NULL},
-    [M_RSTRIP] = {m_strip, NULL, NULL},
-    [M_STARTSWITH] = {m_affix, NULL, NULL},
-    [M_ENDSWITH] = {m_affix, NULL, NULL},
-    [M_REPLACE] = {m_replace, NULL, NULL},
-    [M_SPLIT] = {m_split, NULL, NULL},
-    [M_JOIN] = {m_join, NULL, NULL},
-    [M_FIND] = {m_search, NULL, NULL},
-    [M_COUNT] = {m_search, NULL, seq_count_m},
-    [M_TITLE] = {m_case, NULL, NULL},
-    [M_CAPITALIZE] = {m_case, NULL, NULL},
-    [M_ISDIGIT] = {m_isdigit, NULL, NULL},
-    [M_GET] = {NULL, dict_get_m, NULL},
-    [M_KEYS] = {NULL, dict_view_m, NULL},
-    [M_VALUES] = {NULL, dict_view_m, NULL},
-    [M_ITEMS] = {NULL, dict_view_m, NULL},
-    [M_INDEX] = {m_search, NULL, seq_index_m},
+    [M_LOWER] = { m_case, NULL, NULL },      [M_UPPER] = { m_case, NULL, NULL },
+    [M_STRIP] = { m_strip, NULL, NULL },     [M_LSTRIP] = { m_strip, NULL, NULL },
+    [M_RSTRIP] = { m_strip, NULL, NULL },    [M_STARTSWITH] = { m_affix, NULL, NULL },
+    [M_ENDSWITH] = { m_affix, NULL, NULL },  [M_REPLACE] = { m_replace, NULL, NULL },
+    [M_SPLIT] = { m_split, NULL, NULL },     [M_JOIN] = { m_join, NULL, NULL },
+    [M_FIND] = { m_search, NULL, NULL },     [M_COUNT] = { m_search, NULL, seq_count_m },
+    [M_TITLE] = { m_case, NULL, NULL },      [M_CAPITALIZE] = { m_case, NULL, NULL },
+    [M_ISDIGIT] = { m_isdigit, NULL, NULL }, [M_GET] = { NULL, dict_get_m, NULL },
+    [M_KEYS] = { NULL, dict_view_m, NULL },  [M_VALUES] = { NULL, dict_view_m, NULL },
+    [M_ITEMS] = { NULL, dict_view_m, NULL }, [M_INDEX] = { m_search, NULL, seq_index_m },
 };
 
 int fwc_expr_call_method(ExprCtx *ctx, int id, const FwcValue *recv, FwcValue *args, int nargs,

@@ -8,7 +8,7 @@
 #include <sys/time.h>
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v) fwc_expr_type_name(v)
+#define TN(v)     fwc_expr_type_name(v)
 
 /* ---------- argument binding ---------- */
 
@@ -19,50 +19,56 @@ typedef struct {
 } UtilSig;
 
 static const UtilSig SIGS[] = {
-    [U_FLT] = {"flt", {"s", "precision", "rounding_method"}, 3, 1},
-    [U_CINT] = {"cint", {"s", "default"}, 2, 1},
-    [U_CSTR] = {"cstr", {"s", "encoding"}, 2, 1},
-    [U_ROUNDED] = {"rounded", {"num", "precision", "rounding_method"}, 3, 1},
-    [U_FLOOR] = {"floor", {"s"}, 1, 1},
-    [U_CEIL] = {"ceil", {"s"}, 1, 1},
-    [U_SAFE_DIV] = {"safe_div", {"numerator", "denominator", "precision"}, 3, 2},
-    [U_NOWDATE] = {"nowdate", {NULL}, 0, 0},
-    [U_TODAY] = {"today", {NULL}, 0, 0},
-    [U_NOW] = {"now", {NULL}, 0, 0},
-    [U_NOWTIME] = {"nowtime", {NULL}, 0, 0},
-    [U_GETDATE] = {"getdate", {"string_date", "parse_day_first"}, 2, 0},
-    [U_ADD_DAYS] = {"add_days", {"date", "days"}, 2, 2},
-    [U_ADD_MONTHS] = {"add_months", {"date", "months"}, 2, 2},
-    [U_ADD_YEARS] = {"add_years", {"date", "years"}, 2, 2},
-    [U_DATE_DIFF] = {"date_diff", {"string_ed_date", "string_st_date"}, 2, 2},
-    [U_STRIP_HTML] = {"strip_html", {"text"}, 1, 1},
-    [U_ESCAPE_HTML] = {"escape_html", {"text"}, 1, 1},
-    [U_HAS_COMMON] = {"has_common", {"l1", "l2"}, 2, 2},
-    [U_SBOOL] = {"sbool", {"x"}, 1, 1},
+    [U_FLT] = { "flt", { "s", "precision", "rounding_method" }, 3, 1 },
+    [U_CINT] = { "cint", { "s", "default" }, 2, 1 },
+    [U_CSTR] = { "cstr", { "s", "encoding" }, 2, 1 },
+    [U_ROUNDED] = { "rounded", { "num", "precision", "rounding_method" }, 3, 1 },
+    [U_FLOOR] = { "floor", { "s" }, 1, 1 },
+    [U_CEIL] = { "ceil", { "s" }, 1, 1 },
+    [U_SAFE_DIV] = { "safe_div", { "numerator", "denominator", "precision" }, 3, 2 },
+    [U_NOWDATE] = { "nowdate", { NULL }, 0, 0 },
+    [U_TODAY] = { "today", { NULL }, 0, 0 },
+    [U_NOW] = { "now", { NULL }, 0, 0 },
+    [U_NOWTIME] = { "nowtime", { NULL }, 0, 0 },
+    [U_GETDATE] = { "getdate", { "string_date", "parse_day_first" }, 2, 0 },
+    [U_ADD_DAYS] = { "add_days", { "date", "days" }, 2, 2 },
+    [U_ADD_MONTHS] = { "add_months", { "date", "months" }, 2, 2 },
+    [U_ADD_YEARS] = { "add_years", { "date", "years" }, 2, 2 },
+    [U_DATE_DIFF] = { "date_diff", { "string_ed_date", "string_st_date" }, 2, 2 },
+    [U_STRIP_HTML] = { "strip_html", { "text" }, 1, 1 },
+    [U_ESCAPE_HTML] = { "escape_html", { "text" }, 1, 1 },
+    [U_HAS_COMMON] = { "has_common", { "l1", "l2" }, 2, 2 },
+    [U_SBOOL] = { "sbool", { "x" }, 1, 1 },
 };
 
-static int bind(ExprCtx *ctx, const UtilSig *sig, FwcValue *args, int nargs, const char **kw, FwcValue *slots, int *present)
+static int bind(ExprCtx *ctx, const UtilSig *sig, FwcValue *args, int nargs, const char **kw,
+                FwcValue *slots, int *present)
 {
     for (int i = 0; i < 4; i++) present[i] = 0;
     int pos = 0;
     for (int i = 0; i < nargs; i++) {
         if (!kw || !kw[i]) {
             if (pos >= sig->nparams)
-                return FAIL("TypeError: %s() takes %d positional argument%s but %d were given", sig->name, sig->nparams,
-                            sig->nparams == 1 ? "" : "s", nargs);
+                return FAIL("TypeError: %s() takes %d positional argument%s but %d were given",
+                            sig->name, sig->nparams, sig->nparams == 1 ? "" : "s", nargs);
             slots[pos] = args[i];
             present[pos++] = 1;
             continue;
         }
         int j = 0;
         while (j < sig->nparams && strcmp(sig->params[j], kw[i]) != 0) j++;
-        if (j == sig->nparams) return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", sig->name, kw[i]);
-        if (present[j]) return FAIL("TypeError: %s() got multiple values for argument '%s'", sig->name, kw[i]);
+        if (j == sig->nparams)
+            return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", sig->name,
+                        kw[i]);
+        if (present[j])
+            return FAIL("TypeError: %s() got multiple values for argument '%s'", sig->name, kw[i]);
         slots[j] = args[i];
         present[j] = 1;
     }
     for (int i = 0; i < sig->nrequired; i++)
-        if (!present[i]) return FAIL("TypeError: %s() missing required positional argument: '%s'", sig->name, sig->params[i]);
+        if (!present[i])
+            return FAIL("TypeError: %s() missing required positional argument: '%s'", sig->name,
+                        sig->params[i]);
     return 0;
 }
 
@@ -75,11 +81,10 @@ static int soft_float(ExprCtx *ctx, const FwcValue *v, int strip_commas, double 
     case FWC_T_BOOL:
     case FWC_T_INT: *out = (double)v->u.i; return 0;
     case FWC_T_FLOAT: *out = v->u.f; return 0;
-    case FWC_T_BIGINT:
-        *out = strtod(v->u.s, NULL);
-        return isinf(*out) ? 1 : 0;
+    case FWC_T_BIGINT: *out = strtod(v->u.s, NULL); return isinf(*out) ? 1 : 0;
     case FWC_T_STR: {
-        if (!strip_commas || !memchr(v->u.s, ',', v->len)) return fwc_expr_parse_float_text(v->u.s, v->len, out) == 0 ? 0 : 1;
+        if (!strip_commas || !memchr(v->u.s, ',', v->len))
+            return fwc_expr_parse_float_text(v->u.s, v->len, out) == 0 ? 0 : 1;
         char *t = fwc_expr_alloc(ctx, v->len + 1);
         if (!t) return -1;
         size_t n = 0;
@@ -111,7 +116,8 @@ static int soft_int(ExprCtx *ctx, const FwcValue *v, int64_t *out)
     }
     if (f != f || isinf(f)) return 1;
     double t = trunc(f);
-    if (t >= 9223372036854775808.0 || t < -9223372036854775808.0) return FAIL("OverflowError: integer result out of supported range");
+    if (t >= 9223372036854775808.0 || t < -9223372036854775808.0)
+        return FAIL("OverflowError: integer result out of supported range");
     *out = (int64_t)t;
     return 0;
 }
@@ -133,21 +139,26 @@ static double pow2_log(double x) { return pow(2.0, log(fabs(x)) / log(2.0) - 52.
 
 /* rounded(num, precision, method); returns 1 when Python would raise an exception that
  * flt() swallows (math.floor of inf/nan), -1 on a hard error. */
-static int rounded_value(ExprCtx *ctx, const FwcValue *num, int64_t precision, const FwcValue *method, FwcValue *out, int soft)
+static int rounded_value(ExprCtx *ctx, const FwcValue *num, int64_t precision,
+                         const FwcValue *method, FwcValue *out, int soft)
 {
-    int m = 0;   /* 0 legacy, 1 banker's, 2 commercial */
+    int m = 0; /* 0 legacy, 1 banker's, 2 commercial */
     if (method && fwc_expr_truthy(method)) {
-        if (method->type != FWC_T_STR) return FAIL("ValidationError: Unknown Rounding Method: %s", TN(method));
+        if (method->type != FWC_T_STR)
+            return FAIL("ValidationError: Unknown Rounding Method: %s", TN(method));
 #define IS(lit) (method->len == strlen(lit) && memcmp(method->u.s, lit, method->len) == 0)
         if (IS("Banker's Rounding (legacy)")) m = 0;
         else if (IS("Banker's Rounding")) m = 1;
         else if (IS("Commercial Rounding")) m = 2;
-        else return FAIL("ValidationError: Unknown Rounding Method: %.*s", (int)method->len, method->u.s);
+        else
+            return FAIL("ValidationError: Unknown Rounding Method: %.*s", (int)method->len,
+                        method->u.s);
 #undef IS
     }
     if (num->type != FWC_T_INT && num->type != FWC_T_BOOL && num->type != FWC_T_FLOAT) {
         if (soft) return 1;
-        if (num->type == FWC_T_BIGINT) return FAIL("OverflowError: integer result out of supported range");
+        if (num->type == FWC_T_BIGINT)
+            return FAIL("OverflowError: integer result out of supported range");
         return FAIL("TypeError: unsupported operand type for rounded(): '%s'", TN(num));
     }
     int is_int = num->type != FWC_T_FLOAT;
@@ -186,7 +197,8 @@ static int rounded_value(ExprCtx *ctx, const FwcValue *num, int64_t precision, c
     }
     if (!isfinite(v)) {
         if (soft) return 1;
-        return FAIL(v != v ? "ValueError: cannot convert float NaN to integer" : "OverflowError: cannot convert float infinity to integer");
+        return FAIL(v != v ? "ValueError: cannot convert float NaN to integer"
+                           : "OverflowError: cannot convert float infinity to integer");
     }
     double fl = floor(v), dec = v - fl, r;
     if (m == 0) {
@@ -204,7 +216,8 @@ static int rounded_value(ExprCtx *ctx, const FwcValue *num, int64_t precision, c
         *out = fwc_float(r / mult);
         return 0;
     }
-    if (r >= 9223372036854775808.0 || r < -9223372036854775808.0) return FAIL("OverflowError: integer result out of supported range");
+    if (r >= 9223372036854775808.0 || r < -9223372036854775808.0)
+        return FAIL("OverflowError: integer result out of supported range");
     *out = fwc_int((int64_t)r);
     return 0;
 }
@@ -217,7 +230,8 @@ static int precision_of(ExprCtx *ctx, const FwcValue *p, int64_t *out)
     return 0;
 }
 
-static int flt_value(ExprCtx *ctx, const FwcValue *s, const FwcValue *precision, const FwcValue *method, FwcValue *out)
+static int flt_value(ExprCtx *ctx, const FwcValue *s, const FwcValue *precision,
+                     const FwcValue *method, FwcValue *out)
 {
     double f;
     int r = soft_float(ctx, s, 1, &f);
@@ -267,7 +281,7 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
 
 static int days_in_month(int y, int m)
 {
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
     return dm[m - 1];
 }
@@ -303,7 +317,8 @@ static int parse_datetime(const char *s, size_t n, DateTime *dt)
     if (i >= n || s[i] != sep) return -1;
     i++;
     if (!num2(s, n, &i, 2, &dt->d)) return -1;
-    if (dt->y < 1 || dt->m < 1 || dt->m > 12 || dt->d < 1 || dt->d > days_in_month(dt->y, dt->m)) return -1;
+    if (dt->y < 1 || dt->m < 1 || dt->m > 12 || dt->d < 1 || dt->d > days_in_month(dt->y, dt->m))
+        return -1;
     if (i == n) return 0;
     if (s[i] != ' ' && s[i] != 'T') return -1;
     i++;
@@ -343,7 +358,8 @@ static int64_t now_local_us(ExprCtx *ctx)
         time_t t = tv.tv_sec;
         struct tm tm;
         localtime_r(&t, &tm);
-        int64_t days = days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday);
+        int64_t days =
+            days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday);
         int64_t secs = days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
         ctx->now_us = secs * 1000000 + tv.tv_usec;
     }
@@ -376,8 +392,11 @@ static int dt_string(ExprCtx *ctx, const DateTime *dt, int fmt, FwcValue *out)
     char b[64];
     int n;
     if (fmt == FMT_DATE) n = snprintf(b, sizeof b, "%04d-%02d-%02d", dt->y, dt->m, dt->d);
-    else if (fmt == FMT_TIME) n = snprintf(b, sizeof b, "%02d:%02d:%02d.%06d", dt->H, dt->M, dt->S, dt->us);
-    else n = snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d.%06d", dt->y, dt->m, dt->d, dt->H, dt->M, dt->S, dt->us);
+    else if (fmt == FMT_TIME)
+        n = snprintf(b, sizeof b, "%02d:%02d:%02d.%06d", dt->H, dt->M, dt->S, dt->us);
+    else
+        n = snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d.%06d", dt->y, dt->m, dt->d, dt->H,
+                     dt->M, dt->S, dt->us);
     return fwc_expr_new_str(ctx, b, (size_t)n, out);
 }
 
@@ -385,14 +404,16 @@ static int dt_string(ExprCtx *ctx, const DateTime *dt, int fmt, FwcValue *out)
 static int dt_str_python(ExprCtx *ctx, const DateTime *dt, FwcValue *out)
 {
     char b[64];
-    int n = snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", dt->y, dt->m, dt->d, dt->H, dt->M, dt->S);
+    int n = snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", dt->y, dt->m, dt->d, dt->H,
+                     dt->M, dt->S);
     if (dt->us) n += snprintf(b + n, sizeof b - (size_t)n, ".%06d", dt->us);
     return fwc_expr_new_str(ctx, b, (size_t)n, out);
 }
 
 static int bad_date(ExprCtx *ctx, const FwcValue *v)
 {
-    return FAIL("ValidationError: %.*s is not a valid date string. (dates must be ISO strings, YYYY-MM-DD[ HH:MM[:SS[.ffffff]]])",
+    return FAIL("ValidationError: %.*s is not a valid date string. (dates must be ISO strings, "
+                "YYYY-MM-DD[ HH:MM[:SS[.ffffff]]])",
                 (int)(v->len > 100 ? 100 : v->len), v->u.s);
 }
 
@@ -404,7 +425,8 @@ static int getdate_value(ExprCtx *ctx, const FwcValue *v, FwcValue *out)
         dt_from_us(now_local_us(ctx), &dt);
         return dt_string(ctx, &dt, FMT_DATE, out);
     }
-    if (v->type != FWC_T_STR || (v->len >= 10 && (memcmp(v->u.s, "0001-01-01", 10) == 0 || memcmp(v->u.s, "0000-00-00", 10) == 0))) {
+    if (v->type != FWC_T_STR || (v->len >= 10 && (memcmp(v->u.s, "0001-01-01", 10) == 0 ||
+                                                  memcmp(v->u.s, "0000-00-00", 10) == 0))) {
         *out = fwc_null();
         return 0;
     }
@@ -425,10 +447,12 @@ static int integral(ExprCtx *ctx, const FwcValue *v, const char *what, double *o
     return FAIL("TypeError: %s must be a number, not %s", what, TN(v));
 }
 
-static int add_to_date(ExprCtx *ctx, const FwcValue *date, double years, double months, double days, FwcValue *out)
+static int add_to_date(ExprCtx *ctx, const FwcValue *date, double years, double months, double days,
+                       FwcValue *out)
 {
     if (years != floor(years) || months != floor(months))
-        return FAIL("ValueError: Non-integer years and months are ambiguous and not currently supported.");
+        return FAIL(
+            "ValueError: Non-integer years and months are ambiguous and not currently supported.");
     DateTime dt;
     int as_string = 0, as_datetime = 0;
     if (date->type == FWC_T_NULL) {
@@ -437,10 +461,12 @@ static int add_to_date(ExprCtx *ctx, const FwcValue *date, double years, double 
         as_string = 1;
         as_datetime = memchr(date->u.s, ' ', date->len) != NULL;
         if (parse_datetime(date->u.s, date->len, &dt) < 0)
-            return FAIL("ValidationError: Please select a valid date filter (dates must be ISO strings, got %.*s)",
+            return FAIL("ValidationError: Please select a valid date filter (dates must be ISO "
+                        "strings, got %.*s)",
                         (int)(date->len > 100 ? 100 : date->len), date->u.s);
     } else {
-        return FAIL("TypeError: unsupported operand type(s) for +: '%s' and 'relativedelta'", TN(date));
+        return FAIL("TypeError: unsupported operand type(s) for +: '%s' and 'relativedelta'",
+                    TN(date));
     }
     if (fabs(years) > 20000 || fabs(months) > 240000 || fabs(days) > 7300000)
         return FAIL("OverflowError: date value out of range");
@@ -464,12 +490,14 @@ static int date_diff(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, FwcValu
     FwcValue da, db;
     if (getdate_value(ctx, a, &da) < 0 || getdate_value(ctx, b, &db) < 0) return -1;
     if (da.type == FWC_T_NULL || db.type == FWC_T_NULL)
-        return FAIL("TypeError: unsupported operand type(s) for -: '%s' and '%s'", da.type == FWC_T_NULL ? "NoneType" : "datetime.date",
+        return FAIL("TypeError: unsupported operand type(s) for -: '%s' and '%s'",
+                    da.type == FWC_T_NULL ? "NoneType" : "datetime.date",
                     db.type == FWC_T_NULL ? "NoneType" : "datetime.date");
     DateTime x, y;
     parse_datetime(da.u.s, da.len, &x);
     parse_datetime(db.u.s, db.len, &y);
-    *out = fwc_int(days_from_civil(x.y, (unsigned)x.m, (unsigned)x.d) - days_from_civil(y.y, (unsigned)y.m, (unsigned)y.d));
+    *out = fwc_int(days_from_civil(x.y, (unsigned)x.m, (unsigned)x.d) -
+                   days_from_civil(y.y, (unsigned)y.m, (unsigned)y.d));
     return 0;
 }
 
@@ -480,7 +508,7 @@ static int strip_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
 {
     if (t->type != FWC_T_STR) return FAIL("TypeError: expected string or bytes-like object");
     FwcBuf b = FWC_BUF_INIT;
-    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx); /* never memcpy to NULL */
     const char *s = t->u.s;
     size_t n = t->len, i = 0;
     int r = 0;
@@ -545,7 +573,7 @@ static int escape_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
         return 0;
     }
     FwcBuf b = FWC_BUF_INIT;
-    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx);   /* never memcpy to NULL */
+    if (fwc_buf_grow(&b, 64) < 0) return fwc_expr_nomem(ctx); /* never memcpy to NULL */
     int r = 0;
     for (uint32_t i = 0; i < t->len && r == 0; i++) {
         char c = t->u.s[i];
@@ -571,7 +599,9 @@ static int escape_html(ExprCtx *ctx, const FwcValue *t, FwcValue *out)
 static int as_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *n)
 {
     switch ((FwcType)v->type) {
-    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET:
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+    case FWC_T_SET:
         *items = v->u.items;
         *n = v->len;
         break;
@@ -583,7 +613,8 @@ static int as_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t 
     case FWC_T_RANGE:
         *n = v->len;
         if (!(*items = fwc_expr_alloc(ctx, sizeof **items * (v->len + 1)))) return -1;
-        for (uint32_t i = 0; i < v->len; i++) (*items)[i] = fwc_int(v->u.range[0] + (int64_t)i * v->u.range[1]);
+        for (uint32_t i = 0; i < v->len; i++)
+            (*items)[i] = fwc_int(v->u.range[0] + (int64_t)i * v->u.range[1]);
         break;
     case FWC_T_STR: {
         if (!(*items = fwc_expr_alloc(ctx, sizeof **items * (v->len + 1)))) return -1;
@@ -601,19 +632,19 @@ static int as_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t 
         *n = k;
         break;
     }
-    default:
-        return FAIL("TypeError: '%s' object is not iterable", TN(v));
+    default: return FAIL("TypeError: '%s' object is not iterable", TN(v));
     }
     for (uint32_t i = 0; i < *n; i++) {
         uint8_t t = (*items)[i].type;
-        if (t == FWC_T_LIST || t == FWC_T_DICT || t == FWC_T_SET) return FAIL("TypeError: unhashable type: '%s'", TN(&(*items)[i]));
+        if (t == FWC_T_LIST || t == FWC_T_DICT || t == FWC_T_SET)
+            return FAIL("TypeError: unhashable type: '%s'", TN(&(*items)[i]));
     }
     return 0;
 }
 
 /* An open-addressing hash set of values (indices into `vals`), for linear-time dedup. */
 typedef struct {
-    uint32_t *slot;   /* index + 1; 0 = empty */
+    uint32_t *slot; /* index + 1; 0 = empty */
     uint32_t mask;
 } HSet;
 
@@ -665,7 +696,8 @@ static int has_common(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, FwcVal
 
 /* ---------- dispatch ---------- */
 
-int fwc_expr_call_util(ExprCtx *ctx, int id, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_expr_call_util(ExprCtx *ctx, int id, FwcValue *args, int nargs, const char **kw,
+                       FwcValue *out)
 {
     const UtilSig *sig = &SIGS[id];
     FwcValue a[4];
@@ -706,8 +738,10 @@ int fwc_expr_call_util(ExprCtx *ctx, int id, FwcValue *args, int nargs, const ch
             double x;
             if (fwc_expr_to_float(ctx, &a[0], &x) < 0) return -1;
             const FwcValue *d = &a[1];
-            if (d->type != FWC_T_INT && d->type != FWC_T_BOOL && d->type != FWC_T_FLOAT && d->type != FWC_T_BIGINT)
-                return FAIL("TypeError: unsupported operand type(s) for /: 'float' and '%s'", TN(d));
+            if (d->type != FWC_T_INT && d->type != FWC_T_BOOL && d->type != FWC_T_FLOAT &&
+                d->type != FWC_T_BIGINT)
+                return FAIL("TypeError: unsupported operand type(s) for /: 'float' and '%s'",
+                            TN(d));
             double y;
             if (fwc_expr_to_float(ctx, d, &y) < 0) return -1;
             res = fwc_float(x / y);
@@ -716,22 +750,17 @@ int fwc_expr_call_util(ExprCtx *ctx, int id, FwcValue *args, int nargs, const ch
         return flt_value(ctx, &res, &pv, NULL, out);
     }
     case U_NOWDATE:
-    case U_TODAY:
-        dt_from_us(now_local_us(ctx), &dt);
-        return dt_string(ctx, &dt, FMT_DATE, out);
-    case U_NOW:
-        dt_from_us(now_local_us(ctx), &dt);
-        return dt_string(ctx, &dt, FMT_DATETIME, out);
-    case U_NOWTIME:
-        dt_from_us(now_local_us(ctx), &dt);
-        return dt_string(ctx, &dt, FMT_TIME, out);
+    case U_TODAY: dt_from_us(now_local_us(ctx), &dt); return dt_string(ctx, &dt, FMT_DATE, out);
+    case U_NOW: dt_from_us(now_local_us(ctx), &dt); return dt_string(ctx, &dt, FMT_DATETIME, out);
+    case U_NOWTIME: dt_from_us(now_local_us(ctx), &dt); return dt_string(ctx, &dt, FMT_TIME, out);
     case U_GETDATE: return getdate_value(ctx, pr[0] ? &a[0] : NULL, out);
     case U_ADD_DAYS:
     case U_ADD_MONTHS:
     case U_ADD_YEARS: {
         double n;
         if (integral(ctx, &a[1], sig->params[1], &n) < 0) return -1;
-        return add_to_date(ctx, &a[0], id == U_ADD_YEARS ? n : 0, id == U_ADD_MONTHS ? n : 0, id == U_ADD_DAYS ? n : 0, out);
+        return add_to_date(ctx, &a[0], id == U_ADD_YEARS ? n : 0, id == U_ADD_MONTHS ? n : 0,
+                           id == U_ADD_DAYS ? n : 0, out);
     }
     case U_DATE_DIFF: return date_diff(ctx, &a[0], &a[1], out);
     case U_STRIP_HTML: return strip_html(ctx, &a[0], out);
@@ -746,11 +775,13 @@ int fwc_expr_call_util(ExprCtx *ctx, int id, FwcValue *args, int nargs, const ch
                     char c = v->u.s[i];
                     low[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
                 }
-                if ((v->len == 4 && memcmp(low, "true", 4) == 0) || (v->len == 1 && low[0] == '1')) {
+                if ((v->len == 4 && memcmp(low, "true", 4) == 0) ||
+                    (v->len == 1 && low[0] == '1')) {
                     *out = fwc_bool(1);
                     return 0;
                 }
-                if ((v->len == 5 && memcmp(low, "false", 5) == 0) || (v->len == 1 && low[0] == '0')) {
+                if ((v->len == 5 && memcmp(low, "false", 5) == 0) ||
+                    (v->len == 1 && low[0] == '0')) {
                     *out = fwc_bool(0);
                     return 0;
                 }

@@ -30,14 +30,16 @@ int fwc_expr_charge(ExprCtx *ctx, uint64_t work)
 {
     ctx->steps += work / 32;
     if (ctx->steps > FWC_EXPR_MAX_STEPS)
-        return fwc_expr_fail(ctx, "RuntimeError: evaluation exceeded its step limit (%d steps)", FWC_EXPR_MAX_STEPS);
+        return fwc_expr_fail(ctx, "RuntimeError: evaluation exceeded its step limit (%d steps)",
+                             FWC_EXPR_MAX_STEPS);
     return 0;
 }
 
 void *fwc_expr_alloc(ExprCtx *ctx, size_t n)
 {
     if (n > FWC_EXPR_MAX_MEM || ctx->arena->total + n > FWC_EXPR_MAX_MEM) {
-        fwc_expr_fail(ctx, "MemoryError: condition evaluation exceeded its memory limit (%u bytes)", FWC_EXPR_MAX_MEM);
+        fwc_expr_fail(ctx, "MemoryError: condition evaluation exceeded its memory limit (%u bytes)",
+                      FWC_EXPR_MAX_MEM);
         return NULL;
     }
     void *p = fwc_arena_alloc(ctx->arena, n ? n : 1);
@@ -48,7 +50,8 @@ void *fwc_expr_alloc(ExprCtx *ctx, size_t n)
 int fwc_expr_new_str(ExprCtx *ctx, const char *s, size_t n, FwcValue *out)
 {
     if (n > FWC_EXPR_MAX_STR)
-        return fwc_expr_fail(ctx, "MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+        return fwc_expr_fail(ctx, "MemoryError: string result too long (limit %u bytes)",
+                             FWC_EXPR_MAX_STR);
     char *p = fwc_expr_alloc(ctx, n + 1);
     if (!p) return -1;
     if (n) memcpy(p, s, n);
@@ -109,7 +112,8 @@ size_t fwc_expr_utf8_len(const char *s, size_t n)
 
 static int is_num(const FwcValue *v)
 {
-    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_FLOAT || v->type == FWC_T_BIGINT;
+    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_FLOAT ||
+           v->type == FWC_T_BIGINT;
 }
 
 static int set_contains(const FwcValue *s, const FwcValue *x)
@@ -125,7 +129,8 @@ int fwc_expr_equal(const FwcValue *a, const FwcValue *b)
     if (a->type != b->type) return 0;
     switch ((FwcType)a->type) {
     case FWC_T_NULL: return 1;
-    case FWC_T_STR: return a->len == b->len && (a->u.s == b->u.s || memcmp(a->u.s, b->u.s, a->len) == 0);
+    case FWC_T_STR:
+        return a->len == b->len && (a->u.s == b->u.s || memcmp(a->u.s, b->u.s, a->len) == 0);
     case FWC_T_LIST:
     case FWC_T_TUPLE:
         if (a->len != b->len) return 0;
@@ -176,7 +181,8 @@ static uint64_t mix64(uint64_t x)
 static uint64_t hash_double(double f, const void *at)
 {
     if (f != f) return mix64((uint64_t)(uintptr_t)at);
-    if (f >= -9223372036854775808.0 && f < 9223372036854775808.0 && f == trunc(f)) return mix64((uint64_t)(int64_t)f);
+    if (f >= -9223372036854775808.0 && f < 9223372036854775808.0 && f == trunc(f))
+        return mix64((uint64_t)(int64_t)f);
     uint64_t bits;
     memcpy(&bits, &f, sizeof bits);
     return mix64(bits);
@@ -189,9 +195,10 @@ uint64_t fwc_expr_hash(const FwcValue *v)
     case FWC_T_BOOL:
     case FWC_T_INT: return mix64((uint64_t)v->u.i);
     case FWC_T_FLOAT: return hash_double(v->u.f, v);
-    case FWC_T_BIGINT: return hash_double(strtod(v->u.s, NULL), v);   /* compared with floats that way */
+    case FWC_T_BIGINT:
+        return hash_double(strtod(v->u.s, NULL), v); /* compared with floats that way */
     case FWC_T_STR: {
-        uint64_t h = 0xCBF29CE484222325ull;   /* FNV-1a */
+        uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
         for (uint32_t i = 0; i < v->len; i++) h = (h ^ (unsigned char)v->u.s[i]) * 0x100000001B3ull;
         return mix64(h);
     }
@@ -202,9 +209,9 @@ uint64_t fwc_expr_hash(const FwcValue *v)
         return h;
     }
     case FWC_T_RANGE:
-        return mix64((uint64_t)v->len ^ mix64(v->len ? (uint64_t)v->u.range[0] : 0) ^ (v->len > 1 ? mix64(~(uint64_t)v->u.range[1]) : 0));
-    default:
-        return mix64((uint64_t)v->type << 32 | v->len);
+        return mix64((uint64_t)v->len ^ mix64(v->len ? (uint64_t)v->u.range[0] : 0) ^
+                     (v->len > 1 ? mix64(~(uint64_t)v->u.range[1]) : 0));
+    default: return mix64((uint64_t)v->type << 32 | v->len);
     }
 }
 
@@ -223,7 +230,8 @@ int fwc_expr_parse_float_text(const char *s, size_t n, double *out)
     }
     size_t rest = n - i;
     const char *r = s + i;
-    if ((rest == 3 && strncasecmp(r, "inf", 3) == 0) || (rest == 8 && strncasecmp(r, "infinity", 8) == 0)) {
+    if ((rest == 3 && strncasecmp(r, "inf", 3) == 0) ||
+        (rest == 8 && strncasecmp(r, "infinity", 8) == 0)) {
         *out = neg ? -HUGE_VAL : HUGE_VAL;
         return 0;
     }
@@ -315,19 +323,23 @@ int fwc_expr_to_float(ExprCtx *ctx, const FwcValue *v, double *out)
     case FWC_T_FLOAT: *out = v->u.f; return 0;
     case FWC_T_BIGINT:
         *out = strtod(v->u.s, NULL);
-        if (isinf(*out)) return fwc_expr_fail(ctx, "OverflowError: int too large to convert to float");
+        if (isinf(*out))
+            return fwc_expr_fail(ctx, "OverflowError: int too large to convert to float");
         return 0;
     case FWC_T_STR:
         if (fwc_expr_parse_float_text(v->u.s, v->len, out) == 0) return 0;
         {
             FwcBuf b = FWC_BUF_INIT;
             fwc_expr_repr_append(&b, v, 0);
-            fwc_expr_fail(ctx, "ValueError: could not convert string to float: %.*s", (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
+            fwc_expr_fail(ctx, "ValueError: could not convert string to float: %.*s",
+                          (int)(b.len > 200 ? 200 : b.len), b.data ? b.data : "");
             fwc_buf_free(&b);
             return -1;
         }
     default:
-        return fwc_expr_fail(ctx, "TypeError: float() argument must be a string or a real number, not '%s'", fwc_expr_type_name(v));
+        return fwc_expr_fail(
+            ctx, "TypeError: float() argument must be a string or a real number, not '%s'",
+            fwc_expr_type_name(v));
     }
 }
 
@@ -337,7 +349,7 @@ double fwc_expr_round_float(double x, int64_t nd)
 {
     if (!isfinite(x) || x == 0.0) return x;
     if (nd > 323) return x;
-    if (nd >= 0 && fabs(x) >= 4503599627370496.0) return x;   /* 2**52: already an integer */
+    if (nd >= 0 && fabs(x) >= 4503599627370496.0) return x; /* 2**52: already an integer */
     if (nd < -308) return 0.0 * x;
     if (nd >= 0 && nd <= 22) {
         /* Exactly, without printing: 10**nd is a double, and fma gives the error of
@@ -345,8 +357,9 @@ double fwc_expr_round_float(double x, int64_t nd)
          * is exact too, and e only decides a tie (|e| < half an ulp of y, while a
          * non-zero y - floor(y) - 0.5 is at least one ulp).  The result k / 10**nd is
          * correctly rounded, as reading the printed decimal back would be. */
-        static const double pow10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+        static const double pow10[23] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                          1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                          1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
         const double p = pow10[nd], ax = fabs(x), y = ax * p;
         if (y < 4503599627370496.0) {
             const double e = fma(ax, p, -y), f = floor(y), t = (y - f) - 0.5;
@@ -361,7 +374,7 @@ double fwc_expr_round_float(double x, int64_t nd)
     }
     /* negative ndigits: round to a multiple of 10**-nd, half-even on the exact value */
     int e10 = (int)floor(log10(fabs(x)));
-    long sig = (long)e10 + nd + 1;   /* significant digits kept */
+    long sig = (long)e10 + nd + 1; /* significant digits kept */
     if (sig <= 0) {
         /* |x| < 10**-nd: compare with half of 10**-nd */
         if (sig < 0) return copysign(0.0, x);
@@ -377,7 +390,8 @@ double fwc_expr_round_float(double x, int64_t nd)
 int fwc_expr_floor_to_int(ExprCtx *ctx, double x, int64_t *out, int ceil_)
 {
     if (x != x) return fwc_expr_fail(ctx, "ValueError: cannot convert float NaN to integer");
-    if (isinf(x)) return fwc_expr_fail(ctx, "OverflowError: cannot convert float infinity to integer");
+    if (isinf(x))
+        return fwc_expr_fail(ctx, "OverflowError: cannot convert float infinity to integer");
     double f = ceil_ ? ceil(x) : floor(x);
     if (f >= 9223372036854775808.0 || f < -9223372036854775808.0)
         return fwc_expr_fail(ctx, "OverflowError: integer result out of supported range");
@@ -399,10 +413,12 @@ static int utf8_next(const unsigned char *s, size_t n, size_t *i, uint32_t *cp)
         *cp = ((c & 0x1Fu) << 6) | (s[*i + 1] & 0x3Fu);
         *i += 2;
     } else if (c < 0xF0 || *i + 4 > n) {
-        *cp = ((c & 0x0Fu) << 12) | ((s[*i + 1] & 0x3Fu) << 6) | (*i + 2 < n ? (s[*i + 2] & 0x3Fu) : 0);
+        *cp = ((c & 0x0Fu) << 12) | ((s[*i + 1] & 0x3Fu) << 6) |
+              (*i + 2 < n ? (s[*i + 2] & 0x3Fu) : 0);
         *i += 3;
     } else {
-        *cp = ((c & 0x07u) << 18) | ((s[*i + 1] & 0x3Fu) << 12) | ((s[*i + 2] & 0x3Fu) << 6) | (s[*i + 3] & 0x3Fu);
+        *cp = ((c & 0x07u) << 18) | ((s[*i + 1] & 0x3Fu) << 12) | ((s[*i + 2] & 0x3Fu) << 6) |
+              (s[*i + 3] & 0x3Fu);
         *i += 4;
     }
     return 0;
@@ -414,7 +430,9 @@ static int cp_printable(uint32_t c)
     if (c < 0x20 || c == 0x7F) return 0;
     if (c < 0x7F) return 1;
     if (c <= 0xA0 || c == 0xAD) return 0;
-    if ((c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F)) return 0;
+    if ((c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) ||
+        (c >= 0x205F && c <= 0x206F))
+        return 0;
     if (c == 0x3000 || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB)) return 0;
     if (c >= 0xD800 && c <= 0xDFFF) return 0;
     if (c >= 0xE000 && c <= 0xF8FF) return 0;
@@ -448,9 +466,9 @@ static int repr_str(FwcBuf *b, const char *s, size_t n)
         } else if (cp_printable(c)) {
             if (fwc_buf_append(b, s + start, i - start) < 0) return -1;
         } else {
-            int k = c < 0x100 ? snprintf(t, sizeof t, "\\x%02x", c)
-                  : c < 0x10000 ? snprintf(t, sizeof t, "\\u%04x", c)
-                  : snprintf(t, sizeof t, "\\U%08x", c);
+            int k = c < 0x100     ? snprintf(t, sizeof t, "\\x%02x", c)
+                    : c < 0x10000 ? snprintf(t, sizeof t, "\\u%04x", c)
+                                  : snprintf(t, sizeof t, "\\U%08x", c);
             if (fwc_buf_append(b, t, (size_t)k) < 0) return -1;
         }
     }
@@ -495,7 +513,8 @@ int fwc_expr_repr_append(FwcBuf *b, const FwcValue *v, int depth)
         if (fwc_buf_putc(b, '{') < 0) return -1;
         for (uint32_t i = 0; i < v->len; i++) {
             if (i && fwc_buf_puts(b, ", ") < 0) return -1;
-            if (fwc_expr_repr_append(b, &v->u.pairs[i].key, depth + 1) < 0 || fwc_buf_puts(b, ": ") < 0 ||
+            if (fwc_expr_repr_append(b, &v->u.pairs[i].key, depth + 1) < 0 ||
+                fwc_buf_puts(b, ": ") < 0 ||
                 fwc_expr_repr_append(b, &v->u.pairs[i].value, depth + 1) < 0)
                 return -1;
         }
@@ -504,8 +523,10 @@ int fwc_expr_repr_append(FwcBuf *b, const FwcValue *v, int depth)
         int64_t start = v->len ? v->u.range[0] : 0, step = v->len ? v->u.range[1] : 1;
         int64_t stop = start + (int64_t)v->len * step;
         char t[96];
-        int n = step == 1 ? snprintf(t, sizeof t, "range(%lld, %lld)", (long long)start, (long long)stop)
-                          : snprintf(t, sizeof t, "range(%lld, %lld, %lld)", (long long)start, (long long)stop, (long long)step);
+        int n = step == 1
+                    ? snprintf(t, sizeof t, "range(%lld, %lld)", (long long)start, (long long)stop)
+                    : snprintf(t, sizeof t, "range(%lld, %lld, %lld)", (long long)start,
+                               (long long)stop, (long long)step);
         return fwc_buf_append(b, t, (size_t)n);
     }
     }

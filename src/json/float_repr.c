@@ -25,11 +25,11 @@
 
 __extension__ typedef unsigned __int128 u128; /* silences -Wpedantic */
 
-#define FRAC_BITS 52
-#define FRAC_MASK ((UINT64_C(1) << FRAC_BITS) - 1)
+#define FRAC_BITS  52
+#define FRAC_MASK  ((UINT64_C(1) << FRAC_BITS) - 1)
 #define HIDDEN_BIT (UINT64_C(1) << FRAC_BITS)
-#define EXP_MASK 0x7ffu
-#define EXP_BIAS 1075 /* 1023 + 52: value = significand * 2^(biased_exp - 1075) */
+#define EXP_MASK   0x7ffu
+#define EXP_BIAS   1075 /* 1023 + 52: value = significand * 2^(biased_exp - 1075) */
 
 /* A finite, nonzero, positive value written as digits * 10^exp10. */
 typedef struct {
@@ -148,7 +148,7 @@ static Decimal shortest_decimal(uint64_t frac, unsigned bexp)
         const int up_inside = lower <= 40 * sp;
         const int wp_inside = 40 * sp + 40 <= upper;
         if (up_inside != wp_inside) {
-            Decimal d = {sp + (uint64_t)wp_inside, k + 1};
+            Decimal d = { sp + (uint64_t)wp_inside, k + 1 };
             return d;
         }
     }
@@ -158,12 +158,12 @@ static Decimal shortest_decimal(uint64_t frac, unsigned bexp)
     const int u_inside = lower <= 4 * s;
     const int w_inside = 4 * s + 4 <= upper;
     if (u_inside != w_inside) {
-        Decimal d = {s + (uint64_t)w_inside, k};
+        Decimal d = { s + (uint64_t)w_inside, k };
         return d;
     }
     const uint64_t mid = 4 * s + 2;
     const int round_up = vb > mid || (vb == mid && (s & 1) != 0);
-    Decimal d = {s + (uint64_t)round_up, k};
+    Decimal d = { s + (uint64_t)round_up, k };
     return d;
 }
 
@@ -204,7 +204,8 @@ static inline void put_2_digits(char *p, unsigned v) { memcpy(p, DIGIT_PAIRS + 2
  * harmless; the harness's --int-selftest checks every v < 10^8. */
 static inline void put_8_digits(char *p, uint32_t v)
 {
-    uint64_t f = (((uint64_t)v * UINT64_C(281474977)) >> 16) + 1; /* 281474977 = ceil(2^48 / 10^6) */
+    uint64_t f =
+        (((uint64_t)v * UINT64_C(281474977)) >> 16) + 1; /* 281474977 = ceil(2^48 / 10^6) */
     put_2_digits(p, (unsigned)(f >> 32));
     f = (uint64_t)(uint32_t)f * 100;
     put_2_digits(p + 2, (unsigned)(f >> 32));
@@ -310,7 +311,7 @@ int fwc_float_repr(double v, char out[32])
         const uint64_t c = frac | HIDDEN_BIT;
         if ((c & ((UINT64_C(1) << shift) - 1)) == 0) {
             const uint64_t m = c >> shift;
-            Decimal d = {m, 0};
+            Decimal d = { m, 0 };
             return (int)(p - out) + format_decimal(p, d);
         }
     }
@@ -324,13 +325,13 @@ int fwc_float_repr(double v, char out[32])
      * m ends in no zero (k - 1 would have worked), as format_decimal wants. */
     const double a = v < 0 ? -v : v;
     if (a < 1e11) {
-        static const double P10[5] = {1e0, 1e1, 1e2, 1e3, 1e4};
+        static const double P10[5] = { 1e0, 1e1, 1e2, 1e3, 1e4 };
         for (int k = 1; k <= 4; k++) {
             const double y = a * P10[k];
             if (y >= 1125899906842624.0) break; /* 2^50 */
             const double m = (double)(int64_t)(y + 0.5);
             if (m / P10[k] == a) {
-                Decimal d = {(uint64_t)m, -k};
+                Decimal d = { (uint64_t)m, -k };
                 return (int)(p - out) + format_decimal(p, d);
             }
         }

@@ -13,7 +13,7 @@ floor(log2(10^k)) = r + 127 with an integer formula, which this script cross-che
 The range covers every decimal exponent a double can need: k = -floor(log10(2^q)) for
 q in [-1074, 971] (q being the binary exponent of the integer significand).
 
-Run from anywhere:  python3 src/gen_pow10_table.py   (rewrites the header next to it)
+Run from anywhere:  python3 src/json/gen_pow10_table.py   (rewrites the header next to it)
 """
 import os
 

@@ -18,8 +18,8 @@ int fwc_float_repr(double v, char out[32]);
 /* ---------- JSON writer, byte-identical to Python's json.dumps (no GIL) ---------- */
 
 typedef enum {
-    FWC_JSON_DUMPS,     /* json.dumps(v, default=str) */
-    FWC_JSON_AS_JSON,   /* json.dumps(v, indent=1, sort_keys=True, separators=(",", ": ")) */
+    FWC_JSON_DUMPS,   /* json.dumps(v, default=str) */
+    FWC_JSON_AS_JSON, /* json.dumps(v, indent=1, sort_keys=True, separators=(",", ": ")) */
 } FwcJsonStyle;
 
 /* Appends the JSON text of v to out.  FWC_ETYPE when sort_keys meets unorderable keys. */
@@ -32,6 +32,7 @@ FwcStatus fwc_json_write(FwcBuf *out, const FwcValue *v, FwcJsonStyle style, Fwc
  * last value).  Errors: FWC_ETEMPLATE with JSONDecodeError's text, e.g. "Expecting ','
  * delimiter: line 9 column 33 (char 268)" (code points); FWC_ENOMEM.  On error the arena
  * may hold partial allocations (freed with it) and *out is null. */
-FwcStatus fwc_json_parse(FwcArena *arena, const char *text, size_t len, FwcValue *out, FwcError *err);
+FwcStatus fwc_json_parse(FwcArena *arena, const char *text, size_t len, FwcValue *out,
+                         FwcError *err);
 
 #endif

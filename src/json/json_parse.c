@@ -41,7 +41,8 @@
 /* CPython's sys.int_info.default_max_str_digits: int() of longer decimal text raises. */
 #define PY_INT_MAX_STR_DIGITS 4300
 
-_Static_assert(sizeof(FwcPair) == 2 * sizeof(FwcValue) && offsetof(FwcPair, value) == sizeof(FwcValue),
+_Static_assert(sizeof(FwcPair) == 2 * sizeof(FwcValue) &&
+                   offsetof(FwcPair, value) == sizeof(FwcValue),
                "a dict's pairs are copied from key/value runs of the temporary stack");
 
 typedef const unsigned char *Pos;
@@ -49,14 +50,14 @@ typedef const unsigned char *Pos;
 typedef struct {
     Pos text, end;
     FwcArena *arena;
-    char *pool;             /* next free byte of the string pool */
-    FwcValue *stk;          /* temporary stack of items of open containers */
+    char *pool;    /* next free byte of the string pool */
+    FwcValue *stk; /* temporary stack of items of open containers */
     size_t top, cap;
-    uint32_t *slots;        /* hash table scratch for duplicate keys */
+    uint32_t *slots; /* hash table scratch for duplicate keys */
     size_t nslots;
     FwcError *err;
     FwcStatus status;
-    FwcValue small[128];    /* the stack's first cap */
+    FwcValue small[128]; /* the stack's first cap */
 } Parser;
 
 /* ---------- errors ---------- */
@@ -67,7 +68,7 @@ static Pos fail(Parser *P, Pos at, const char *msg)
     size_t ch = 0, line = 1;
     long long last_nl = -1;
     for (Pos q = P->text; q < at; q++) {
-        if ((*q & 0xC0) == 0x80) continue;     /* continuation byte: same code point */
+        if ((*q & 0xC0) == 0x80) continue; /* continuation byte: same code point */
         if (*q == '\n') {
             line++;
             last_nl = (long long)ch;
@@ -75,7 +76,8 @@ static Pos fail(Parser *P, Pos at, const char *msg)
         ch++;
     }
     size_t col = (size_t)((long long)ch - last_nl);
-    P->status = fwc_error_set(P->err, FWC_ETEMPLATE, "%s: line %zu column %zu (char %zu)", msg, line, col, ch);
+    P->status = fwc_error_set(P->err, FWC_ETEMPLATE, "%s: line %zu column %zu (char %zu)", msg,
+                              line, col, ch);
     if (P->err) {
         P->err->line = line > INT_MAX ? INT_MAX : (int)line;
         P->err->col = col > INT_MAX ? INT_MAX : (int)col;
@@ -114,12 +116,11 @@ static inline Pos skip_ws(Pos p, Pos end)
 /* 1 for bytes a string literal copies as they are: ASCII except '"', '\\' and controls. */
 static const unsigned char plain[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-    R16(0), R16(0),
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* 0x20: '"' */
-    R16(1), R16(1),
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,     /* 0x50: '\\' */
-    R16(1), R16(1),
-    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+    R16(0), R16(0), 1,      1,      0,      1,      1,      1,      1,      1,
+    1,      1,      1,      1,      1,      1,      1,      1, /* 0x20: '"' */
+    R16(1), R16(1), 1,      1,      1,      1,      1,      1,      1,      1,
+    1,      1,      1,      1,      0,      1,      1,      1, /* 0x50: '\\' */
+    R16(1), R16(1), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
 #undef R16
 };
 
@@ -146,12 +147,9 @@ static inline Pos skip_plain(Pos p, Pos end)
 
 static const signed char hexval[256] = {
 #define N16 -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
-    N16, N16, N16,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    N16,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    N16, N16, N16, N16, N16, N16, N16, N16, N16,
+    N16, N16, N16, 0,  1,  2,  3,  4,  5,  6,  7,   8,   9,   -1,  -1,  -1,  -1,  -1,  -1,  -1, 10,
+    11,  12,  13,  14, 15, -1, -1, -1, -1, -1, -1,  -1,  -1,  -1,  N16, -1,  10,  11,  12,  13, 14,
+    15,  -1,  -1,  -1, -1, -1, -1, -1, -1, -1, N16, N16, N16, N16, N16, N16, N16, N16, N16,
 #undef N16
 };
 
@@ -172,12 +170,13 @@ static inline int utf8_seq(Pos p, Pos end)
     if (c >= 0xC2 && c <= 0xDF) return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
     if (c >= 0xE0 && c <= 0xEF) {
         if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-        return c == 0xE0 && p[1] < 0xA0 ? 0 : 3;        /* overlong */
+        return c == 0xE0 && p[1] < 0xA0 ? 0 : 3; /* overlong */
     }
     if (c >= 0xF0 && c <= 0xF4) {
-        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && p[1] < 0x90) return 0;          /* overlong */
-        if (c == 0xF4 && p[1] > 0x8F) return 0;          /* > U+10FFFF */
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && p[1] < 0x90) return 0; /* overlong */
+        if (c == 0xF4 && p[1] > 0x8F) return 0; /* > U+10FFFF */
         return 4;
     }
     return 0;
@@ -256,8 +255,7 @@ static Pos parse_string(Parser *P, Pos p, FwcValue *out)
                 d = fwc_utf8_put(d, (uint32_t)cp);
                 continue;
             }
-            default:
-                return fail(P, p, "Invalid \\escape");
+            default: return fail(P, p, "Invalid \\escape");
             }
             p += 2;
             continue;
@@ -301,7 +299,7 @@ static int slow_strtod(const char *s, size_t n, double *out)
 }
 
 static const double pow10_exact[23] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
@@ -344,7 +342,7 @@ static Pos parse_number(Parser *P, Pos p, FwcValue *out)
         if (q > ed) {
             is_float = 1;
             for (Pos e = ed; e < q; e++)
-                if (exp10 < 100000) exp10 = exp10 * 10 + (*e - '0');   /* clamped: hints only */
+                if (exp10 < 100000) exp10 = exp10 * 10 + (*e - '0'); /* clamped: hints only */
             if (eneg) exp10 = -exp10;
             p = q;
         }
@@ -364,10 +362,12 @@ static Pos parse_number(Parser *P, Pos p, FwcValue *out)
             }
         }
         if (nd > PY_INT_MAX_STR_DIGITS) {
-            P->status = fwc_error_set(P->err, FWC_ETEMPLATE,
-                                      "Exceeds the limit (%d digits) for integer string conversion: "
-                                      "value has %zu digits; use sys.set_int_max_str_digits() "
-                                      "to increase the limit", PY_INT_MAX_STR_DIGITS, nd);
+            P->status =
+                fwc_error_set(P->err, FWC_ETEMPLATE,
+                              "Exceeds the limit (%d digits) for integer string conversion: "
+                              "value has %zu digits; use sys.set_int_max_str_digits() "
+                              "to increase the limit",
+                              PY_INT_MAX_STR_DIGITS, nd);
             return NULL;
         }
         /* JSON integers have no leading zeros and "-0" fits int64: the text is already
@@ -437,7 +437,7 @@ static Pos parse_array(Parser *P, Pos p, int depth)
 {
     Pos end = P->end;
     if (depth >= FWC_MAX_DEPTH) return too_deep(P, p);
-    size_t slot = P->top++, base = P->top;   /* parse_value made room for the slot */
+    size_t slot = P->top++, base = P->top; /* parse_value made room for the slot */
     p = skip_ws(p + 1, end);
     if (!(p < end && *p == ']')) {
         for (;;) {
@@ -514,7 +514,7 @@ static long dedupe(Parser *P, FwcValue *kv, size_t n)
         P->slots = s;
         P->nslots = size;
     }
-    uint32_t *slots = P->slots;   /* kept index + 1; 0 = empty */
+    uint32_t *slots = P->slots; /* kept index + 1; 0 = empty */
     memset(slots, 0, size * sizeof *slots);
     size_t mask = size - 1;
     k = 0;
@@ -542,11 +542,12 @@ static Pos parse_object(Parser *P, Pos p, int depth)
 {
     Pos end = P->end;
     if (depth >= FWC_MAX_DEPTH) return too_deep(P, p);
-    size_t slot = P->top++, base = P->top;   /* parse_value made room for the slot */
+    size_t slot = P->top++, base = P->top; /* parse_value made room for the slot */
     p = skip_ws(p + 1, end);
     if (!(p < end && *p == '}')) {
         for (;;) {
-            if (p == end || *p != '"') return fail(P, p, "Expecting property name enclosed in double quotes");
+            if (p == end || *p != '"')
+                return fail(P, p, "Expecting property name enclosed in double quotes");
             FwcValue *key = next_slot(P);
             if (!key) return oom(P);
             p = parse_string(P, p + 1, key);
@@ -592,13 +593,9 @@ static Pos parse_value(Parser *P, Pos p, int depth)
     if (!out) return oom(P);
     ptrdiff_t avail = end - p;
     switch (*p) {
-    case '"':
-        p = parse_string(P, p + 1, out);
-        goto done;
-    case '{':
-        return parse_object(P, p, depth);
-    case '[':
-        return parse_array(P, p, depth);
+    case '"': p = parse_string(P, p + 1, out); goto done;
+    case '{': return parse_object(P, p, depth);
+    case '[': return parse_array(P, p, depth);
     case 'n':
         if (avail >= 4 && memcmp(p, "null", 4) == 0) {
             *out = fwc_null();
@@ -665,7 +662,8 @@ done:
 
 /* ---------- entry point ---------- */
 
-FwcStatus fwc_json_parse(FwcArena *arena, const char *text, size_t len, FwcValue *out, FwcError *err)
+FwcStatus fwc_json_parse(FwcArena *arena, const char *text, size_t len, FwcValue *out,
+                         FwcError *err)
 {
     *out = fwc_null();
     if (len > FWC_MAX_LEN) return fwc_error_set(err, FWC_ETEMPLATE, "JSON text longer than 4 GiB");

@@ -10,7 +10,10 @@ static const char hexdigits[] = "0123456789abcdef";
 /* 1 where a byte must be escaped (or starts a non-ASCII sequence) under ensure_ascii:
  * json escapes everything outside ' '..'~' plus '"' and '\\'. */
 static const unsigned char ESCAPE[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f ... 0xff] = 1,
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x7f ... 0xff] = 1,
 };
 #define needs_escape(c) ESCAPE[(unsigned char)(c)]
 
@@ -47,7 +50,9 @@ static inline uint64_t word_needs_escape(uint64_t w)
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t lt20 = (w - ones * 0x20) & ~w;
     uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\'), del = w ^ (ones * 0x7f);
-    return (lt20 | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((del - ones) & ~del) | w) & highs;
+    return (lt20 | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((del - ones) & ~del) |
+            w) &
+           highs;
 }
 
 static int write_string(FwcBuf *out, const char *str, size_t n)
@@ -115,7 +120,8 @@ static int write_scalar(FwcBuf *out, const FwcValue *v)
 {
     switch ((FwcType)v->type) {
     case FWC_T_NULL: return fwc_buf_append(out, "null", 4);
-    case FWC_T_BOOL: return v->u.i ? fwc_buf_append(out, "true", 4) : fwc_buf_append(out, "false", 5);
+    case FWC_T_BOOL:
+        return v->u.i ? fwc_buf_append(out, "true", 4) : fwc_buf_append(out, "false", 5);
     case FWC_T_INT: return fwc_buf_put_int(out, v->u.i);
     case FWC_T_BIGINT: return fwc_buf_append(out, v->u.s, v->len);
     case FWC_T_FLOAT: return write_float(out, v->u.f);
@@ -149,7 +155,8 @@ static const char *py_type_name(const FwcValue *v)
 
 static int is_number(const FwcValue *v)
 {
-    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_BIGINT || v->type == FWC_T_FLOAT;
+    return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_BIGINT ||
+           v->type == FWC_T_FLOAT;
 }
 
 typedef struct {
@@ -166,7 +173,7 @@ static int key_less(SortCtx *ctx, const FwcValue *a, const FwcValue *b)
         int r = memcmp(a->u.s, b->u.s, n);
         return r < 0 || (r == 0 && a->len < b->len);
     }
-    if (is_number(a) && is_number(b)) return fwc_num_compare(a, b) < 0;   /* NaN: 2, not less */
+    if (is_number(a) && is_number(b)) return fwc_num_compare(a, b) < 0; /* NaN: 2, not less */
     ctx->failed = 1;
     fwc_error_set(ctx->err, FWC_ETYPE, "'<' not supported between instances of '%s' and '%s'",
                   py_type_name(a), py_type_name(b));
@@ -177,7 +184,7 @@ static int key_less(SortCtx *ctx, const FwcValue *a, const FwcValue *b)
 static void merge_sort(SortCtx *ctx, const FwcPair **v, const FwcPair **tmp, size_t n)
 {
     if (n < 2) return;
-    if (n <= 8) {   /* insertion sort for small runs */
+    if (n <= 8) { /* insertion sort for small runs */
         for (size_t i = 1; i < n; i++) {
             const FwcPair *x = v[i];
             size_t j = i;
@@ -213,7 +220,7 @@ static int newline_indent(FwcBuf *out, int depth)
 {
     if (fwc_buf_grow(out, (size_t)depth + 1) < 0) return -1;
     out->data[out->len++] = '\n';
-    memset(out->data + out->len, ' ', (size_t)depth);   /* indent=1 */
+    memset(out->data + out->len, ' ', (size_t)depth); /* indent=1 */
     out->len += (size_t)depth;
     return 0;
 }
@@ -257,7 +264,7 @@ static FwcStatus write_pairs(Writer *w, const FwcPair *const *pairs, uint32_t n,
 static FwcStatus write_dict(Writer *w, const FwcValue *v, int depth)
 {
     if (v->len == 0) return fwc_buf_append(w->out, "{}", 2) < 0 ? OOM(w->err) : FWC_OK;
-    if (w->style == FWC_JSON_DUMPS) {    /* insertion order: straight through */
+    if (w->style == FWC_JSON_DUMPS) { /* insertion order: straight through */
         if (fwc_buf_putc(w->out, '{') < 0) return OOM(w->err);
         for (uint32_t i = 0; i < v->len; i++) {
             const FwcPair *pair = &v->u.pairs[i];
@@ -276,7 +283,7 @@ static FwcStatus write_dict(Writer *w, const FwcValue *v, int depth)
         if (!order) return OOM(w->err);
     }
     for (uint32_t i = 0; i < v->len; i++) order[i] = &v->u.pairs[i];
-    SortCtx ctx = {w->err, 0};
+    SortCtx ctx = { w->err, 0 };
     merge_sort(&ctx, order, order + v->len, v->len);
     FwcStatus st = ctx.failed ? FWC_ETYPE : write_pairs(w, order, v->len, depth);
     if (order != stack) free(order);
@@ -286,14 +293,16 @@ static FwcStatus write_dict(Writer *w, const FwcValue *v, int depth)
 static FwcStatus write_value(Writer *w, const FwcValue *v, int depth)
 {
     /* tuples and sets (expression results) are written as arrays */
-    if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) return write_list(w, v, depth);
+    if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET)
+        return write_list(w, v, depth);
     if (v->type == FWC_T_DICT) return write_dict(w, v, depth);
-    if (v->type == FWC_T_RANGE) return fwc_error_set(w->err, FWC_ETYPE, "Object of type range is not JSON serializable");
+    if (v->type == FWC_T_RANGE)
+        return fwc_error_set(w->err, FWC_ETYPE, "Object of type range is not JSON serializable");
     return write_scalar(w->out, v) < 0 ? OOM(w->err) : FWC_OK;
 }
 
 FwcStatus fwc_json_write(FwcBuf *out, const FwcValue *v, FwcJsonStyle style, FwcError *err)
 {
-    Writer w = {out, style, err};
+    Writer w = { out, style, err };
     return write_value(&w, v, 0);
 }

@@ -27,10 +27,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define MAX_IDLE_AGE 118.0      /* seconds: libcurl's CURLOPT_MAXAGE_CONN default */
-#define READ_SIZE 16384
-#define READ_BUDGET 16          /* reads per socket per turn (256 KiB): see receive() */
-#define SMALL_BODY 16384        /* bodies up to this size are sent from one buffer */
+#define MAX_IDLE_AGE 118.0 /* seconds: libcurl's CURLOPT_MAXAGE_CONN default */
+#define READ_SIZE    16384
+#define READ_BUDGET  16    /* reads per socket per turn (256 KiB): see receive() */
+#define SMALL_BODY   16384 /* bodies up to this size are sent from one buffer */
 
 enum { C_CONNECTING, C_BUSY, C_IDLE, C_CLOSED };
 enum { R_IDLE, R_RESOLVING, R_CONNECTING, R_SENDING, R_RECEIVING, R_DONE };
@@ -38,12 +38,12 @@ enum { R_IDLE, R_RESOLVING, R_CONNECTING, R_SENDING, R_RECEIVING, R_DONE };
 typedef struct Conn {
     int fd, state;
     unsigned hash;
-    char key[300];              /* the URL authority it was opened for */
-    int family;                 /* 4 or 6 */
-    uint8_t addr[16];           /* the peer, for the SSRF check of each request */
-    FwcH1Req *req;              /* while connecting or busy */
+    char key[300];    /* the URL authority it was opened for */
+    int family;       /* 4 or 6 */
+    uint8_t addr[16]; /* the peer, for the SSRF check of each request */
+    FwcH1Req *req;    /* while connecting or busy */
     double idle_since;
-    struct Conn *prev, *next;   /* idle list (most recently used first), or graveyard */
+    struct Conn *prev, *next; /* idle list (most recently used first), or graveyard */
 } Conn;
 
 struct FwcH1Req {
@@ -51,48 +51,48 @@ struct FwcH1Req {
     const FwcHookSpec *spec;
     const FwcBuilt *req;
     FwcH1Url url;
-    unsigned long url_gen;      /* the client's route_gen when url was copied; 0 unknown */
+    unsigned long url_gen; /* the client's route_gen when url was copied; 0 unknown */
     unsigned hash;
-    FwcBuf head;                /* request line and headers (the buffer is reused); a
+    FwcBuf head;      /* request line and headers (the buffer is reused); a
                                  * small body is copied behind them, so that one send()
                                  * writes the request */
-    const char *body;           /* the body still to write after head, or NULL */
+    const char *body; /* the body still to write after head, or NULL */
     size_t body_len;
-    size_t sent;                /* bytes of head and body written */
+    size_t sent; /* bytes of head and body written */
     Conn *conn;
     int state;
-    int reused;                 /* on a kept-alive connection */
-    int retried;                /* already sent again on a fresh connection */
-    int backlog;                /* its socket may hold unread bytes: read at the next tick */
+    int reused;  /* on a kept-alive connection */
+    int retried; /* already sent again on a fresh connection */
+    int backlog; /* its socket may hold unread bytes: read at the next tick */
     double start, deadline, connect_deadline;
     long connects;
-    FwcH1Addr one;              /* the address of an IP-literal URL */
-    FwcH1Addr *addrs;           /* &one, or a malloc'd copy of a lookup's answer */
+    FwcH1Addr one;    /* the address of an IP-literal URL */
+    FwcH1Addr *addrs; /* &one, or a malloc'd copy of a lookup's answer */
     size_t naddrs, next_addr;
     int last_errno;
-    char refused[256];          /* the last SSRF refusal, "" none */
+    char refused[256]; /* the last SSRF refusal, "" none */
     FwcH1Parser p;
     FwcResult res;
-    struct FwcH1Req *prev, *next;   /* the client's active list */
-    struct FwcH1Req *dnext;         /* the done list */
+    struct FwcH1Req *prev, *next; /* the client's active list */
+    struct FwcH1Req *dnext;       /* the done list */
 };
 
 struct FwcH1 {
     int epfd;
     FwcH1Resolver *resolver;
-    size_t max_conns, nidle, nopen;  /* open connections (busy or idle) at most max_conns,
+    size_t max_conns, nidle, nopen; /* open connections (busy or idle) at most max_conns,
                                       * as libcurl's CURLMOPT_MAX_TOTAL_CONNECTIONS */
     Conn *idle_head, *idle_tail;
     Conn *grave;
-    FwcH1Req active;            /* sentinel of the requests not done */
+    FwcH1Req active; /* sentinel of the requests not done */
     FwcH1Req *done_head, *done_tail;
-    double next_due;            /* earliest deadline, or -1; may be early, never late */
-    size_t nbacklog;            /* requests with backlog set */
+    double next_due; /* earliest deadline, or -1; may be early, never late */
+    size_t nbacklog; /* requests with backlog set */
     /* fwc_h1_route's memory of the last (spec, URL) */
     unsigned long route_serial;
     char *route_text;
     int route_ok;
-    unsigned long route_gen;    /* counts route changes (from 1) */
+    unsigned long route_gen; /* counts route changes (from 1) */
     FwcH1Url route;
     char rbuf[READ_SIZE];
 };
@@ -202,7 +202,9 @@ static void not_followed(FwcH1Req *r)
     const char *loc = r->p.location;
     char *abs = NULL;
     CURLU *u = curl_url();
-    if (u && curl_url_set(u, CURLUPART_URL, r->req->url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+    if (u &&
+        curl_url_set(u, CURLUPART_URL, r->req->url,
+                     CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
         curl_url_set(u, CURLUPART_URL, loc, CURLU_ALLOW_SPACE) == CURLUE_OK)
         curl_url_get(u, CURLUPART_URL, &abs, 0);
     r->res.kind = FWC_NET_REDIRECT;
@@ -219,7 +221,8 @@ static void complete(FwcH1 *c, FwcH1Req *r, int dirty)
     if (!dirty && r->sent == r->head.len + r->body_len && fwc_h1_reusable(&r->p)) conn_idle(c, k);
     else conn_close(c, k);
     /* as http.c reads libcurl: a cut body (libcurl's write error) reports no redirect */
-    if (r->res.status >= 300 && r->res.status < 400 && r->p.location[0] && !r->res.truncated) not_followed(r);
+    if (r->res.status >= 300 && r->res.status < 400 && r->p.location[0] && !r->res.truncated)
+        not_followed(r);
     finish(c, r);
 }
 
@@ -230,7 +233,8 @@ static void resolve_and_connect(FwcH1 *c, FwcH1Req *r);
 
 static const uint8_t *addr_bytes(const FwcH1Addr *a)
 {
-    if (a->family == AF_INET) return (const uint8_t *)&((const struct sockaddr_in *)&a->sa)->sin_addr;
+    if (a->family == AF_INET)
+        return (const uint8_t *)&((const struct sockaddr_in *)&a->sa)->sin_addr;
     return (const uint8_t *)&((const struct sockaddr_in6 *)&a->sa)->sin6_addr;
 }
 
@@ -241,7 +245,8 @@ static void connect_next(FwcH1 *c, FwcH1Req *r)
     while (r->next_addr < r->naddrs) {
         const FwcH1Addr *a = &r->addrs[r->next_addr++];
         int fam = a->family == AF_INET ? 4 : 6;
-        if (fwc_addr_check(r->spec, fam, addr_bytes(a), r->refused, sizeof r->refused) < 0) continue;
+        if (fwc_addr_check(r->spec, fam, addr_bytes(a), r->refused, sizeof r->refused) < 0)
+            continue;
         /* room for one more: the least recently used idle connection goes */
         if (c->nopen >= c->max_conns && c->idle_tail) conn_close(c, c->idle_tail);
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -258,7 +263,8 @@ static void connect_next(FwcH1 *c, FwcH1Req *r)
             continue;
         }
         Conn *k = calloc(1, sizeof *k);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = k};
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                  .data.ptr = k };
         if (!k || epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             free(k);
             close(fd);
@@ -351,7 +357,7 @@ static void resolve_and_connect(FwcH1 *c, FwcH1Req *r)
     const FwcH1Url *u = &r->url;
     unsigned short port = htons((unsigned short)atoi(u->port));
     if (!u->literal && is_localhost(u->host)) {
-        static const uint8_t v4[4] = {127, 0, 0, 1};
+        static const uint8_t v4[4] = { 127, 0, 0, 1 };
         FwcH1Addr two[2];
         make_addr(&two[0], AF_INET, v4, port);
         make_addr(&two[1], AF_INET6, &in6addr_loopback, port);
@@ -397,7 +403,8 @@ static void on_resolved(void *arg, const char *host, const char *port)
     FwcH1 *c = arg;
     for (FwcH1Req *r = c->active.next, *next; r != &c->active; r = next) {
         next = r->next;
-        if (r->state == R_RESOLVING && strcmp(r->url.host, host) == 0 && strcmp(r->url.port, port) == 0)
+        if (r->state == R_RESOLVING && strcmp(r->url.host, host) == 0 &&
+            strcmp(r->url.port, port) == 0)
             resolve_and_connect(c, r);
     }
 }
@@ -422,7 +429,8 @@ static void broken(FwcH1 *c, FwcH1Req *r, int err, int receiving)
     }
     if (err == ECONNRESET) fail(c, r, FWC_NET_RESET, "connection reset by peer");
     else if (err == EPIPE) fail(c, r, FWC_NET_RESET, "connection closed by peer");
-    else if (receiving) fail(c, r, FWC_NET_RESET, "receive failed: Recv failure: %s", strerror(err));
+    else if (receiving)
+        fail(c, r, FWC_NET_RESET, "receive failed: Recv failure: %s", strerror(err));
     else fail(c, r, FWC_NET_RESET, "send failed: Send failure: %s", strerror(err));
 }
 
@@ -437,8 +445,9 @@ static void send_more(FwcH1 *c, FwcH1Req *r)
             const char *p = r->sent < hl ? r->head.data + r->sent : r->body + (r->sent - hl);
             w = send(k->fd, p, total - r->sent, MSG_NOSIGNAL);
         } else {
-            struct iovec iov[2] = {{r->head.data + r->sent, hl - r->sent}, {(void *)r->body, r->body_len}};
-            struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+            struct iovec iov[2] = { { r->head.data + r->sent, hl - r->sent },
+                                    { (void *)r->body, r->body_len } };
+            struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
             w = sendmsg(k->fd, &m, MSG_NOSIGNAL);
         }
         if (w >= 0) {
@@ -446,7 +455,7 @@ static void send_more(FwcH1 *c, FwcH1Req *r)
             continue;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;     /* EPOLLOUT comes */
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return; /* EPOLLOUT comes */
         broken(c, r, errno, 0);
         return;
     }
@@ -458,17 +467,10 @@ static void parse_failed(FwcH1 *c, FwcH1Req *r)
 {
     const char *why = r->p.error ? r->p.error : "malformed response";
     switch (r->p.error_kind) {
-    case FWC_H1E_PROTOCOL:
-        fail(c, r, FWC_NET_OTHER, "unsupported protocol: %s", why);
-        break;
-    case FWC_H1E_RECV:
-        fail(c, r, FWC_NET_RESET, "receive failed: %s", why);
-        break;
-    case FWC_H1E_NOMEM:
-        fail(c, r, FWC_NET_OTHER, "out of memory");
-        break;
-    default:
-        fail(c, r, FWC_NET_OTHER, "transfer failed: %s", why);
+    case FWC_H1E_PROTOCOL: fail(c, r, FWC_NET_OTHER, "unsupported protocol: %s", why); break;
+    case FWC_H1E_RECV: fail(c, r, FWC_NET_RESET, "receive failed: %s", why); break;
+    case FWC_H1E_NOMEM: fail(c, r, FWC_NET_OTHER, "out of memory"); break;
+    default: fail(c, r, FWC_NET_OTHER, "transfer failed: %s", why);
     }
 }
 
@@ -479,8 +481,7 @@ static void at_eof(FwcH1 *c, FwcH1Req *r)
     else if (rc == FWC_H1_MORE) {
         if (r->reused && !r->retried && !fwc_h1_started(&r->p)) broken(c, r, EPIPE, 1);
         else fail(c, r, FWC_NET_RESET, "connection closed without a response");
-    } else
-        fail(c, r, FWC_NET_RESET, "connection closed before the whole response arrived");
+    } else fail(c, r, FWC_NET_RESET, "connection closed before the whole response arrived");
 }
 
 /* Reads what the socket has, up to READ_BUDGET reads: a receiver that never lets the
@@ -502,7 +503,8 @@ static void receive(FwcH1 *c, FwcH1Req *r, uint32_t events)
         ssize_t n = recv(k->fd, c->rbuf, sizeof c->rbuf, 0);
         if (n > 0) {
             size_t used = 0;
-            int rc = fwc_h1_parse(&r->p, c->rbuf, (size_t)n, &used, &r->res, r->spec->max_response_bytes);
+            int rc = fwc_h1_parse(&r->p, c->rbuf, (size_t)n, &used, &r->res,
+                                  r->spec->max_response_bytes);
             if (rc == FWC_H1_DONE) {
                 /* bytes beyond the response, or the peer closing: not reused */
                 complete(c, r, used < (size_t)n || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)));
@@ -517,7 +519,8 @@ static void receive(FwcH1 *c, FwcH1Req *r, uint32_t events)
                 return;
             }
             /* a short read drained the socket; the next bytes bring a new edge */
-            if ((size_t)n < sizeof c->rbuf && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+            if ((size_t)n < sizeof c->rbuf && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                return;
             continue;
         }
         if (n == 0) {
@@ -579,8 +582,8 @@ const FwcH1Url *fwc_h1_route(FwcH1 *c, const FwcHookSpec *spec, const FwcBuilt *
     return c->route_ok ? &c->route : NULL;
 }
 
-void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt *req, const FwcH1Url *u,
-                  void *owner)
+void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt *req,
+                  const FwcH1Url *u, void *owner)
 {
     r->owner = owner;
     r->spec = spec;

@@ -27,15 +27,15 @@
 
 /* Where a URL goes, when the native client may send to it. */
 typedef struct {
-    char host[256];         /* as the URL spells it, without brackets */
-    char port[8];           /* decimal, canonical */
-    int literal;            /* 4 or 6 when host is an IP address; 0 a name */
-    uint8_t addr[16];       /* the address when literal */
-    size_t target_off;      /* the request target: this many bytes into the URL... */
-    size_t target_len;      /* ...and this long ("" means "/"); an offset, not a pointer,
+    char host[256];                    /* as the URL spells it, without brackets */
+    char port[8];                      /* decimal, canonical */
+    int literal;                       /* 4 or 6 when host is an IP address; 0 a name */
+    uint8_t addr[16];                  /* the address when literal */
+    size_t target_off;                 /* the request target: this many bytes into the URL... */
+    size_t target_len;                 /* ...and this long ("" means "/"); an offset, not a pointer,
                              * because a route is kept for later requests with equal URLs */
-    char authority[300];    /* the Host header's value; also the connection pool key */
-    int add_accept, add_ctype, add_ua;  /* headers libcurl adds because the request has none */
+    char authority[300];               /* the Host header's value; also the connection pool key */
+    int add_accept, add_ctype, add_ua; /* headers libcurl adds because the request has none */
 } FwcH1Url;
 
 /* 1 when the native client sends (spec, req) byte for byte as libcurl would, with *u
@@ -52,22 +52,22 @@ int fwc_h1_head(const FwcBuilt *req, const FwcH1Url *u, FwcBuf *b);
 /* ---------- the response (h1_response.c) ---------- */
 
 typedef struct {
-    int state;              /* H1_* in h1_response.c */
-    int status;             /* of the response being read; 0 before its status line */
-    int minor;              /* HTTP/1.minor */
+    int state;  /* H1_* in h1_response.c */
+    int status; /* of the response being read; 0 before its status line */
+    int minor;  /* HTTP/1.minor */
     int chunked, close, keep_alive, has_length;
-    int truncated;          /* the body exceeded the cap: the rest is not read */
-    int started;            /* a whole line (or a body byte) of a response has arrived */
-    int headerline;         /* lines of this response's header block so far */
-    size_t header_bytes, header_lines;  /* of every response to this request, trailers
+    int truncated;                     /* the body exceeded the cap: the rest is not read */
+    int started;                       /* a whole line (or a body byte) of a response has arrived */
+    int headerline;                    /* lines of this response's header block so far */
+    size_t header_bytes, header_lines; /* of every response to this request, trailers
                                          * included (fwc_h1_header_count) */
-    int hexdigits;          /* of the chunk size being read */
-    unsigned long long remaining;   /* body or chunk bytes still to come */
-    FwcBuf line;            /* a line split across reads */
-    char location[2048];    /* the final response's Location ("" none; cut when longer) */
-    const char *error;      /* why the response is malformed, when H1_ERROR... */
-    int error_kind;         /* ...and how libcurl reports it: FWC_H1E_* */
-    char error_text[96];    /* the text, when it is formatted */
+    int hexdigits;                     /* of the chunk size being read */
+    unsigned long long remaining;      /* body or chunk bytes still to come */
+    FwcBuf line;                       /* a line split across reads */
+    char location[2048]; /* the final response's Location ("" none; cut when longer) */
+    const char *error;   /* why the response is malformed, when H1_ERROR... */
+    int error_kind;      /* ...and how libcurl reports it: FWC_H1E_* */
+    char error_text[96]; /* the text, when it is formatted */
 } FwcH1Parser;
 
 /* how libcurl reports a malformed response (the prefix http.c puts before its text) */
@@ -86,7 +86,8 @@ enum { FWC_H1_MORE = 0, FWC_H1_DONE = 1, FWC_H1_BAD = -1, FWC_H1_NOMEM = -2 };
 /* Counts a received line of n bytes (a header or trailer line when field) into *bytes and
  * *lines: 0 within the bounds, -1 past one of them with why filled (libcurl's wording:
  * "Too large response headers: 307205 > 307200"). */
-int fwc_h1_header_count(size_t *bytes, size_t *lines, size_t n, int field, char *why, size_t whylen);
+int fwc_h1_header_count(size_t *bytes, size_t *lines, size_t n, int field, char *why,
+                        size_t whylen);
 
 void fwc_h1_parser_reset(FwcH1Parser *p);
 void fwc_h1_parser_free(FwcH1Parser *p);
@@ -95,7 +96,8 @@ void fwc_h1_parser_free(FwcH1Parser *p);
  * (all of data consumed), FWC_H1_DONE (the response is complete; *used bytes were
  * consumed, the rest is not part of it), FWC_H1_BAD (p->error says why) or
  * FWC_H1_NOMEM. */
-int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res, size_t max_body);
+int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res,
+                 size_t max_body);
 /* The peer closed the connection: FWC_H1_DONE when that ends the response (a body
  * delimited by the close, or -- as libcurl has it -- a header block cut after its status
  * line, when no body was promised), FWC_H1_MORE when no status line of a response had
@@ -110,7 +112,7 @@ int fwc_h1_started(const FwcH1Parser *p);
 /* ---------- host name lookups (h1_resolve.c) ---------- */
 
 typedef struct FwcH1Addr {
-    int family;             /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     socklen_t len;
     struct sockaddr_storage sa;
 } FwcH1Addr;
@@ -126,11 +128,13 @@ void fwc_h1_resolver_free(FwcH1Resolver *r);
  * next call into the resolver) when cached; 0 when a lookup is under way (the worker
  * is woken when it ends: call fwc_h1_resolver_poll); -1 when it cannot start (out of
  * resources). */
-int fwc_h1_resolve(FwcH1Resolver *r, const char *host, const char *port, const FwcH1Addr **addrs, size_t *n);
+int fwc_h1_resolve(FwcH1Resolver *r, const char *host, const char *port, const FwcH1Addr **addrs,
+                   size_t *n);
 /* Lookups that ended since the last poll: calls done(arg, host, port) for each; inside
  * it fwc_h1_resolve answers from the cache, or fails with *n == 0 and
  * fwc_h1_resolve_error saying why. */
-void fwc_h1_resolver_poll(FwcH1Resolver *r, void (*done)(void *arg, const char *host, const char *port), void *arg);
+void fwc_h1_resolver_poll(FwcH1Resolver *r,
+                          void (*done)(void *arg, const char *host, const char *port), void *arg);
 /* The error text of the last failed lookup of host:port, or NULL. */
 const char *fwc_h1_resolve_error(FwcH1Resolver *r, const char *host, const char *port);
 
@@ -147,7 +151,7 @@ FwcH1 *fwc_h1_new(int epfd, int wakefd, size_t max_conns);
 /* Closes every connection; requests still in flight must have been aborted. */
 void fwc_h1_free(FwcH1 *c);
 
-FwcH1Req *fwc_h1_req_new(void);     /* NULL when out of memory */
+FwcH1Req *fwc_h1_req_new(void); /* NULL when out of memory */
 void fwc_h1_req_free(FwcH1Req *r);
 
 /* The route of (spec, req) when the native client sends it, else NULL (libcurl does):
@@ -157,8 +161,8 @@ const FwcH1Url *fwc_h1_route(FwcH1 *c, const FwcHookSpec *spec, const FwcBuilt *
 /* Starts sending req (borrowed, with spec, until the request is done) to u; owner is
  * handed back by fwc_h1_take_done.  A request that fails at once (no memory, refused
  * address) is done at once. */
-void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt *req, const FwcH1Url *u,
-                  void *owner);
+void fwc_h1_start(FwcH1 *c, FwcH1Req *r, const FwcHookSpec *spec, const FwcBuilt *req,
+                  const FwcH1Url *u, void *owner);
 /* An epoll event for ptr (a connection of c). */
 void fwc_h1_event(FwcH1 *c, void *ptr, uint32_t events);
 /* Lookups that ended, timeouts due by now, then the reads a busy socket had left over

@@ -16,8 +16,8 @@
 
 static int is_host_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 /* libcurl reads a host made only of these as an IPv4 number in any of its forms */
@@ -40,8 +40,7 @@ static int has_dot_segment(const char *p, size_t n)
             size_t len = k - j;
             if ((len == 1 && p[j] == '.') || (len == 2 && p[j] == '.' && p[j + 1] == '.')) return 1;
             i = k;
-        } else
-            i++;
+        } else i++;
     }
     return 0;
 }
@@ -49,7 +48,9 @@ static int has_dot_segment(const char *p, size_t n)
 static int parse_url(const char *url, FwcH1Url *u)
 {
     FwcUrlParts up;
-    if (!fwc_url_split(url, &up) || up.scheme_len != 4 || strncmp(url, "http", 4) != 0 || up.userinfo) return 0;
+    if (!fwc_url_split(url, &up) || up.scheme_len != 4 || strncmp(url, "http", 4) != 0 ||
+        up.userinfo)
+        return 0;
     const char *a = up.host, *end = up.rest;
     const char *h = a, *hend, *port = NULL;
     if (*h == '[') {
@@ -71,8 +72,8 @@ static int parse_url(const char *url, FwcH1Url *u)
     u->host[hlen] = 0;
     char canon[INET6_ADDRSTRLEN];
     if (a[0] == '[') {
-        if (inet_pton(AF_INET6, u->host, u->addr) != 1 || !inet_ntop(AF_INET6, u->addr, canon, sizeof canon) ||
-            strcmp(canon, u->host) != 0)
+        if (inet_pton(AF_INET6, u->host, u->addr) != 1 ||
+            !inet_ntop(AF_INET6, u->addr, canon, sizeof canon) || strcmp(canon, u->host) != 0)
             return 0;
         u->literal = 6;
     } else {
@@ -80,12 +81,11 @@ static int parse_url(const char *url, FwcH1Url *u)
             if (!is_host_char((unsigned char)h[i])) return 0;
         if (h[hlen - 1] == '.') return 0;
         if (ipv4_like(h, hlen)) {
-            if (inet_pton(AF_INET, u->host, u->addr) != 1 || !inet_ntop(AF_INET, u->addr, canon, sizeof canon) ||
-                strcmp(canon, u->host) != 0)
+            if (inet_pton(AF_INET, u->host, u->addr) != 1 ||
+                !inet_ntop(AF_INET, u->addr, canon, sizeof canon) || strcmp(canon, u->host) != 0)
                 return 0;
             u->literal = 4;
-        } else
-            u->literal = 0;
+        } else u->literal = 0;
     }
     unsigned long pn = 80;
     if (port) {
@@ -118,8 +118,10 @@ static int has_header(const FwcBuilt *req, const char *name)
 }
 
 /* headers libcurl adds, replaces or acts on itself */
-static const char *const SPECIAL[] = {"Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE",
-                                      "Upgrade", "Keep-Alive", "Trailer", "Proxy-Connection", NULL};
+static const char *const SPECIAL[] = {
+    "Host",    "Content-Length", "Transfer-Encoding", "Connection",       "Expect", "TE",
+    "Upgrade", "Keep-Alive",     "Trailer",           "Proxy-Connection", NULL
+};
 
 int fwc_h1_eligible(const FwcHookSpec *spec, const FwcBuilt *req, FwcH1Url *u)
 {
@@ -140,7 +142,7 @@ int fwc_h1_eligible(const FwcHookSpec *spec, const FwcBuilt *req, FwcH1Url *u)
 }
 
 #define PUT(s, n) bad |= fwc_buf_append(b, s, n)
-#define PUTS(s) PUT(s, sizeof s - 1)
+#define PUTS(s)   PUT(s, sizeof s - 1)
 
 int fwc_h1_head(const FwcBuilt *req, const FwcH1Url *u, FwcBuf *b)
 {

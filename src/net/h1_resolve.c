@@ -18,14 +18,14 @@
 #include <unistd.h>
 
 #define CACHE_SECONDS 60.0
-#define MAX_ENTRIES 256
+#define MAX_ENTRIES   256
 
 struct FwcH1Lookup {
     atomic_int refs;
     atomic_int done;
     int wakefd;
     char host[256], port[8];
-    int gai;                    /* getaddrinfo's result */
+    int gai; /* getaddrinfo's result */
     FwcH1Addr *addrs;
     size_t n;
 };
@@ -34,9 +34,9 @@ typedef struct Entry {
     char host[256], port[8];
     FwcH1Addr *addrs;
     size_t n;
-    double expires;             /* monotonic */
-    FwcH1Lookup *lookup;        /* under way, or NULL */
-    char error[320];            /* the last lookup's failure while it is being reported */
+    double expires;      /* monotonic */
+    FwcH1Lookup *lookup; /* under way, or NULL */
+    char error[320];     /* the last lookup's failure while it is being reported */
     struct Entry *next;
 } Entry;
 
@@ -44,7 +44,7 @@ struct FwcH1Resolver {
     int wakefd;
     Entry *entries;
     size_t nentries, pending;
-    int polling;                /* in fwc_h1_resolver_poll: entries must stay put */
+    int polling; /* in fwc_h1_resolver_poll: entries must stay put */
 };
 
 static void lookup_decref(FwcH1Lookup *l)
@@ -69,7 +69,8 @@ static void *lookup_main(void *arg)
         l->addrs = calloc(n ? n : 1, sizeof *l->addrs);
         if (!l->addrs) l->gai = EAI_MEMORY;
         for (struct addrinfo *a = res; a && l->addrs; a = a->ai_next) {
-            if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) || a->ai_addrlen > sizeof(struct sockaddr_storage))
+            if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
+                a->ai_addrlen > sizeof(struct sockaddr_storage))
                 continue;
             FwcH1Addr *d = &l->addrs[l->n++];
             d->family = a->ai_family;
@@ -128,8 +129,7 @@ static void prune(FwcH1Resolver *r, double now)
             *pe = e->next;
             entry_free(e);
             r->nentries--;
-        } else
-            pe = &e->next;
+        } else pe = &e->next;
     }
 }
 
@@ -149,7 +149,7 @@ static int start_lookup(FwcH1Resolver *r, Entry *e)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     /* the worker blocks every signal; the thread inherits that */
-    int rc = pthread_create(&(pthread_t){0}, &attr, lookup_main, l);
+    int rc = pthread_create(&(pthread_t){ 0 }, &attr, lookup_main, l);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         close(l->wakefd);
@@ -161,7 +161,8 @@ static int start_lookup(FwcH1Resolver *r, Entry *e)
     return 0;
 }
 
-int fwc_h1_resolve(FwcH1Resolver *r, const char *host, const char *port, const FwcH1Addr **addrs, size_t *n)
+int fwc_h1_resolve(FwcH1Resolver *r, const char *host, const char *port, const FwcH1Addr **addrs,
+                   size_t *n)
 {
     double now = fwc_mono_now();
     Entry *e = find(r, host, port);
@@ -192,7 +193,8 @@ const char *fwc_h1_resolve_error(FwcH1Resolver *r, const char *host, const char 
     return e && e->error[0] ? e->error : NULL;
 }
 
-void fwc_h1_resolver_poll(FwcH1Resolver *r, void (*done)(void *arg, const char *host, const char *port), void *arg)
+void fwc_h1_resolver_poll(FwcH1Resolver *r,
+                          void (*done)(void *arg, const char *host, const char *port), void *arg)
 {
     if (!r->pending) return;
     double now = fwc_mono_now();

@@ -27,21 +27,21 @@
 #include <strings.h>
 
 enum {
-    H1_STATUS,          /* expecting a status line */
+    H1_STATUS, /* expecting a status line */
     H1_HEADERS,
-    H1_BODY_LENGTH,     /* p->remaining body bytes */
-    H1_CHUNK_SIZE,      /* hex digits (p->hexdigits so far) */
-    H1_CHUNK_EXT,       /* after them, anything up to the LF (extensions): skipped */
-    H1_CHUNK_DATA,      /* p->remaining bytes of this chunk */
-    H1_CHUNK_END,       /* the CRs and LF after a chunk's data */
+    H1_BODY_LENGTH, /* p->remaining body bytes */
+    H1_CHUNK_SIZE,  /* hex digits (p->hexdigits so far) */
+    H1_CHUNK_EXT,   /* after them, anything up to the LF (extensions): skipped */
+    H1_CHUNK_DATA,  /* p->remaining bytes of this chunk */
+    H1_CHUNK_END,   /* the CRs and LF after a chunk's data */
     H1_TRAILERS,
-    H1_BODY_CLOSE,      /* the body ends when the connection does */
+    H1_BODY_CLOSE, /* the body ends when the connection does */
     H1_DONE,
     H1_ERROR,
 };
 
-#define MAX_LINE (100 * 1024)           /* libcurl's CURL_MAX_HTTP_HEADER */
-#define MAX_HEX 16                      /* libcurl's CHUNK_MAXNUM_LEN */
+#define MAX_LINE (100 * 1024) /* libcurl's CURL_MAX_HTTP_HEADER */
+#define MAX_HEX  16           /* libcurl's CHUNK_MAXNUM_LEN */
 
 void fwc_h1_parser_reset(FwcH1Parser *p)
 {
@@ -72,7 +72,8 @@ static int bad(FwcH1Parser *p, int kind, const char *why)
 
 /* The next whole line (with its LF) at data[*i..]: 1 with *line and *n set, 0 when the
  * rest of data was kept for later, -1 when out of memory or too long (p->error set). */
-static int next_line(FwcH1Parser *p, const char *data, size_t len, size_t *i, const char **line, size_t *n)
+static int next_line(FwcH1Parser *p, const char *data, size_t len, size_t *i, const char **line,
+                     size_t *n)
 {
     const char *start = data + *i;
     size_t avail = len - *i;
@@ -141,8 +142,9 @@ static int status_line(FwcH1Parser *p, const char *s, size_t n, FwcResult *res)
     if (n < 5 || strncasecmp(s, "HTTP/", 5) != 0)
         return bad(p, FWC_H1E_PROTOCOL, "Received HTTP/0.9 when not allowed");
     int major = 0, minor = 0, code = 0, version;
-    if (n >= 12 && memcmp(s, "HTTP/1.", 7) == 0 && (s[7] == '0' || s[7] == '1') && s[8] == ' ' && s[9] >= '1' &&
-        s[9] <= '9' && s[10] >= '0' && s[10] <= '9' && s[11] >= '0' && s[11] <= '9' && (n == 12 || s[12] == ' ')) {
+    if (n >= 12 && memcmp(s, "HTTP/1.", 7) == 0 && (s[7] == '0' || s[7] == '1') && s[8] == ' ' &&
+        s[9] >= '1' && s[9] <= '9' && s[10] >= '0' && s[10] <= '9' && s[11] >= '0' &&
+        s[11] <= '9' && (n == 12 || s[12] == ' ')) {
         /* the usual form, read directly: what the patterns below make of it */
         code = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
         version = 10 + (s[7] - '0');
@@ -164,16 +166,15 @@ static int status_line(FwcH1Parser *p, const char *s, size_t n, FwcResult *res)
     if (nc >= 4 && sep == ' ') {
         version = major * 10 + minor;
         if (version != 10 && version != 11 && version != 20) {
-            snprintf(p->error_text, sizeof p->error_text, "Unsupported HTTP version (%d.%d) in response", major,
-                     minor);
+            snprintf(p->error_text, sizeof p->error_text,
+                     "Unsupported HTTP version (%d.%d) in response", major, minor);
             return bad(p, FWC_H1E_PROTOCOL, p->error_text);
         }
     } else if (nc == 0) {
         /* "http/1.1 ..." in another case: libcurl takes it for a 200 of HTTP/1.0 */
         if (sscanf(line, " HTTP %3d", &code) != 1) code = 200;
         version = 10;
-    } else
-        return bad(p, FWC_H1E_PROTOCOL, "Unsupported HTTP version in response");
+    } else return bad(p, FWC_H1E_PROTOCOL, "Unsupported HTTP version in response");
 known:
     /* a new response: only the last one is kept (as http.c does at libcurl's "HTTP/" line) */
     res->headers.len = 0;
@@ -227,15 +228,15 @@ static int header_line(FwcH1Parser *p, const char *line, size_t n, size_t text, 
     if (memchr(s, 0, text)) return bad(p, FWC_H1E_WEIRD, "Nul byte in header");
     if (s[0] == ' ' || s[0] == '\t') {
         /* a folded line continues the previous header; there is none before the first */
-        if (p->headerline == 2) return bad(p, FWC_H1E_WEIRD, "A libcurl function was given a bad argument");
-    } else if (!memchr(s, ':', text))
-        return bad(p, FWC_H1E_WEIRD, "Header without colon");
+        if (p->headerline == 2)
+            return bad(p, FWC_H1E_WEIRD, "A libcurl function was given a bad argument");
+    } else if (!memchr(s, ':', text)) return bad(p, FWC_H1E_WEIRD, "Header without colon");
     else if (header_is(s, text, "Content-Length", &v, &vl)) {
         unsigned long long x;
         int rc = content_length(v, vl, &x);
         if (rc < 0) return bad(p, FWC_H1E_WEIRD, "Invalid Content-Length: value");
         if (rc == 0) {
-            p->has_length = 0;      /* too large to be believed: read until the close */
+            p->has_length = 0; /* too large to be believed: read until the close */
             p->close = 1;
         } else {
             p->has_length = 1;
@@ -261,18 +262,15 @@ static void headers_end(FwcH1Parser *p)
 {
     int s = p->status;
     if (s >= 100 && s < 200) {
-        p->state = H1_STATUS;       /* interim: the real response follows */
+        p->state = H1_STATUS; /* interim: the real response follows */
         return;
     }
-    if (s == 204 || s == 304)
-        p->state = H1_DONE;
+    if (s == 204 || s == 304) p->state = H1_DONE;
     else if (p->chunked) {
         p->state = H1_CHUNK_SIZE;
-        p->remaining = 0;       /* a Content-Length read before does not count */
+        p->remaining = 0; /* a Content-Length read before does not count */
         p->hexdigits = 0;
-    }
-    else if (p->has_length)
-        p->state = p->remaining ? H1_BODY_LENGTH : H1_DONE;
+    } else if (p->has_length) p->state = p->remaining ? H1_BODY_LENGTH : H1_DONE;
     else {
         p->state = H1_BODY_CLOSE;
         p->close = 1;
@@ -304,7 +302,8 @@ int fwc_h1_header_count(size_t *bytes, size_t *lines, size_t n, int field, char 
         return -1;
     }
     if (*lines > FWC_MAX_HEADER_LINES) {
-        snprintf(why, whylen, "Too many response header lines: %zu > %d", *lines, FWC_MAX_HEADER_LINES);
+        snprintf(why, whylen, "Too many response header lines: %zu > %d", *lines,
+                 FWC_MAX_HEADER_LINES);
         return -1;
     }
     return 0;
@@ -319,8 +318,10 @@ static size_t chunk_framing(FwcH1Parser *p, const char *s, size_t n)
     size_t i = 0;
     if (p->state == H1_CHUNK_SIZE) {
         for (; i < n; i++) {
-            int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                                     : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            int c = s[i], d = c >= '0' && c <= '9'   ? c - '0'
+                              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                     : -1;
             if (d < 0) break;
             if (p->hexdigits >= MAX_HEX) {
                 bad(p, FWC_H1E_RECV, "Too long hexadecimal number in chunked-encoding");
@@ -344,7 +345,8 @@ static size_t chunk_framing(FwcH1Parser *p, const char *s, size_t n)
         return (size_t)(nl - s) + 1;
     }
     /* H1_CHUNK_END */
-    for (; i < n && s[i] == '\r'; i++) {}
+    for (; i < n && s[i] == '\r'; i++) {
+    }
     if (i == n) return i;
     if (s[i] != '\n') {
         bad(p, FWC_H1E_RECV, "Malformed encoding found in chunked-encoding");
@@ -355,7 +357,8 @@ static size_t chunk_framing(FwcH1Parser *p, const char *s, size_t n)
     return i + 1;
 }
 
-int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res, size_t max_body)
+int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, FwcResult *res,
+                 size_t max_body)
 {
     size_t i = 0;
     int rc = FWC_H1_MORE;
@@ -387,14 +390,9 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
             i += chunk_framing(p, data + i, len - i);
             if (p->state == H1_ERROR) rc = FWC_H1_BAD;
             continue;
-        case H1_DONE:
-            rc = FWC_H1_DONE;
-            continue;
-        case H1_ERROR:
-            rc = FWC_H1_BAD;
-            continue;
-        default:
-            break;
+        case H1_DONE: rc = FWC_H1_DONE; continue;
+        case H1_ERROR: rc = FWC_H1_BAD; continue;
+        default: break;
         }
         /* line states */
         const char *line;
@@ -407,29 +405,25 @@ int fwc_h1_parse(FwcH1Parser *p, const char *data, size_t len, size_t *used, Fwc
         int in_head = p->state == H1_STATUS || p->state == H1_HEADERS;
         int field = text && p->state != H1_STATUS, trailer = p->state == H1_TRAILERS;
         switch (p->state) {
-        case H1_STATUS:
-            rc = status_line(p, line, text, res);
-            break;
+        case H1_STATUS: rc = status_line(p, line, text, res); break;
         case H1_HEADERS:
             if (text == 0) {
                 headers_end(p);
                 if (p->state == H1_DONE) rc = FWC_H1_DONE;
-            } else
-                rc = header_line(p, line, n, text, res);
+            } else rc = header_line(p, line, n, text, res);
             break;
         case H1_TRAILERS:
             if (text == 0) {
                 p->state = H1_DONE;
                 rc = FWC_H1_DONE;
-            } else if (fwc_buf_append(&res->headers, line, n) < 0)
-                rc = FWC_H1_NOMEM;
+            } else if (fwc_buf_append(&res->headers, line, n) < 0) rc = FWC_H1_NOMEM;
             break;
         }
         if ((in_head || (trailer && field)) && rc != FWC_H1_BAD && rc != FWC_H1_NOMEM &&
             /* counted after the line went to the record, as libcurl counts; a trailer as
              * libcurl hands it to its header callback: with CRLF, the blank line not */
-            fwc_h1_header_count(&p->header_bytes, &p->header_lines, trailer ? text + 2 : n, field, p->error_text,
-                                sizeof p->error_text) < 0)
+            fwc_h1_header_count(&p->header_bytes, &p->header_lines, trailer ? text + 2 : n, field,
+                                p->error_text, sizeof p->error_text) < 0)
             rc = bad(p, FWC_H1E_RECV, p->error_text);
         p->line.len = 0;
     }
@@ -462,4 +456,3 @@ int fwc_h1_reusable(const FwcH1Parser *p)
 }
 
 int fwc_h1_started(const FwcH1Parser *p) { return p->started; }
-

@@ -20,7 +20,7 @@
  * every request, including one on a reused connection, passes prereq() which checks the
  * connected address again before a byte of the request is sent. */
 #include "net/net.h"
-#include "net/h1.h"     /* the response header bounds both transports apply */
+#include "net/h1.h" /* the response header bounds both transports apply */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -39,16 +39,16 @@ struct FwcTransfer {
     CURL *easy;
     const FwcHookSpec *spec;
     const FwcBuilt *req;
-    struct curl_slist *headers;     /* one malloc block: nodes then strings */
-    size_t headers_cap;             /* its size, reused by the next request when it fits */
-    char *url;                      /* fwc_http_rearm: CURLOPT_URL as set (malloc'd), or NULL */
+    struct curl_slist *headers; /* one malloc block: nodes then strings */
+    size_t headers_cap;         /* its size, reused by the next request when it fits */
+    char *url;                  /* fwc_http_rearm: CURLOPT_URL as set (malloc'd), or NULL */
     FwcResult res;
-    int heap;                       /* allocated by fwc_http_prepare */
-    unsigned long serial;           /* fwc_http_rearm: spec whose options are set; 0 none */
-    int fresh;                      /* connections opened since the handle was last reset */
-    char refused[256];              /* SSRF refusal text, "" when none */
-    size_t header_bytes, header_lines;  /* received so far (fwc_h1_header_count) */
-    char too_large[96];             /* why on_header stopped the transfer, "" when it did not */
+    int heap;                          /* allocated by fwc_http_prepare */
+    unsigned long serial;              /* fwc_http_rearm: spec whose options are set; 0 none */
+    int fresh;                         /* connections opened since the handle was last reset */
+    char refused[256];                 /* SSRF refusal text, "" when none */
+    size_t header_bytes, header_lines; /* received so far (fwc_h1_header_count) */
+    char too_large[96];                /* why on_header stopped the transfer, "" when it did not */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -68,10 +68,10 @@ static atomic_uint fork_generation;
 
 typedef struct {
     CURL *easy;
-    unsigned generation;            /* fork_generation when created */
-    unsigned long serial;           /* spec whose options are set on easy; 0 none */
+    unsigned generation;  /* fork_generation when created */
+    unsigned long serial; /* spec whose options are set on easy; 0 none */
     int busy;
-    FwcTransfer t;                  /* the persistent transfer of this handle */
+    FwcTransfer t; /* the persistent transfer of this handle */
 } ThreadConn;
 
 static void conn_destroy(void *p)
@@ -106,13 +106,15 @@ int fwc_http_global_init(void)
 static int check_sockaddr(FwcTransfer *t, const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
-        return fwc_addr_check(t->spec, 4, (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, t->refused,
-                              sizeof t->refused);
-    if (sa->sa_family == AF_INET6)
-        return fwc_addr_check(t->spec, 6, (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+        return fwc_addr_check(t->spec, 4,
+                              (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr,
                               t->refused, sizeof t->refused);
-    snprintf(t->refused, sizeof t->refused, "refused to connect: address family %d is not IPv4 or IPv6",
-             sa->sa_family);
+    if (sa->sa_family == AF_INET6)
+        return fwc_addr_check(t->spec, 6,
+                              (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+                              t->refused, sizeof t->refused);
+    snprintf(t->refused, sizeof t->refused,
+             "refused to connect: address family %d is not IPv4 or IPv6", sa->sa_family);
     return -1;
 }
 
@@ -136,7 +138,7 @@ static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_p
     uint8_t addr[16];
     char ip[INET6_ADDRSTRLEN + 1];
     snprintf(ip, sizeof ip, "%s", primary_ip ? primary_ip : "");
-    char *pct = strchr(ip, '%');   /* fe80::1%eth0 */
+    char *pct = strchr(ip, '%'); /* fe80::1%eth0 */
     if (pct) *pct = 0;
     int rc;
     if (inet_pton(AF_INET, ip, addr) == 1)
@@ -144,7 +146,8 @@ static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_p
     else if (inet_pton(AF_INET6, ip, addr) == 1)
         rc = fwc_addr_check(t->spec, 6, addr, t->refused, sizeof t->refused);
     else {
-        snprintf(t->refused, sizeof t->refused, "refused to send: the connected address '%s' is unknown", ip);
+        snprintf(t->refused, sizeof t->refused,
+                 "refused to send: the connected address '%s' is unknown", ip);
         rc = -1;
     }
     return rc < 0 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
@@ -168,7 +171,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
     }
     /* libcurl 7.88 bounds header bytes but not trailers, which it hands over here too:
      * every line counts, after it was recorded, as the native client counts (h1.h) */
-    if (fwc_h1_header_count(&t->header_bytes, &t->header_lines, len, field, t->too_large, sizeof t->too_large) < 0)
+    if (fwc_h1_header_count(&t->header_bytes, &t->header_lines, len, field, t->too_large,
+                            sizeof t->too_large) < 0)
         return 0;
     return len;
 }
@@ -265,10 +269,8 @@ static int setup_spec(FwcTransfer *t)
     /* "" turns proxies off, including http_proxy/https_proxy from the environment */
     SET(CURLOPT_PROXY, s->proxy ? s->proxy : "");
     SET(CURLOPT_NOPROXY, "");
-    if (strcmp(s->request_method, "POST") == 0)
-        SET(CURLOPT_POST, 1L);
-    else
-        SET(CURLOPT_CUSTOMREQUEST, s->request_method);
+    if (strcmp(s->request_method, "POST") == 0) SET(CURLOPT_POST, 1L);
+    else SET(CURLOPT_CUSTOMREQUEST, s->request_method);
     SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SET(CURLOPT_OPENSOCKETDATA, t);
     SET(CURLOPT_PREREQFUNCTION, prereq);
@@ -386,7 +388,7 @@ static void fwc_http_release(FwcTransfer *t)
 /* errbuf without libcurl's prefixes, or curl's generic text */
 static const char *detail(FwcTransfer *t, int code)
 {
-    static const char *const prefixes[] = {"SSL certificate problem: ", "SSL: ", NULL};
+    static const char *const prefixes[] = { "SSL certificate problem: ", "SSL: ", NULL };
     const char *d = t->errbuf[0] ? t->errbuf : curl_easy_strerror((CURLcode)code);
     for (int i = 0; prefixes[i]; i++)
         if (strncmp(d, prefixes[i], strlen(prefixes[i])) == 0) return d + strlen(prefixes[i]);
@@ -437,22 +439,19 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
         break;
     case CURLE_WRITE_ERROR:
         if (t->too_large[0]) fail(r, FWC_NET_RESET, "receive failed: %s", t->too_large);
-        else if (!r->truncated) fail(r, FWC_NET_OTHER, "out of memory while receiving the response");
+        else if (!r->truncated)
+            fail(r, FWC_NET_OTHER, "out of memory while receiving the response");
         break;
     case CURLE_COULDNT_CONNECT:
-        if (t->refused[0])
-            fail(r, FWC_NET_SSRF, "%s", t->refused);
-        else if (os_errno == ECONNREFUSED)
-            fail(r, FWC_NET_REFUSED, "connection refused");
-        else if (os_errno == ENETUNREACH)
-            fail(r, FWC_NET_REFUSED, "network unreachable");
-        else if (os_errno == EHOSTUNREACH)
-            fail(r, FWC_NET_REFUSED, "host unreachable");
-        else
-            fail(r, FWC_NET_REFUSED, "could not connect: %s", detail(t, code));
+        if (t->refused[0]) fail(r, FWC_NET_SSRF, "%s", t->refused);
+        else if (os_errno == ECONNREFUSED) fail(r, FWC_NET_REFUSED, "connection refused");
+        else if (os_errno == ENETUNREACH) fail(r, FWC_NET_REFUSED, "network unreachable");
+        else if (os_errno == EHOSTUNREACH) fail(r, FWC_NET_REFUSED, "host unreachable");
+        else fail(r, FWC_NET_REFUSED, "could not connect: %s", detail(t, code));
         break;
     case CURLE_ABORTED_BY_CALLBACK:
-        fail(r, t->refused[0] ? FWC_NET_SSRF : FWC_NET_OTHER, "%s", t->refused[0] ? t->refused : "transfer aborted");
+        fail(r, t->refused[0] ? FWC_NET_SSRF : FWC_NET_OTHER, "%s",
+             t->refused[0] ? t->refused : "transfer aborted");
         break;
     case CURLE_OPERATION_TIMEDOUT: {
         double connect_bound = t->spec->timeout < 10.0 ? t->spec->timeout : 10.0;
@@ -477,19 +476,24 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
     case CURLE_SSL_CACERT_BADFILE:
         fail(r, FWC_NET_TLS, "could not load the CA file: %s", detail(t, code));
         break;
-    case CURLE_SSL_ENGINE_NOTFOUND: case CURLE_SSL_ENGINE_SETFAILED: case CURLE_SSL_CIPHER:
-    case CURLE_SSL_SHUTDOWN_FAILED: case CURLE_SSL_CRL_BADFILE: case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH: case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_CLIENTCERT:
-        fail(r, FWC_NET_TLS, "TLS error: %s", detail(t, code));
-        break;
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT: fail(r, FWC_NET_TLS, "TLS error: %s", detail(t, code)); break;
     case CURLE_TOO_MANY_REDIRECTS:
-        fail(r, FWC_NET_REDIRECT, "too many redirects (follow_redirects=%d)", t->spec->follow_redirects);
+        fail(r, FWC_NET_REDIRECT, "too many redirects (follow_redirects=%d)",
+             t->spec->follow_redirects);
         break;
     case CURLE_UNSUPPORTED_PROTOCOL:
         if (eff && strcmp(eff, t->req->url) != 0)
-            fail(r, FWC_NET_REDIRECT, "redirect to %s refused: only http and https are followed", eff);
-        else
-            fail(r, FWC_NET_OTHER, "unsupported protocol: %s", detail(t, code));
+            fail(r, FWC_NET_REDIRECT, "redirect to %s refused: only http and https are followed",
+                 eff);
+        else fail(r, FWC_NET_OTHER, "unsupported protocol: %s", detail(t, code));
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
         fail(r, FWC_NET_DNS, "could not resolve host: %s", detail(t, code));
@@ -497,27 +501,20 @@ void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out)
     case CURLE_COULDNT_RESOLVE_PROXY:
         fail(r, FWC_NET_DNS, "could not resolve proxy: %s", detail(t, code));
         break;
-    case CURLE_GOT_NOTHING:
-        fail(r, FWC_NET_RESET, "connection closed without a response");
-        break;
+    case CURLE_GOT_NOTHING: fail(r, FWC_NET_RESET, "connection closed without a response"); break;
     case CURLE_PARTIAL_FILE:
         fail(r, FWC_NET_RESET, "connection closed before the whole response arrived");
         break;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-        if (os_errno == ECONNRESET)
-            fail(r, FWC_NET_RESET, "connection reset by peer");
-        else if (os_errno == EPIPE)
-            fail(r, FWC_NET_RESET, "connection closed by peer");
+        if (os_errno == ECONNRESET) fail(r, FWC_NET_RESET, "connection reset by peer");
+        else if (os_errno == EPIPE) fail(r, FWC_NET_RESET, "connection closed by peer");
         else
-            fail(r, FWC_NET_RESET, "%s failed: %s", code == CURLE_RECV_ERROR ? "receive" : "send", detail(t, code));
+            fail(r, FWC_NET_RESET, "%s failed: %s", code == CURLE_RECV_ERROR ? "receive" : "send",
+                 detail(t, code));
         break;
-    case CURLE_OUT_OF_MEMORY:
-        fail(r, FWC_NET_OTHER, "out of memory");
-        break;
-    default:
-        fail(r, FWC_NET_OTHER, "transfer failed: %s", detail(t, code));
-        break;
+    case CURLE_OUT_OF_MEMORY: fail(r, FWC_NET_OTHER, "out of memory"); break;
+    default: fail(r, FWC_NET_OTHER, "transfer failed: %s", detail(t, code)); break;
     }
     *out = *r;
     memset(r, 0, sizeof *r);
@@ -579,7 +576,8 @@ FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult 
         free(t->url);
         t->url = NULL;
         c->serial = 0;
-        if (setup_spec(t) < 0) return fwc_error_set(err, FWC_ENOMEM, "out of memory (curl options)");
+        if (setup_spec(t) < 0)
+            return fwc_error_set(err, FWC_ENOMEM, "out of memory (curl options)");
         c->serial = spec->serial;
     }
     if (setup_request(t) < 0) {

@@ -19,31 +19,31 @@
 #define FWC_DEFAULT_MAX_RESPONSE 65536
 
 typedef enum {
-    FWC_NET_OK = 0,     /* a response arrived (any status) */
-    FWC_NET_REFUSED,    /* connection refused / could not connect */
+    FWC_NET_OK = 0,  /* a response arrived (any status) */
+    FWC_NET_REFUSED, /* connection refused / could not connect */
     FWC_NET_TIMEOUT,
-    FWC_NET_TLS,        /* certificate verification or handshake */
-    FWC_NET_SSRF,       /* the address is not allowed (never retried) */
-    FWC_NET_REDIRECT,   /* a redirect was refused or there were too many */
+    FWC_NET_TLS,      /* certificate verification or handshake */
+    FWC_NET_SSRF,     /* the address is not allowed (never retried) */
+    FWC_NET_REDIRECT, /* a redirect was refused or there were too many */
     FWC_NET_DNS,
-    FWC_NET_RESET,      /* reset / closed without a response */
+    FWC_NET_RESET, /* reset / closed without a response */
     FWC_NET_OTHER,
 } FwcNetKind;
 
 typedef struct {
-    long status;            /* HTTP status of the final response; 0 when none */
+    long status; /* HTTP status of the final response; 0 when none */
     FwcNetKind kind;
-    int truncated;          /* the body was longer than max_response_bytes */
-    double elapsed;         /* seconds, whole transfer */
-    FwcBuf headers;         /* final response's header lines, "Name: value\r\n" each */
-    FwcBuf body;            /* at most max_response_bytes */
-    char *url;              /* effective URL after redirects (malloc'd); NULL: the request's */
-    char error[512];        /* "" when kind == FWC_NET_OK and the status is not a refused redirect */
+    int truncated;   /* the body was longer than max_response_bytes */
+    double elapsed;  /* seconds, whole transfer */
+    FwcBuf headers;  /* final response's header lines, "Name: value\r\n" each */
+    FwcBuf body;     /* at most max_response_bytes */
+    char *url;       /* effective URL after redirects (malloc'd); NULL: the request's */
+    char error[512]; /* "" when kind == FWC_NET_OK and the status is not a refused redirect */
 } FwcResult;
 
-typedef struct FwcTransfer FwcTransfer;   /* opaque; lives in http.c */
+typedef struct FwcTransfer FwcTransfer; /* opaque; lives in http.c */
 
-int fwc_http_global_init(void);     /* curl_global_init once; -1 on failure (module init) */
+int fwc_http_global_init(void); /* curl_global_init once; -1 on failure (module init) */
 /* Fills the result from the perform's CURLcode; the result is moved out to `out`. */
 void fwc_http_complete(FwcTransfer *t, int curl_code, FwcResult *out);
 /* A transfer that stays with its easy handle across requests (the Dispatcher's handle
@@ -60,7 +60,8 @@ int fwc_http_rearm(FwcTransfer *t, const FwcHookSpec *spec, const FwcBuilt *req)
 int fwc_http_open_socket(FwcTransfer *t, int purpose, void *curl_sockaddr);
 void fwc_http_transfer_free(FwcTransfer *t);
 /* Synchronous send on this thread's handle.  FWC_ENOMEM only; network failures are in out. */
-FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult *out, FwcError *err);
+FwcStatus fwc_http_send(const FwcHookSpec *spec, const FwcBuilt *req, FwcResult *out,
+                        FwcError *err);
 void fwc_result_free(FwcResult *r);
 /* A number of seconds as the error texts write it: "5.0", "0.25" (http.c). */
 void fwc_seconds_text(double s, char *out, size_t n);
@@ -71,6 +72,7 @@ void fwc_seconds_text(double s, char *out, size_t n);
  * NULL for a public address.  addr is 4 or 16 bytes. */
 const char *fwc_addr_class(int family, const uint8_t *addr);
 /* 0 when spec allows connecting to the address (text form), else -1 with msg filled. */
-int fwc_addr_check(const FwcHookSpec *spec, int family, const uint8_t *addr, char *msg, size_t msglen);
+int fwc_addr_check(const FwcHookSpec *spec, int family, const uint8_t *addr, char *msg,
+                   size_t msglen);
 
 #endif

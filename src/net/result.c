@@ -15,9 +15,6 @@ void fwc_result_free(FwcResult *r)
 
 void fwc_seconds_text(double s, char *out, size_t n)
 {
-    if (s == floor(s) && s < 1e15)
-        snprintf(out, n, "%.1f", s);
-    else
-        snprintf(out, n, "%g", s);
+    if (s == floor(s) && s < 1e15) snprintf(out, n, "%.1f", s);
+    else snprintf(out, n, "%g", s);
 }
-

@@ -12,9 +12,11 @@ static void invalid_condition(FwcModuleState *st, const FwcError *err)
         return;
     }
     if (err->line > 1)
-        PyErr_Format(st->ValidationError, "Invalid Condition: %s (line %d, column %d)", err->message, err->line, err->col);
+        PyErr_Format(st->ValidationError, "Invalid Condition: %s (line %d, column %d)",
+                     err->message, err->line, err->col);
     else
-        PyErr_Format(st->ValidationError, "Invalid Condition: %s (column %d)", err->message, err->col);
+        PyErr_Format(st->ValidationError, "Invalid Condition: %s (column %d)", err->message,
+                     err->col);
 }
 
 int fwc_condition_compile(FwcModuleState *st, PyObject *src, FwcExpr **out)
@@ -24,12 +26,14 @@ int fwc_condition_compile(FwcModuleState *st, PyObject *src, FwcExpr **out)
     const char *u = PyUnicode_AsUTF8AndSize(src, &n);
     if (!u) {
         PyErr_Clear();
-        PyErr_SetString(st->ValidationError, "Invalid Condition: not valid Unicode (lone surrogate)");
+        PyErr_SetString(st->ValidationError,
+                        "Invalid Condition: not valid Unicode (lone surrogate)");
         return -1;
     }
     int blank = 1;
-    for (Py_ssize_t i = 0; i < n && blank; i++) blank = u[i] == ' ' || u[i] == '\t' || u[i] == '\n' || u[i] == '\r';
-    if (blank) return 0;   /* as Frappe's `if not webhook.condition`, after stripping */
+    for (Py_ssize_t i = 0; i < n && blank; i++)
+        blank = u[i] == ' ' || u[i] == '\t' || u[i] == '\n' || u[i] == '\r';
+    if (blank) return 0; /* as Frappe's `if not webhook.condition`, after stripping */
     FwcError err;
     *out = fwc_expr_compile(u, (size_t)n, &err);
     if (!*out) {
@@ -41,19 +45,22 @@ int fwc_condition_compile(FwcModuleState *st, PyObject *src, FwcExpr **out)
 
 /* ---------- the document as callables see it: frappe._dict all the way down ---------- */
 
-static PyObject *attrdict_type;   /* created once, with the GIL */
+static PyObject *attrdict_type; /* created once, with the GIL */
 
 static PyObject *get_attrdict_type(void)
 {
     if (attrdict_type) return attrdict_type;
     PyObject *get = PyObject_GetAttrString((PyObject *)&PyDict_Type, "get");
     PyObject *setitem = PyObject_GetAttrString((PyObject *)&PyDict_Type, "__setitem__");
-    PyObject *ns = get && setitem ? Py_BuildValue("{s:O,s:O,s:s,s:s,s:()}", "__getattr__", get, "__setattr__", setitem,
-                                                  "__module__", "frappe_webhook_c", "__doc__",
-                                                  "frappe._dict: attribute access to keys, None when missing.",
-                                                  "__slots__")
-                                  : NULL;
-    if (ns) attrdict_type = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O)O", "_dict", (PyObject *)&PyDict_Type, ns);
+    PyObject *ns = get && setitem
+                       ? Py_BuildValue("{s:O,s:O,s:s,s:s,s:()}", "__getattr__", get, "__setattr__",
+                                       setitem, "__module__", "frappe_webhook_c", "__doc__",
+                                       "frappe._dict: attribute access to keys, None when missing.",
+                                       "__slots__")
+                       : NULL;
+    if (ns)
+        attrdict_type = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O)O", "_dict",
+                                              (PyObject *)&PyDict_Type, ns);
     Py_XDECREF(get);
     Py_XDECREF(setitem);
     Py_XDECREF(ns);
@@ -123,10 +130,9 @@ static int condition_holds(PyObject *hook, FwcHookSpec *spec, FwcSnapshot *snap,
     FwcError err;
     FwcStatus status;
     int result = 0;
-    Py_BEGIN_ALLOW_THREADS
-    status = fwc_expr_test(spec->condition, &snap->root, &result, &err);
-    Py_END_ALLOW_THREADS
-    if (status) {
+    Py_BEGIN_ALLOW_THREADS status = fwc_expr_test(spec->condition, &snap->root, &result, &err);
+    Py_END_ALLOW_THREADS if (status)
+    {
         fwc_raise(fwc_state_of(hook), &err);
         return -1;
     }
@@ -136,7 +142,8 @@ static int condition_holds(PyObject *hook, FwcHookSpec *spec, FwcSnapshot *snap,
 static FwcHookSpec *spec_or_error(PyObject *hook)
 {
     FwcHookSpec *spec = fwc_webhook_spec_of(hook);
-    if (!spec) PyErr_Format(PyExc_TypeError, "expected a Webhook, not %.100s", Py_TYPE(hook)->tp_name);
+    if (!spec)
+        PyErr_Format(PyExc_TypeError, "expected a Webhook, not %.100s", Py_TYPE(hook)->tp_name);
     return spec;
 }
 
@@ -166,22 +173,28 @@ PyObject *fwc_webhook_meets_condition(PyObject *self, PyObject *doc)
 /* Frappe's run_webhooks: the events it accepts at this moment. */
 static int event_allowed(const char *event, int in_insert)
 {
-    static const char *const always[] = {"on_update", "after_insert", "on_submit", "on_cancel", "on_trash", NULL};
+    static const char *const always[] = { "on_update", "after_insert", "on_submit",
+                                          "on_cancel", "on_trash",     NULL };
     for (int i = 0; always[i]; i++)
         if (strcmp(event, always[i]) == 0) return 1;
-    if (!in_insert && (strcmp(event, "on_change") == 0 || strcmp(event, "on_update_after_submit") == 0)) return 1;
+    if (!in_insert &&
+        (strcmp(event, "on_change") == 0 || strcmp(event, "on_update_after_submit") == 0))
+        return 1;
     return 0;
 }
 
 /* Everything but the condition: enabled, doctype, event. */
-static int static_match(const FwcHookSpec *spec, const FwcValue *root, const char *event, int in_insert)
+static int static_match(const FwcHookSpec *spec, const FwcValue *root, const char *event,
+                        int in_insert)
 {
     if (!spec->enabled || !event_allowed(event, in_insert)) return 0;
     if (*spec->webhook_docevent && strcmp(spec->webhook_docevent, event) != 0) return 0;
     if (*spec->webhook_doctype) {
         const FwcValue *dt = fwc_dict_get(root, "doctype", 7);
         size_t n = strlen(spec->webhook_doctype);
-        if (!dt || dt->type != FWC_T_STR || dt->len != n || memcmp(dt->u.s, spec->webhook_doctype, n) != 0) return 0;
+        if (!dt || dt->type != FWC_T_STR || dt->len != n ||
+            memcmp(dt->u.s, spec->webhook_doctype, n) != 0)
+            return 0;
     }
     return 1;
 }
@@ -197,10 +210,12 @@ static const char *event_arg(PyObject *event)
 
 PyObject *fwc_webhook_matches(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"doc", "event", "in_insert", NULL};
+    static char *kwlist[] = { "doc", "event", "in_insert", NULL };
     PyObject *doc, *event;
     int in_insert = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|p:matches", kwlist, &doc, &event, &in_insert)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|p:matches", kwlist, &doc, &event,
+                                     &in_insert))
+        return NULL;
     FwcHookSpec *spec = spec_or_error(self);
     if (!spec) return NULL;
     const char *ev = event_arg(event);
@@ -220,17 +235,19 @@ PyObject *fwc_webhook_matches(PyObject *self, PyObject *args, PyObject *kwargs)
  * With a batch (frappe_webhook_c.Batch), each hook that fires is also batch.add(hook, doc). */
 PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"hooks", "doc", "event", "in_insert", "on_error", "batch", NULL};
+    static char *kwlist[] = { "hooks", "doc", "event", "in_insert", "on_error", "batch", NULL };
     PyObject *hooks, *doc, *event, *batch = Py_None;
     int in_insert = 0;
     const char *on_error = "raise";
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|p$sO:run_webhooks", kwlist, &hooks, &doc, &event, &in_insert,
-                                     &on_error, &batch))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|p$sO:run_webhooks", kwlist, &hooks, &doc,
+                                     &event, &in_insert, &on_error, &batch))
         return NULL;
     int skip_errors;
     if (strcmp(on_error, "raise") == 0) skip_errors = 0;
     else if (strcmp(on_error, "skip") == 0) skip_errors = 1;
-    else return PyErr_Format(PyExc_ValueError, "on_error must be 'raise' or 'skip', not '%s'", on_error);
+    else
+        return PyErr_Format(PyExc_ValueError, "on_error must be 'raise' or 'skip', not '%s'",
+                            on_error);
     const char *ev = event_arg(event);
     if (!ev) return NULL;
     PyObject *seq = PySequence_Fast(hooks, "hooks must be an iterable of Webhook objects");
@@ -266,8 +283,7 @@ PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs
             PyErr_NoMemory();
             goto done;
         }
-        Py_BEGIN_ALLOW_THREADS
-        FwcArena scratch = {0};
+        Py_BEGIN_ALLOW_THREADS FwcArena scratch = { 0 };
         for (Py_ssize_t i = 0; i < n; i++) {
             if (state[i] != 2) continue;
             FwcValue v;
@@ -286,14 +302,17 @@ PyObject *fwc_py_run_webhooks(PyObject *module, PyObject *args, PyObject *kwargs
             if (skip_errors) continue;
             FwcModuleState *st = fwc_state_of(items[i]);
             if (errs[i].code == FWC_ENOMEM) PyErr_NoMemory();
-            else PyErr_Format(st->ConditionError, "%s (condition of webhook '%s')", errs[i].message, specs[i]->name);
+            else
+                PyErr_Format(st->ConditionError, "%s (condition of webhook '%s')", errs[i].message,
+                             specs[i]->name);
             Py_CLEAR(result);
             goto done;
         }
         if (fire == 3) {
             fire = call_condition(items[i], snap, &doc_obj);
             if (fire < 0) {
-                if (skip_errors && !PyErr_ExceptionMatches(PyExc_MemoryError) && !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+                if (skip_errors && !PyErr_ExceptionMatches(PyExc_MemoryError) &&
+                    !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
                     PyErr_Clear();
                     continue;
                 }
@@ -345,13 +364,11 @@ PyObject *fwc_py_eval_expr(PyObject *module, PyObject *args)
         fwc_expr_free(e);
         return NULL;
     }
-    FwcArena scratch = {0};
+    FwcArena scratch = { 0 };
     FwcValue v;
     FwcStatus status;
-    Py_BEGIN_ALLOW_THREADS
-    status = fwc_expr_eval(e, &snap->root, &scratch, &v, &err);
-    Py_END_ALLOW_THREADS
-    PyObject *res = status ? fwc_raise(st, &err) : fwc_value_to_python(&v);
+    Py_BEGIN_ALLOW_THREADS status = fwc_expr_eval(e, &snap->root, &scratch, &v, &err);
+    Py_END_ALLOW_THREADS PyObject *res = status ? fwc_raise(st, &err) : fwc_value_to_python(&v);
     fwc_arena_free(&scratch);
     fwc_snapshot_decref(snap);
     fwc_expr_free(e);

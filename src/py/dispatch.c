@@ -10,7 +10,7 @@ PyObject *fwc_dispatch(FwcModuleState *st, PyObject *hook, PyObject *doc)
 {
     FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
     if (!spec) return NULL;
-    FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc);   /* only what the request reads */
+    FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc); /* only what the request reads */
     if (!snap) return NULL;
     char msg_id[32] = "";
     long long now = 0;
@@ -24,16 +24,14 @@ PyObject *fwc_dispatch(FwcModuleState *st, PyObject *hook, PyObject *doc)
     FwcStatus status;
     fwc_spec_incref(spec);
     /* from here until the response is in, no GIL and no PyObject */
-    Py_BEGIN_ALLOW_THREADS
-    status = fwc_request_build(spec, snap, msg_id, now, &built, &err);
+    Py_BEGIN_ALLOW_THREADS status = fwc_request_build(spec, snap, msg_id, now, &built, &err);
     fwc_snapshot_decref(snap);
     if (!status) {
         status = fwc_http_send(spec, &built, &res, &err);
         if (status) fwc_built_release(&built);
     }
     fwc_spec_decref(spec);
-    Py_END_ALLOW_THREADS
-    if (status) return fwc_raise(st, &err);
+    Py_END_ALLOW_THREADS if (status) return fwc_raise(st, &err);
     PyObject *request = fwc_request_new(st, &built);
     if (!request) {
         fwc_result_free(&res);
@@ -45,7 +43,9 @@ PyObject *fwc_dispatch(FwcModuleState *st, PyObject *hook, PyObject *doc)
 /* dispatch(hook, doc) -> Response */
 PyObject *fwc_py_dispatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "dispatch() takes 2 arguments (hook, doc), %zd given", nargs);
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "dispatch() takes 2 arguments (hook, doc), %zd given",
+                            nargs);
     return fwc_dispatch(fwc_state_of_module(module), args[0], args[1]);
 }
 
@@ -55,7 +55,9 @@ static int parse_addr(PyObject *addr, int *family, uint8_t out[16])
 {
     const char *text = PyUnicode_Check(addr) ? PyUnicode_AsUTF8(addr) : NULL;
     if (!text) {
-        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "address must be str, not %.100s", Py_TYPE(addr)->tp_name);
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "address must be str, not %.100s",
+                         Py_TYPE(addr)->tp_name);
         return -1;
     }
     if (inet_pton(AF_INET, text, out) == 1) *family = 4;
@@ -80,7 +82,9 @@ PyObject *fwc_py_classify_address(PyObject *module, PyObject *addr)
 /* _address_refusal(hook, "10.1.2.3") -> the refusal text, or None when hook may connect */
 PyObject *fwc_py_address_refusal(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "_address_refusal() takes 2 arguments (hook, address)");
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError,
+                            "_address_refusal() takes 2 arguments (hook, address)");
     FwcHookSpec *spec = fwc_webhook_get_spec(fwc_state_of_module(module), args[0]);
     if (!spec) return NULL;
     int family;
@@ -90,4 +94,3 @@ PyObject *fwc_py_address_refusal(PyObject *module, PyObject *const *args, Py_ssi
     if (fwc_addr_check(spec, family, a, msg, sizeof msg) == 0) Py_RETURN_NONE;
     return PyUnicode_FromString(msg);
 }
-

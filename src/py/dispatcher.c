@@ -13,14 +13,13 @@
 static PyObject *KEY_DOCTYPE, *KEY_NAME;
 
 typedef struct {
-    PyObject_HEAD
-    FwcEngine *eng;         /* NULL only when construction failed */
+    PyObject_HEAD FwcEngine *eng; /* NULL only when construction failed */
     PyObject *on_result;
     int workers;
     long max_connections, max_per_host;
     Py_ssize_t max_queue;
     int native_http;
-    unsigned long key_serial;   /* spec whose host key is in `key`; 0 none */
+    unsigned long key_serial; /* spec whose host key is in `key`; 0 none */
     size_t key_len;
     char key[300];
 } DispatcherObject;
@@ -46,7 +45,7 @@ static int start_callbacks(FwcEngine *e, PyObject *on_result)
     }
     Py_DECREF(r);
     pthread_mutex_lock(&e->lock);
-    e->cb_started = 1;      /* cb_tid is set by the thread's first _take_results */
+    e->cb_started = 1; /* cb_tid is set by the thread's first _take_results */
     pthread_mutex_unlock(&e->lock);
     return 0;
 }
@@ -55,17 +54,16 @@ static int start_callbacks(FwcEngine *e, PyObject *on_result)
 static FwcJob **close_engine(FwcEngine *e, double timeout, size_t *n)
 {
     FwcJob **left;
-    Py_BEGIN_ALLOW_THREADS
-    left = fwc_engine_close(e, timeout, n);
-    Py_END_ALLOW_THREADS
-    return left;
+    Py_BEGIN_ALLOW_THREADS left = fwc_engine_close(e, timeout, n);
+    Py_END_ALLOW_THREADS return left;
 }
 
 static FwcEngine *make_engine(DispatcherObject *self)
 {
     FwcError err;
-    FwcEngine *e = fwc_engine_new(self->workers, self->max_connections, self->max_per_host, (size_t)self->max_queue,
-                                  self->on_result != NULL, self->native_http, &err);
+    FwcEngine *e =
+        fwc_engine_new(self->workers, self->max_connections, self->max_per_host,
+                       (size_t)self->max_queue, self->on_result != NULL, self->native_http, &err);
     if (!e) return (FwcEngine *)fwc_raise(fwc_state_of((PyObject *)self), &err);
     if (self->on_result && start_callbacks(e, self->on_result) < 0) {
         size_t n;
@@ -79,24 +77,32 @@ static FwcEngine *make_engine(DispatcherObject *self)
 
 static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"workers", "max_connections", "max_per_host", "max_queue", "on_result", "native_http", NULL};
+    static char *kwlist[] = { "workers",   "max_connections", "max_per_host",
+                              "max_queue", "on_result",       "native_http",
+                              NULL };
     int workers = 1;
     long max_connections = 64, max_per_host = 16;
     Py_ssize_t max_queue = 100000;
     PyObject *on_result = Py_None;
     int native_http = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|illnO$p:Dispatcher", kwlist, &workers, &max_connections,
-                                     &max_per_host, &max_queue, &on_result, &native_http))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|illnO$p:Dispatcher", kwlist, &workers,
+                                     &max_connections, &max_per_host, &max_queue, &on_result,
+                                     &native_http))
         return NULL;
-    if (workers < 1 || workers > 64) return PyErr_Format(PyExc_ValueError, "workers must be from 1 to 64, not %d", workers);
+    if (workers < 1 || workers > 64)
+        return PyErr_Format(PyExc_ValueError, "workers must be from 1 to 64, not %d", workers);
     if (max_connections < workers || max_connections > 100000)
-        return PyErr_Format(PyExc_ValueError, "max_connections must be from workers (%d) to 100000, not %ld", workers,
+        return PyErr_Format(PyExc_ValueError,
+                            "max_connections must be from workers (%d) to 100000, not %ld", workers,
                             max_connections);
     if (max_per_host < 1 || max_per_host > 100000)
-        return PyErr_Format(PyExc_ValueError, "max_per_host must be from 1 to 100000, not %ld", max_per_host);
-    if (max_queue < 1) return PyErr_Format(PyExc_ValueError, "max_queue must be at least 1, not %zd", max_queue);
+        return PyErr_Format(PyExc_ValueError, "max_per_host must be from 1 to 100000, not %ld",
+                            max_per_host);
+    if (max_queue < 1)
+        return PyErr_Format(PyExc_ValueError, "max_queue must be at least 1, not %zd", max_queue);
     if (on_result != Py_None && !PyCallable_Check(on_result))
-        return PyErr_Format(PyExc_TypeError, "on_result must be callable or None, not %.100s", Py_TYPE(on_result)->tp_name);
+        return PyErr_Format(PyExc_TypeError, "on_result must be callable or None, not %.100s",
+                            Py_TYPE(on_result)->tp_name);
     DispatcherObject *self = (DispatcherObject *)tp->tp_alloc(tp, 0);
     if (!self) return NULL;
     self->workers = workers;
@@ -213,17 +219,20 @@ static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
     const char *auth = up.host;
     size_t alen = up.host_len;
     const char *bracket = memchr(auth, ']', alen);
-    const char *portsep = memchr(bracket ? bracket : auth, ':', alen - (size_t)((bracket ? bracket : auth) - auth));
+    const char *portsep =
+        memchr(bracket ? bracket : auth, ':', alen - (size_t)((bracket ? bracket : auth) - auth));
     int https = slen == 5;
     int k = snprintf(out, outlen, "%.*s://%.*s%s", (int)slen, url, (int)alen, auth,
-                     portsep ? "" : https ? ":443" : ":80");
+                     portsep ? ""
+                     : https ? ":443"
+                             : ":80");
     for (int i = 0; i < k && (size_t)i < outlen; i++) out[i] = (char)tolower((unsigned char)out[i]);
 }
 
 /* A job, with its host key, doctype and name in the same allocation (one malloc per
  * enqueue, one free when it is done).  NULL when out of memory. */
-static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *snap, PyObject *doctype,
-                       PyObject *docname)
+static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *snap,
+                       PyObject *doctype, PyObject *docname)
 {
     if (self->key_serial != spec->serial) {
         /* the key of the last webhook enqueued is kept: it is the same one, mostly */
@@ -233,7 +242,8 @@ static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *s
     }
     Py_ssize_t tlen, nlen;
     const char *t = field_utf8(doctype, &tlen), *nm = field_utf8(docname, &nlen);
-    size_t size = sizeof(FwcJob) + self->key_len + 1 + (t ? (size_t)tlen + 1 : 0) + (nm ? (size_t)nlen + 1 : 0);
+    size_t size = sizeof(FwcJob) + self->key_len + 1 + (t ? (size_t)tlen + 1 : 0) +
+                  (nm ? (size_t)nlen + 1 : 0);
     FwcJob *j = malloc(size);
     if (!j) return NULL;
     memset(j, 0, sizeof *j);
@@ -267,13 +277,16 @@ static PyObject *closed_error(void)
 }
 
 /* enqueue(hook, doc, *, block=False, timeout=None) -> Delivery */
-static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
 {
     PyObject *hook = NULL, *doc = NULL;
     int block = 0;
     double timeout = -1;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs > 2) return PyErr_Format(PyExc_TypeError, "enqueue() takes 2 positional arguments, %zd given", nargs);
+    if (nargs > 2)
+        return PyErr_Format(PyExc_TypeError, "enqueue() takes 2 positional arguments, %zd given",
+                            nargs);
     if (nargs >= 1) hook = args[0];
     if (nargs >= 2) doc = args[1];
     for (Py_ssize_t i = 0; i < nkw; i++) {
@@ -288,12 +301,16 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             if (v != Py_None) {
                 timeout = PyFloat_AsDouble(v);
                 if (timeout == -1.0 && PyErr_Occurred()) return NULL;
-                if (!(timeout >= 0)) return PyErr_Format(PyExc_ValueError, "timeout must be >= 0 or None");
+                if (!(timeout >= 0))
+                    return PyErr_Format(PyExc_ValueError, "timeout must be >= 0 or None");
             }
         } else
-            return PyErr_Format(PyExc_TypeError, "enqueue() got an unexpected keyword argument '%s'", k);
+            return PyErr_Format(PyExc_TypeError,
+                                "enqueue() got an unexpected keyword argument '%s'", k);
     }
-    if (!hook || !doc) return PyErr_Format(PyExc_TypeError, "enqueue() missing required argument '%s'", hook ? "doc" : "hook");
+    if (!hook || !doc)
+        return PyErr_Format(PyExc_TypeError, "enqueue() missing required argument '%s'",
+                            hook ? "doc" : "hook");
     FwcModuleState *st = fwc_state_of((PyObject *)self);
     FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
     if (!spec) return NULL;
@@ -322,7 +339,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
         return PyErr_NoMemory();
     }
     PyObject *view = fwc_delivery_view(st, j);
-    fwc_job_decref(j);      /* the view holds it */
+    fwc_job_decref(j); /* the view holds it */
     if (!view) return NULL;
     FwcWorker *waker = NULL;
     pthread_mutex_lock(&e->lock);
@@ -338,15 +355,13 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
                 if (left <= 0) break;
                 if (left < slice) slice = left;
             }
-            Py_BEGIN_ALLOW_THREADS
-            pthread_mutex_lock(&e->lock);
+            Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&e->lock);
             e->room_waiters++;
             fwc_engine_wait(e, fwc_engine_has_room, slice);
             e->room_waiters--;
             r = fwc_engine_push(e, j, &waker);
             pthread_mutex_unlock(&e->lock);
-            Py_END_ALLOW_THREADS
-            if (r != 1) break;
+            Py_END_ALLOW_THREADS if (r != 1) break;
             if (PyErr_CheckSignals() < 0) {
                 Py_DECREF(view);
                 return NULL;
@@ -378,10 +393,11 @@ static int parse_timeout(PyObject *o, double *out, const char *what)
 /* flush(timeout=None) -> the deliveries not yet delivered (queued, in flight, scheduled) */
 static PyObject *Dispatcher_flush(DispatcherObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"timeout", NULL};
+    static char *kwlist[] = { "timeout", NULL };
     PyObject *t = Py_None;
     double timeout;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:flush", kwlist, &t) || parse_timeout(t, &timeout, "timeout") < 0)
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:flush", kwlist, &t) ||
+        parse_timeout(t, &timeout, "timeout") < 0)
         return NULL;
     FwcEngine *e = self->eng;
     if (e->dead) return PyList_New(0);
@@ -393,12 +409,10 @@ static PyObject *Dispatcher_flush(DispatcherObject *self, PyObject *args, PyObje
             if (left < slice) slice = left > 0 ? left : 0;
         }
         int ok;
-        Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&e->lock);
+        Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&e->lock);
         ok = fwc_engine_wait(e, fwc_engine_drained, slice);
         pthread_mutex_unlock(&e->lock);
-        Py_END_ALLOW_THREADS
-        if (ok || (deadline >= 0 && fwc_mono_now() >= deadline)) break;
+        Py_END_ALLOW_THREADS if (ok || (deadline >= 0 && fwc_mono_now() >= deadline)) break;
         if (PyErr_CheckSignals() < 0) return NULL;
     }
     size_t n;
@@ -433,7 +447,7 @@ static PyObject *Dispatcher_scheduled(DispatcherObject *self, PyObject *unused)
 /* close(timeout=5.0) -> the deliveries not delivered */
 static PyObject *Dispatcher_close(DispatcherObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"timeout", NULL};
+    static char *kwlist[] = { "timeout", NULL };
     PyObject *t = NULL;
     double timeout = 5.0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:close", kwlist, &t)) return NULL;
@@ -477,9 +491,10 @@ static PyObject *Dispatcher_stats(DispatcherObject *self, PyObject *unused)
     v[10] = e->native_attempts;
     pthread_mutex_unlock(&e->lock);
     if (dead) memset(v, 0, sizeof v);
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled", v[2],
-                         "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5], "connections_opened", v[6],
-                         "connections_reused", v[7], "enqueued", v[8], "attempts", v[9], "native_attempts", v[10]);
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled",
+                         v[2], "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5],
+                         "connections_opened", v[6], "connections_reused", v[7], "enqueued", v[8],
+                         "attempts", v[9], "native_attempts", v[10]);
 }
 
 static PyObject *Dispatcher_get_closed(DispatcherObject *self, void *c)
@@ -490,10 +505,22 @@ static PyObject *Dispatcher_get_closed(DispatcherObject *self, void *c)
     return PyBool_FromLong(closed);
 }
 
-static PyObject *Dispatcher_get_workers(DispatcherObject *self, void *c) { return PyLong_FromLong(self->workers); }
-static PyObject *Dispatcher_get_max_connections(DispatcherObject *self, void *c) { return PyLong_FromLong(self->max_connections); }
-static PyObject *Dispatcher_get_max_per_host(DispatcherObject *self, void *c) { return PyLong_FromLong(self->max_per_host); }
-static PyObject *Dispatcher_get_max_queue(DispatcherObject *self, void *c) { return PyLong_FromSsize_t(self->max_queue); }
+static PyObject *Dispatcher_get_workers(DispatcherObject *self, void *c)
+{
+    return PyLong_FromLong(self->workers);
+}
+static PyObject *Dispatcher_get_max_connections(DispatcherObject *self, void *c)
+{
+    return PyLong_FromLong(self->max_connections);
+}
+static PyObject *Dispatcher_get_max_per_host(DispatcherObject *self, void *c)
+{
+    return PyLong_FromLong(self->max_per_host);
+}
+static PyObject *Dispatcher_get_max_queue(DispatcherObject *self, void *c)
+{
+    return PyLong_FromSsize_t(self->max_queue);
+}
 static PyObject *Dispatcher_get_on_result(DispatcherObject *self, void *c)
 {
     return Py_NewRef(self->on_result ? self->on_result : Py_None);
@@ -501,8 +528,8 @@ static PyObject *Dispatcher_get_on_result(DispatcherObject *self, void *c)
 
 static PyObject *Dispatcher_repr(DispatcherObject *self)
 {
-    return PyUnicode_FromFormat("<Dispatcher workers=%d max_connections=%ld max_per_host=%ld%s>", self->workers,
-                                self->max_connections, self->max_per_host,
+    return PyUnicode_FromFormat("<Dispatcher workers=%d max_connections=%ld max_per_host=%ld%s>",
+                                self->workers, self->max_connections, self->max_per_host,
                                 self->eng->closed && !self->eng->dead ? " closed" : "");
 }
 
@@ -521,40 +548,49 @@ static int Dispatcher_clear(DispatcherObject *self)
 }
 
 static PyMethodDef Dispatcher_methods[] = {
-    {"enqueue", (PyCFunction)(void (*)(void))Dispatcher_enqueue, METH_FASTCALL | METH_KEYWORDS,
-     "enqueue(hook, doc, *, block=False, timeout=None) -> Delivery: snapshot doc now, deliver in the background"},
-    {"flush", (PyCFunction)(void (*)(void))Dispatcher_flush, METH_VARARGS | METH_KEYWORDS,
-     "flush(timeout=None) -> list of the deliveries not delivered yet, after waiting until nothing is queued or in flight"},
-    {"scheduled", (PyCFunction)Dispatcher_scheduled, METH_NOARGS, "scheduled() -> deliveries waiting for a retry, soonest first"},
-    {"close", (PyCFunction)(void (*)(void))Dispatcher_close, METH_VARARGS | METH_KEYWORDS,
-     "close(timeout=5.0) -> list of every delivery not delivered: stops intake, finishes what it can in time, stops"},
-    {"stats", (PyCFunction)Dispatcher_stats, METH_NOARGS, "stats() -> dict of counters"},
-    {"__enter__", (PyCFunction)Dispatcher_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)Dispatcher_exit, METH_VARARGS, NULL},
-    {NULL},
+    { "enqueue", (PyCFunction)(void (*)(void))Dispatcher_enqueue, METH_FASTCALL | METH_KEYWORDS,
+      "enqueue(hook, doc, *, block=False, timeout=None) -> Delivery: snapshot doc now, deliver in "
+      "the background" },
+    { "flush", (PyCFunction)(void (*)(void))Dispatcher_flush, METH_VARARGS | METH_KEYWORDS,
+      "flush(timeout=None) -> list of the deliveries not delivered yet, after waiting until "
+      "nothing is queued or in flight" },
+    { "scheduled", (PyCFunction)Dispatcher_scheduled, METH_NOARGS,
+      "scheduled() -> deliveries waiting for a retry, soonest first" },
+    { "close", (PyCFunction)(void (*)(void))Dispatcher_close, METH_VARARGS | METH_KEYWORDS,
+      "close(timeout=5.0) -> list of every delivery not delivered: stops intake, finishes what it "
+      "can in time, stops" },
+    { "stats", (PyCFunction)Dispatcher_stats, METH_NOARGS, "stats() -> dict of counters" },
+    { "__enter__", (PyCFunction)Dispatcher_enter, METH_NOARGS, NULL },
+    { "__exit__", (PyCFunction)Dispatcher_exit, METH_VARARGS, NULL },
+    { NULL },
 };
 
 static PyGetSetDef Dispatcher_getset[] = {
-    {"closed", (getter)Dispatcher_get_closed, NULL, "True after close()", NULL},
-    {"workers", (getter)Dispatcher_get_workers, NULL, "worker threads", NULL},
-    {"max_connections", (getter)Dispatcher_get_max_connections, NULL, "connections (and transfers) in flight, all workers", NULL},
-    {"max_per_host", (getter)Dispatcher_get_max_per_host, NULL, "transfers in flight per host (scheme://host:port)", NULL},
-    {"max_queue", (getter)Dispatcher_get_max_queue, NULL, "deliveries waiting to start before enqueue raises QueueFull", NULL},
-    {"on_result", (getter)Dispatcher_get_on_result, NULL, "callback after every attempt, or None", NULL},
-    {NULL},
+    { "closed", (getter)Dispatcher_get_closed, NULL, "True after close()", NULL },
+    { "workers", (getter)Dispatcher_get_workers, NULL, "worker threads", NULL },
+    { "max_connections", (getter)Dispatcher_get_max_connections, NULL,
+      "connections (and transfers) in flight, all workers", NULL },
+    { "max_per_host", (getter)Dispatcher_get_max_per_host, NULL,
+      "transfers in flight per host (scheme://host:port)", NULL },
+    { "max_queue", (getter)Dispatcher_get_max_queue, NULL,
+      "deliveries waiting to start before enqueue raises QueueFull", NULL },
+    { "on_result", (getter)Dispatcher_get_on_result, NULL, "callback after every attempt, or None",
+      NULL },
+    { NULL },
 };
 
 static PyType_Slot Dispatcher_slots[] = {
-    {Py_tp_new, Dispatcher_new},
-    {Py_tp_dealloc, Dispatcher_dealloc},
-    {Py_tp_traverse, Dispatcher_traverse},
-    {Py_tp_clear, Dispatcher_clear},
-    {Py_tp_repr, Dispatcher_repr},
-    {Py_tp_methods, Dispatcher_methods},
-    {Py_tp_getset, Dispatcher_getset},
-    {Py_tp_doc, "Dispatcher(workers=1, max_connections=64, max_per_host=16, max_queue=100000, on_result=None, *, native_http=True):\n"
-                "delivers webhooks in the background on native threads, with retries."},
-    {0, NULL},
+    { Py_tp_new, Dispatcher_new },
+    { Py_tp_dealloc, Dispatcher_dealloc },
+    { Py_tp_traverse, Dispatcher_traverse },
+    { Py_tp_clear, Dispatcher_clear },
+    { Py_tp_repr, Dispatcher_repr },
+    { Py_tp_methods, Dispatcher_methods },
+    { Py_tp_getset, Dispatcher_getset },
+    { Py_tp_doc, "Dispatcher(workers=1, max_connections=64, max_per_host=16, max_queue=100000, "
+                 "on_result=None, *, native_http=True):\n"
+                 "delivers webhooks in the background on native threads, with retries." },
+    { 0, NULL },
 };
 
 static PyType_Spec dispatcher_spec = {
@@ -564,7 +600,6 @@ static PyType_Spec dispatcher_spec = {
     .slots = Dispatcher_slots,
 };
 
-
 int fwc_dispatcher_init(PyObject *m, FwcModuleState *st)
 {
     if (!KEY_DOCTYPE && !(KEY_DOCTYPE = PyUnicode_InternFromString("doctype"))) return -1;
@@ -573,12 +608,14 @@ int fwc_dispatcher_init(PyObject *m, FwcModuleState *st)
     PyObject *full = queue ? PyObject_GetAttrString(queue, "Full") : NULL;
     Py_XDECREF(queue);
     if (!full) return -1;
-    st->QueueFull = PyErr_NewExceptionWithDoc("frappe_webhook_c.QueueFull",
-                                              "Dispatcher.enqueue(): the queue holds max_queue deliveries.", full, NULL);
+    st->QueueFull = PyErr_NewExceptionWithDoc(
+        "frappe_webhook_c.QueueFull", "Dispatcher.enqueue(): the queue holds max_queue deliveries.",
+        full, NULL);
     Py_DECREF(full);
     if (!st->QueueFull || PyModule_AddObjectRef(m, "QueueFull", st->QueueFull) < 0) return -1;
     st->DispatcherType = PyType_FromModuleAndSpec(m, &dispatcher_spec, NULL);
-    if (!st->DispatcherType || PyModule_AddType(m, (PyTypeObject *)st->DispatcherType) < 0) return -1;
+    if (!st->DispatcherType || PyModule_AddType(m, (PyTypeObject *)st->DispatcherType) < 0)
+        return -1;
     st->DeliveryType = PyType_FromModuleAndSpec(m, &fwc_delivery_spec, NULL);
     if (!st->DeliveryType || PyModule_AddType(m, (PyTypeObject *)st->DeliveryType) < 0) return -1;
     return 0;

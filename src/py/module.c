@@ -6,7 +6,7 @@
 /* _dumps(obj, style="dumps") -> str, for differential tests against json.dumps */
 static PyObject *py_dumps(PyObject *m, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"obj", "style", NULL};
+    static char *kwlist[] = { "obj", "style", NULL };
     PyObject *obj;
     const char *style = "dumps";
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|s:_dumps", kwlist, &obj, &style)) return NULL;
@@ -19,11 +19,10 @@ static PyObject *py_dumps(PyObject *m, PyObject *args, PyObject *kwargs)
     FwcBuf out = FWC_BUF_INIT;
     FwcError err;
     FwcStatus st;
-    Py_BEGIN_ALLOW_THREADS
-    st = fwc_json_write(&out, &snap->root, js, &err);
-    Py_END_ALLOW_THREADS
-    PyObject *res = st ? fwc_raise(fwc_state_of_module(m), &err)
-                       : PyUnicode_DecodeASCII(out.data ? out.data : "", (Py_ssize_t)out.len, NULL);
+    Py_BEGIN_ALLOW_THREADS st = fwc_json_write(&out, &snap->root, js, &err);
+    Py_END_ALLOW_THREADS PyObject *res =
+        st ? fwc_raise(fwc_state_of_module(m), &err)
+           : PyUnicode_DecodeASCII(out.data ? out.data : "", (Py_ssize_t)out.len, NULL);
     fwc_buf_free(&out);
     fwc_snapshot_decref(snap);
     return res;
@@ -44,18 +43,20 @@ static PyObject *py_snapshot(PyObject *m, PyObject *doc)
  * writer makes of the parsed tree instead (the template body path). */
 static PyObject *py_loads(PyObject *m, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"text", "style", NULL};
+    static char *kwlist[] = { "text", "style", NULL };
     PyObject *text;
     const char *style = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|z:_loads", kwlist, &text, &style)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|z:_loads", kwlist, &text, &style))
+        return NULL;
     if (style && strcmp(style, "dumps") && strcmp(style, "as_json"))
         return PyErr_Format(PyExc_ValueError, "unknown style %s", style);
     /* bytes are parsed as they are (to test malformed UTF-8) */
     PyObject *bytes = PyBytes_Check(text) ? Py_NewRef(text)
-                      : PyUnicode_Check(text) ? PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
-                      : PyErr_Format(PyExc_TypeError, "_loads() needs str or bytes");
+                      : PyUnicode_Check(text)
+                          ? PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
+                          : PyErr_Format(PyExc_TypeError, "_loads() needs str or bytes");
     if (!bytes) return NULL;
-    FwcArena arena = {0};
+    FwcArena arena = { 0 };
     FwcBuf out = FWC_BUF_INIT;
     FwcValue v;
     FwcError err;
@@ -68,16 +69,16 @@ static PyObject *py_loads(PyObject *m, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     }
     memcpy(copy, PyBytes_AS_STRING(bytes), n);
-    Py_BEGIN_ALLOW_THREADS
-    st = fwc_json_parse(&arena, copy, n, &v, &err);
+    Py_BEGIN_ALLOW_THREADS st = fwc_json_parse(&arena, copy, n, &v, &err);
     if (!st && style)
-        st = fwc_json_write(&out, &v, strcmp(style, "dumps") ? FWC_JSON_AS_JSON : FWC_JSON_DUMPS, &err);
-    Py_END_ALLOW_THREADS
-    PyObject *res;
+        st = fwc_json_write(&out, &v, strcmp(style, "dumps") ? FWC_JSON_AS_JSON : FWC_JSON_DUMPS,
+                            &err);
+    Py_END_ALLOW_THREADS PyObject *res;
     if (st == FWC_ENOMEM) res = PyErr_NoMemory();
     else if (st == FWC_ETYPE) res = PyErr_Format(PyExc_TypeError, "%s", err.message);
     else if (st) res = PyErr_Format(PyExc_ValueError, "%s", err.message);
-    else if (style) res = PyUnicode_DecodeASCII(out.data ? out.data : "", (Py_ssize_t)out.len, NULL);
+    else if (style)
+        res = PyUnicode_DecodeASCII(out.data ? out.data : "", (Py_ssize_t)out.len, NULL);
     else res = fwc_value_to_python(&v);
     fwc_buf_free(&out);
     fwc_arena_free(&arena);
@@ -87,34 +88,44 @@ static PyObject *py_loads(PyObject *m, PyObject *args, PyObject *kwargs)
 }
 
 static PyMethodDef module_methods[] = {
-    {"sign", (PyCFunction)(void (*)(void))fwc_py_sign, METH_VARARGS | METH_KEYWORDS,
-     "sign(secret, body, scheme='frappe', *, msg_id=None, timestamp=None) -> dict of headers"},
-    {"verify", (PyCFunction)(void (*)(void))fwc_py_verify, METH_VARARGS | METH_KEYWORDS,
-     "verify(secret, body, headers, scheme='frappe', *, tolerance=300) -> bool"},
-    {"_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS, "test entry point: JSON writer"},
-    {"_snapshot", (PyCFunction)py_snapshot, METH_O, "test entry point: snapshot round trip"},
-    {"run_webhooks", (PyCFunction)(void (*)(void))fwc_py_run_webhooks, METH_VARARGS | METH_KEYWORDS,
-     "run_webhooks(hooks, doc, event, in_insert=False, *, on_error='raise', batch=None) -> list of the hooks that fire, "
-     "in order (each also added to batch)"},
-    {"_eval", (PyCFunction)fwc_py_eval_expr, METH_VARARGS, "test entry point: _eval(expression, doc) -> value"},
-    {"dispatch", (PyCFunction)(void (*)(void))fwc_py_dispatch, METH_FASTCALL,
-     "dispatch(hook, doc) -> Response: build hook's request for doc and send it now (GIL released)"},
-    {"_classify_address", (PyCFunction)fwc_py_classify_address, METH_O,
-     "test entry point: why SSRF protection refuses an address, or None"},
-    {"_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
-     "test entry point: the refusal text for hook and address, or None"},
-    {"_loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS, "test entry point: JSON parser"},
-    {"_render", (PyCFunction)(void (*)(void))fwc_py_render, METH_VARARGS | METH_KEYWORDS,
-     "test entry point: _render(template, doc, json_escape=False) -> rendered text"},
-    {"_take_results", (PyCFunction)fwc_py_take_results, METH_O, "internal: the on_result thread's next batch"},
-    {"_release_engine", (PyCFunction)fwc_py_release_engine, METH_O, "internal: the on_result thread ended"},
-    {"_close_all", (PyCFunction)fwc_py_close_all, METH_O, "internal: close every open Dispatcher (interpreter exit)"},
-    {NULL},
+    { "sign", (PyCFunction)(void (*)(void))fwc_py_sign, METH_VARARGS | METH_KEYWORDS,
+      "sign(secret, body, scheme='frappe', *, msg_id=None, timestamp=None) -> dict of headers" },
+    { "verify", (PyCFunction)(void (*)(void))fwc_py_verify, METH_VARARGS | METH_KEYWORDS,
+      "verify(secret, body, headers, scheme='frappe', *, tolerance=300) -> bool" },
+    { "_dumps", (PyCFunction)(void (*)(void))py_dumps, METH_VARARGS | METH_KEYWORDS,
+      "test entry point: JSON writer" },
+    { "_snapshot", (PyCFunction)py_snapshot, METH_O, "test entry point: snapshot round trip" },
+    { "run_webhooks", (PyCFunction)(void (*)(void))fwc_py_run_webhooks,
+      METH_VARARGS | METH_KEYWORDS,
+      "run_webhooks(hooks, doc, event, in_insert=False, *, on_error='raise', batch=None) -> list "
+      "of the hooks that fire, "
+      "in order (each also added to batch)" },
+    { "_eval", (PyCFunction)fwc_py_eval_expr, METH_VARARGS,
+      "test entry point: _eval(expression, doc) -> value" },
+    { "dispatch", (PyCFunction)(void (*)(void))fwc_py_dispatch, METH_FASTCALL,
+      "dispatch(hook, doc) -> Response: build hook's request for doc and send it now (GIL "
+      "released)" },
+    { "_classify_address", (PyCFunction)fwc_py_classify_address, METH_O,
+      "test entry point: why SSRF protection refuses an address, or None" },
+    { "_address_refusal", (PyCFunction)(void (*)(void))fwc_py_address_refusal, METH_FASTCALL,
+      "test entry point: the refusal text for hook and address, or None" },
+    { "_loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS,
+      "test entry point: JSON parser" },
+    { "_render", (PyCFunction)(void (*)(void))fwc_py_render, METH_VARARGS | METH_KEYWORDS,
+      "test entry point: _render(template, doc, json_escape=False) -> rendered text" },
+    { "_take_results", (PyCFunction)fwc_py_take_results, METH_O,
+      "internal: the on_result thread's next batch" },
+    { "_release_engine", (PyCFunction)fwc_py_release_engine, METH_O,
+      "internal: the on_result thread ended" },
+    { "_close_all", (PyCFunction)fwc_py_close_all, METH_O,
+      "internal: close every open Dispatcher (interpreter exit)" },
+    { NULL },
 };
 
 /* ---------- init ---------- */
 
-static int add_exception(PyObject *m, PyObject **slot, const char *name, PyObject *base, const char *doc)
+static int add_exception(PyObject *m, PyObject **slot, const char *name, PyObject *base,
+                         const char *doc)
 {
     char qualname[128];
     snprintf(qualname, sizeof qualname, "frappe_webhook_c.%s", name);
@@ -135,7 +146,8 @@ static int module_exec(PyObject *m)
     FwcModuleState *st = fwc_state_of_module(m);
     if (fwc_snapshot_init() < 0) return -1;
     if (fwc_http_global_init() < 0) {
-        PyErr_SetString(PyExc_ImportError, "frappe_webhook_c: libcurl global initialisation failed");
+        PyErr_SetString(PyExc_ImportError,
+                        "frappe_webhook_c: libcurl global initialisation failed");
         return -1;
     }
     if (add_exception(m, &st->ValidationError, "ValidationError", PyExc_ValueError,
@@ -147,7 +159,8 @@ static int module_exec(PyObject *m)
         add_exception(m, &st->DeliveryError, "DeliveryError", PyExc_Exception,
                       "A delivery did not succeed (raise_for_status).") < 0)
         return -1;
-    if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 || add_type(m, &st->RequestType, &fwc_request_spec) < 0 ||
+    if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 ||
+        add_type(m, &st->RequestType, &fwc_request_spec) < 0 ||
         add_type(m, &st->ResponseType, &fwc_response_spec) < 0)
         return -1;
     if (fwc_dispatcher_init(m, st) < 0) return -1;
@@ -191,8 +204,8 @@ static int module_clear(PyObject *m)
 static void module_free(void *m) { module_clear((PyObject *)m); }
 
 static PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, module_exec},
-    {0, NULL},
+    { Py_mod_exec, module_exec },
+    { 0, NULL },
 };
 
 static PyModuleDef module_def = {

@@ -43,10 +43,13 @@ struct FwcModuleState {
 
 /* Remembers the module definition the state accessors look types up by (module init). */
 void fwc_state_init(PyModuleDef *def);
-FwcModuleState *fwc_state_of_type(PyTypeObject *tp);   /* borrowed; for heap types */
+FwcModuleState *fwc_state_of_type(PyTypeObject *tp); /* borrowed; for heap types */
 FwcModuleState *fwc_state_of_module(PyObject *m);
 /* The module state of an instance of one of the module's heap types (borrowed). */
-static inline FwcModuleState *fwc_state_of(PyObject *obj) { return fwc_state_of_type(Py_TYPE(obj)); }
+static inline FwcModuleState *fwc_state_of(PyObject *obj)
+{
+    return fwc_state_of_type(Py_TYPE(obj));
+}
 /* Raises the Python exception for a GIL-free error; returns NULL. */
 PyObject *fwc_raise(FwcModuleState *st, const FwcError *err);
 
@@ -102,14 +105,13 @@ PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs);
 /* ---------- the Webhook (webhook.c, webhook_object.c, webhook_kwargs.c) ---------- */
 
 typedef struct {
-    PyObject_HEAD
-    FwcHookSpec *spec;
-    PyObject *attrs;    /* normalised keyword values, for the read-only attributes */
-    FwcShape *shape;    /* what a request reads of the document, NULL: all of it */
+    PyObject_HEAD FwcHookSpec *spec;
+    PyObject *attrs; /* normalised keyword values, for the read-only attributes */
+    FwcShape *shape; /* what a request reads of the document, NULL: all of it */
 } FwcWebhookObject;
 
-int fwc_webhook_clear(FwcWebhookObject *self);      /* tp_clear */
-void fwc_webhook_dealloc(FwcWebhookObject *self);   /* tp_dealloc */
+int fwc_webhook_clear(FwcWebhookObject *self);    /* tp_clear */
+void fwc_webhook_dealloc(FwcWebhookObject *self); /* tp_dealloc */
 /* The spec of a Webhook object (borrowed), or NULL when obj is not a Webhook. */
 FwcHookSpec *fwc_webhook_spec_of(PyObject *obj);
 /* The spec of a Webhook object (borrowed), or NULL + TypeError. */

@@ -13,7 +13,8 @@ static void syntax_error(FwcModuleState *st, const FwcError *err)
         PyErr_SetString(st->ValidationError, "Illegal template");
         return;
     }
-    PyErr_Format(st->ValidationError, "Syntax error in template: line %d: %s", err->line > 0 ? err->line : 1, err->message);
+    PyErr_Format(st->ValidationError, "Syntax error in template: line %d: %s",
+                 err->line > 0 ? err->line : 1, err->message);
 }
 
 int fwc_template_compile(FwcModuleState *st, const char *src, FwcTemplate **out)
@@ -30,10 +31,12 @@ int fwc_template_compile(FwcModuleState *st, const char *src, FwcTemplate **out)
 /* _render(template, doc, json_escape=False) -> str: the rendered text */
 PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"template", "doc", "json_escape", NULL};
+    static char *kwlist[] = { "template", "doc", "json_escape", NULL };
     PyObject *src, *doc;
     int json_escape = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UO|p:_render", kwlist, &src, &doc, &json_escape)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UO|p:_render", kwlist, &src, &doc,
+                                     &json_escape))
+        return NULL;
     FwcModuleState *st = fwc_state_of_module(module);
     Py_ssize_t n;
     const char *u = PyUnicode_AsUTF8AndSize(src, &n);
@@ -56,11 +59,11 @@ PyObject *fwc_py_render(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     FwcBuf out = FWC_BUF_INIT;
     FwcStatus status;
-    Py_BEGIN_ALLOW_THREADS
-    status = fwc_tmpl_render(t, &snap->root, json_escape, &out, &err);
-    Py_END_ALLOW_THREADS
-    PyObject *res = status ? fwc_raise(st, &err)
-                           : PyUnicode_DecodeUTF8(out.data ? out.data : "", (Py_ssize_t)out.len, "surrogatepass");
+    Py_BEGIN_ALLOW_THREADS status = fwc_tmpl_render(t, &snap->root, json_escape, &out, &err);
+    Py_END_ALLOW_THREADS PyObject *res =
+        status
+            ? fwc_raise(st, &err)
+            : PyUnicode_DecodeUTF8(out.data ? out.data : "", (Py_ssize_t)out.len, "surrogatepass");
     fwc_buf_free(&out);
     fwc_snapshot_decref(snap);
     fwc_tmpl_free(t);

@@ -3,9 +3,8 @@
 #include "py/py.h"
 
 typedef struct {
-    PyObject_HEAD
-    FwcBuilt built;
-    PyObject *body, *data, *headers;    /* created on first access */
+    PyObject_HEAD FwcBuilt built;
+    PyObject *body, *data, *headers; /* created on first access */
 } RequestObject;
 
 PyObject *fwc_request_new(FwcModuleState *st, FwcBuilt *built)
@@ -32,12 +31,20 @@ static void Request_dealloc(RequestObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *Request_get_method(RequestObject *self, void *c) { return PyUnicode_FromString(self->built.method); }
-static PyObject *Request_get_url(RequestObject *self, void *c) { return PyUnicode_FromString(self->built.url); }
+static PyObject *Request_get_method(RequestObject *self, void *c)
+{
+    return PyUnicode_FromString(self->built.method);
+}
+static PyObject *Request_get_url(RequestObject *self, void *c)
+{
+    return PyUnicode_FromString(self->built.url);
+}
 
 static PyObject *Request_get_body(RequestObject *self, void *c)
 {
-    if (!self->body) self->body = PyBytes_FromStringAndSize(self->built.body.data, (Py_ssize_t)self->built.body.len);
+    if (!self->body)
+        self->body =
+            PyBytes_FromStringAndSize(self->built.body.data, (Py_ssize_t)self->built.body.len);
     return Py_XNewRef(self->body);
 }
 
@@ -52,7 +59,8 @@ static PyObject *Request_get_headers(RequestObject *self, void *c)
     if (!self->headers) {
         PyObject *list = PyList_New((Py_ssize_t)self->built.nheaders);
         for (size_t i = 0; list && i < self->built.nheaders; i++) {
-            PyObject *t = Py_BuildValue("(ss)", self->built.headers[i].name, self->built.headers[i].value);
+            PyObject *t =
+                Py_BuildValue("(ss)", self->built.headers[i].name, self->built.headers[i].value);
             if (!t) Py_CLEAR(list);
             else PyList_SET_ITEM(list, (Py_ssize_t)i, t);
         }
@@ -63,25 +71,27 @@ static PyObject *Request_get_headers(RequestObject *self, void *c)
 
 static PyObject *Request_repr(RequestObject *self)
 {
-    return PyUnicode_FromFormat("<Request %s %s, %zu body bytes>", self->built.method, self->built.url,
-                                self->built.body.len);
+    return PyUnicode_FromFormat("<Request %s %s, %zu body bytes>", self->built.method,
+                                self->built.url, self->built.body.len);
 }
 
 static PyGetSetDef Request_getset[] = {
-    {"method", (getter)Request_get_method, NULL, "HTTP method", NULL},
-    {"url", (getter)Request_get_url, NULL, "request URL (rendered when dynamic)", NULL},
-    {"headers", (getter)Request_get_headers, NULL, "headers as an ordered list of (name, value) pairs", NULL},
-    {"body", (getter)Request_get_body, NULL, "exact body bytes", NULL},
-    {"data", (getter)Request_get_data, NULL, "the data Frappe would have built (before JSON encoding)", NULL},
-    {NULL},
+    { "method", (getter)Request_get_method, NULL, "HTTP method", NULL },
+    { "url", (getter)Request_get_url, NULL, "request URL (rendered when dynamic)", NULL },
+    { "headers", (getter)Request_get_headers, NULL,
+      "headers as an ordered list of (name, value) pairs", NULL },
+    { "body", (getter)Request_get_body, NULL, "exact body bytes", NULL },
+    { "data", (getter)Request_get_data, NULL,
+      "the data Frappe would have built (before JSON encoding)", NULL },
+    { NULL },
 };
 
 static PyType_Slot Request_slots[] = {
-    {Py_tp_dealloc, Request_dealloc},
-    {Py_tp_repr, Request_repr},
-    {Py_tp_getset, Request_getset},
-    {Py_tp_doc, "A built webhook request: method, url, headers, body and data."},
-    {0, NULL},
+    { Py_tp_dealloc, Request_dealloc },
+    { Py_tp_repr, Request_repr },
+    { Py_tp_getset, Request_getset },
+    { Py_tp_doc, "A built webhook request: method, url, headers, body and data." },
+    { 0, NULL },
 };
 
 PyType_Spec fwc_request_spec = {

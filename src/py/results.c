@@ -14,10 +14,8 @@ PyObject *fwc_py_take_results(PyObject *module, PyObject *cap)
     FwcEngine *e = capsule_engine(cap);
     if (!e) return NULL;
     FwcEvent *batch;
-    Py_BEGIN_ALLOW_THREADS
-    batch = fwc_engine_take_events(e);
-    Py_END_ALLOW_THREADS
-    if (!batch) Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS batch = fwc_engine_take_events(e);
+    Py_END_ALLOW_THREADS if (!batch) Py_RETURN_NONE;
     FwcModuleState *st = fwc_state_of_module(module);
     PyObject *list = PyList_New(0);
     while (batch) {
@@ -54,10 +52,9 @@ PyObject *fwc_py_close_all(PyObject *module, PyObject *arg)
     while ((e = fwc_engine_next_open())) {
         size_t n;
         FwcJob **jobs;
-        Py_BEGIN_ALLOW_THREADS
-        jobs = fwc_engine_close(e, timeout, &n);
-        Py_END_ALLOW_THREADS
-        PyObject *views = fwc_delivery_views(fwc_state_of_module(module), jobs, n);
+        Py_BEGIN_ALLOW_THREADS jobs = fwc_engine_close(e, timeout, &n);
+        Py_END_ALLOW_THREADS PyObject *views =
+            fwc_delivery_views(fwc_state_of_module(module), jobs, n);
         fwc_engine_decref(e);
         if (!views || PyList_Append(out, views) < 0) {
             Py_XDECREF(views);

@@ -3,7 +3,7 @@
 #include "py/py.h"
 #include <openssl/crypto.h>
 
-#define BIG_BODY (64 * 1024)   /* below this, releasing the GIL costs more than it saves */
+#define BIG_BODY (64 * 1024) /* below this, releasing the GIL costs more than it saves */
 
 /* ---------- Python-facing helpers (GIL held) ---------- */
 
@@ -11,7 +11,7 @@
 typedef struct {
     Py_buffer view;
     int has_view;
-    PyObject *owned;    /* contiguous copy of a non-contiguous buffer */
+    PyObject *owned; /* contiguous copy of a non-contiguous buffer */
     const char *p;
     size_t n;
 } ArgBytes;
@@ -60,7 +60,7 @@ static int arg_bytes(PyObject *obj, const char *what, ArgBytes *b)
 
 static int arg_scheme(PyObject *obj, FwcSigScheme *out)
 {
-    if (!obj) return 0;     /* default "frappe" */
+    if (!obj) return 0; /* default "frappe" */
     if (!PyUnicode_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "scheme must be str, not %.100s", Py_TYPE(obj)->tp_name);
         return -1;
@@ -106,13 +106,13 @@ static int arg_nonneg_int(PyObject *obj, const char *what, long long big, long l
 
 PyObject *fwc_py_sign(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"secret", "body", "scheme", "msg_id", "timestamp", NULL};
+    static char *kwlist[] = { "secret", "body", "scheme", "msg_id", "timestamp", NULL };
     PyObject *secret_o, *body_o, *scheme_o = NULL, *msg_id_o = Py_None, *ts_o = Py_None;
     PyObject *result = NULL, *value = NULL;
-    ArgBytes secret = {0}, body = {0};
+    ArgBytes secret = { 0 }, body = { 0 };
     FwcSigScheme scheme = FWC_SIG_FRAPPE;
     FwcSigHeader hdr[3];
-    FwcError err = {0};
+    FwcError err = { 0 };
     const char *msg_id = NULL;
     long long timestamp = -1;
     int n;
@@ -146,8 +146,8 @@ PyObject *fwc_py_sign(PyObject *module, PyObject *args, PyObject *kwargs)
     if (ts_o != Py_None && arg_nonneg_int(ts_o, "timestamp", -1, &timestamp) < 0) goto error;
 
     if (body.n > BIG_BODY) {
-        Py_BEGIN_ALLOW_THREADS
-        n = fwc_sign(scheme, secret.p, secret.n, body.p, body.n, msg_id, timestamp, hdr, &err);
+        Py_BEGIN_ALLOW_THREADS n =
+            fwc_sign(scheme, secret.p, secret.n, body.p, body.n, msg_id, timestamp, hdr, &err);
         Py_END_ALLOW_THREADS
     } else {
         n = fwc_sign(scheme, secret.p, secret.n, body.p, body.n, msg_id, timestamp, hdr, &err);
@@ -223,8 +223,8 @@ static void match_header(PyObject *key, PyObject *value, const char *const *name
 /* Looks up names case-insensitively in a Mapping (anything with items()).  found[i] gets
  * a new reference to the value, or stays NULL.  The references keep the values alive
  * while the GIL is released, whatever happens to the mapping meanwhile. */
-static int find_headers(PyObject *headers, const char *const *names, int nnames,
-                        PyObject **found, int *dup)
+static int find_headers(PyObject *headers, const char *const *names, int nnames, PyObject **found,
+                        int *dup)
 {
     PyObject *meth = NULL, *items = NULL, *seq = NULL;
 
@@ -252,8 +252,8 @@ static int find_headers(PyObject *headers, const char *const *names, int nnames,
             PyErr_SetString(PyExc_TypeError, "headers.items() must yield (name, value) pairs");
             goto error;
         }
-        match_header(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), names, nnames,
-                     found, dup);
+        match_header(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), names, nnames, found,
+                     dup);
     }
     Py_DECREF(meth);
     Py_DECREF(items);
@@ -291,16 +291,16 @@ static int header_value(PyObject *v, const char **p, size_t *n)
 
 PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"secret", "body", "headers", "scheme", "tolerance", NULL};
-    static const char *const frappe_names[] = {"x-frappe-webhook-signature"};
-    static const char *const github_names[] = {"x-hub-signature-256"};
-    static const char *const standard_names[] = {"webhook-signature", "webhook-id",
-                                                 "webhook-timestamp"};
+    static char *kwlist[] = { "secret", "body", "headers", "scheme", "tolerance", NULL };
+    static const char *const frappe_names[] = { "x-frappe-webhook-signature" };
+    static const char *const github_names[] = { "x-hub-signature-256" };
+    static const char *const standard_names[] = { "webhook-signature", "webhook-id",
+                                                  "webhook-timestamp" };
     PyObject *secret_o, *body_o, *headers_o, *scheme_o = NULL, *tol_o = NULL;
-    PyObject *found[3] = {NULL, NULL, NULL};
-    ArgBytes secret = {0}, body = {0};
+    PyObject *found[3] = { NULL, NULL, NULL };
+    ArgBytes secret = { 0 }, body = { 0 };
     FwcSigScheme scheme = FWC_SIG_FRAPPE;
-    FwcError err = {0};
+    FwcError err = { 0 };
     FwcStatus rc;
     unsigned char key[FWC_SIG_KEY_MAX];
     size_t keylen = sizeof key;
@@ -338,13 +338,13 @@ PyObject *fwc_py_verify(PyObject *module, PyObject *args, PyObject *kwargs)
 
     /* found[] holds references, so id/sig stay valid without the GIL */
     if (body.n > BIG_BODY) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = fwc_verify(scheme, key, keylen, body.p, body.n, sig, sig_len, id, id_len, tsval, ts_len,
-                        tolerance, (long long)fwc_wall_now(), &ok, &err);
+        Py_BEGIN_ALLOW_THREADS rc =
+            fwc_verify(scheme, key, keylen, body.p, body.n, sig, sig_len, id, id_len, tsval, ts_len,
+                       tolerance, (long long)fwc_wall_now(), &ok, &err);
         Py_END_ALLOW_THREADS
     } else {
-        rc = fwc_verify(scheme, key, keylen, body.p, body.n, sig, sig_len, id, id_len, tsval, ts_len,
-                        tolerance, (long long)fwc_wall_now(), &ok, &err);
+        rc = fwc_verify(scheme, key, keylen, body.p, body.n, sig, sig_len, id, id_len, tsval,
+                        ts_len, tolerance, (long long)fwc_wall_now(), &ok, &err);
     }
     if (rc != FWC_OK) {
         fwc_raise(fwc_state_of_module(module), &err);

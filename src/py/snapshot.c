@@ -7,7 +7,7 @@
 #include "py/py.h"
 #include <datetime.h>
 
-static PyObject *mapping_abc;   /* collections.abc.Mapping, set by fwc_snapshot_init */
+static PyObject *mapping_abc; /* collections.abc.Mapping, set by fwc_snapshot_init */
 
 int fwc_snapshot_init(void)
 {
@@ -38,10 +38,7 @@ typedef struct {
     } path[FWC_MAX_DEPTH + 1];
 } Walk;
 
-static void path_key(Walk *w, PyObject *key)
-{
-    Py_XSETREF(w->path[w->depth].key, Py_NewRef(key));
-}
+static void path_key(Walk *w, PyObject *key) { Py_XSETREF(w->path[w->depth].key, Py_NewRef(key)); }
 
 static void path_index(Walk *w, Py_ssize_t i)
 {
@@ -60,9 +57,8 @@ static PyObject *path_text(Walk *w)
     if (!dollar || PyList_Append(parts, dollar) < 0) goto done;
     for (int i = 1; i <= w->depth; i++) {
         PyObject *k = w->path[i].key, *part;
-        if (!k && w->path[i].index < 0) break;   /* the container itself */
-        if (!k)
-            part = PyUnicode_FromFormat("[%zd]", w->path[i].index);
+        if (!k && w->path[i].index < 0) break; /* the container itself */
+        if (!k) part = PyUnicode_FromFormat("[%zd]", w->path[i].index);
         else if (PyUnicode_Check(k) && PyUnicode_IsIdentifier(k))
             part = PyUnicode_FromFormat(".%U", k);
         else if (!(part = PyUnicode_FromFormat("[%R]", k))) {
@@ -108,7 +104,8 @@ static int reraise_at(PyObject *(*path_of)(Walk *), Walk *w)
     if (tb) PyException_SetTraceback(cause, tb);
     PyObject *path = path_of(w);
     if (path) {
-        PyErr_Format(PyExc_ValueError, "cannot snapshot value at %U: %s: %S", path, Py_TYPE(cause)->tp_name, cause);
+        PyErr_Format(PyExc_ValueError, "cannot snapshot value at %U: %s: %S", path,
+                     Py_TYPE(cause)->tp_name, cause);
         Py_DECREF(path);
         PyObject *t2, *exc, *tb2;
         PyErr_Fetch(&t2, &exc, &tb2);
@@ -167,7 +164,8 @@ static int unicode_value(Walk *w, PyObject *s, FwcValue *out)
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t i = 0; i < n; i++) q = (unsigned char *)fwc_utf8_put((char *)q, PyUnicode_READ(kind, data, i));
+    for (Py_ssize_t i = 0; i < n; i++)
+        q = (unsigned char *)fwc_utf8_put((char *)q, PyUnicode_READ(kind, data, i));
     *q = '\0';
     out->type = FWC_T_STR;
     out->ascii = 0;
@@ -234,14 +232,14 @@ static int date_value(Walk *w, PyObject *o, FwcValue *out, int *handled)
         if (((_PyDateTime_BaseTZInfo *)o)->hastzinfo) return 0;
         p = put_ymd(p, PyDateTime_GET_YEAR(o), PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o));
         *p++ = ' ';
-        p = put_hms(p, PyDateTime_DATE_GET_HOUR(o), 2, PyDateTime_DATE_GET_MINUTE(o), PyDateTime_DATE_GET_SECOND(o),
-                    PyDateTime_DATE_GET_MICROSECOND(o));
+        p = put_hms(p, PyDateTime_DATE_GET_HOUR(o), 2, PyDateTime_DATE_GET_MINUTE(o),
+                    PyDateTime_DATE_GET_SECOND(o), PyDateTime_DATE_GET_MICROSECOND(o));
     } else if (t == PyDateTimeAPI->DateType) {
         p = put_ymd(p, PyDateTime_GET_YEAR(o), PyDateTime_GET_MONTH(o), PyDateTime_GET_DAY(o));
     } else if (t == PyDateTimeAPI->TimeType) {
         if (((_PyDateTime_BaseTZInfo *)o)->hastzinfo) return 0;
-        p = put_hms(p, PyDateTime_TIME_GET_HOUR(o), 2, PyDateTime_TIME_GET_MINUTE(o), PyDateTime_TIME_GET_SECOND(o),
-                    PyDateTime_TIME_GET_MICROSECOND(o));
+        p = put_hms(p, PyDateTime_TIME_GET_HOUR(o), 2, PyDateTime_TIME_GET_MINUTE(o),
+                    PyDateTime_TIME_GET_SECOND(o), PyDateTime_TIME_GET_MICROSECOND(o));
     } else if (t == PyDateTimeAPI->DeltaType) {
         /* timedelta.__str__: "[-]D day[s], H:MM:SS[.ffffff]", hours not padded */
         long days = PyDateTime_DELTA_GET_DAYS(o);
@@ -253,7 +251,8 @@ static int date_value(Walk *w, PyObject *o, FwcValue *out, int *handled)
             memcpy(p, unit, strlen(unit));
             p += strlen(unit);
         }
-        p = put_hms(p, secs / 3600, 1, secs / 60 % 60, secs % 60, PyDateTime_DELTA_GET_MICROSECONDS(o));
+        p = put_hms(p, secs / 3600, 1, secs / 60 % 60, secs % 60,
+                    PyDateTime_DELTA_GET_MICROSECONDS(o));
     } else {
         return 0;
     }
@@ -289,7 +288,8 @@ static int int_value(Walk *w, PyObject *o, FwcValue *out)
 static int enter(Walk *w, PyObject *container)
 {
     for (int i = 0; i <= w->depth; i++)
-        if (w->open[i] == container) return fail_at(w, PyExc_ValueError, "Circular reference detected");
+        if (w->open[i] == container)
+            return fail_at(w, PyExc_ValueError, "Circular reference detected");
     if (w->depth >= FWC_MAX_DEPTH) {
         char msg[96];
         snprintf(msg, sizeof msg, "document nests deeper than %d levels", FWC_MAX_DEPTH);
@@ -321,7 +321,7 @@ static int changed_size(Walk *w, const char *what)
 }
 
 /* The shape that reads a value whole (a full snapshot). */
-static const FwcShape WHOLE = {.whole = 1};
+static const FwcShape WHOLE = { .whole = 1 };
 
 static int shaped_value(Walk *w, PyObject *o, const FwcShape *s, FwcValue *out);
 
@@ -378,7 +378,8 @@ static int key_value(Walk *w, PyObject *key, FwcValue *out)
     }
     PyObject *path = path_text(w);
     if (path) {
-        PyErr_Format(PyExc_TypeError, "keys must be str, int, float, bool or None, not %.100s at %U",
+        PyErr_Format(PyExc_TypeError,
+                     "keys must be str, int, float, bool or None, not %.100s at %U",
                      Py_TYPE(key)->tp_name, path);
         Py_DECREF(path);
     }
@@ -424,8 +425,7 @@ static int dict_value(Walk *w, PyObject *map, FwcValue *out)
             PyObject *kv = Py_NewRef(PyList_GET_ITEM(items, i));
             if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2)
                 r = fail_at(w, PyExc_TypeError, "items() must yield (key, value) pairs");
-            else
-                r = pair_value(w, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), &pairs[i]);
+            else r = pair_value(w, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), &pairs[i]);
             Py_DECREF(kv);
             if (r == 0 && PyList_GET_SIZE(items) != n) r = changed_size(w, "dictionary");
         }
@@ -525,7 +525,8 @@ FwcSnapshot *fwc_snapshot_value(PyObject *obj) { return walk_root(obj, 0, NULL);
 static int plain_dict(PyObject *o)
 {
     if (PyDict_CheckExact(o)) return 1;
-    if (!PyDict_Check(o) || Py_TYPE(o)->tp_as_mapping->mp_subscript != PyDict_Type.tp_as_mapping->mp_subscript)
+    if (!PyDict_Check(o) ||
+        Py_TYPE(o)->tp_as_mapping->mp_subscript != PyDict_Type.tp_as_mapping->mp_subscript)
         return 0;
     PyObject *mine = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "items");
     PyObject *dicts = mine ? PyObject_GetAttrString((PyObject *)&PyDict_Type, "items") : NULL;
@@ -557,17 +558,19 @@ static int shaped_dict(Walk *w, PyObject *d, const FwcShape *s, FwcValue *out)
         PyObject *value = PyDict_GetItemWithError(d, key);
         if (!value) {
             if (PyErr_Occurred()) return annotate(w);
-            continue;   /* missing here and in the whole document alike */
+            continue; /* missing here and in the whole document alike */
         }
         Py_INCREF(value);
-        int r = key_value(w, key, &pairs[m].key) < 0 ? -1 : shaped_value(w, value, s->keys[i].sub, &pairs[m].value);
+        int r = key_value(w, key, &pairs[m].key) < 0
+                    ? -1
+                    : shaped_value(w, value, s->keys[i].sub, &pairs[m].value);
         Py_DECREF(value);
         if (r < 0) return -1;
         m++;
         if (PyDict_GET_SIZE(d) != size) return changed_size(w, "dictionary");
     }
     leave(w);
-    *out = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = m, .u.pairs = pairs};
+    *out = (FwcValue){ .type = FWC_T_DICT, .ascii = 1, .len = m, .u.pairs = pairs };
     return 0;
 }
 
@@ -596,7 +599,8 @@ FwcSnapshot *fwc_snapshot_take(PyObject *doc)
     if (!as_dict) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "document must be a dict, a Mapping or have as_dict(), not %.100s",
+        PyErr_Format(PyExc_TypeError,
+                     "document must be a dict, a Mapping or have as_dict(), not %.100s",
                      Py_TYPE(doc)->tp_name);
         return NULL;
     }
@@ -612,10 +616,10 @@ FwcSnapshot *fwc_snapshot_take(PyObject *doc)
     }
     FwcSnapshot *s = NULL;
     is_mapping = PyDict_Check(d) ? 1 : PyObject_IsInstance(d, mapping_abc);
-    if (is_mapping > 0)
-        s = walk_root(d, 1, NULL);
+    if (is_mapping > 0) s = walk_root(d, 1, NULL);
     else if (is_mapping == 0)
-        PyErr_Format(PyExc_TypeError, "as_dict() must return a dict or Mapping, not %.100s", Py_TYPE(d)->tp_name);
+        PyErr_Format(PyExc_TypeError, "as_dict() must return a dict or Mapping, not %.100s",
+                     Py_TYPE(d)->tp_name);
     Py_DECREF(d);
     return s;
 }

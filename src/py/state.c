@@ -16,13 +16,13 @@ static PyObject *PyType_GetModuleByDef(PyTypeObject *tp, PyModuleDef *def)
         PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
         if (m && PyModule_GetDef(m) == def) return m;
     }
-    PyErr_Format(PyExc_TypeError, "PyType_GetModuleByDef: no superclass of '%s' has the given module",
-                 tp->tp_name);
+    PyErr_Format(PyExc_TypeError,
+                 "PyType_GetModuleByDef: no superclass of '%s' has the given module", tp->tp_name);
     return NULL;
 }
 #endif
 
-static PyModuleDef *module_def;     /* module.c's, set before the module is created */
+static PyModuleDef *module_def; /* module.c's, set before the module is created */
 
 void fwc_state_init(PyModuleDef *def) { module_def = def; }
 

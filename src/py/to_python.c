@@ -13,18 +13,12 @@ static PyObject *str_to_python(const FwcValue *v)
 PyObject *fwc_value_to_python(const FwcValue *v)
 {
     switch ((FwcType)v->type) {
-    case FWC_T_NULL:
-        Py_RETURN_NONE;
-    case FWC_T_BOOL:
-        return PyBool_FromLong((long)v->u.i);
-    case FWC_T_INT:
-        return PyLong_FromLongLong(v->u.i);
-    case FWC_T_BIGINT:
-        return PyLong_FromString(v->u.s, NULL, 10);
-    case FWC_T_FLOAT:
-        return PyFloat_FromDouble(v->u.f);
-    case FWC_T_STR:
-        return str_to_python(v);
+    case FWC_T_NULL: Py_RETURN_NONE;
+    case FWC_T_BOOL: return PyBool_FromLong((long)v->u.i);
+    case FWC_T_INT: return PyLong_FromLongLong(v->u.i);
+    case FWC_T_BIGINT: return PyLong_FromString(v->u.s, NULL, 10);
+    case FWC_T_FLOAT: return PyFloat_FromDouble(v->u.f);
+    case FWC_T_STR: return str_to_python(v);
     case FWC_T_LIST: {
         PyObject *list = PyList_New(v->len);
         if (!list) return NULL;
@@ -68,7 +62,8 @@ PyObject *fwc_value_to_python(const FwcValue *v)
     }
     case FWC_T_RANGE: {
         long long start = v->len ? v->u.range[0] : 0, step = v->len ? v->u.range[1] : 1;
-        return PyObject_CallFunction((PyObject *)&PyRange_Type, "LLL", start, start + (long long)v->len * step, step);
+        return PyObject_CallFunction((PyObject *)&PyRange_Type, "LLL", start,
+                                     start + (long long)v->len * step, step);
     }
     }
     PyErr_SetString(PyExc_SystemError, "corrupt value tree");
@@ -94,7 +89,8 @@ PyObject *fwc_header_list(const FwcBuf *raw, int unfold)
             const char *s = p;
             while (s < line_end && (*s == ' ' || *s == '\t')) s++;
             PyObject *more = PyUnicode_DecodeLatin1(s, line_end - s, NULL);
-            PyObject *joined = more ? PyUnicode_FromFormat("%U %U", PyTuple_GET_ITEM(prev, 1), more) : NULL;
+            PyObject *joined =
+                more ? PyUnicode_FromFormat("%U %U", PyTuple_GET_ITEM(prev, 1), more) : NULL;
             Py_XDECREF(more);
             PyObject *t = joined ? PyTuple_Pack(2, PyTuple_GET_ITEM(prev, 0), joined) : NULL;
             Py_XDECREF(joined);

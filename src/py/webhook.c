@@ -15,7 +15,8 @@ static int doc_shape(WebhookObject *self)
     FwcShape *shape = fwc_shape_new(), *field;
     int ok = shape != NULL;
     for (size_t i = 0; ok && i < spec->nfields; i++) {
-        ok = (field = fwc_shape_key(shape, spec->fields[i].fieldname, spec->fields[i].fieldname_len)) != NULL;
+        ok = (field = fwc_shape_key(shape, spec->fields[i].fieldname,
+                                    spec->fields[i].fieldname_len)) != NULL;
         if (ok) field->whole = 1;
     }
     if (ok && !spec->nfields && spec->json_tmpl) ok = fwc_tmpl_shape(spec->json_tmpl, shape) == 0;
@@ -40,7 +41,8 @@ static PyObject *Webhook_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     if (!kw) return NULL;
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     if (nargs > 1 || (nargs == 1 && PyDict_GetItemString(kw, "request_url"))) {
-        PyErr_SetString(PyExc_TypeError, "Webhook() takes request_url as its only positional argument");
+        PyErr_SetString(PyExc_TypeError,
+                        "Webhook() takes request_url as its only positional argument");
         Py_DECREF(kw);
         return NULL;
     }
@@ -84,9 +86,10 @@ static PyObject *Webhook_getattr(WebhookObject *self, void *name)
 static PyObject *Webhook_repr(WebhookObject *self)
 {
     const FwcHookSpec *s = self->spec;
-    return PyUnicode_FromFormat("<Webhook %R %s %s%s%s%s%s>", PyDict_GetItemString(self->attrs, "name"),
-                                s->request_method, s->request_url, *s->webhook_doctype ? " on " : "",
-                                s->webhook_doctype, *s->webhook_docevent ? "." : "", s->webhook_docevent);
+    return PyUnicode_FromFormat(
+        "<Webhook %R %s %s%s%s%s%s>", PyDict_GetItemString(self->attrs, "name"), s->request_method,
+        s->request_url, *s->webhook_doctype ? " on " : "", s->webhook_doctype,
+        *s->webhook_docevent ? "." : "", s->webhook_docevent);
 }
 
 /* ---------- building ---------- */
@@ -98,14 +101,12 @@ static int build(WebhookObject *self, PyObject *doc, FwcBuilt *out)
     FwcSnapshot *snap = fwc_webhook_snapshot((PyObject *)self, doc);
     if (!snap) return -1;
     char msg_id[32] = "";
-    long long now = -1;     /* the signer reads the clock */
+    long long now = -1; /* the signer reads the clock */
     if (self->spec->signatures & FWC_SIG_STANDARD) fwc_new_msg_id(msg_id);
     FwcError err;
     FwcStatus status;
-    Py_BEGIN_ALLOW_THREADS
-    status = fwc_request_build(self->spec, snap, msg_id, now, out, &err);
-    Py_END_ALLOW_THREADS
-    fwc_snapshot_decref(snap);
+    Py_BEGIN_ALLOW_THREADS status = fwc_request_build(self->spec, snap, msg_id, now, out, &err);
+    Py_END_ALLOW_THREADS fwc_snapshot_decref(snap);
     if (status) {
         fwc_raise(st, &err);
         return -1;
@@ -134,11 +135,10 @@ static PyObject *Webhook_preview_request_body(WebhookObject *self, PyObject *doc
     FwcBuf text = FWC_BUF_INIT;
     FwcError err;
     FwcStatus status;
-    Py_BEGIN_ALLOW_THREADS
-    status = fwc_json_write(&text, &built.data, FWC_JSON_AS_JSON, &err);
-    Py_END_ALLOW_THREADS
-    PyObject *res = status ? fwc_raise(fwc_state_of((PyObject *)self), &err)
-                           : PyUnicode_DecodeASCII(text.data ? text.data : "", (Py_ssize_t)text.len, NULL);
+    Py_BEGIN_ALLOW_THREADS status = fwc_json_write(&text, &built.data, FWC_JSON_AS_JSON, &err);
+    Py_END_ALLOW_THREADS PyObject *res =
+        status ? fwc_raise(fwc_state_of((PyObject *)self), &err)
+               : PyUnicode_DecodeASCII(text.data ? text.data : "", (Py_ssize_t)text.len, NULL);
     fwc_buf_free(&text);
     fwc_built_release(&built);
     return res;
@@ -148,7 +148,9 @@ static PyObject *Webhook_preview_request_body(WebhookObject *self, PyObject *doc
  * dicts) mapped one to one onto the keyword arguments; other fields are ignored. */
 static PyObject *Webhook_from_frappe(PyTypeObject *tp, PyObject *m)
 {
-    if (!PyMapping_Check(m)) return PyErr_Format(PyExc_TypeError, "from_frappe() needs a mapping, not %.100s", Py_TYPE(m)->tp_name);
+    if (!PyMapping_Check(m))
+        return PyErr_Format(PyExc_TypeError, "from_frappe() needs a mapping, not %.100s",
+                            Py_TYPE(m)->tp_name);
     PyObject *kw = PyDict_New();
     if (!kw) return NULL;
     for (const char *const *k = fwc_hook_keywords(); *k; k++) {
@@ -160,8 +162,8 @@ static PyObject *Webhook_from_frappe(PyTypeObject *tp, PyObject *m)
         }
         /* Frappe stores "no timeout" as 0 and uses `webhook.timeout or 5` */
         int overflow = 0;
-        int skip = strcmp(*k, "timeout") == 0 && PyLong_Check(v) && PyLong_AsLongAndOverflow(v, &overflow) == 0 &&
-                   !overflow;
+        int skip = strcmp(*k, "timeout") == 0 && PyLong_Check(v) &&
+                   PyLong_AsLongAndOverflow(v, &overflow) == 0 && !overflow;
         if (!skip && PyDict_SetItemString(kw, *k, v) < 0) {
             Py_DECREF(v);
             goto error;
@@ -178,7 +180,10 @@ error:
     return NULL;
 }
 
-#define ATTR(n, doc) {#n, (getter)Webhook_getattr, NULL, doc, #n}
+#define ATTR(n, doc)                                                                               \
+    {                                                                                              \
+#n, (getter)Webhook_getattr, NULL, doc, #n                                                 \
+    }
 static PyGetSetDef Webhook_getset[] = {
     ATTR(request_url, "URL the request goes to (a template when is_dynamic_url)"),
     ATTR(name, "webhook name"),
@@ -193,7 +198,8 @@ static PyGetSetDef Webhook_getset[] = {
     ATTR(webhook_headers, "header rows as (key, value) pairs"),
     ATTR(enable_security, "whether requests are signed"),
     ATTR(is_dynamic_url, "whether request_url is a template"),
-    ATTR(json_escape, "whether values inside JSON string literals of webhook_json are JSON-escaped"),
+    ATTR(json_escape,
+         "whether values inside JSON string literals of webhook_json are JSON-escaped"),
     ATTR(timeout, "seconds for the whole transfer"),
     ATTR(max_retries, "retries after the first attempt"),
     ATTR(retry_schedule, "seconds between attempts (Dispatcher); the last step repeats"),
@@ -210,33 +216,37 @@ static PyGetSetDef Webhook_getset[] = {
     ATTR(allowed_networks, "networks (CIDR) reachable despite SSRF protection"),
     ATTR(proxy, "proxy URL (http, https, socks5), or None"),
     ATTR(max_response_bytes, "response body bytes kept (the rest is cut, truncated=True)"),
-    {NULL},
+    { NULL },
 };
 
 static PyMethodDef Webhook_methods[] = {
-    {"request", (PyCFunction)Webhook_request, METH_O, "request(doc) -> Request: what would be sent for doc"},
-    {"send", (PyCFunction)Webhook_send, METH_O, "send(doc) -> Response: build and send the request now"},
-    {"preview_request_body", (PyCFunction)Webhook_preview_request_body, METH_O,
-     "preview_request_body(doc) -> str: Frappe's preview (frappe.as_json of the data)"},
-    {"from_frappe", (PyCFunction)Webhook_from_frappe, METH_O | METH_CLASS,
-     "from_frappe(doc) -> Webhook from a Frappe Webhook document as a dict"},
-    {"meets_condition", (PyCFunction)fwc_webhook_meets_condition, METH_O,
-     "meets_condition(doc) -> bool: the condition on doc (True without one); ConditionError if it fails"},
-    {"matches", (PyCFunction)(void (*)(void))fwc_webhook_matches, METH_VARARGS | METH_KEYWORDS,
-     "matches(doc, event, in_insert=False) -> bool: enabled, doctype, event (as Frappe allows it) and condition"},
-    {NULL},
+    { "request", (PyCFunction)Webhook_request, METH_O,
+      "request(doc) -> Request: what would be sent for doc" },
+    { "send", (PyCFunction)Webhook_send, METH_O,
+      "send(doc) -> Response: build and send the request now" },
+    { "preview_request_body", (PyCFunction)Webhook_preview_request_body, METH_O,
+      "preview_request_body(doc) -> str: Frappe's preview (frappe.as_json of the data)" },
+    { "from_frappe", (PyCFunction)Webhook_from_frappe, METH_O | METH_CLASS,
+      "from_frappe(doc) -> Webhook from a Frappe Webhook document as a dict" },
+    { "meets_condition", (PyCFunction)fwc_webhook_meets_condition, METH_O,
+      "meets_condition(doc) -> bool: the condition on doc (True without one); ConditionError if it "
+      "fails" },
+    { "matches", (PyCFunction)(void (*)(void))fwc_webhook_matches, METH_VARARGS | METH_KEYWORDS,
+      "matches(doc, event, in_insert=False) -> bool: enabled, doctype, event (as Frappe allows it) "
+      "and condition" },
+    { NULL },
 };
 
 static PyType_Slot Webhook_slots[] = {
-    {Py_tp_new, Webhook_new},
-    {Py_tp_dealloc, fwc_webhook_dealloc},
-    {Py_tp_traverse, Webhook_traverse},
-    {Py_tp_clear, fwc_webhook_clear},
-    {Py_tp_repr, Webhook_repr},
-    {Py_tp_getset, Webhook_getset},
-    {Py_tp_methods, Webhook_methods},
-    {Py_tp_doc, "Webhook(request_url, **fields): a Frappe webhook, validated and compiled once."},
-    {0, NULL},
+    { Py_tp_new, Webhook_new },
+    { Py_tp_dealloc, fwc_webhook_dealloc },
+    { Py_tp_traverse, Webhook_traverse },
+    { Py_tp_clear, fwc_webhook_clear },
+    { Py_tp_repr, Webhook_repr },
+    { Py_tp_getset, Webhook_getset },
+    { Py_tp_methods, Webhook_methods },
+    { Py_tp_doc, "Webhook(request_url, **fields): a Frappe webhook, validated and compiled once." },
+    { 0, NULL },
 };
 
 PyType_Spec fwc_webhook_spec = {

@@ -14,7 +14,7 @@
 #define FWC_MAX_TIMEOUT 86400
 
 static const char *const DOC_EVENTS[] = {
-    "after_insert", "on_update", "on_submit", "on_cancel", "on_trash",
+    "after_insert",           "on_update", "on_submit", "on_cancel", "on_trash",
     "on_update_after_submit", "on_change", NULL,
 };
 
@@ -152,7 +152,8 @@ static int row_pair(PyObject *row, const char *f1, const char *f2, PyObject **a,
         }
         return 0;
     }
-    PyErr_Format(PyExc_TypeError, "a row must be a dict with '%s' and '%s' or a 2-tuple, not %.100s", f1, f2,
+    PyErr_Format(PyExc_TypeError,
+                 "a row must be a dict with '%s' and '%s' or a 2-tuple, not %.100s", f1, f2,
                  Py_TYPE(row)->tp_name);
     return -1;
 }
@@ -167,7 +168,8 @@ static PyObject *rows_of(PyObject *table, const char *what, const char *f1, cons
     } else if (PyList_Check(table) || PyTuple_Check(table)) {
         seq = PySequence_List(table);
     } else {
-        PyErr_Format(PyExc_TypeError, "%s must be a list of rows or a dict, not %.100s", what, Py_TYPE(table)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s must be a list of rows or a dict, not %.100s", what,
+                     Py_TYPE(table)->tp_name);
         goto error;
     }
     if (!seq) goto error;
@@ -200,7 +202,7 @@ static int is_empty(PyObject *o)
  * linear in the rows (a repeated key keeps its first position).  -1 + exception. */
 static int field_slot(PyObject *slots, FwcFieldRow *row, size_t *nkeys)
 {
-    PyObject *key = PyBytes_FromStringAndSize(row->key, (Py_ssize_t)row->key_len);   /* exact bytes */
+    PyObject *key = PyBytes_FromStringAndSize(row->key, (Py_ssize_t)row->key_len); /* exact bytes */
     if (!key) return -1;
     PyObject *at = PyDict_GetItemWithError(slots, key);
     int r = 0;
@@ -227,7 +229,7 @@ static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
     Py_ssize_t n = PyList_GET_SIZE(rows);
     spec->fields = calloc((size_t)n + 1, sizeof *spec->fields);
     if (!spec->fields) return PyErr_NoMemory(), -1;
-    PyObject *seen = PySet_New(NULL), *slots = PyDict_New();   /* fieldnames; key -> slot */
+    PyObject *seen = PySet_New(NULL), *slots = PyDict_New(); /* fieldnames; key -> slot */
     if (!seen || !slots) {
         Py_XDECREF(seen);
         Py_XDECREF(slots);
@@ -235,7 +237,8 @@ static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
     }
     int r = 0;
     for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
-        PyObject *f = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
+        PyObject *f = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0),
+                 *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
         if (is_empty(f) || is_empty(k)) {
             r = invalid(st, "Row %zd of webhook_data needs both a fieldname and a key", i + 1);
             break;
@@ -248,7 +251,8 @@ static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
         }
         spec->nfields++;
         /* an exact str copy: a str subclass's __hash__/__eq__ must not decide this */
-        PyObject *name = PyUnicode_FromStringAndSize(row->fieldname, (Py_ssize_t)row->fieldname_len);
+        PyObject *name =
+            PyUnicode_FromStringAndSize(row->fieldname, (Py_ssize_t)row->fieldname_len);
         int dup = name ? PySet_Contains(seen, name) : -1;
         if (dup == 0) dup = PySet_Add(seen, name);
         Py_XDECREF(name);
@@ -262,10 +266,7 @@ static int compile_fields(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows)
 }
 
 /* RFC 9110 token characters */
-static int is_tchar(unsigned char c)
-{
-    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
+static int is_tchar(unsigned char c) { return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c)); }
 
 #define HEADER_INJECTION "Header %R contains CR, LF or NUL (header injection)"
 
@@ -276,7 +277,8 @@ static const char *header_value_problem(const char *v, size_t n)
         unsigned char c = (unsigned char)v[i];
         if (c == '\r' || c == '\n' || c == 0) return HEADER_INJECTION;
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return "Header %R value contains a control character (only tab is allowed in a field value, RFC 9110)";
+            return "Header %R value contains a control character (only tab is allowed in a field "
+                   "value, RFC 9110)";
     }
     return NULL;
 }
@@ -286,24 +288,28 @@ static int compile_headers(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows
     Py_ssize_t n = PyList_GET_SIZE(rows);
     spec->headers = calloc((size_t)n + 1, sizeof *spec->headers);
     if (!spec->headers) return PyErr_NoMemory(), -1;
-    PyObject *index = PyDict_New();     /* name -> position, for repeated names */
+    PyObject *index = PyDict_New(); /* name -> position, for repeated names */
     if (!index) return -1;
     int r = 0;
     for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
-        PyObject *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0), *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
+        PyObject *k = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0),
+                 *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 1);
         /* Frappe: only rows where both key and value are set */
         if (is_empty(k) || is_empty(v)) continue;
         size_t klen, vlen;
-        char *name = cstr(st, k, "header name", &klen), *value = name ? cstr(st, v, "header value", &vlen) : NULL;
+        char *name = cstr(st, k, "header name", &klen),
+             *value = name ? cstr(st, v, "header value", &vlen) : NULL;
         if (!value) {
             free(name);
             r = -1;
             break;
         }
-        const char *problem = strlen(name) != klen || strpbrk(name, "\r\n") ? HEADER_INJECTION
-                                                                             : header_value_problem(value, vlen);
+        const char *problem = strlen(name) != klen || strpbrk(name, "\r\n")
+                                  ? HEADER_INJECTION
+                                  : header_value_problem(value, vlen);
         for (size_t j = 0; !problem && j < klen; j++)
-            if (!is_tchar((unsigned char)name[j])) problem = "Header name %R is not a valid HTTP token";
+            if (!is_tchar((unsigned char)name[j]))
+                problem = "Header name %R is not a valid HTTP token";
         /* Frappe builds a dict: a repeated key keeps its first position, last value wins.
          * The name is a token (ASCII, no NUL), so an exact str of it is the dict key. */
         PyObject *key = problem ? NULL : PyUnicode_FromStringAndSize(name, (Py_ssize_t)klen);
@@ -334,8 +340,12 @@ static int compile_headers(FwcModuleState *st, FwcHookSpec *spec, PyObject *rows
 /* signature="frappe" | "standard" | "github" | a sequence of them */
 static int parse_signatures(FwcModuleState *st, PyObject *sig, int *bits)
 {
-    static const struct { const char *name; int bit; } schemes[] = {
-        {"frappe", FWC_SIG_FRAPPE}, {"standard", FWC_SIG_STANDARD}, {"github", FWC_SIG_GITHUB}};
+    static const struct {
+        const char *name;
+        int bit;
+    } schemes[] = { { "frappe", FWC_SIG_FRAPPE },
+                    { "standard", FWC_SIG_STANDARD },
+                    { "github", FWC_SIG_GITHUB } };
     PyObject *seq = PyUnicode_Check(sig) ? PyTuple_Pack(1, sig) : PySequence_Tuple(sig);
     if (!seq) return -1;
     *bits = 0;
@@ -343,13 +353,14 @@ static int parse_signatures(FwcModuleState *st, PyObject *sig, int *bits)
         PyObject *s = PyTuple_GET_ITEM(seq, i);
         Py_ssize_t len = 0;
         const char *name = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &len) : NULL;
-        if (name && strlen(name) != (size_t)len) name = NULL;   /* "frappe\0x" is not "frappe" */
+        if (name && strlen(name) != (size_t)len) name = NULL; /* "frappe\0x" is not "frappe" */
         int bit = 0;
         for (size_t j = 0; name && j < sizeof schemes / sizeof *schemes; j++)
             if (lower_eq(name, schemes[j].name)) bit = schemes[j].bit;
         if (!bit) {
             PyErr_Clear();
-            invalid(st, "Unknown signature scheme %R; expected 'frappe', 'standard' or 'github'", s);
+            invalid(st, "Unknown signature scheme %R; expected 'frappe', 'standard' or 'github'",
+                    s);
             Py_DECREF(seq);
             return -1;
         }
@@ -363,14 +374,15 @@ static int parse_signatures(FwcModuleState *st, PyObject *sig, int *bits)
 /* ---------- the spec ---------- */
 
 /* Keyword arguments, as Frappe's Webhook DocType names them (plus this library's). */
-#define HOOK_KEYWORDS(X) \
-    X(request_url) X(name) X(webhook_doctype) X(webhook_docevent) X(condition) X(enabled) \
-    X(request_method) X(request_structure) X(webhook_json) X(webhook_data) X(webhook_headers) \
-    X(enable_security) X(webhook_secret) X(is_dynamic_url) X(timeout) X(max_retries) \
-    X(background_jobs_queue) X(signature) X(json_style) \
-    X(follow_redirects) X(verify_tls) X(ca_file) X(client_cert) X(client_key) \
-    X(allow_private_networks) X(allowed_networks) X(proxy) X(max_response_bytes) \
-    X(retry_schedule) X(retry_jitter) X(json_escape)
+/* clang-format off */
+#define HOOK_KEYWORDS(X)                                                                          \
+    X(request_url) X(name) X(webhook_doctype) X(webhook_docevent) X(condition) X(enabled)         \
+    X(request_method) X(request_structure) X(webhook_json) X(webhook_data) X(webhook_headers)     \
+    X(enable_security) X(webhook_secret) X(is_dynamic_url) X(timeout) X(max_retries)              \
+    X(background_jobs_queue) X(signature) X(json_style) X(follow_redirects) X(verify_tls)         \
+    X(ca_file) X(client_cert) X(client_key) X(allow_private_networks) X(allowed_networks)         \
+    X(proxy) X(max_response_bytes) X(retry_schedule) X(retry_jitter) X(json_escape)
+/* clang-format on */
 
 typedef struct {
 #define FIELD(n) PyObject *n;
@@ -382,7 +394,8 @@ static const char *const hook_keyword_names[] = {
 #define NAME(n) #n,
     HOOK_KEYWORDS(NAME)
 #undef NAME
-    NULL};
+        NULL
+};
 
 const char *const *fwc_hook_keywords(void) { return hook_keyword_names; }
 
@@ -417,12 +430,16 @@ static int expose(PyObject *attrs, const char *name, PyObject *value)
     return r;
 }
 
-static PyObject *str_or_none(const char *s) { return *s ? PyUnicode_FromString(s) : Py_NewRef(Py_None); }
+static PyObject *str_or_none(const char *s)
+{
+    return *s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
+}
 
 /* ---------- transport options (used by http.c) ---------- */
 
 /* An int option in [lo, hi]; None/missing gives dflt.  bool is refused (TypeError). */
-static int int_option(FwcModuleState *st, PyObject *o, const char *what, long lo, long hi, long dflt, long *out)
+static int int_option(FwcModuleState *st, PyObject *o, const char *what, long lo, long hi,
+                      long dflt, long *out)
 {
     *out = dflt;
     if (!o || o == Py_None) return 0;
@@ -433,24 +450,28 @@ static int int_option(FwcModuleState *st, PyObject *o, const char *what, long lo
     int overflow;
     long v = PyLong_AsLongAndOverflow(o, &overflow);
     if (v == -1 && PyErr_Occurred()) return -1;
-    if (overflow || v < lo || v > hi) return invalid(st, "%s must be from %ld to %ld, not %R", what, lo, hi, o);
+    if (overflow || v < lo || v > hi)
+        return invalid(st, "%s must be from %ld to %ld, not %R", what, lo, hi, o);
     *out = v;
     return 0;
 }
 
 /* A readable file path (str or os.PathLike) -> malloc'd copy in *out; None leaves NULL. */
-static int path_option(FwcModuleState *st, PyObject *o, const char *what, char **out, PyObject **shown)
+static int path_option(FwcModuleState *st, PyObject *o, const char *what, char **out,
+                       PyObject **shown)
 {
     *shown = Py_NewRef(Py_None);
     if (!o || o == Py_None) return 0;
     PyObject *fs = PyOS_FSPath(o);
     if (!fs) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be a path (str or os.PathLike), not %.100s", what, Py_TYPE(o)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s must be a path (str or os.PathLike), not %.100s", what,
+                     Py_TYPE(o)->tp_name);
         return -1;
     }
     if (!PyUnicode_Check(fs)) {
-        PyObject *dec = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(fs), PyBytes_GET_SIZE(fs));
+        PyObject *dec =
+            PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(fs), PyBytes_GET_SIZE(fs));
         Py_DECREF(fs);
         if (!(fs = dec)) return -1;
     }
@@ -469,14 +490,16 @@ static int path_option(FwcModuleState *st, PyObject *o, const char *what, char *
 
 /* follow_redirects, verify_tls, ca_file, client_cert, client_key, allow_private_networks,
  * allowed_networks, proxy, max_response_bytes: validated into spec and exposed in attrs. */
-static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, PyObject *attrs)
+static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a,
+                             PyObject *attrs)
 {
     PyObject *ca = NULL, *cert = NULL, *key = NULL, *nets = NULL;
     long v;
     spec->serial = fwc_spec_next_serial();
     if (int_option(st, a->follow_redirects, "follow_redirects", 0, 50, 0, &v) < 0) goto error;
     spec->follow_redirects = (int)v;
-    if (int_option(st, a->max_response_bytes, "max_response_bytes", 0, 1L << 30, FWC_DEFAULT_MAX_RESPONSE, &v) < 0)
+    if (int_option(st, a->max_response_bytes, "max_response_bytes", 0, 1L << 30,
+                   FWC_DEFAULT_MAX_RESPONSE, &v) < 0)
         goto error;
     spec->max_response_bytes = (size_t)v;
     if ((spec->verify_tls = truthy(a->verify_tls, 1)) < 0) goto error;
@@ -491,26 +514,32 @@ static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookAr
     }
     if (a->proxy && a->proxy != Py_None) {
         if (!(spec->proxy = cstr(st, a->proxy, "proxy", NULL))) goto error;
-        static const char *const schemes[] = {"http://", "https://", "socks5://", "socks5h://", NULL};
+        static const char *const schemes[] = { "http://", "https://", "socks5://", "socks5h://",
+                                               NULL };
         int ok = 0;
         for (int i = 0; schemes[i]; i++)
-            if (strncasecmp(spec->proxy, schemes[i], strlen(schemes[i])) == 0 && spec->proxy[strlen(schemes[i])] &&
-                spec->proxy[strlen(schemes[i])] != '/')
+            if (strncasecmp(spec->proxy, schemes[i], strlen(schemes[i])) == 0 &&
+                spec->proxy[strlen(schemes[i])] && spec->proxy[strlen(schemes[i])] != '/')
                 ok = 1;
         for (const char *p = spec->proxy; ok && *p; p++)
             if ((unsigned char)*p <= ' ' || *p == 0x7f) ok = 0;
         if (!ok) {
-            invalid(st, "proxy must be an http://, https://, socks5:// or socks5h:// URL with a host, not %R", a->proxy);
+            invalid(st,
+                    "proxy must be an http://, https://, socks5:// or socks5h:// URL with a host, "
+                    "not %R",
+                    a->proxy);
             goto error;
         }
     }
     if (!(nets = PyList_New(0))) goto error;
     if (a->allowed_networks && a->allowed_networks != Py_None) {
         PyObject *seq = PyUnicode_Check(a->allowed_networks) || PyBytes_Check(a->allowed_networks)
-                            ? NULL : PySequence_Fast(a->allowed_networks, "");
+                            ? NULL
+                            : PySequence_Fast(a->allowed_networks, "");
         if (!seq) {
             PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "allowed_networks must be a list of CIDR strings, not %.100s",
+            PyErr_Format(PyExc_TypeError,
+                         "allowed_networks must be a list of CIDR strings, not %.100s",
                          Py_TYPE(a->allowed_networks)->tp_name);
             goto error;
         }
@@ -524,7 +553,8 @@ static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookAr
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
             if (!PyUnicode_Check(item)) {
-                PyErr_Format(PyExc_TypeError, "allowed_networks entries must be str, not %.100s", Py_TYPE(item)->tp_name);
+                PyErr_Format(PyExc_TypeError, "allowed_networks entries must be str, not %.100s",
+                             Py_TYPE(item)->tp_name);
                 Py_DECREF(seq);
                 goto error;
             }
@@ -556,9 +586,11 @@ static int transport_options(FwcModuleState *st, FwcHookSpec *spec, const HookAr
         expose(attrs, "ca_file", Py_NewRef(ca)) < 0 ||
         expose(attrs, "client_cert", Py_NewRef(cert)) < 0 ||
         expose(attrs, "client_key", Py_NewRef(key)) < 0 ||
-        expose(attrs, "allow_private_networks", PyBool_FromLong(spec->allow_private_networks)) < 0 ||
+        expose(attrs, "allow_private_networks", PyBool_FromLong(spec->allow_private_networks)) <
+            0 ||
         expose(attrs, "allowed_networks", PyList_AsTuple(nets)) < 0 ||
-        expose(attrs, "proxy", spec->proxy ? PyUnicode_FromString(spec->proxy) : Py_NewRef(Py_None)) < 0 ||
+        expose(attrs, "proxy",
+               spec->proxy ? PyUnicode_FromString(spec->proxy) : Py_NewRef(Py_None)) < 0 ||
         expose(attrs, "max_response_bytes", PyLong_FromSize_t(spec->max_response_bytes)) < 0)
         goto error;
     Py_DECREF(ca);
@@ -577,7 +609,7 @@ error:
 /* ---------- retries (used by the Dispatcher, dispatcher.c) ---------- */
 
 /* Frappe's background retry steps: 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
-static const double DEFAULT_RETRY_SCHEDULE[] = {300, 1800, 7200, 18000, 36000, 36000};
+static const double DEFAULT_RETRY_SCHEDULE[] = { 300, 1800, 7200, 18000, 36000, 36000 };
 
 /* retry_schedule (seconds between attempts; the last step repeats when max_retries is
  * longer) and retry_jitter (fraction of each step, 0..1): validated into spec, exposed
@@ -590,7 +622,8 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
         if (PyUnicode_Check(a->retry_schedule) || PyBytes_Check(a->retry_schedule) ||
             !(seq = PySequence_Fast(a->retry_schedule, ""))) {
             PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "retry_schedule must be a sequence of seconds, not %.100s",
+            PyErr_Format(PyExc_TypeError,
+                         "retry_schedule must be a sequence of seconds, not %.100s",
                          Py_TYPE(a->retry_schedule)->tp_name);
             return -1;
         }
@@ -613,7 +646,8 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
         }
         PyObject *item = PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i);
         if ((!PyLong_Check(item) && !PyFloat_Check(item)) || PyBool_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "retry_schedule steps must be numbers, not %.100s", Py_TYPE(item)->tp_name);
+            PyErr_Format(PyExc_TypeError, "retry_schedule steps must be numbers, not %.100s",
+                         Py_TYPE(item)->tp_name);
             Py_DECREF(seq);
             return -1;
         }
@@ -623,7 +657,8 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
             return -1;
         }
         if (!(v >= 0) || !(v <= 30 * 86400.0)) {
-            invalid(st, "retry_schedule steps must be from 0 to 2592000 seconds (30 days), not %R", item);
+            invalid(st, "retry_schedule steps must be from 0 to 2592000 seconds (30 days), not %R",
+                    item);
             Py_DECREF(seq);
             return -1;
         }
@@ -632,13 +667,16 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
     Py_XDECREF(seq);
     spec->retry_jitter = 0.2;
     if (a->retry_jitter && a->retry_jitter != Py_None) {
-        if ((!PyLong_Check(a->retry_jitter) && !PyFloat_Check(a->retry_jitter)) || PyBool_Check(a->retry_jitter)) {
-            PyErr_Format(PyExc_TypeError, "retry_jitter must be a number, not %.100s", Py_TYPE(a->retry_jitter)->tp_name);
+        if ((!PyLong_Check(a->retry_jitter) && !PyFloat_Check(a->retry_jitter)) ||
+            PyBool_Check(a->retry_jitter)) {
+            PyErr_Format(PyExc_TypeError, "retry_jitter must be a number, not %.100s",
+                         Py_TYPE(a->retry_jitter)->tp_name);
             return -1;
         }
         if (number_of(a->retry_jitter, &spec->retry_jitter) < 0) return -1;
         if (!(spec->retry_jitter >= 0 && spec->retry_jitter <= 1))
-            return invalid(st, "retry_jitter must be a fraction from 0 to 1, not %R", a->retry_jitter);
+            return invalid(st, "retry_jitter must be a fraction from 0 to 1, not %R",
+                           a->retry_jitter);
     }
     PyObject *steps = PyTuple_New((Py_ssize_t)n);
     for (size_t i = 0; steps && i < n; i++) {
@@ -659,7 +697,8 @@ static int retry_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
 static int url_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 {
     if (!a->request_url || a->request_url == Py_None) {
-        PyErr_SetString(PyExc_TypeError, "Webhook() missing required keyword argument 'request_url'");
+        PyErr_SetString(PyExc_TypeError,
+                        "Webhook() missing required keyword argument 'request_url'");
         return -1;
     }
     if (!(spec->request_url = cstr(st, a->request_url, "request_url", NULL))) return -1;
@@ -674,14 +713,19 @@ static int url_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 static int identity_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 {
     if (!(spec->name = opt_cstr(st, a->name, "name", ""))) return -1;
-    if (!(spec->webhook_doctype = opt_cstr(st, a->webhook_doctype, "webhook_doctype", ""))) return -1;
-    if (!(spec->webhook_docevent = opt_cstr(st, a->webhook_docevent, "webhook_docevent", ""))) return -1;
+    if (!(spec->webhook_doctype = opt_cstr(st, a->webhook_doctype, "webhook_doctype", "")))
+        return -1;
+    if (!(spec->webhook_docevent = opt_cstr(st, a->webhook_docevent, "webhook_docevent", "")))
+        return -1;
     if (*spec->webhook_docevent) {
         size_t i = 0;
         while (DOC_EVENTS[i] && strcmp(DOC_EVENTS[i], spec->webhook_docevent) != 0) i++;
         if (!DOC_EVENTS[i])
-            return invalid(st, "Unknown doc event %R; expected one of after_insert, on_update, on_submit, "
-                               "on_cancel, on_trash, on_update_after_submit, on_change", a->webhook_docevent);
+            return invalid(
+                st,
+                "Unknown doc event %R; expected one of after_insert, on_update, on_submit, "
+                "on_cancel, on_trash, on_update_after_submit, on_change",
+                a->webhook_docevent);
     }
     return (spec->enabled = truthy(a->enabled, 1)) < 0 ? -1 : 0;
 }
@@ -689,11 +733,13 @@ static int identity_options(FwcModuleState *st, FwcHookSpec *spec, const HookArg
 /* request_method, upper-cased: POST, PUT, DELETE or PATCH */
 static int method_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 {
-    if (!(spec->request_method = opt_cstr(st, a->request_method, "request_method", "POST"))) return -1;
+    if (!(spec->request_method = opt_cstr(st, a->request_method, "request_method", "POST")))
+        return -1;
     for (char *p = spec->request_method; *p; p++) *p = (char)toupper((unsigned char)*p);
     if (strcmp(spec->request_method, "POST") && strcmp(spec->request_method, "PUT") &&
         strcmp(spec->request_method, "DELETE") && strcmp(spec->request_method, "PATCH"))
-        return invalid(st, "Request Method must be POST, PUT, DELETE or PATCH, not %R", a->request_method);
+        return invalid(st, "Request Method must be POST, PUT, DELETE or PATCH, not %R",
+                       a->request_method);
     return 0;
 }
 
@@ -703,14 +749,13 @@ static int structure_option(FwcModuleState *st, FwcHookSpec *spec, const HookArg
     char *structure = opt_cstr(st, a->request_structure, "request_structure", "");
     if (!structure) return -1;
     int r = 0;
-    if (!*structure)
-        spec->structure = FWC_STRUCT_NONE;
+    if (!*structure) spec->structure = FWC_STRUCT_NONE;
     else if (lower_eq(structure, "Form URL-Encoded") || lower_eq(structure, "form"))
         spec->structure = FWC_STRUCT_FORM;
-    else if (lower_eq(structure, "JSON"))
-        spec->structure = FWC_STRUCT_JSON;
+    else if (lower_eq(structure, "JSON")) spec->structure = FWC_STRUCT_JSON;
     else
-        r = invalid(st, "Unknown Request Structure %R; expected '', 'Form URL-Encoded' or 'JSON'", a->request_structure);
+        r = invalid(st, "Unknown Request Structure %R; expected '', 'Form URL-Encoded' or 'JSON'",
+                    a->request_structure);
     free(structure);
     return r;
 }
@@ -723,7 +768,8 @@ static int template_options(FwcModuleState *st, FwcHookSpec *spec, const HookArg
         if (!PyUnicode_Check(a->webhook_json) && PyCallable_Check(a->webhook_json)) {
             /* the slow path: (doc) -> data, with the GIL; attrs keeps the reference */
             if (spec->is_dynamic_url)
-                return invalid(st, "a callable webhook_json cannot be combined with is_dynamic_url");
+                return invalid(st,
+                               "a callable webhook_json cannot be combined with is_dynamic_url");
             spec->json_callable = a->webhook_json;
         } else {
             if (!(spec->webhook_json = cstr(st, a->webhook_json, "webhook_json", NULL))) return -1;
@@ -743,9 +789,10 @@ static int template_options(FwcModuleState *st, FwcHookSpec *spec, const HookArg
  * reference, also set on error when made) */
 static int field_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a, PyObject **rows)
 {
-    if (!(*rows = a->webhook_data && a->webhook_data != Py_None && spec->structure != FWC_STRUCT_JSON
-                      ? rows_of(a->webhook_data, "webhook_data", "fieldname", "key")
-                      : PyList_New(0)))
+    if (!(*rows =
+              a->webhook_data && a->webhook_data != Py_None && spec->structure != FWC_STRUCT_JSON
+                  ? rows_of(a->webhook_data, "webhook_data", "fieldname", "key")
+                  : PyList_New(0)))
         return -1;
     return compile_fields(st, spec, *rows);
 }
@@ -765,7 +812,8 @@ static int header_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs 
 static int secret_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 {
     if (!PyUnicode_Check(a->webhook_secret)) {
-        PyErr_Format(PyExc_TypeError, "webhook_secret must be str, not %.100s", Py_TYPE(a->webhook_secret)->tp_name);
+        PyErr_Format(PyExc_TypeError, "webhook_secret must be str, not %.100s",
+                     Py_TYPE(a->webhook_secret)->tp_name);
         return -1;
     }
     Py_ssize_t n;
@@ -781,13 +829,15 @@ static int secret_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *
     memcpy(spec->secret, u, (size_t)n + 1);
     spec->secret_len = (size_t)n;
     spec->signatures = FWC_SIG_FRAPPE;
-    if (a->signature && a->signature != Py_None && parse_signatures(st, a->signature, &spec->signatures) < 0)
+    if (a->signature && a->signature != Py_None &&
+        parse_signatures(st, a->signature, &spec->signatures) < 0)
         return -1;
     if (spec->signatures & FWC_SIG_STANDARD) {
         unsigned char key[512];
         size_t keylen = sizeof key;
         FwcError err;
-        FwcStatus bad = fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err);
+        FwcStatus bad =
+            fwc_sign_key(FWC_SIG_STANDARD, spec->secret, spec->secret_len, key, &keylen, &err);
         OPENSSL_cleanse(key, sizeof key);
         if (bad) return invalid(st, "Invalid Webhook Secret: %s", err.message);
     }
@@ -801,7 +851,9 @@ static int security_options(FwcModuleState *st, FwcHookSpec *spec, const HookArg
     int has_secret = a->webhook_secret && !is_empty(a->webhook_secret);
     if ((*security = truthy(a->enable_security, has_secret)) < 0) return -1;
     if (*security) {
-        if (!has_secret) return invalid(st, "Invalid Webhook Secret: enable_security is set but webhook_secret is empty");
+        if (!has_secret)
+            return invalid(
+                st, "Invalid Webhook Secret: enable_security is set but webhook_secret is empty");
         return secret_option(st, spec, a);
     }
     if (a->signature && a->signature != Py_None) {
@@ -818,12 +870,9 @@ static int json_style_option(FwcModuleState *st, FwcHookSpec *spec, const HookAr
     char *style = opt_cstr(st, a->json_style, "json_style", "dumps");
     if (!style) return -1;
     int r = 0;
-    if (strcmp(style, "dumps") == 0)
-        spec->json_style = FWC_JSON_DUMPS;
-    else if (strcmp(style, "as_json") == 0)
-        spec->json_style = FWC_JSON_AS_JSON;
-    else
-        r = invalid(st, "json_style must be 'dumps' or 'as_json', not %R", a->json_style);
+    if (strcmp(style, "dumps") == 0) spec->json_style = FWC_JSON_DUMPS;
+    else if (strcmp(style, "as_json") == 0) spec->json_style = FWC_JSON_AS_JSON;
+    else r = invalid(st, "json_style must be 'dumps' or 'as_json', not %R", a->json_style);
     free(style);
     return r;
 }
@@ -834,20 +883,26 @@ static int timeout_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs
     spec->timeout = 5.0;
     if (a->timeout && a->timeout != Py_None) {
         if (!PyLong_Check(a->timeout) && !PyFloat_Check(a->timeout)) {
-            PyErr_Format(PyExc_TypeError, "timeout must be a number, not %.100s", Py_TYPE(a->timeout)->tp_name);
+            PyErr_Format(PyExc_TypeError, "timeout must be a number, not %.100s",
+                         Py_TYPE(a->timeout)->tp_name);
             return -1;
         }
         if (number_of(a->timeout, &spec->timeout) < 0) return -1;
         /* bounded so that every transport's conversion (milliseconds in a long) is exact */
         if (!(spec->timeout > 0) || !(spec->timeout <= FWC_MAX_TIMEOUT))
-            return invalid(st, "timeout must be a positive number of seconds up to %d (1 day), not %R",
+            return invalid(st,
+                           "timeout must be a positive number of seconds up to %d (1 day), not %R",
                            FWC_MAX_TIMEOUT, a->timeout);
     }
     spec->max_retries = 3;
     if (a->max_retries && a->max_retries != Py_None) {
-        long r = PyLong_Check(a->max_retries) && !PyBool_Check(a->max_retries) ? PyLong_AsLong(a->max_retries) : -2;
+        long r = PyLong_Check(a->max_retries) && !PyBool_Check(a->max_retries)
+                     ? PyLong_AsLong(a->max_retries)
+                     : -2;
         if (r == -1 && PyErr_Occurred()) PyErr_Clear();
-        if (r < 0 || r > 100) return invalid(st, "max_retries must be an integer from 0 to 100, not %R", a->max_retries);
+        if (r < 0 || r > 100)
+            return invalid(st, "max_retries must be an integer from 0 to 100, not %R",
+                           a->max_retries);
         spec->max_retries = (int)r;
     }
     return 0;
@@ -856,7 +911,8 @@ static int timeout_options(FwcModuleState *st, FwcHookSpec *spec, const HookArgs
 /* background_jobs_queue (a str, only shown) */
 static int queue_option(const HookArgs *a)
 {
-    if (a->background_jobs_queue && a->background_jobs_queue != Py_None && !PyUnicode_Check(a->background_jobs_queue)) {
+    if (a->background_jobs_queue && a->background_jobs_queue != Py_None &&
+        !PyUnicode_Check(a->background_jobs_queue)) {
         PyErr_SetString(PyExc_TypeError, "background_jobs_queue must be str");
         return -1;
     }
@@ -866,22 +922,25 @@ static int queue_option(const HookArgs *a)
 /* condition: a str compiled once, here (expr_*.c), or a callable the Webhook keeps */
 static int condition_option(FwcModuleState *st, FwcHookSpec *spec, const HookArgs *a)
 {
-    if (a->condition && a->condition != Py_None && !PyUnicode_Check(a->condition) && !PyCallable_Check(a->condition)) {
+    if (a->condition && a->condition != Py_None && !PyUnicode_Check(a->condition) &&
+        !PyCallable_Check(a->condition)) {
         PyErr_SetString(PyExc_TypeError, "condition must be str or a callable");
         return -1;
     }
-    if (a->condition && PyUnicode_Check(a->condition) && fwc_condition_compile(st, a->condition, &spec->condition) < 0)
+    if (a->condition && PyUnicode_Check(a->condition) &&
+        fwc_condition_compile(st, a->condition, &spec->condition) < 0)
         return -1;
-    spec->condition_callable = a->condition && a->condition != Py_None && !PyUnicode_Check(a->condition);
+    spec->condition_callable =
+        a->condition && a->condition != Py_None && !PyUnicode_Check(a->condition);
     return 0;
 }
 
 /* What Python sees of the options not exposed by their validator: normalised, the secret
  * never shown. */
-static int expose_options(const FwcHookSpec *spec, const HookArgs *a, PyObject *field_rows, PyObject *header_rows,
-                          int security, PyObject *attrs)
+static int expose_options(const FwcHookSpec *spec, const HookArgs *a, PyObject *field_rows,
+                          PyObject *header_rows, int security, PyObject *attrs)
 {
-    static const char *const sig_names[] = {"frappe", "standard", "github"};
+    static const char *const sig_names[] = { "frappe", "standard", "github" };
     PyObject *sigs = PyList_New(0);
     for (int i = 0; sigs && i < 3; i++)
         if (spec->signatures & (1 << i)) {
@@ -889,7 +948,7 @@ static int expose_options(const FwcHookSpec *spec, const HookArgs *a, PyObject *
             if (!s || PyList_Append(sigs, s) < 0) Py_CLEAR(sigs);
             Py_XDECREF(s);
         }
-    static const char *const structures[] = {"", "Form URL-Encoded", "JSON"};
+    static const char *const structures[] = { "", "Form URL-Encoded", "JSON" };
     int r = 0;
     if (expose(attrs, "request_url", Py_NewRef(a->request_url)) < 0 ||
         expose(attrs, "name", str_or_none(spec->name)) < 0 ||
@@ -899,8 +958,10 @@ static int expose_options(const FwcHookSpec *spec, const HookArgs *a, PyObject *
         expose(attrs, "enabled", PyBool_FromLong(spec->enabled)) < 0 ||
         expose(attrs, "request_method", PyUnicode_FromString(spec->request_method)) < 0 ||
         expose(attrs, "request_structure", PyUnicode_FromString(structures[spec->structure])) < 0 ||
-        expose(attrs, "webhook_json", spec->json_callable ? Py_NewRef(spec->json_callable)
-                                      : spec->webhook_json ? PyUnicode_FromString(spec->webhook_json) : Py_NewRef(Py_None)) < 0 ||
+        expose(attrs, "webhook_json",
+               spec->json_callable  ? Py_NewRef(spec->json_callable)
+               : spec->webhook_json ? PyUnicode_FromString(spec->webhook_json)
+                                    : Py_NewRef(Py_None)) < 0 ||
         expose(attrs, "json_escape", PyBool_FromLong(spec->json_escape)) < 0 ||
         expose(attrs, "webhook_data", Py_NewRef(field_rows)) < 0 ||
         expose(attrs, "webhook_headers", Py_NewRef(header_rows)) < 0 ||
@@ -908,9 +969,11 @@ static int expose_options(const FwcHookSpec *spec, const HookArgs *a, PyObject *
         expose(attrs, "is_dynamic_url", PyBool_FromLong(spec->is_dynamic_url)) < 0 ||
         expose(attrs, "timeout", PyFloat_FromDouble(spec->timeout)) < 0 ||
         expose(attrs, "max_retries", PyLong_FromLong(spec->max_retries)) < 0 ||
-        expose(attrs, "background_jobs_queue", Py_NewRef(a->background_jobs_queue ? a->background_jobs_queue : Py_None)) < 0 ||
+        expose(attrs, "background_jobs_queue",
+               Py_NewRef(a->background_jobs_queue ? a->background_jobs_queue : Py_None)) < 0 ||
         expose(attrs, "signature", sigs ? PyList_AsTuple(sigs) : NULL) < 0 ||
-        expose(attrs, "json_style", PyUnicode_FromString(spec->json_style == FWC_JSON_DUMPS ? "dumps" : "as_json")) < 0)
+        expose(attrs, "json_style",
+               PyUnicode_FromString(spec->json_style == FWC_JSON_DUMPS ? "dumps" : "as_json")) < 0)
         r = -1;
     Py_XDECREF(sigs);
     return r;
@@ -924,20 +987,14 @@ FwcHookSpec *fwc_spec_from_kwargs(FwcModuleState *st, PyObject *kwargs, PyObject
     FwcHookSpec *spec = calloc(1, sizeof *spec);
     if (!spec) return (FwcHookSpec *)PyErr_NoMemory();
     atomic_init(&spec->refs, 1);
-    if (unpack_kwargs(kwargs, &a) < 0 || !(attrs = PyDict_New()) ||
-        url_options(st, spec, &a) < 0 ||
-        identity_options(st, spec, &a) < 0 ||
-        method_option(st, spec, &a) < 0 ||
-        structure_option(st, spec, &a) < 0 ||
-        template_options(st, spec, &a) < 0 ||
+    if (unpack_kwargs(kwargs, &a) < 0 || !(attrs = PyDict_New()) || url_options(st, spec, &a) < 0 ||
+        identity_options(st, spec, &a) < 0 || method_option(st, spec, &a) < 0 ||
+        structure_option(st, spec, &a) < 0 || template_options(st, spec, &a) < 0 ||
         field_options(st, spec, &a, &field_rows) < 0 ||
         header_options(st, spec, &a, &header_rows) < 0 ||
-        security_options(st, spec, &a, &security) < 0 ||
-        json_style_option(st, spec, &a) < 0 ||
-        timeout_options(st, spec, &a) < 0 ||
-        retry_options(st, spec, &a, attrs) < 0 ||
-        queue_option(&a) < 0 ||
-        condition_option(st, spec, &a) < 0 ||
+        security_options(st, spec, &a, &security) < 0 || json_style_option(st, spec, &a) < 0 ||
+        timeout_options(st, spec, &a) < 0 || retry_options(st, spec, &a, attrs) < 0 ||
+        queue_option(&a) < 0 || condition_option(st, spec, &a) < 0 ||
         transport_options(st, spec, &a, attrs) < 0 ||
         expose_options(spec, &a, field_rows, header_rows, security, attrs) < 0) {
         Py_XDECREF(attrs);

@@ -32,7 +32,8 @@ FwcHookSpec *fwc_webhook_get_spec(FwcModuleState *st, PyObject *hook)
 FwcSnapshot *fwc_webhook_snapshot(PyObject *hook, PyObject *doc)
 {
     FwcWebhookObject *self = (FwcWebhookObject *)hook;
-    return self->shape ? fwc_snapshot_take_shaped(doc, self->shape) : fwc_spec_snapshot(self->spec, doc);
+    return self->shape ? fwc_snapshot_take_shaped(doc, self->shape)
+                       : fwc_spec_snapshot(self->spec, doc);
 }
 
 /* The spec of a Webhook (borrowed) or NULL; the type cannot be subclassed. */

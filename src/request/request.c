@@ -12,7 +12,7 @@ static int str_value(FwcArena *a, FwcValue *v, const char *s, size_t n)
     if (!p) return -1;
     int ascii = 1;
     for (size_t i = 0; i < n; i++) ascii &= (unsigned char)s[i] < 0x80;
-    *v = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)ascii, .len = (uint32_t)n, .u.s = p};
+    *v = (FwcValue){ .type = FWC_T_STR, .ascii = (uint8_t)ascii, .len = (uint32_t)n, .u.s = p };
     return 0;
 }
 
@@ -20,7 +20,7 @@ static int str_value(FwcArena *a, FwcValue *v, const char *s, size_t n)
  * one, so that many rows over a large document stay O((rows + keys) log keys). */
 typedef struct {
     const FwcValue *dict;
-    uint32_t *order;    /* str keys' pair indexes sorted by (key bytes, index); NULL: scan */
+    uint32_t *order; /* str keys' pair indexes sorted by (key bytes, index); NULL: scan */
     uint32_t n;
 } FieldIndex;
 
@@ -44,7 +44,7 @@ static int index_cmp(const void *x, const void *y)
 
 static int index_build(FieldIndex *ix, FwcArena *a, const FwcValue *dict, size_t lookups)
 {
-    *ix = (FieldIndex){dict, NULL, 0};
+    *ix = (FieldIndex){ dict, NULL, 0 };
     if (dict->type != FWC_T_DICT || dict->len < 32 || lookups < 32) return 0;
     if (!(ix->order = fwc_arena_alloc(a, sizeof(uint32_t) * dict->len))) return -1;
     for (uint32_t i = 0; i < dict->len; i++)
@@ -59,8 +59,8 @@ static const FwcValue *index_get(const FieldIndex *ix, const char *s, size_t n)
 {
     if (!ix->order) return fwc_dict_get(ix->dict, s, n);
     const FwcPair *pairs = ix->dict->u.pairs;
-    FwcValue want = {.type = FWC_T_STR, .len = (uint32_t)n, .u.s = s};
-    uint32_t lo = 0, hi = ix->n;    /* the first entry greater than the key */
+    FwcValue want = { .type = FWC_T_STR, .len = (uint32_t)n, .u.s = s };
+    uint32_t lo = 0, hi = ix->n; /* the first entry greater than the key */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (key_cmp(&pairs[ix->order[mid]].key, &want) <= 0) lo = mid + 1;
@@ -85,15 +85,17 @@ static FwcStatus field_map(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err)
             return oom(err);
         pairs[row->slot].value = v ? *v : fwc_null();
     }
-    b->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = (uint32_t)spec->nfield_keys, .u.pairs = pairs};
+    b->data = (FwcValue){
+        .type = FWC_T_DICT, .ascii = 1, .len = (uint32_t)spec->nfield_keys, .u.pairs = pairs
+    };
     return FWC_OK;
 }
 
 /* Frappe's headers are a dict: an existing name among the first `seen` headers keeps its
  * place, the value changes.  (The webhook's own rows are distinct already, so they are
  * only compared with the few signature headers: linear in the rows.) */
-static FwcStatus add_header(FwcBuilt *b, size_t cap, size_t seen, const char *name, const char *value,
-                            FwcError *err)
+static FwcStatus add_header(FwcBuilt *b, size_t cap, size_t seen, const char *name,
+                            const char *value, FwcError *err)
 {
     size_t i = 0;
     while (i < seen && strcmp(b->headers[i].name, name) != 0) i++;
@@ -111,8 +113,8 @@ static FwcStatus add_header(FwcBuilt *b, size_t cap, size_t seen, const char *na
     return FWC_OK;
 }
 
-static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char *msg_id, long long timestamp,
-                               FwcError *err)
+static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char *msg_id,
+                               long long timestamp, FwcError *err)
 {
     size_t cap = spec->nheaders + 5;
     b->headers = fwc_arena_alloc(&b->arena, sizeof(FwcHeaderPair) * cap);
@@ -120,8 +122,8 @@ static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char 
     for (int scheme = FWC_SIG_FRAPPE; scheme <= FWC_SIG_GITHUB; scheme <<= 1) {
         if (!(spec->signatures & scheme)) continue;
         FwcSigHeader sig[3];
-        int n = fwc_sign((FwcSigScheme)scheme, spec->secret, spec->secret_len, b->body.data, b->body.len, msg_id,
-                         timestamp, sig, err);
+        int n = fwc_sign((FwcSigScheme)scheme, spec->secret, spec->secret_len, b->body.data,
+                         b->body.len, msg_id, timestamp, sig, err);
         if (n < 0) return err->code;
         for (int i = 0; i < n; i++) {
             FwcStatus st = add_header(b, cap, b->nheaders, sig[i].name, sig[i].value, err);
@@ -130,7 +132,8 @@ static FwcStatus build_headers(const FwcHookSpec *spec, FwcBuilt *b, const char 
     }
     size_t signature_headers = b->nheaders;
     for (size_t i = 0; i < spec->nheaders; i++) {
-        FwcStatus st = add_header(b, cap, signature_headers, spec->headers[i].name, spec->headers[i].value, err);
+        FwcStatus st = add_header(b, cap, signature_headers, spec->headers[i].name,
+                                  spec->headers[i].value, err);
         if (st) return st;
     }
     return FWC_OK;
@@ -142,8 +145,10 @@ static FwcStatus template_data(const FwcHookSpec *spec, FwcBuilt *b, FwcError *e
     /* room for a typical body up front, and for the body its text becomes: no chain of
      * doublings on either buffer */
     FwcBuf text = FWC_BUF_INIT;
-    FwcStatus st = fwc_buf_reserve(&text, 4096) < 0 ? oom(err)
-                 : fwc_tmpl_render(spec->json_tmpl, &b->snap->root, spec->json_escape, &text, err);
+    FwcStatus st =
+        fwc_buf_reserve(&text, 4096) < 0
+            ? oom(err)
+            : fwc_tmpl_render(spec->json_tmpl, &b->snap->root, spec->json_escape, &text, err);
     if (!st && fwc_buf_reserve(&b->body, text.len + 64) < 0) st = oom(err);
     if (!st) {
         st = fwc_json_parse(&b->arena, text.data ? text.data : "", text.len, &b->data, err);
@@ -165,11 +170,13 @@ static FwcStatus dynamic_url(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err
     if (!st) {
         char *url = fwc_arena_strdup(&b->arena, text.data ? text.data : "", text.len);
         if (!url) st = oom(err);
-        else if (memchr(url, '\0', text.len)) st = fwc_error_set(err, FWC_ETEMPLATE, "the rendered URL contains a NUL byte");
+        else if (memchr(url, '\0', text.len))
+            st = fwc_error_set(err, FWC_ETEMPLATE, "the rendered URL contains a NUL byte");
         else if ((st = fwc_url_validate(url, err))) {
             char msg[sizeof err->message];
             snprintf(msg, sizeof msg, "%s", err->message);
-            st = fwc_error_set(err, FWC_ETEMPLATE, "the rendered URL %.200s is invalid: %s", url, msg);
+            st = fwc_error_set(err, FWC_ETEMPLATE, "the rendered URL %.200s is invalid: %s", url,
+                               msg);
         }
         b->url = url;
     }
@@ -177,8 +184,8 @@ static FwcStatus dynamic_url(const FwcHookSpec *spec, FwcBuilt *b, FwcError *err
     return st;
 }
 
-FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const char *msg_id, long long timestamp,
-                            FwcBuilt *out, FwcError *err)
+FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const char *msg_id,
+                            long long timestamp, FwcBuilt *out, FwcError *err)
 {
     memset(out, 0, sizeof *out);
     fwc_snapshot_incref(snap);
@@ -193,19 +200,24 @@ FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const ch
         out->data = snap->root;
         st = FWC_OK;
     } else {
-        out->data = (FwcValue){.type = FWC_T_DICT, .ascii = 1};
+        out->data = (FwcValue){ .type = FWC_T_DICT, .ascii = 1 };
         st = FWC_OK;
     }
     /* a field-map body is about as large as its projected snapshot: one allocation
      * instead of a chain of doublings */
-    if (!st && spec->nfields && fwc_buf_reserve(&out->body, snap->arena.total < (1u << 20) ? snap->arena.total : (1u << 20)) < 0)
+    if (!st && spec->nfields &&
+        fwc_buf_reserve(&out->body,
+                        snap->arena.total < (1u << 20) ? snap->arena.total : (1u << 20)) < 0)
         st = oom(err);
     if (!st) st = fwc_json_write(&out->body, &out->data, spec->json_style, err);
     if (!st) {
         /* copies: the request may outlive its webhook */
-        out->url = spec->url_tmpl ? NULL : fwc_arena_strdup(&out->arena, spec->request_url, strlen(spec->request_url));
+        out->url = spec->url_tmpl ? NULL
+                                  : fwc_arena_strdup(&out->arena, spec->request_url,
+                                                     strlen(spec->request_url));
         if (spec->url_tmpl && (st = dynamic_url(spec, out, err))) goto done;
-        out->method = fwc_arena_strdup(&out->arena, spec->request_method, strlen(spec->request_method));
+        out->method =
+            fwc_arena_strdup(&out->arena, spec->request_method, strlen(spec->request_method));
         if (!out->url || !out->method) st = oom(err);
     }
     if (!st) st = build_headers(spec, out, msg_id, timestamp, err);

@@ -16,9 +16,9 @@
 /* ---------- signatures (no GIL) ---------- */
 
 typedef enum {
-    FWC_SIG_FRAPPE = 1,    /* X-Frappe-Webhook-Signature: base64(HMAC-SHA256(secret, body)) */
-    FWC_SIG_STANDARD = 2,  /* Standard Webhooks v1 */
-    FWC_SIG_GITHUB = 4,    /* X-Hub-Signature-256: sha256=<hex> */
+    FWC_SIG_FRAPPE = 1,   /* X-Frappe-Webhook-Signature: base64(HMAC-SHA256(secret, body)) */
+    FWC_SIG_STANDARD = 2, /* Standard Webhooks v1 */
+    FWC_SIG_GITHUB = 4,   /* X-Hub-Signature-256: sha256=<hex> */
 } FwcSigScheme;
 
 #define FWC_SIG_ALL (FWC_SIG_FRAPPE | FWC_SIG_STANDARD | FWC_SIG_GITHUB)
@@ -29,8 +29,8 @@ typedef struct {
     char value[128];
 } FwcSigHeader;
 
-#define FWC_SIG_KEY_MAX 64         /* bytes of an HMAC key: longer secrets are hashed down */
-#define FWC_SIG_MSG_ID_MAX 127     /* bytes of a message id (FwcSigHeader.value - 1) */
+#define FWC_SIG_KEY_MAX    64  /* bytes of an HMAC key: longer secrets are hashed down */
+#define FWC_SIG_MSG_ID_MAX 127 /* bytes of a message id (FwcSigHeader.value - 1) */
 
 /* A message id goes into a header and into the signed content: printable ASCII only, no
  * spaces (receivers strip them), at most FWC_SIG_MSG_ID_MAX bytes. */
@@ -43,18 +43,18 @@ FwcStatus fwc_sign_key(FwcSigScheme scheme, const char *secret, size_t secret_le
 
 /* Headers for one scheme (frappe: 1, standard: 3, github: 1).  Returns the count, or -1
  * with err set.  msg_id/timestamp are used by "standard" only. */
-int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len,
-             const char *body, size_t body_len, const char *msg_id, long long timestamp,
-             FwcSigHeader out[3], FwcError *err);
+int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len, const char *body,
+             size_t body_len, const char *msg_id, long long timestamp, FwcSigHeader out[3],
+             FwcError *err);
 
 /* The check verify() makes, without the GIL: the header values as received (sig; for
  * "standard" also id and ts; whitespace around each is ignored), the key from
  * fwc_sign_key and `now` in Unix seconds.  *ok is 1 when a signature matches.  Returns
  * FWC_OK, or an OpenSSL failure with err set. */
-FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keylen,
-                     const char *body, size_t body_len, const char *sig, size_t sig_len,
-                     const char *id, size_t id_len, const char *ts, size_t ts_len,
-                     long long tolerance, long long now, int *ok, FwcError *err);
+FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keylen, const char *body,
+                     size_t body_len, const char *sig, size_t sig_len, const char *id,
+                     size_t id_len, const char *ts, size_t ts_len, long long tolerance,
+                     long long now, int *ok, FwcError *err);
 
 /* ---------- a compiled webhook: immutable, shared read-only by threads ---------- */
 
@@ -63,17 +63,17 @@ typedef enum { FWC_STRUCT_NONE, FWC_STRUCT_FORM, FWC_STRUCT_JSON } FwcStructure;
 typedef struct {
     char *fieldname, *key;
     size_t fieldname_len, key_len;
-    uint32_t slot;          /* the key's position in the body (a repeated key keeps its first) */
-    int first;              /* the first row with this key */
+    uint32_t slot; /* the key's position in the body (a repeated key keeps its first) */
+    int first;     /* the first row with this key */
 } FwcFieldRow;
 
 typedef struct {
-    char *name, *value;     /* NUL-terminated; validated: no CR, LF or NUL */
+    char *name, *value; /* NUL-terminated; validated: no CR, LF or NUL */
 } FwcHeader;
 
 typedef struct FwcHookSpec {
     atomic_int refs;
-    char *name;             /* "" when unnamed */
+    char *name; /* "" when unnamed */
     char *request_url;
     char *webhook_doctype;  /* "" when unset */
     char *webhook_docevent; /* "" when unset */
@@ -87,32 +87,31 @@ typedef struct FwcHookSpec {
                              * the Webhook object owns it; py/ calls it at snapshot time */
     FwcFieldRow *fields;
     size_t nfields;
-    size_t nfield_keys;     /* distinct keys of the field rows: the body's size */
-    FwcHeader *headers;     /* custom headers after Frappe's dict semantics */
+    size_t nfield_keys; /* distinct keys of the field rows: the body's size */
+    FwcHeader *headers; /* custom headers after Frappe's dict semantics */
     size_t nheaders;
-    char *secret;           /* NULL when security is off */
+    char *secret; /* NULL when security is off */
     size_t secret_len;
-    int signatures;         /* FwcSigScheme bits; 0 when security is off */
+    int signatures; /* FwcSigScheme bits; 0 when security is off */
     int enabled, is_dynamic_url;
     FwcJsonStyle json_style;
     FwcExpr *condition;     /* compiled condition, NULL when none (or a callable) */
     int condition_callable; /* condition is a Python callable (kept by the Webhook object) */
     double timeout;
     int max_retries;
-    double *retry_schedule;     /* seconds between attempts (>= 1 step; the last repeats) */
+    double *retry_schedule; /* seconds between attempts (>= 1 step; the last repeats) */
     size_t nretry_schedule;
-    double retry_jitter;        /* fraction of a step, 0..1 */
+    double retry_jitter; /* fraction of a step, 0..1 */
     /* transport (http.c) */
-    unsigned long serial;   /* unique per spec, so a thread's handle can keep its options */
-    int follow_redirects;   /* 0: redirects are returned, not followed */
+    unsigned long serial; /* unique per spec, so a thread's handle can keep its options */
+    int follow_redirects; /* 0: redirects are returned, not followed */
     int verify_tls;
-    char *ca_file, *client_cert, *client_key, *proxy;   /* NULL when unset */
+    char *ca_file, *client_cert, *client_key, *proxy; /* NULL when unset */
     int allow_private_networks;
     FwcNetwork *allowed_networks;
     size_t nallowed_networks;
     size_t max_response_bytes;
 } FwcHookSpec;
-
 
 /* The authority split of scheme://[userinfo@]host[:port][/path?query#fragment]: pointers
  * into the URL, not NUL-terminated.  The scheme is what precedes the first "://", the
@@ -121,11 +120,11 @@ typedef struct FwcHookSpec {
 typedef struct {
     const char *scheme;
     size_t scheme_len;
-    const char *userinfo;   /* NULL when the authority has no '@' */
+    const char *userinfo; /* NULL when the authority has no '@' */
     size_t userinfo_len;
-    const char *host;       /* host[:port]: the authority after the userinfo (may be empty) */
+    const char *host; /* host[:port]: the authority after the userinfo (may be empty) */
     size_t host_len;
-    const char *rest;       /* path, query and fragment: what follows the authority */
+    const char *rest; /* path, query and fragment: what follows the authority */
 } FwcUrlParts;
 
 /* 1 with *out filled, or 0 when the URL has no "://" (webhook_spec.c). */
@@ -133,8 +132,8 @@ int fwc_url_split(const char *url, FwcUrlParts *out);
 /* http(s)://host... as Frappe's urlparse(url).netloc check plus a scheme check. */
 FwcStatus fwc_url_validate(const char *url, FwcError *err);
 void fwc_spec_incref(FwcHookSpec *s);
-void fwc_spec_decref(FwcHookSpec *s);   /* frees at zero; any thread */
-unsigned long fwc_spec_next_serial(void);   /* a new FwcHookSpec.serial */
+void fwc_spec_decref(FwcHookSpec *s);     /* frees at zero; any thread */
+unsigned long fwc_spec_next_serial(void); /* a new FwcHookSpec.serial */
 
 /* ---------- a built request: what would go on the wire ---------- */
 
@@ -143,10 +142,10 @@ typedef struct {
 } FwcHeaderPair;
 
 typedef struct {
-    FwcArena arena;         /* owns data nodes, header strings, url */
-    FwcSnapshot *snap;      /* data may point into it; one reference held */
-    FwcValue data;          /* what Frappe calls data */
-    FwcBuf body;            /* exact body bytes */
+    FwcArena arena;    /* owns data nodes, header strings, url */
+    FwcSnapshot *snap; /* data may point into it; one reference held */
+    FwcValue data;     /* what Frappe calls data */
+    FwcBuf body;       /* exact body bytes */
     const char *url;
     const char *method;
     FwcHeaderPair *headers;
@@ -157,6 +156,6 @@ typedef struct {
  * the Standard Webhooks signature.  On error, `out` is released and err is set. */
 FwcStatus fwc_request_build(const FwcHookSpec *spec, FwcSnapshot *snap, const char *msg_id,
                             long long timestamp, FwcBuilt *out, FwcError *err);
-void fwc_built_release(FwcBuilt *b);    /* no GIL needed */
+void fwc_built_release(FwcBuilt *b); /* no GIL needed */
 
 #endif

@@ -21,11 +21,11 @@
 #include <openssl/hmac.h>
 #endif
 
-#define MAC_LEN 32             /* SHA-256 digest */
-#define BLOCK_LEN 64           /* SHA-256 block; HMAC hashes longer keys down to MAC_LEN */
-#define B64_MAC_LEN 44         /* base64 of MAC_LEN bytes, padded */
+#define MAC_LEN     32 /* SHA-256 digest */
+#define BLOCK_LEN   64 /* SHA-256 block; HMAC hashes longer keys down to MAC_LEN */
+#define B64_MAC_LEN 44 /* base64 of MAC_LEN bytes, padded */
 
-#define WHSEC "whsec_"
+#define WHSEC     "whsec_"
 #define WHSEC_LEN 6
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -101,7 +101,7 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
 static int hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;  /* GitHub sends lowercase; uppercase hex is the same digest */
+    c |= 0x20; /* GitHub sends lowercase; uppercase hex is the same digest */
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
@@ -185,8 +185,10 @@ static HmacPads *pads_for(const unsigned char *key, size_t keylen)
         ipad[i] = (unsigned char)(k ^ 0x36);
         opad[i] = (unsigned char)(k ^ 0x5c);
     }
-    int ok = EVP_DigestInit_ex(c->inner, sha256_md, NULL) && EVP_DigestUpdate(c->inner, ipad, BLOCK_LEN) &&
-             EVP_DigestInit_ex(c->outer, sha256_md, NULL) && EVP_DigestUpdate(c->outer, opad, BLOCK_LEN);
+    int ok = EVP_DigestInit_ex(c->inner, sha256_md, NULL) &&
+             EVP_DigestUpdate(c->inner, ipad, BLOCK_LEN) &&
+             EVP_DigestInit_ex(c->outer, sha256_md, NULL) &&
+             EVP_DigestUpdate(c->outer, opad, BLOCK_LEN);
     OPENSSL_cleanse(ipad, sizeof ipad);
     OPENSSL_cleanse(opad, sizeof opad);
     if (!ok) {
@@ -202,8 +204,8 @@ static HmacPads *pads_for(const unsigned char *key, size_t keylen)
 
 /* HMAC-SHA256 over the concatenation of parts, streamed so that a large body is never
  * copied.  keylen must be > 0. */
-static FwcStatus hmac_parts(const unsigned char *key, size_t keylen, const Part *parts,
-                            int nparts, unsigned char mac[MAC_LEN], FwcError *err)
+static FwcStatus hmac_parts(const unsigned char *key, size_t keylen, const Part *parts, int nparts,
+                            unsigned char mac[MAC_LEN], FwcError *err)
 {
     FwcStatus rc;
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
@@ -223,11 +225,12 @@ static FwcStatus hmac_parts(const unsigned char *key, size_t keylen, const Part 
         for (int i = 0; ok && i < nparts; i++)
             if (parts[i].n) ok = EVP_DigestUpdate(pads->work, parts[i].p, parts[i].n);
         ok = ok && EVP_DigestFinal_ex(pads->work, inner, &n) && n == MAC_LEN &&
-             EVP_MD_CTX_copy_ex(pads->work, pads->outer) && EVP_DigestUpdate(pads->work, inner, MAC_LEN) &&
+             EVP_MD_CTX_copy_ex(pads->work, pads->outer) &&
+             EVP_DigestUpdate(pads->work, inner, MAC_LEN) &&
              EVP_DigestFinal_ex(pads->work, mac, &n) && n == MAC_LEN;
         OPENSSL_cleanse(inner, sizeof inner);
         if (ok) return FWC_OK;
-        ERR_clear_error();   /* fall through to the MAC API below */
+        ERR_clear_error(); /* fall through to the MAC API below */
     }
     if (!hmac_alg) {
         rc = openssl_error(err, "EVP_MAC_fetch(HMAC)");
@@ -307,8 +310,7 @@ FwcStatus fwc_sign_key(FwcSigScheme scheme, const char *secret, size_t secret_le
 
     if (scheme != FWC_SIG_FRAPPE && scheme != FWC_SIG_STANDARD && scheme != FWC_SIG_GITHUB)
         return fwc_error_set(err, FWC_EVALUE, "unknown signature scheme %d", (int)scheme);
-    if (secret_len == 0)
-        return fwc_error_set(err, FWC_EVALUE, "secret must not be empty");
+    if (secret_len == 0) return fwc_error_set(err, FWC_EVALUE, "secret must not be empty");
 
     if (scheme == FWC_SIG_STANDARD && has_whsec_prefix(secret, secret_len)) {
         size_t n = secret_len - WHSEC_LEN;
@@ -365,9 +367,9 @@ int fwc_sign_msg_id_valid(const char *id, size_t n)
 }
 
 /* msg_id NULL means a fresh id; timestamp < 0 means now (both "standard" only). */
-int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len,
-             const char *body, size_t body_len, const char *msg_id, long long timestamp,
-             FwcSigHeader out[3], FwcError *err)
+int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len, const char *body,
+             size_t body_len, const char *msg_id, long long timestamp, FwcSigHeader out[3],
+             FwcError *err)
 {
     unsigned char key[FWC_SIG_KEY_MAX], mac[MAC_LEN];
     size_t keylen = sizeof key;
@@ -392,7 +394,9 @@ int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len,
         }
         if (timestamp < 0) timestamp = (long long)fwc_wall_now();
         tslen = snprintf(ts, sizeof ts, "%lld", timestamp);
-        Part parts[] = {{msg_id, idlen}, {".", 1}, {ts, (size_t)tslen}, {".", 1}, {body, body_len}};
+        Part parts[] = {
+            { msg_id, idlen }, { ".", 1 }, { ts, (size_t)tslen }, { ".", 1 }, { body, body_len }
+        };
         if (hmac_parts(key, keylen, parts, 5, mac, err) != FWC_OK) goto error;
         out[0].name = "webhook-id";
         memcpy(out[0].value, msg_id, idlen + 1);
@@ -403,7 +407,7 @@ int fwc_sign(FwcSigScheme scheme, const char *secret, size_t secret_len,
         b64_encode(mac, MAC_LEN, out[2].value + 3);
         n = 3;
     } else {
-        Part part = {body, body_len};
+        Part part = { body, body_len };
         if (hmac_parts(key, keylen, &part, 1, mac, err) != FWC_OK) goto error;
         if (scheme == FWC_SIG_FRAPPE) {
             out[0].name = "X-Frappe-Webhook-Signature";
@@ -477,10 +481,10 @@ static int match_github(const char *p, size_t n, const unsigned char mac[MAC_LEN
     return CRYPTO_memcmp(given, mac, MAC_LEN) == 0;
 }
 
-FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keylen,
-                     const char *body, size_t body_len, const char *sig, size_t sig_len,
-                     const char *id, size_t id_len, const char *tsval, size_t ts_len,
-                     long long tolerance, long long now, int *ok, FwcError *err)
+FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keylen, const char *body,
+                     size_t body_len, const char *sig, size_t sig_len, const char *id,
+                     size_t id_len, const char *tsval, size_t ts_len, long long tolerance,
+                     long long now, int *ok, FwcError *err)
 {
     unsigned char mac[MAC_LEN];
     char expected[B64_MAC_LEN + 1], ts[24];
@@ -496,17 +500,18 @@ FwcStatus fwc_verify(FwcSigScheme scheme, const unsigned char *key, size_t keyle
         strip_ows(&tsval, &ts_len);
         if (parse_timestamp(tsval, ts_len, &timestamp) < 0) return FWC_OK;
         /* both sides are >= 0, so neither difference can overflow */
-        if (now < 0 || (now > timestamp ? now - timestamp : timestamp - now) > tolerance) return FWC_OK;
+        if (now < 0 || (now > timestamp ? now - timestamp : timestamp - now) > tolerance)
+            return FWC_OK;
         /* sign over the canonical number, as the reference libraries re-format it */
         ts_len = (size_t)snprintf(ts, sizeof ts, "%lld", timestamp);
-        parts[0] = (Part){id, id_len};
-        parts[1] = (Part){".", 1};
-        parts[2] = (Part){ts, ts_len};
-        parts[3] = (Part){".", 1};
-        parts[4] = (Part){body, body_len};
+        parts[0] = (Part){ id, id_len };
+        parts[1] = (Part){ ".", 1 };
+        parts[2] = (Part){ ts, ts_len };
+        parts[3] = (Part){ ".", 1 };
+        parts[4] = (Part){ body, body_len };
         nparts = 5;
     } else {
-        parts[0] = (Part){body, body_len};
+        parts[0] = (Part){ body, body_len };
         nparts = 1;
     }
     if ((rc = hmac_parts(key, keylen, parts, nparts, mac, err)) != FWC_OK) return rc;

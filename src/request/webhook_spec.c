@@ -29,13 +29,19 @@ FwcStatus fwc_url_validate(const char *url, FwcError *err)
 {
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return fwc_error_set(err, FWC_EVALUE, "Check Request URL: it contains whitespace or a control character");
+            return fwc_error_set(
+                err, FWC_EVALUE,
+                "Check Request URL: it contains whitespace or a control character");
     FwcUrlParts u;
     if (!fwc_url_split(url, &u)) return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
     size_t slen = u.scheme_len;
-    if (!((slen == 4 && strncasecmp(url, "http", 4) == 0) || (slen == 5 && strncasecmp(url, "https", 5) == 0)))
-        return fwc_error_set(err, FWC_EVALUE, "Request URL scheme must be http or https, not '%.*s'", (int)slen, url);
-    if (u.host_len == 0 || u.host[0] == ':') return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
+    if (!((slen == 4 && strncasecmp(url, "http", 4) == 0) ||
+          (slen == 5 && strncasecmp(url, "https", 5) == 0)))
+        return fwc_error_set(err, FWC_EVALUE,
+                             "Request URL scheme must be http or https, not '%.*s'", (int)slen,
+                             url);
+    if (u.host_len == 0 || u.host[0] == ':')
+        return fwc_error_set(err, FWC_EVALUE, "Check Request URL");
     return FWC_OK;
 }
 
@@ -45,7 +51,10 @@ unsigned long fwc_spec_next_serial(void)
     return atomic_fetch_add(&serials, 1) + 1;
 }
 
-void fwc_spec_incref(FwcHookSpec *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+void fwc_spec_incref(FwcHookSpec *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
 
 void fwc_spec_decref(FwcHookSpec *s)
 {

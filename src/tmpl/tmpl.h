@@ -30,7 +30,7 @@
 
 /* ---------- template engine: Jinja subset (no GIL after compile) ---------- */
 
-typedef struct FwcTemplate FwcTemplate;   /* compiled template: immutable, shared by threads */
+typedef struct FwcTemplate FwcTemplate; /* compiled template: immutable, shared by threads */
 
 /* Compiles a template (context: doc, utils).  NULL with err set: FWC_EVALUE "<message>"
  * with err->line (1-based), "Illegal template" for ".__", or FWC_ENOMEM. */
@@ -39,19 +39,23 @@ void fwc_tmpl_free(FwcTemplate *t);
 /* Renders with doc as `doc`, appending to out.  json_escape: values printed inside a
  * JSON string literal of the template are written as JSON string content.  Errors:
  * FWC_ETEMPLATE "line L: <reason>" (err->line set), FWC_ENOMEM. */
-FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err);
+FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out,
+                          FwcError *err);
 /* Adds what template t reads of `doc` to shape s (tmpl_shape.c); -1 on OOM. */
 int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *s);
 
 /* fwc_buf_append that accepts (NULL, 0): empty strings may have no bytes */
-static inline int tmpl_append(FwcBuf *b, const void *p, size_t n) { return n ? fwc_buf_append(b, p, n) : 0; }
+static inline int tmpl_append(FwcBuf *b, const void *p, size_t n)
+{
+    return n ? fwc_buf_append(b, p, n) : 0;
+}
 static inline int tmpl_puts(FwcBuf *b, const char *s) { return tmpl_append(b, s, strlen(s)); }
 
 /* ---------- bounds (documented in the README) ---------- */
-#define FWC_TMPL_MAX_OUTPUT (8u << 20)     /* bytes of rendered text */
-#define FWC_TMPL_MAX_ITER 100000           /* loop iterations of one render */
-#define FWC_TMPL_MAX_VARS 64               /* distinct variable names of one template */
-#define FWC_TMPL_MAX_NEST 64               /* nested blocks */
+#define FWC_TMPL_MAX_OUTPUT (8u << 20) /* bytes of rendered text */
+#define FWC_TMPL_MAX_ITER   100000     /* loop iterations of one render */
+#define FWC_TMPL_MAX_VARS   64         /* distinct variable names of one template */
+#define FWC_TMPL_MAX_NEST   64         /* nested blocks */
 /* levels of a value a template stores ({% set %}, ns.attr, {% with %}): only stored
  * values can grow across statements, e.g. {% set ns.x = [ns.x] %} in a loop */
 #define FWC_TMPL_MAX_VALUE_DEPTH (FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH)
@@ -62,42 +66,45 @@ static inline int tmpl_puts(FwcBuf *b, const char *s) { return tmpl_append(b, s,
  * NS: Jinja's Namespace, a mutable object shared by reference; len 1 (truthy),
  * u.items -> TNamespace in the render's scratch arena. */
 #define TMPL_T_UNDEF 64
-#define TMPL_T_LOOP 65
-#define TMPL_T_NS 66
+#define TMPL_T_LOOP  65
+#define TMPL_T_NS    66
 
 /* A FWC_T_TUPLE whose `ascii` byte is TMPL_GROUP_TUPLE (and len 2) is Jinja's
  * _GroupTuple(grouper, list) from groupby: a tuple that also has .grouper and .list. */
 #define TMPL_GROUP_TUPLE 0x47
-static inline int tmpl_is_group(const FwcValue *v) { return v->type == FWC_T_TUPLE && v->ascii == TMPL_GROUP_TUPLE && v->len == 2; }
+static inline int tmpl_is_group(const FwcValue *v)
+{
+    return v->type == FWC_T_TUPLE && v->ascii == TMPL_GROUP_TUPLE && v->len == 2;
+}
 
 /* Jinja-specific expression nodes, evaluated by the ext hook (tmpl_render.c). */
 enum {
-    NJ_UNDEF = N_EXT,   /* constant undefined; name = its text, op = 1 when it names a variable */
-    NJ_VAR,             /* template variable `slot` (may hold an undefined) */
-    NJ_GETATTR,         /* a . name: attribute, falling back to item */
-    NJ_GETITEM,         /* a [ b ]: item, falling back to attribute */
-    NJ_FILTER,          /* a | op(args) */
-    NJ_TEST,            /* a is op(args) */
-    NJ_CONCAT,          /* args joined as str (~) */
-    NJ_COND,            /* a if b [else c]; c NULL -> Undefined */
-    NJ_CYCLE,           /* a.cycle(args) on a loop */
-    NJ_COMPARE,         /* like N_COMPARE, with Undefined's == / in semantics */
-    NJ_CHANGED,         /* a.changed(args) on a loop */
-    NJ_NAMESPACE,       /* namespace(args, kw=...) */
-    NJ_MOD,             /* a % b: printf-style when a is a str, else the core operator */
+    NJ_UNDEF = N_EXT, /* constant undefined; name = its text, op = 1 when it names a variable */
+    NJ_VAR,           /* template variable `slot` (may hold an undefined) */
+    NJ_GETATTR,       /* a . name: attribute, falling back to item */
+    NJ_GETITEM,       /* a [ b ]: item, falling back to attribute */
+    NJ_FILTER,        /* a | op(args) */
+    NJ_TEST,          /* a is op(args) */
+    NJ_CONCAT,        /* args joined as str (~) */
+    NJ_COND,          /* a if b [else c]; c NULL -> Undefined */
+    NJ_CYCLE,         /* a.cycle(args) on a loop */
+    NJ_COMPARE,       /* like N_COMPARE, with Undefined's == / in semantics */
+    NJ_CHANGED,       /* a.changed(args) on a loop */
+    NJ_NAMESPACE,     /* namespace(args, kw=...) */
+    NJ_MOD,           /* a % b: printf-style when a is a str, else the core operator */
 };
 
 typedef struct {
     int64_t index0, length;
     FwcValue *items;
     int depth;
-    int has_changed;        /* loop.changed() was called: its last arguments */
+    int has_changed; /* loop.changed() was called: its last arguments */
     uint32_t nchanged;
     FwcValue *changed;
 } TLoop;
 
 typedef struct {
-    FwcPair *pairs;         /* the attribute dict, insertion order */
+    FwcPair *pairs; /* the attribute dict, insertion order */
     uint32_t len, cap;
 } TNamespace;
 
@@ -116,8 +123,8 @@ typedef enum { TS_DATA, TS_VAR, TS_BLOCK } TSegKind;
 
 typedef struct {
     int kind;
-    size_t start, end;      /* DATA: text; VAR/BLOCK: the tag's inside */
-    int line, col;          /* of start */
+    size_t start, end; /* DATA: text; VAR/BLOCK: the tag's inside */
+    int line, col;     /* of start */
 } TSeg;
 
 /* Normalised text (newlines as "\n", Jinja's trailing newline dropped) in *text (arena),
@@ -133,17 +140,18 @@ typedef struct TNode TNode;
 struct TNode {
     int kind, line;
     TNode *next;
-    const char *text;       /* T_DATA */
+    const char *text; /* T_DATA */
     size_t len;
-    ExprNode *expr;         /* OUTPUT value, IF condition, FOR iterable, SET value */
-    ExprNode *filter;       /* FOR: inline if */
-    TNode *body, *orelse;   /* IF / FOR / SETBLOCK / WITH */
-    int slots[8];           /* FOR / SET targets; WITH: one per value */
-    const char *attrs[8];   /* SET / SETBLOCK: per target, the attribute of `ns.attr` (NULL: a name) */
+    ExprNode *expr;       /* OUTPUT value, IF condition, FOR iterable, SET value */
+    ExprNode *filter;     /* FOR: inline if */
+    TNode *body, *orelse; /* IF / FOR / SETBLOCK / WITH */
+    int slots[8];         /* FOR / SET targets; WITH: one per value */
+    const char
+        *attrs[8]; /* SET / SETBLOCK: per target, the attribute of `ns.attr` (NULL: a name) */
     int nslots;
-    ExprNode **values;      /* WITH values */
-    int loop_slot;          /* FOR */
-    int in_json_string;     /* OUTPUT: inside a JSON string literal of the template text */
+    ExprNode **values;  /* WITH values */
+    int loop_slot;      /* FOR */
+    int in_json_string; /* OUTPUT: inside a JSON string literal of the template text */
 };
 
 struct FwcTemplate {
@@ -157,41 +165,76 @@ struct FwcTemplate {
 
 /* ---------- filters and tests (tmpl_filters.c) ---------- */
 
-int fwc_tmpl_filter_id(const char *name, size_t n);     /* 0 when unknown */
+int fwc_tmpl_filter_id(const char *name, size_t n); /* 0 when unknown */
 int fwc_tmpl_test_id(const char *name, size_t n);
 int fwc_tmpl_apply_filter(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs,
                           const char **kw, FwcValue *out);
-int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs, int *out);
+int fwc_tmpl_apply_test(ExprCtx *ctx, int id, const FwcValue *in, FwcValue *args, int nargs,
+                        int *out);
 
 /* A filter: in | name(args; kw[i] names args[i], NULL for a positional one) into *out;
  * 0, or -1 with the error set.  tmpl_filters.c holds the table of them by filter id. */
-typedef int (*TmplFilterFn)(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out);
-#define TMPL_FILTER_FN(name) \
-    int fwc_tmpl_f_##name(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+typedef int (*TmplFilterFn)(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                            const char **kw, FwcValue *out);
+#define TMPL_FILTER_FN(name)                                                                       \
+    int fwc_tmpl_f_##name(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,             \
+                          const char **kw, FwcValue *out)
 /* sequences, mappings, numbers (tmpl_filters_seq.c) */
-TMPL_FILTER_FN(default); TMPL_FILTER_FN(length); TMPL_FILTER_FN(count); TMPL_FILTER_FN(len);
-TMPL_FILTER_FN(join); TMPL_FILTER_FN(first); TMPL_FILTER_FN(last); TMPL_FILTER_FN(list);
-TMPL_FILTER_FN(reverse); TMPL_FILTER_FN(abs); TMPL_FILTER_FN(round); TMPL_FILTER_FN(sum);
-TMPL_FILTER_FN(min); TMPL_FILTER_FN(max); TMPL_FILTER_FN(sort); TMPL_FILTER_FN(unique);
-TMPL_FILTER_FN(dictsort); TMPL_FILTER_FN(attr); TMPL_FILTER_FN(batch); TMPL_FILTER_FN(slice);
+TMPL_FILTER_FN(default);
+TMPL_FILTER_FN(length);
+TMPL_FILTER_FN(count);
+TMPL_FILTER_FN(len);
+TMPL_FILTER_FN(join);
+TMPL_FILTER_FN(first);
+TMPL_FILTER_FN(last);
+TMPL_FILTER_FN(list);
+TMPL_FILTER_FN(reverse);
+TMPL_FILTER_FN(abs);
+TMPL_FILTER_FN(round);
+TMPL_FILTER_FN(sum);
+TMPL_FILTER_FN(min);
+TMPL_FILTER_FN(max);
+TMPL_FILTER_FN(sort);
+TMPL_FILTER_FN(unique);
+TMPL_FILTER_FN(dictsort);
+TMPL_FILTER_FN(attr);
+TMPL_FILTER_FN(batch);
+TMPL_FILTER_FN(slice);
 /* text, conversions, JSON (tmpl_filters_str.c) */
-TMPL_FILTER_FN(tojson); TMPL_FILTER_FN(json); TMPL_FILTER_FN(int); TMPL_FILTER_FN(flt);
-TMPL_FILTER_FN(str); TMPL_FILTER_FN(float); TMPL_FILTER_FN(string); TMPL_FILTER_FN(safe);
-TMPL_FILTER_FN(lower); TMPL_FILTER_FN(upper); TMPL_FILTER_FN(capitalize); TMPL_FILTER_FN(title);
-TMPL_FILTER_FN(trim); TMPL_FILTER_FN(replace); TMPL_FILTER_FN(escape); TMPL_FILTER_FN(striptags);
-TMPL_FILTER_FN(truncate); TMPL_FILTER_FN(wordcount); TMPL_FILTER_FN(center); TMPL_FILTER_FN(indent);
+TMPL_FILTER_FN(tojson);
+TMPL_FILTER_FN(json);
+TMPL_FILTER_FN(int);
+TMPL_FILTER_FN(flt);
+TMPL_FILTER_FN(str);
+TMPL_FILTER_FN(float);
+TMPL_FILTER_FN(string);
+TMPL_FILTER_FN(safe);
+TMPL_FILTER_FN(lower);
+TMPL_FILTER_FN(upper);
+TMPL_FILTER_FN(capitalize);
+TMPL_FILTER_FN(title);
+TMPL_FILTER_FN(trim);
+TMPL_FILTER_FN(replace);
+TMPL_FILTER_FN(escape);
+TMPL_FILTER_FN(striptags);
+TMPL_FILTER_FN(truncate);
+TMPL_FILTER_FN(wordcount);
+TMPL_FILTER_FN(center);
+TMPL_FILTER_FN(indent);
 TMPL_FILTER_FN(urlencode);
 
 /* ---------- what filters and tests share (tmpl_filters_call.c) ---------- */
 
 /* the expression engine's builtin / str method / util `id` called on constant values */
 int fwc_tmpl_builtin(ExprCtx *ctx, int id, const FwcValue *args, int nargs, FwcValue *out);
-int fwc_tmpl_method(ExprCtx *ctx, int id, const FwcValue *recv, const FwcValue *args, int nargs, FwcValue *out);
-int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const char **kw, FwcValue *out);
+int fwc_tmpl_method(ExprCtx *ctx, int id, const FwcValue *recv, const FwcValue *args, int nargs,
+                    FwcValue *out);
+int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const char **kw,
+                  FwcValue *out);
 /* Binds positional/keyword args onto params (NULL-terminated) of filter fname; missing
  * optional ones keep their defaults (the caller pre-fills slots); present may be NULL. */
-int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args, int nargs,
-                  const char **kw, FwcValue *slots, int *present);
+int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args,
+                  int nargs, const char **kw, FwcValue *slots, int *present);
 /* b as the result string (freed); its bytes are charged as work */
 int fwc_tmpl_buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out);
 /* v lower-cased unless case_sensitive (or not a str) */
@@ -206,12 +249,12 @@ int fwc_tmpl_not_markup(ExprCtx *ctx);
 static inline int tmpl_is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
 static inline FwcValue tmpl_cstr(const char *s)
 {
-    FwcValue v = {.type = FWC_T_STR, .ascii = 1, .len = (uint32_t)strlen(s), .u.s = s};
+    FwcValue v = { .type = FWC_T_STR, .ascii = 1, .len = (uint32_t)strlen(s), .u.s = s };
     return v;
 }
 static inline FwcValue tmpl_list_value(int type, FwcValue *items, uint32_t n)
 {
-    FwcValue v = {.type = (uint8_t)type, .ascii = 1, .len = n, .u.items = items};
+    FwcValue v = { .type = (uint8_t)type, .ascii = 1, .len = n, .u.items = items };
     return v;
 }
 
@@ -221,18 +264,21 @@ static inline FwcValue tmpl_list_value(int type, FwcValue *items, uint32_t n)
  * range, undefined: %(key)s), or a single value. */
 int fwc_tmpl_percent_format(ExprCtx *ctx, const FwcValue *fmt, const FwcValue *args, FwcValue *out);
 /* Jinja's format filter: str(value) % (kwargs or args) */
-int fwc_tmpl_filter_format(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+int fwc_tmpl_filter_format(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                           const char **kw, FwcValue *out);
 
 /* ---------- groupby (tmpl_groupby.c) ---------- */
 
-int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out);
+int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                            const char **kw, FwcValue *out);
 
 /* ---------- namespace (tmpl_namespace.c) ---------- */
 
 /* namespace(*args, **kw): dict(*args, **kw) as its attributes */
 int fwc_tmpl_namespace_new(ExprCtx *ctx, FwcValue *args, int nargs, const char **kw, FwcValue *out);
 /* ns[name] = v */
-int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *ns, const char *name, size_t n, const FwcValue *v);
+int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *ns, const char *name, size_t n,
+                           const FwcValue *v);
 
 /* ---------- template values (tmpl_value.c) ---------- */
 
@@ -264,7 +310,8 @@ int fwc_tmpl_lt(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res);
 int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res);
 /* Jinja's make_attrgetter: "a.b.0" paths (digit parts are int indexes) or an int, read
  * with getitem; with a default (not NULL, not None) an undefined part becomes the default. */
-int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out);
+int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr,
+                      const FwcValue *dflt, FwcValue *out);
 /* a (key, value) pair of fwc_tmpl_kv_sort */
 typedef struct {
     FwcValue key, val;

@@ -4,15 +4,15 @@
 #include "tmpl/tmpl.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v) fwc_expr_type_name(v)
+#define TN(v)     fwc_expr_type_name(v)
 
 /* ---------- calling the expression engine with values ---------- */
 
-static int call_core(ExprCtx *ctx, int kind, int op, const FwcValue *recv, const FwcValue *args, int nargs,
-                     const char **kw, FwcValue *out)
+static int call_core(ExprCtx *ctx, int kind, int op, const FwcValue *recv, const FwcValue *args,
+                     int nargs, const char **kw, FwcValue *out)
 {
     ExprNode consts[9], *argp[8], call, rnode;
-    const char *nokw[8] = {NULL};
+    const char *nokw[8] = { NULL };
     if (nargs > 8) return FAIL("TypeError: too many arguments");
     memset(&call, 0, sizeof call);
     for (int i = 0; i < nargs; i++) {
@@ -41,11 +41,13 @@ int fwc_tmpl_builtin(ExprCtx *ctx, int id, const FwcValue *args, int nargs, FwcV
 {
     return call_core(ctx, N_CALL_BUILTIN, id, NULL, args, nargs, NULL, out);
 }
-int fwc_tmpl_method(ExprCtx *ctx, int id, const FwcValue *recv, const FwcValue *args, int nargs, FwcValue *out)
+int fwc_tmpl_method(ExprCtx *ctx, int id, const FwcValue *recv, const FwcValue *args, int nargs,
+                    FwcValue *out)
 {
     return call_core(ctx, N_CALL_METHOD, id, recv, args, nargs, NULL, out);
 }
-int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const char **kw,
+                  FwcValue *out)
 {
     return call_core(ctx, N_CALL_UTIL, id, NULL, args, nargs, kw, out);
 }
@@ -54,15 +56,17 @@ int fwc_tmpl_util(ExprCtx *ctx, int id, const FwcValue *args, int nargs, const c
 
 /* Binds positional/keyword args onto params; missing optional ones keep their defaults
  * (the caller pre-fills slots). */
-int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args, int nargs, const char **kw,
-                FwcValue *slots, int *present)
+int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, FwcValue *args,
+                  int nargs, const char **kw, FwcValue *slots, int *present)
 {
     int np = 0;
     while (params[np]) np++;
     int pos = 0;
     for (int i = 0; i < nargs; i++) {
         if (!kw || !kw[i]) {
-            if (pos >= np) return FAIL("TypeError: %s() takes up to %d arguments (%d given)", fname, np + 1, nargs + 1);
+            if (pos >= np)
+                return FAIL("TypeError: %s() takes up to %d arguments (%d given)", fname, np + 1,
+                            nargs + 1);
             slots[pos] = args[i];
             if (present) present[pos] = 1;
             pos++;
@@ -70,7 +74,8 @@ int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, Fw
         }
         int j = 0;
         while (j < np && strcmp(params[j], kw[i]) != 0) j++;
-        if (j == np) return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname, kw[i]);
+        if (j == np)
+            return FAIL("TypeError: %s() got an unexpected keyword argument '%s'", fname, kw[i]);
         slots[j] = args[i];
         if (present) present[j] = 1;
     }
@@ -80,7 +85,9 @@ int fwc_tmpl_bind(ExprCtx *ctx, const char *fname, const char *const *params, Fw
 /* the result string; its bytes are charged as work (every filter building text ends here) */
 int fwc_tmpl_buf_value(ExprCtx *ctx, FwcBuf *b, FwcValue *out)
 {
-    int r = fwc_expr_charge(ctx, b->len) < 0 ? -1 : fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
+    int r = fwc_expr_charge(ctx, b->len) < 0
+                ? -1
+                : fwc_expr_new_str(ctx, b->data ? b->data : "", b->len, out);
     fwc_buf_free(b);
     return r;
 }
@@ -113,11 +120,15 @@ size_t fwc_tmpl_cp_at(const FwcValue *s, size_t i, uint32_t *cp)
 /* v as an int for fname's argument (TypeError unless an int or bool) */
 int fwc_tmpl_need_int(ExprCtx *ctx, const char *fname, const FwcValue *v, int64_t *out)
 {
-    if (v->type != FWC_T_INT && v->type != FWC_T_BOOL) return FAIL("TypeError: %s(): an integer is required, not '%s'", fname, TN(v));
+    if (v->type != FWC_T_INT && v->type != FWC_T_BOOL)
+        return FAIL("TypeError: %s(): an integer is required, not '%s'", fname, TN(v));
     *out = v->u.i;
     return 0;
 }
 
 /* markupsafe asks a value for __html__; a frappe._dict answers None for any attribute,
  * so escaping one fails in Frappe. */
-int fwc_tmpl_not_markup(ExprCtx *ctx) { return FAIL("TypeError: 'NoneType' object is not callable"); }
+int fwc_tmpl_not_markup(ExprCtx *ctx)
+{
+    return FAIL("TypeError: 'NoneType' object is not callable");
+}

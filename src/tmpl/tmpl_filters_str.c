@@ -5,8 +5,7 @@
 #include "tmpl/tmpl.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v) fwc_expr_type_name(v)
-
+#define TN(v)     fwc_expr_type_name(v)
 
 /* ---------- JSON (tojson, json) ---------- */
 
@@ -14,11 +13,15 @@
 static int sorted_copy(ExprCtx *ctx, const FwcValue *v, FwcValue *out, int depth)
 {
     if (depth > FWC_MAX_DEPTH) return FAIL("ValueError: value nests too deeply");
-    if (v->type == TMPL_T_UNDEF) return FAIL("TypeError: Object of type %s is not JSON serializable", "DebugUndefined");
-    if (v->type == TMPL_T_LOOP) return FAIL("TypeError: Object of type LoopContext is not JSON serializable");
-    if (v->type == TMPL_T_NS) return FAIL("TypeError: Object of type Namespace is not JSON serializable");
+    if (v->type == TMPL_T_UNDEF)
+        return FAIL("TypeError: Object of type %s is not JSON serializable", "DebugUndefined");
+    if (v->type == TMPL_T_LOOP)
+        return FAIL("TypeError: Object of type LoopContext is not JSON serializable");
+    if (v->type == TMPL_T_NS)
+        return FAIL("TypeError: Object of type Namespace is not JSON serializable");
     if (v->type == FWC_T_LIST || v->type == FWC_T_TUPLE || v->type == FWC_T_SET) {
-        if (v->type == FWC_T_SET) return FAIL("TypeError: Object of type set is not JSON serializable");
+        if (v->type == FWC_T_SET)
+            return FAIL("TypeError: Object of type set is not JSON serializable");
         FwcValue *items = v->len ? fwc_expr_alloc(ctx, sizeof *items * v->len) : NULL;
         if (v->len && !items) return -1;
         for (uint32_t i = 0; i < v->len; i++)
@@ -26,7 +29,8 @@ static int sorted_copy(ExprCtx *ctx, const FwcValue *v, FwcValue *out, int depth
         *out = tmpl_list_value(FWC_T_LIST, items, v->len);
         return 0;
     }
-    if (v->type == FWC_T_RANGE) return FAIL("TypeError: Object of type range is not JSON serializable");
+    if (v->type == FWC_T_RANGE)
+        return FAIL("TypeError: Object of type range is not JSON serializable");
     if (v->type != FWC_T_DICT) {
         *out = *v;
         return 0;
@@ -44,7 +48,7 @@ static int sorted_copy(ExprCtx *ctx, const FwcValue *v, FwcValue *out, int depth
         pairs[i].key = kv[i].key;
         pairs[i].value = kv[i].val;
     }
-    *out = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = v->len, .u.pairs = pairs};
+    *out = (FwcValue){ .type = FWC_T_DICT, .ascii = 1, .len = v->len, .u.pairs = pairs };
     return 0;
 }
 
@@ -65,8 +69,11 @@ static int to_json(ExprCtx *ctx, const FwcValue *v, int style, FwcValue *out)
     int rc = 0;
     for (size_t i = 0; i < b.len && rc == 0; i++) {
         char ch = b.data[i];
-        rc = ch == '<' ? tmpl_puts(&h, "\\u003c") : ch == '>' ? tmpl_puts(&h, "\\u003e")
-           : ch == '&' ? tmpl_puts(&h, "\\u0026") : ch == '\'' ? tmpl_puts(&h, "\\u0027") : fwc_buf_putc(&h, ch);
+        rc = ch == '<'    ? tmpl_puts(&h, "\\u003c")
+             : ch == '>'  ? tmpl_puts(&h, "\\u003e")
+             : ch == '&'  ? tmpl_puts(&h, "\\u0026")
+             : ch == '\'' ? tmpl_puts(&h, "\\u0027")
+                          : fwc_buf_putc(&h, ch);
     }
     fwc_buf_free(&b);
     if (rc < 0) {
@@ -84,8 +91,12 @@ static int html_escape(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
     int rc = 0;
     for (uint32_t i = 0; i < s->len && rc == 0; i++) {
         char c = s->u.s[i];
-        rc = c == '&' ? tmpl_puts(&b, "&amp;") : c == '<' ? tmpl_puts(&b, "&lt;") : c == '>' ? tmpl_puts(&b, "&gt;")
-           : c == '"' ? tmpl_puts(&b, "&#34;") : c == '\'' ? tmpl_puts(&b, "&#39;") : fwc_buf_putc(&b, c);
+        rc = c == '&'    ? tmpl_puts(&b, "&amp;")
+             : c == '<'  ? tmpl_puts(&b, "&lt;")
+             : c == '>'  ? tmpl_puts(&b, "&gt;")
+             : c == '"'  ? tmpl_puts(&b, "&#34;")
+             : c == '\'' ? tmpl_puts(&b, "&#39;")
+                         : fwc_buf_putc(&b, c);
     }
     if (rc < 0) {
         fwc_buf_free(&b);
@@ -99,13 +110,13 @@ static int url_quote(FwcBuf *b, const char *s, size_t n, int for_qs)
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        int safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-                   c == '-' || c == '~' || (!for_qs && c == '/');
+        int safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '.' || c == '-' || c == '~' || (!for_qs && c == '/');
         int rc;
         if (safe) rc = fwc_buf_putc(b, (char)c);
         else if (for_qs && c == ' ') rc = fwc_buf_putc(b, '+');
         else {
-            char t[3] = {'%', hex[c >> 4], hex[c & 15]};
+            char t[3] = { '%', hex[c >> 4], hex[c & 15] };
             rc = tmpl_append(b, t, 3);
         }
         if (rc < 0) return -1;
@@ -120,8 +131,11 @@ static int url_encodable(ExprCtx *ctx, const char *s, size_t n)
     for (size_t i = 0, cp = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == 0xED && i + 1 < n && ((unsigned char)s[i + 1] & 0xE0) == 0xA0) {
-            uint32_t u = 0xD000 | (((unsigned char)s[i + 1] & 0x3Fu) << 6) | (i + 2 < n ? ((unsigned char)s[i + 2] & 0x3Fu) : 0);
-            FAIL("UnicodeEncodeError: 'utf-8' codec can't encode character '\\u%04x' in position %zu: surrogates not allowed", u, cp);
+            uint32_t u = 0xD000 | (((unsigned char)s[i + 1] & 0x3Fu) << 6) |
+                         (i + 2 < n ? ((unsigned char)s[i + 2] & 0x3Fu) : 0);
+            FAIL("UnicodeEncodeError: 'utf-8' codec can't encode character '\\u%04x' in position "
+                 "%zu: surrogates not allowed",
+                 u, cp);
             return -2;
         }
         cp += (c & 0xC0) != 0x80;
@@ -138,7 +152,10 @@ static int url_pair(FwcBuf *b, uint32_t i, const FwcValue *k, const FwcValue *v)
 }
 
 /* a character of Jinja's title separator class [-\s({\[<] (data may hold NUL: no strchr) */
-static int title_sep(uint32_t c) { return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || fwc_expr_is_space_cp(c); }
+static int title_sep(uint32_t c)
+{
+    return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || fwc_expr_is_space_cp(c);
+}
 
 /* Jinja's title: words split at [-\s({[<]+, each capitalised */
 static int jinja_title(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
@@ -159,10 +176,15 @@ static int jinja_title(ExprCtx *ctx, const FwcValue *s, FwcValue *out)
             if (tmpl_append(&b, s->u.s + i, j - i) < 0) goto nomem;
         } else {
             size_t k = i + fwc_tmpl_cp_at(s, i, &c);
-            FwcValue first = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(k - i), .u.s = s->u.s + i};
-            FwcValue rest = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(j - k), .u.s = s->u.s + k};
+            FwcValue first = {
+                .type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(k - i), .u.s = s->u.s + i
+            };
+            FwcValue rest = {
+                .type = FWC_T_STR, .ascii = 0, .len = (uint32_t)(j - k), .u.s = s->u.s + k
+            };
             FwcValue u, l;
-            if (fwc_tmpl_method(ctx, M_UPPER, &first, NULL, 0, &u) < 0 || fwc_tmpl_method(ctx, M_LOWER, &rest, NULL, 0, &l) < 0) {
+            if (fwc_tmpl_method(ctx, M_UPPER, &first, NULL, 0, &u) < 0 ||
+                fwc_tmpl_method(ctx, M_LOWER, &rest, NULL, 0, &l) < 0) {
                 fwc_buf_free(&b);
                 return -1;
             }
@@ -176,7 +198,10 @@ nomem:
     return fwc_expr_nomem(ctx);
 }
 
-static size_t cplen(const FwcValue *s) { return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len); }
+static size_t cplen(const FwcValue *s)
+{
+    return s->ascii ? s->len : fwc_expr_utf8_len(s->u.s, s->len);
+}
 
 static size_t cp_to_byte(const FwcValue *s, size_t cp)
 {
@@ -190,24 +215,27 @@ static size_t cp_to_byte(const FwcValue *s, size_t cp)
     return off;
 }
 
-int fwc_tmpl_f_tojson(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_tojson(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                      FwcValue *out)
 {
-    if (nargs > 1 || (nargs == 1 && args[0].type != FWC_T_NULL)) return FAIL("TypeError: tojson(indent=...) is not supported");
+    if (nargs > 1 || (nargs == 1 && args[0].type != FWC_T_NULL))
+        return FAIL("TypeError: tojson(indent=...) is not supported");
     return to_json(ctx, in, 0, out);
 }
 
-int fwc_tmpl_f_json(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_json(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                    FwcValue *out)
 {
     if (nargs) return FAIL("TypeError: json filter arguments are not supported");
     return to_json(ctx, in, 1, out);
 }
 
 /* Frappe's int (cint), flt, str */
-static int frappe_conv(ExprCtx *ctx, const char *fname, int uid,
-                       const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int frappe_conv(ExprCtx *ctx, const char *fname, int uid, const FwcValue *in, FwcValue *args,
+                       int nargs, const char **kw, FwcValue *out)
 {
     FwcValue a[4];
-    const char *k[4] = {NULL, NULL, NULL, NULL};
+    const char *k[4] = { NULL, NULL, NULL, NULL };
     if (nargs > 3) return FAIL("TypeError: %s() takes at most 3 arguments", fname);
     a[0] = *in;
     for (int i = 0; i < nargs; i++) {
@@ -218,30 +246,35 @@ static int frappe_conv(ExprCtx *ctx, const char *fname, int uid,
     return fwc_tmpl_util(ctx, uid, a, nargs + 1, k, out);
 }
 
-int fwc_tmpl_f_int(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_int(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                   FwcValue *out)
 {
     return frappe_conv(ctx, "int", U_CINT, in, args, nargs, kw, out);
 }
 
-int fwc_tmpl_f_flt(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_flt(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                   FwcValue *out)
 {
     return frappe_conv(ctx, "flt", U_FLT, in, args, nargs, kw, out);
 }
 
-int fwc_tmpl_f_str(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_str(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                   FwcValue *out)
 {
     return frappe_conv(ctx, "str", U_CSTR, in, args, nargs, kw, out);
 }
 
-int fwc_tmpl_f_float(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_float(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                     FwcValue *out)
 {
-    static const char *const P[] = {"default", NULL};
-    FwcValue sl[1] = {fwc_float(0.0)};
+    static const char *const P[] = { "default", NULL };
+    FwcValue sl[1] = { fwc_float(0.0) };
     if (fwc_tmpl_bind(ctx, "float", P, args, nargs, kw, sl, NULL) < 0) return -1;
     /* float(Undefined) raises in Jinja; the filter only catches TypeError/ValueError */
     if (tmpl_is_undef(in)) return fwc_tmpl_undefined_error(ctx, in);
     FwcValue v = *in;
-    if (v.type == FWC_T_STR || v.type == FWC_T_INT || v.type == FWC_T_BOOL || v.type == FWC_T_FLOAT || v.type == FWC_T_BIGINT) {
+    if (v.type == FWC_T_STR || v.type == FWC_T_INT || v.type == FWC_T_BOOL ||
+        v.type == FWC_T_FLOAT || v.type == FWC_T_BIGINT) {
         FwcError saved = *ctx->err;
         if (fwc_tmpl_builtin(ctx, B_FLOAT, &v, 1, out) == 0) return 0;
         if (ctx->err->code == FWC_ENOMEM) return -1;
@@ -251,20 +284,22 @@ int fwc_tmpl_f_float(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs
     return 0;
 }
 
-int fwc_tmpl_f_string(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_string(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                      FwcValue *out)
 {
     return fwc_tmpl_str_of(ctx, in, out);
 }
 
-int fwc_tmpl_f_safe(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_safe(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                    FwcValue *out)
 {
     if (in->type == FWC_T_DICT) return fwc_tmpl_not_markup(ctx);
     return fwc_tmpl_str_of(ctx, in, out);
 }
 
 /* lower, upper, capitalize: the str method */
-static int str_method(ExprCtx *ctx, const char *fname, int mid,
-                      const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+static int str_method(ExprCtx *ctx, const char *fname, int mid, const FwcValue *in, FwcValue *args,
+                      int nargs, const char **kw, FwcValue *out)
 {
     FwcValue s;
     if (nargs) return FAIL("TypeError: %s() takes no arguments", fname);
@@ -272,53 +307,63 @@ static int str_method(ExprCtx *ctx, const char *fname, int mid,
     return fwc_tmpl_method(ctx, mid, &s, NULL, 0, out);
 }
 
-int fwc_tmpl_f_lower(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_lower(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                     FwcValue *out)
 {
     return str_method(ctx, "lower", M_LOWER, in, args, nargs, kw, out);
 }
 
-int fwc_tmpl_f_upper(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_upper(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                     FwcValue *out)
 {
     return str_method(ctx, "upper", M_UPPER, in, args, nargs, kw, out);
 }
 
-int fwc_tmpl_f_capitalize(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_capitalize(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                          const char **kw, FwcValue *out)
 {
     return str_method(ctx, "capitalize", M_CAPITALIZE, in, args, nargs, kw, out);
 }
 
-int fwc_tmpl_f_title(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_title(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                     FwcValue *out)
 {
     FwcValue s;
     if (fwc_tmpl_str_of(ctx, in, &s) < 0) return -1;
     return jinja_title(ctx, &s, out);
 }
 
-int fwc_tmpl_f_trim(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_trim(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                    FwcValue *out)
 {
     FwcValue s;
-    static const char *const P[] = {"chars", NULL};
-    FwcValue sl[1] = {fwc_null()};
-    if (fwc_tmpl_bind(ctx, "trim", P, args, nargs, kw, sl, NULL) < 0 || fwc_tmpl_str_of(ctx, in, &s) < 0) return -1;
+    static const char *const P[] = { "chars", NULL };
+    FwcValue sl[1] = { fwc_null() };
+    if (fwc_tmpl_bind(ctx, "trim", P, args, nargs, kw, sl, NULL) < 0 ||
+        fwc_tmpl_str_of(ctx, in, &s) < 0)
+        return -1;
     return fwc_tmpl_method(ctx, M_STRIP, &s, sl, sl[0].type == FWC_T_NULL ? 0 : 1, out);
 }
 
-int fwc_tmpl_f_replace(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_replace(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                       FwcValue *out)
 {
     FwcValue s;
-    static const char *const P[] = {"old", "new", "count", NULL};
-    FwcValue sl[3] = {fwc_null(), fwc_null(), fwc_null()};
-    int pr[3] = {0, 0, 0};
+    static const char *const P[] = { "old", "new", "count", NULL };
+    FwcValue sl[3] = { fwc_null(), fwc_null(), fwc_null() };
+    int pr[3] = { 0, 0, 0 };
     if (fwc_tmpl_bind(ctx, "replace", P, args, nargs, kw, sl, pr) < 0) return -1;
     if (!pr[0] || !pr[1]) return FAIL("TypeError: replace() missing required arguments");
     if (fwc_tmpl_str_of(ctx, in, &s) < 0) return -1;
     FwcValue a[3];
-    if (fwc_tmpl_str_of(ctx, &sl[0], &a[0]) < 0 || fwc_tmpl_str_of(ctx, &sl[1], &a[1]) < 0) return -1;
+    if (fwc_tmpl_str_of(ctx, &sl[0], &a[0]) < 0 || fwc_tmpl_str_of(ctx, &sl[1], &a[1]) < 0)
+        return -1;
     a[2] = sl[2];
     return fwc_tmpl_method(ctx, M_REPLACE, &s, a, pr[2] && sl[2].type != FWC_T_NULL ? 3 : 2, out);
 }
 
-int fwc_tmpl_f_escape(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_escape(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                      FwcValue *out)
 {
     FwcValue s;
     if (in->type == FWC_T_DICT) return fwc_tmpl_not_markup(ctx);
@@ -326,7 +371,8 @@ int fwc_tmpl_f_escape(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
     return html_escape(ctx, &s, out);
 }
 
-int fwc_tmpl_f_striptags(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_striptags(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                         const char **kw, FwcValue *out)
 {
     FwcValue s;
     /* markupsafe 3 Markup.striptags: from each '<', a comment "<!--...-->" or a tag
@@ -355,7 +401,9 @@ int fwc_tmpl_f_striptags(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int n
         p = end;
     }
     if (tmpl_append(&kept, p, (size_t)(e - p)) < 0) goto st_nomem;
-    FwcValue t = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)kept.len, .u.s = kept.data ? kept.data : ""};
+    FwcValue t = {
+        .type = FWC_T_STR, .ascii = 0, .len = (uint32_t)kept.len, .u.s = kept.data ? kept.data : ""
+    };
     size_t i = 0;
     int pending_space = 0;
     while (i < t.len) {
@@ -370,7 +418,8 @@ int fwc_tmpl_f_striptags(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int n
         pending_space = 0;
         static const struct {
             const char *ent, *txt;
-        } E[] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#34;", "\""}, {"&#39;", "'"}, {"&nbsp;", "\xc2\xa0"}};
+        } E[] = { { "&amp;", "&" },  { "&lt;", "<" },  { "&gt;", ">" },         { "&quot;", "\"" },
+                  { "&#34;", "\"" }, { "&#39;", "'" }, { "&nbsp;", "\xc2\xa0" } };
         int done = 0;
         for (size_t x = 0; t.u.s[i] == '&' && x < sizeof E / sizeof E[0] && !done; x++) {
             size_t el = strlen(E[x].ent);
@@ -392,11 +441,12 @@ st_nomem:
     return fwc_expr_nomem(ctx);
 }
 
-int fwc_tmpl_f_truncate(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_truncate(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                        const char **kw, FwcValue *out)
 {
     FwcValue s;
-    static const char *const P[] = {"length", "killwords", "end", "leeway", NULL};
-    FwcValue sl[4] = {fwc_int(255), fwc_bool(0), tmpl_cstr("..."), fwc_int(5)};
+    static const char *const P[] = { "length", "killwords", "end", "leeway", NULL };
+    FwcValue sl[4] = { fwc_int(255), fwc_bool(0), tmpl_cstr("..."), fwc_int(5) };
     int64_t length, leeway;
     if (tmpl_is_undef(in)) {
         *out = *in;
@@ -407,7 +457,8 @@ int fwc_tmpl_f_truncate(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int na
         /* len(s) <= length + leeway returns s itself, whatever it is */
         FwcValue n;
         int64_t l0, w0;
-        if (fwc_tmpl_builtin(ctx, B_LEN, in, 1, &n) < 0 || fwc_tmpl_need_int(ctx, "truncate", &sl[0], &l0) < 0 ||
+        if (fwc_tmpl_builtin(ctx, B_LEN, in, 1, &n) < 0 ||
+            fwc_tmpl_need_int(ctx, "truncate", &sl[0], &l0) < 0 ||
             fwc_tmpl_need_int(ctx, "truncate", &sl[3], &w0) < 0)
             return -1;
         if (n.u.i <= l0 + w0) {
@@ -417,12 +468,17 @@ int fwc_tmpl_f_truncate(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int na
         return FAIL("TypeError: truncate() needs a string");
     }
     if (fwc_tmpl_str_of(ctx, in, &s) < 0) return -1;
-    if (fwc_tmpl_need_int(ctx, "truncate", &sl[0], &length) < 0 || fwc_tmpl_need_int(ctx, "truncate", &sl[3], &leeway) < 0) return -1;
+    if (fwc_tmpl_need_int(ctx, "truncate", &sl[0], &length) < 0 ||
+        fwc_tmpl_need_int(ctx, "truncate", &sl[3], &leeway) < 0)
+        return -1;
     FwcValue end;
     if (fwc_tmpl_str_of(ctx, &sl[2], &end) < 0) return -1;
     int64_t elen = (int64_t)cplen(&end), slen = (int64_t)cplen(&s);
-    if (length < elen) return FAIL("AssertionError: expected length >= %lld, got %lld", (long long)elen, (long long)length);
-    if (leeway < 0) return FAIL("AssertionError: expected leeway >= 0, got %lld", (long long)leeway);
+    if (length < elen)
+        return FAIL("AssertionError: expected length >= %lld, got %lld", (long long)elen,
+                    (long long)length);
+    if (leeway < 0)
+        return FAIL("AssertionError: expected leeway >= 0, got %lld", (long long)leeway);
     if (slen <= length + leeway) {
         *out = s;
         return 0;
@@ -442,7 +498,8 @@ int fwc_tmpl_f_truncate(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int na
     return fwc_tmpl_buf_value(ctx, &b, out);
 }
 
-int fwc_tmpl_f_wordcount(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_wordcount(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                         const char **kw, FwcValue *out)
 {
     FwcValue s;
     if (fwc_tmpl_str_of(ctx, in, &s) < 0 || fwc_expr_charge(ctx, s.len) < 0) return -1;
@@ -452,7 +509,8 @@ int fwc_tmpl_f_wordcount(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int n
         uint32_t c;
         i += fwc_tmpl_cp_at(&s, i, &c);
         /* re's \w: ASCII alphanumerics and _; beyond ASCII, letters (not spaces, not lone surrogates) */
-        int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+        int w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' ||
                 (c >= 0x80 && !fwc_expr_is_space_cp(c) && !(c >= 0xD800 && c <= 0xDFFF));
         if (w && !inword) words++;
         inword = w;
@@ -461,13 +519,15 @@ int fwc_tmpl_f_wordcount(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int n
     return 0;
 }
 
-int fwc_tmpl_f_center(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_center(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                      FwcValue *out)
 {
     FwcValue s;
-    static const char *const P[] = {"width", NULL};
-    FwcValue sl[1] = {fwc_int(80)};
+    static const char *const P[] = { "width", NULL };
+    FwcValue sl[1] = { fwc_int(80) };
     int64_t width;
-    if (fwc_tmpl_bind(ctx, "center", P, args, nargs, kw, sl, NULL) < 0 || fwc_tmpl_str_of(ctx, in, &s) < 0 || fwc_tmpl_need_int(ctx, "center", &sl[0], &width) < 0)
+    if (fwc_tmpl_bind(ctx, "center", P, args, nargs, kw, sl, NULL) < 0 ||
+        fwc_tmpl_str_of(ctx, in, &s) < 0 || fwc_tmpl_need_int(ctx, "center", &sl[0], &width) < 0)
         return -1;
     int64_t len = (int64_t)cplen(&s);
     if (width > 100000) return FAIL("MemoryError: center width too large");
@@ -488,13 +548,17 @@ int fwc_tmpl_f_center(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
     return fwc_tmpl_buf_value(ctx, &b, out);
 }
 
-int fwc_tmpl_f_indent(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_indent(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw,
+                      FwcValue *out)
 {
     FwcValue s;
-    static const char *const P[] = {"width", "first", "blank", NULL};
-    FwcValue sl[3] = {fwc_int(4), fwc_bool(0), fwc_bool(0)};
-    if (in->type != FWC_T_STR) return FAIL("TypeError: unsupported operand type(s) for +=: '%s' and 'str'", TN(in));
-    if (fwc_tmpl_bind(ctx, "indent", P, args, nargs, kw, sl, NULL) < 0 || fwc_tmpl_str_of(ctx, in, &s) < 0) return -1;
+    static const char *const P[] = { "width", "first", "blank", NULL };
+    FwcValue sl[3] = { fwc_int(4), fwc_bool(0), fwc_bool(0) };
+    if (in->type != FWC_T_STR)
+        return FAIL("TypeError: unsupported operand type(s) for +=: '%s' and 'str'", TN(in));
+    if (fwc_tmpl_bind(ctx, "indent", P, args, nargs, kw, sl, NULL) < 0 ||
+        fwc_tmpl_str_of(ctx, in, &s) < 0)
+        return -1;
     FwcValue ind;
     if (sl[0].type == FWC_T_STR) {
         ind = sl[0];
@@ -521,19 +585,19 @@ int fwc_tmpl_f_indent(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
         uint32_t c = 0;
         while (j < n) {
             k = fwc_tmpl_cp_at(&s, j, &c);
-            if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
-                c == 0x2029)
+            if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) ||
+                c == 0x85 || c == 0x2028 || c == 0x2029)
                 break;
             j += k;
         }
-        if (j >= n) done = 1;   /* the line ends at the appended "\n" */
-        else if (c == '\r' && j + 1 == n) done = 1;   /* "\r" + the appended "\n": one break */
+        if (j >= n) done = 1;                       /* the line ends at the appended "\n" */
+        else if (c == '\r' && j + 1 == n) done = 1; /* "\r" + the appended "\n": one break */
         if (line_no && !rc) rc = fwc_buf_putc(&b, '\n');
         if (line_no && !rc && (blank || j > i)) rc = tmpl_append(&b, ind.u.s, ind.len);
         if (!rc) rc = tmpl_append(&b, s.u.s + i, j - i);
         line_no++;
         if (!done) i = j + k + (c == '\r' && j + 1 < n && s.u.s[j + 1] == '\n');
-        if (b.len > FWC_EXPR_MAX_STR) {   /* a million lines times the indent: stop building */
+        if (b.len > FWC_EXPR_MAX_STR) { /* a million lines times the indent: stop building */
             fwc_buf_free(&b);
             return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
         }
@@ -545,7 +609,8 @@ int fwc_tmpl_f_indent(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int narg
     return fwc_tmpl_buf_value(ctx, &b, out);
 }
 
-int fwc_tmpl_f_urlencode(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_f_urlencode(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                         const char **kw, FwcValue *out)
 {
     FwcValue s;
     FwcBuf b = FWC_BUF_INIT;
@@ -562,20 +627,26 @@ int fwc_tmpl_f_urlencode(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int n
                 fwc_buf_free(&b);
                 return FAIL("ValueError: urlencode needs (key, value) pairs");
             }
-            if (fwc_tmpl_str_of(ctx, &p->u.items[0], &k) < 0 || fwc_tmpl_str_of(ctx, &p->u.items[1], &v) < 0) {
+            if (fwc_tmpl_str_of(ctx, &p->u.items[0], &k) < 0 ||
+                fwc_tmpl_str_of(ctx, &p->u.items[1], &v) < 0) {
                 fwc_buf_free(&b);
                 return -1;
             }
-            if (!(rc = url_encodable(ctx, k.u.s, k.len)) && !(rc = url_encodable(ctx, v.u.s, v.len))) rc = url_pair(&b, i, &k, &v);
+            if (!(rc = url_encodable(ctx, k.u.s, k.len)) &&
+                !(rc = url_encodable(ctx, v.u.s, v.len)))
+                rc = url_pair(&b, i, &k, &v);
         }
     } else if (in->type == FWC_T_DICT) {
         for (uint32_t i = 0; i < in->len && !rc; i++) {
             FwcValue k, v;
-            if (fwc_tmpl_str_of(ctx, &in->u.pairs[i].key, &k) < 0 || fwc_tmpl_str_of(ctx, &in->u.pairs[i].value, &v) < 0) {
+            if (fwc_tmpl_str_of(ctx, &in->u.pairs[i].key, &k) < 0 ||
+                fwc_tmpl_str_of(ctx, &in->u.pairs[i].value, &v) < 0) {
                 fwc_buf_free(&b);
                 return -1;
             }
-            if (!(rc = url_encodable(ctx, k.u.s, k.len)) && !(rc = url_encodable(ctx, v.u.s, v.len))) rc = url_pair(&b, i, &k, &v);
+            if (!(rc = url_encodable(ctx, k.u.s, k.len)) &&
+                !(rc = url_encodable(ctx, v.u.s, v.len)))
+                rc = url_pair(&b, i, &k, &v);
         }
     } else {
         if (fwc_tmpl_str_of(ctx, in, &s) < 0) return -1;

@@ -17,21 +17,21 @@ enum { F_LJUST = 1, F_SIGN = 2, F_BLANK = 4, F_ALT = 8, F_ZERO = 16 };
 
 typedef struct {
     ExprCtx *ctx;
-    const char *s;          /* the format string */
-    size_t n, pos;          /* pos: next byte to read */
-    int eof;                /* a read ran past the end (CPython's fmtcnt < 0) */
-    FwcValue args;          /* current arguments: a tuple, or one value (arglen < 0) */
+    const char *s; /* the format string */
+    size_t n, pos; /* pos: next byte to read */
+    int eof;       /* a read ran past the end (CPython's fmtcnt < 0) */
+    FwcValue args; /* current arguments: a tuple, or one value (arglen < 0) */
     int64_t arglen, argidx;
-    const FwcValue *dict;   /* the mapping for %(key)s, or NULL */
+    const FwcValue *dict; /* the mapping for %(key)s, or NULL */
     FwcBuf out;
-    int over;               /* the result exceeds the string bound: no more output is built */
+    int over; /* the result exceeds the string bound: no more output is built */
 } Fmt;
 
 typedef struct {
-    int ch;                 /* the conversion character (a byte; >= 0x80: a UTF-8 lead byte) */
+    int ch; /* the conversion character (a byte; >= 0x80: a UTF-8 lead byte) */
     int flags;
-    int64_t width, prec;    /* -1: not given */
-    int sign;               /* numeric conversion: sign and zero fill apply */
+    int64_t width, prec; /* -1: not given */
+    int sign;            /* numeric conversion: sign and zero fill apply */
 } Spec;
 
 static int rd(Fmt *f, int *ch)
@@ -58,7 +58,8 @@ static int next_arg(Fmt *f, FwcValue *out)
 static int is_mapping(const FwcValue *v)
 {
     /* PyMapping_Check and not a tuple or str: what has __getitem__ */
-    return v->type == FWC_T_DICT || v->type == FWC_T_LIST || v->type == FWC_T_RANGE || v->type == TMPL_T_UNDEF;
+    return v->type == FWC_T_DICT || v->type == FWC_T_LIST || v->type == FWC_T_RANGE ||
+           v->type == TMPL_T_UNDEF;
 }
 
 /* mapping[key] for %(key)s */
@@ -67,8 +68,10 @@ static int lookup(Fmt *f, const char *key, size_t n, FwcValue *out)
     ExprCtx *ctx = f->ctx;
     const FwcValue *d = f->dict;
     if (d->type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, d);
-    if (d->type != FWC_T_DICT) return FAIL("TypeError: %s indices must be integers or slices, not str", fwc_tmpl_type_name(d));
-    if (fwc_expr_charge(ctx, (uint64_t)d->len * 4) < 0) return -1;   /* a linear scan of the keys */
+    if (d->type != FWC_T_DICT)
+        return FAIL("TypeError: %s indices must be integers or slices, not str",
+                    fwc_tmpl_type_name(d));
+    if (fwc_expr_charge(ctx, (uint64_t)d->len * 4) < 0) return -1; /* a linear scan of the keys */
     for (uint32_t i = d->len; i-- > 0;) {
         const FwcValue *k = &d->u.pairs[i].key;
         if (k->type == FWC_T_STR && k->len == n && (n == 0 || memcmp(k->u.s, key, n) == 0)) {
@@ -77,7 +80,7 @@ static int lookup(Fmt *f, const char *key, size_t n, FwcValue *out)
         }
     }
     FwcBuf b = FWC_BUF_INIT;
-    FwcValue kv = {.type = FWC_T_STR, .ascii = 0, .len = (uint32_t)n, .u.s = key};
+    FwcValue kv = { .type = FWC_T_STR, .ascii = 0, .len = (uint32_t)n, .u.s = key };
     if (fwc_expr_repr_append(&b, &kv, 0) < 0) {
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
@@ -97,12 +100,16 @@ static int star_arg(Fmt *f, int64_t *out, int is_prec)
         return FAIL(is_prec ? "OverflowError: Python int too large to convert to C int"
                             : "OverflowError: Python int too large to convert to C ssize_t");
     if (v.type != FWC_T_INT && v.type != FWC_T_BOOL) return FAIL("TypeError: * wants int");
-    if (is_prec && (v.u.i > INT32_MAX || v.u.i < INT32_MIN)) return FAIL("OverflowError: Python int too large to convert to C int");
+    if (is_prec && (v.u.i > INT32_MAX || v.u.i < INT32_MIN))
+        return FAIL("OverflowError: Python int too large to convert to C int");
     *out = v.u.i;
     return 0;
 }
 
-static int too_long(ExprCtx *ctx) { return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR); }
+static int too_long(ExprCtx *ctx)
+{
+    return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+}
 
 /* the result will not fit: stop building it (the caller goes on checking) */
 static int overflow(Fmt *f)
@@ -165,7 +172,8 @@ static int parse_spec(Fmt *f, Spec *sp)
             sp->prec = ch - '0';
             while (rd(f, &ch)) {
                 if (ch < '0' || ch > '9') break;
-                if (sp->prec > (INT32_MAX - (ch - '0')) / 10) return FAIL("ValueError: precision too big");
+                if (sp->prec > (INT32_MAX - (ch - '0')) / 10)
+                    return FAIL("ValueError: precision too big");
                 sp->prec = sp->prec * 10 + (ch - '0');
             }
         }
@@ -223,7 +231,11 @@ static int format_int(Fmt *f, const Spec *sp, const FwcValue *v, FwcBuf *o)
         uint64_t u = v->u.i < 0 ? (uint64_t)0 - (uint64_t)v->u.i : (uint64_t)v->u.i;
         neg = v->u.i < 0;
         char t[72];
-        snprintf(t, sizeof t, base == 8 ? "%llo" : base == 16 ? "%llx" : "%llu", (unsigned long long)u);
+        snprintf(t, sizeof t,
+                 base == 8    ? "%llo"
+                 : base == 16 ? "%llx"
+                              : "%llu",
+                 (unsigned long long)u);
         rc = tmpl_puts(&digits, t);
     } else if (v->type == FWC_T_BIGINT) {
         const char *d = v->u.s;
@@ -247,11 +259,13 @@ static int format_int(Fmt *f, const Spec *sp, const FwcValue *v, FwcBuf *o)
         snprintf(p, (size_t)len + 1, "%.0f", fabs(t));
         rc = tmpl_append(&digits, p, (size_t)len);
     } else if (v->type == TMPL_T_UNDEF && base == 10) {
-        return fwc_tmpl_undefined_error(ctx, v);   /* Undefined.__int__ raises */
+        return fwc_tmpl_undefined_error(ctx, v); /* Undefined.__int__ raises */
     } else if (base == 10) {
-        return FAIL("TypeError: %%%c format: a real number is required, not %s", ch, fwc_tmpl_type_name(v));
+        return FAIL("TypeError: %%%c format: a real number is required, not %s", ch,
+                    fwc_tmpl_type_name(v));
     } else {
-        return FAIL("TypeError: %%%c format: an integer is required, not %s", ch, fwc_tmpl_type_name(v));
+        return FAIL("TypeError: %%%c format: an integer is required, not %s", ch,
+                    fwc_tmpl_type_name(v));
     }
     if (rc < 0) goto nomem;
     if (f->over || sp->prec > (int64_t)FWC_EXPR_MAX_STR) {
@@ -259,7 +273,8 @@ static int format_int(Fmt *f, const Spec *sp, const FwcValue *v, FwcBuf *o)
         return overflow(f);
     }
     if (neg && (rc = fwc_buf_putc(o, '-')) < 0) goto nomem;
-    if ((sp->flags & F_ALT) && base != 10 && (rc = tmpl_append(o, base == 8 ? "0o" : "0x", 2)) < 0) goto nomem;
+    if ((sp->flags & F_ALT) && base != 10 && (rc = tmpl_append(o, base == 8 ? "0o" : "0x", 2)) < 0)
+        goto nomem;
     for (int64_t i = (int64_t)digits.len; i < sp->prec && rc == 0; i++) rc = fwc_buf_putc(o, '0');
     if (rc == 0) rc = tmpl_append(o, digits.data, digits.len);
     if (rc < 0) goto nomem;
@@ -281,19 +296,22 @@ static int format_float(Fmt *f, const Spec *sp, const FwcValue *v, FwcBuf *o)
     ExprCtx *ctx = f->ctx;
     double x;
     switch (v->type) {
-    case FWC_T_FLOAT: case FWC_T_INT: case FWC_T_BOOL: case FWC_T_BIGINT:
+    case FWC_T_FLOAT:
+    case FWC_T_INT:
+    case FWC_T_BOOL:
+    case FWC_T_BIGINT:
         if (fwc_expr_to_float(ctx, v, &x) < 0) return -1;
         break;
-    case TMPL_T_UNDEF:
-        return fwc_tmpl_undefined_error(ctx, v);   /* Undefined.__float__ raises */
-    default:
-        return FAIL("TypeError: must be real number, not %s", fwc_tmpl_type_name(v));
+    case TMPL_T_UNDEF: return fwc_tmpl_undefined_error(ctx, v); /* Undefined.__float__ raises */
+    default: return FAIL("TypeError: must be real number, not %s", fwc_tmpl_type_name(v));
     }
     int ch = sp->ch, upper = ch == 'E' || ch == 'F' || ch == 'G';
     int64_t prec = sp->prec < 0 ? 6 : sp->prec;
     if (!isfinite(x)) {
         /* Python: "inf", "-inf", "nan" (never "-nan"), upper-cased for E F G */
-        const char *t = isnan(x) ? (upper ? "NAN" : "nan") : x < 0 ? (upper ? "-INF" : "-inf") : (upper ? "INF" : "inf");
+        const char *t = isnan(x) ? (upper ? "NAN" : "nan")
+                        : x < 0  ? (upper ? "-INF" : "-inf")
+                                 : (upper ? "INF" : "inf");
         return tmpl_puts(o, t) < 0 ? fwc_expr_nomem(ctx) : 0;
     }
     if (f->over || prec > (int64_t)FWC_EXPR_MAX_STR) return overflow(f);
@@ -320,12 +338,15 @@ static int format_char(Fmt *f, const FwcValue *v, FwcBuf *o)
 {
     ExprCtx *ctx = f->ctx;
     if (v->type == FWC_T_STR) {
-        if (fwc_expr_utf8_len(v->u.s, v->len) != 1) return FAIL("TypeError: %%c requires int or char");
+        if (fwc_expr_utf8_len(v->u.s, v->len) != 1)
+            return FAIL("TypeError: %%c requires int or char");
         return tmpl_append(o, v->u.s, v->len) < 0 ? fwc_expr_nomem(ctx) : 0;
     }
     if (v->type == FWC_T_BIGINT) return FAIL("OverflowError: %%c arg not in range(0x110000)");
-    if (v->type != FWC_T_INT && v->type != FWC_T_BOOL) return FAIL("TypeError: %%c requires int or char");
-    if (v->u.i < 0 || v->u.i > 0x10FFFF) return FAIL("OverflowError: %%c arg not in range(0x110000)");
+    if (v->type != FWC_T_INT && v->type != FWC_T_BOOL)
+        return FAIL("TypeError: %%c requires int or char");
+    if (v->u.i < 0 || v->u.i > 0x10FFFF)
+        return FAIL("OverflowError: %%c arg not in range(0x110000)");
     return fwc_buf_put_utf8(o, (uint32_t)v->u.i) < 0 ? fwc_expr_nomem(ctx) : 0;
 }
 
@@ -344,7 +365,8 @@ static int ascii_of(FwcBuf *o, const char *s, size_t n)
         }
         int k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
         uint32_t cp = c & (k == 4 ? 0x07 : k == 3 ? 0x0F : 0x1F);
-        for (int j = 1; j < k && i + (size_t)j < n; j++) cp = (cp << 6) | ((unsigned char)s[i + (size_t)j] & 0x3F);
+        for (int j = 1; j < k && i + (size_t)j < n; j++)
+            cp = (cp << 6) | ((unsigned char)s[i + (size_t)j] & 0x3F);
         i += (size_t)k;
         char t[10];
         int w = cp < 0x100 ? 2 : cp < 0x10000 ? 4 : 8;
@@ -401,7 +423,7 @@ static int output(Fmt *f, Spec *sp, const char *str, size_t nbytes)
     FwcBuf *w = &f->out;
     int64_t len = (int64_t)cp_count(str, nbytes);
     char fill = sp->sign && (sp->flags & F_ZERO) ? '0' : ' ';
-    size_t p = 0;           /* byte index of the first character to write */
+    size_t p = 0; /* byte index of the first character to write */
     if (sp->ch == 's' || sp->ch == 'r' || sp->ch == 'a') {
         if (sp->prec >= 0 && len > sp->prec) {
             len = sp->prec;
@@ -453,27 +475,35 @@ static int output(Fmt *f, Spec *sp, const char *str, size_t nbytes)
 static int format_arg(Fmt *f)
 {
     ExprCtx *ctx = f->ctx;
-    Spec sp = {0, 0, -1, -1, 0};
+    Spec sp = { 0, 0, -1, -1, 0 };
     if (parse_spec(f, &sp) < 0) return -1;
     FwcValue v;
     if (next_arg(f, &v) < 0) return -1;
     FwcBuf o = FWC_BUF_INIT;
     int rc;
     switch (sp.ch) {
-    case 's': case 'r': case 'a':
-        rc = format_text(f, &sp, &v, &o);
-        break;
-    case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
+    case 's':
+    case 'r':
+    case 'a': rc = format_text(f, &sp, &v, &o); break;
+    case 'd':
+    case 'i':
+    case 'u':
+    case 'o':
+    case 'x':
+    case 'X':
         sp.sign = 1;
         rc = format_int(f, &sp, &v, &o);
         break;
-    case 'e': case 'E': case 'f': case 'F': case 'g': case 'G':
+    case 'e':
+    case 'E':
+    case 'f':
+    case 'F':
+    case 'g':
+    case 'G':
         sp.sign = 1;
         rc = format_float(f, &sp, &v, &o);
         break;
-    case 'c':
-        rc = format_char(f, &v, &o);
-        break;
+    case 'c': rc = format_char(f, &v, &o); break;
     default: {
         /* the conversion character as a code point, and its index in code points */
         size_t at = f->pos - 1;
@@ -481,10 +511,11 @@ static int format_arg(Fmt *f)
         if (cp >= 0x80) {
             int k = cp >= 0xF0 ? 4 : cp >= 0xE0 ? 3 : 2;
             cp &= k == 4 ? 0x07 : k == 3 ? 0x0F : 0x1F;
-            for (int j = 1; j < k && at + (size_t)j < f->n; j++) cp = (cp << 6) | ((unsigned char)f->s[at + (size_t)j] & 0x3F);
+            for (int j = 1; j < k && at + (size_t)j < f->n; j++)
+                cp = (cp << 6) | ((unsigned char)f->s[at + (size_t)j] & 0x3F);
         }
-        return FAIL("ValueError: unsupported format character '%c' (0x%x) at index %zu", cp >= 31 && cp <= 126 ? (char)cp : '?',
-                    (unsigned)cp, cp_count(f->s, at));
+        return FAIL("ValueError: unsupported format character '%c' (0x%x) at index %zu",
+                    cp >= 31 && cp <= 126 ? (char)cp : '?', (unsigned)cp, cp_count(f->s, at));
     }
     }
     if (rc == 0 && o.len > FWC_EXPR_MAX_STR) rc = overflow(f);
@@ -495,7 +526,13 @@ static int format_arg(Fmt *f)
 
 int fwc_tmpl_percent_format(ExprCtx *ctx, const FwcValue *fmt, const FwcValue *args, FwcValue *out)
 {
-    Fmt f = {.ctx = ctx, .s = fmt->u.s, .n = fmt->len, .pos = 0, .eof = 0, .args = *args, .out = FWC_BUF_INIT};
+    Fmt f = { .ctx = ctx,
+              .s = fmt->u.s,
+              .n = fmt->len,
+              .pos = 0,
+              .eof = 0,
+              .args = *args,
+              .out = FWC_BUF_INIT };
     if (args->type == FWC_T_TUPLE) {
         f.arglen = args->len;
         f.argidx = 0;
@@ -510,7 +547,7 @@ int fwc_tmpl_percent_format(ExprCtx *ctx, const FwcValue *fmt, const FwcValue *a
         if (!f.over && tmpl_append(&f.out, f.s + f.pos, end - f.pos) < 0) goto nomem;
         f.pos = end;
         if (f.pos == f.n) break;
-        f.pos++;   /* the '%' */
+        f.pos++; /* the '%' */
         if (f.pos < f.n && f.s[f.pos] == '%') {
             if (!f.over && fwc_buf_putc(&f.out, '%') < 0) goto nomem;
             f.pos++;
@@ -527,7 +564,8 @@ int fwc_tmpl_percent_format(ExprCtx *ctx, const FwcValue *fmt, const FwcValue *a
         too_long(ctx);
         goto fail;
     }
-    if (fwc_expr_charge(ctx, (uint64_t)f.n + f.out.len) < 0) goto fail;   /* the format read, the text built */
+    if (fwc_expr_charge(ctx, (uint64_t)f.n + f.out.len) < 0)
+        goto fail; /* the format read, the text built */
     int r = fwc_expr_new_str(ctx, f.out.data ? f.out.data : "", f.out.len, out);
     fwc_buf_free(&f.out);
     return r;
@@ -538,11 +576,14 @@ fail:
     return -1;
 }
 
-int fwc_tmpl_filter_format(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_filter_format(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                           const char **kw, FwcValue *out)
 {
     int nkw = 0;
     for (int i = 0; kw && i < nargs; i++) nkw += kw[i] != NULL;
-    if (nkw && nkw < nargs) return FAIL("FilterArgumentError: can't handle positional and keyword arguments at the same time");
+    if (nkw && nkw < nargs)
+        return FAIL(
+            "FilterArgumentError: can't handle positional and keyword arguments at the same time");
     FwcValue fmt, a;
     if (fwc_tmpl_str_of(ctx, in, &fmt) < 0) return -1;
     if (nkw) {
@@ -559,9 +600,9 @@ int fwc_tmpl_filter_format(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int
             pairs[j].value = args[i];
             if (j == np) np++;
         }
-        a = (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = np, .u.pairs = pairs};
+        a = (FwcValue){ .type = FWC_T_DICT, .ascii = 1, .len = np, .u.pairs = pairs };
     } else {
-        a = (FwcValue){.type = FWC_T_TUPLE, .ascii = 1, .len = (uint32_t)nargs, .u.items = args};
+        a = (FwcValue){ .type = FWC_T_TUPLE, .ascii = 1, .len = (uint32_t)nargs, .u.items = args };
     }
     return fwc_tmpl_percent_format(ctx, &fmt, &a, out);
 }

@@ -8,8 +8,8 @@
 
 /* the sort key: the attribute (default for undefined parts), lower-cased if a str and
  * case-insensitive (Jinja's ignore_case postprocess) */
-static int key_of(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, int case_sensitive,
-                  FwcValue *out)
+static int key_of(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt,
+                  int case_sensitive, FwcValue *out)
 {
     if (fwc_tmpl_get_path(ctx, item, attr, dflt, out) < 0) return -1;
     if (case_sensitive || out->type != FWC_T_STR) return 0;
@@ -30,7 +30,7 @@ static int key_of(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, cons
  * vals along; reverse keeps equal keys in their order, as sorted(reverse=True). */
 static int sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n, int reverse)
 {
-    if (n == 0) return 0;   /* nothing to sort (and no kv + n on a NULL kv) */
+    if (n == 0) return 0; /* nothing to sort (and no kv + n on a NULL kv) */
     TKV *kv = fwc_expr_alloc(ctx, sizeof *kv * n * 2);
     if (!kv) return -1;
     for (uint32_t i = 0; i < n; i++) {
@@ -45,30 +45,40 @@ static int sort_by_key(ExprCtx *ctx, FwcValue *keys, FwcValue *vals, uint32_t n,
     return 0;
 }
 
-int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs, const char **kw, FwcValue *out)
+int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, int nargs,
+                            const char **kw, FwcValue *out)
 {
-    static const char *const P[] = {"attribute", "default", "case_sensitive", NULL};
-    FwcValue sl[3] = {fwc_null(), fwc_null(), fwc_bool(0)};
-    int present[3] = {0, 0, 0}, pos = 0;
+    static const char *const P[] = { "attribute", "default", "case_sensitive", NULL };
+    FwcValue sl[3] = { fwc_null(), fwc_null(), fwc_bool(0) };
+    int present[3] = { 0, 0, 0 }, pos = 0;
     for (int i = 0; i < nargs; i++) {
         int j = pos;
         if (kw && kw[i]) {
             for (j = 0; P[j] && strcmp(P[j], kw[i]) != 0; j++) {
             }
-            if (!P[j]) return FAIL("TypeError: sync_do_groupby() got an unexpected keyword argument '%s'", kw[i]);
-            if (present[j]) return FAIL("TypeError: sync_do_groupby() got multiple values for argument '%s'", P[j]);
+            if (!P[j])
+                return FAIL("TypeError: sync_do_groupby() got an unexpected keyword argument '%s'",
+                            kw[i]);
+            if (present[j])
+                return FAIL("TypeError: sync_do_groupby() got multiple values for argument '%s'",
+                            P[j]);
         } else if (pos++ >= 3) {
-            return FAIL("TypeError: sync_do_groupby() takes from 3 to 5 positional arguments but %d were given", nargs + 2);
+            return FAIL("TypeError: sync_do_groupby() takes from 3 to 5 positional arguments but "
+                        "%d were given",
+                        nargs + 2);
         }
         sl[j] = args[i];
         present[j] = 1;
     }
-    if (!present[0]) return FAIL("TypeError: sync_do_groupby() missing 1 required positional argument: 'attribute'");
+    if (!present[0])
+        return FAIL(
+            "TypeError: sync_do_groupby() missing 1 required positional argument: 'attribute'");
     int case_sensitive = fwc_expr_truthy(&sl[2]);
     FwcValue *items;
     uint32_t n;
     if (fwc_tmpl_items(ctx, in, &items, &n) < 0) return -1;
-    FwcValue *keys = n ? fwc_expr_alloc(ctx, sizeof *keys * n) : NULL, *vals = n ? fwc_expr_alloc(ctx, sizeof *vals * n) : NULL;
+    FwcValue *keys = n ? fwc_expr_alloc(ctx, sizeof *keys * n) : NULL,
+             *vals = n ? fwc_expr_alloc(ctx, sizeof *vals * n) : NULL;
     if (n && (!keys || !vals)) return -1;
     for (uint32_t i = 0; i < n; i++) {
         vals[i] = items[i];
@@ -91,10 +101,11 @@ int fwc_tmpl_filter_groupby(ExprCtx *ctx, const FwcValue *in, FwcValue *args, in
         if (!pair) return -1;
         /* the grouper: the first item's attribute as it is (not lower-cased) */
         if (fwc_tmpl_get_path(ctx, &vals[i], &sl[0], &sl[1], &pair[0]) < 0) return -1;
-        pair[1] = (FwcValue){.type = FWC_T_LIST, .ascii = 1, .len = j - i, .u.items = vals + i};
-        groups[ng++] = (FwcValue){.type = FWC_T_TUPLE, .ascii = TMPL_GROUP_TUPLE, .len = 2, .u.items = pair};
+        pair[1] = (FwcValue){ .type = FWC_T_LIST, .ascii = 1, .len = j - i, .u.items = vals + i };
+        groups[ng++] =
+            (FwcValue){ .type = FWC_T_TUPLE, .ascii = TMPL_GROUP_TUPLE, .len = 2, .u.items = pair };
         i = j;
     }
-    *out = (FwcValue){.type = FWC_T_LIST, .ascii = 1, .len = ng, .u.items = groups};
+    *out = (FwcValue){ .type = FWC_T_LIST, .ascii = 1, .len = ng, .u.items = groups };
     return 0;
 }

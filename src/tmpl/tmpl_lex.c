@@ -18,13 +18,16 @@ static int lex_fail(FwcError *err, int line, const char *fmt, ...)
     return -1;
 }
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 typedef struct {
     const char *s;
     size_t len;
     size_t pos;
-    int line, col;      /* of s[pos] */
+    int line, col; /* of s[pos] */
 } Cursor;
 
 static void advance_to(Cursor *c, size_t to)
@@ -55,7 +58,7 @@ static int seg_push(FwcArena *a, SegVec *sv, int kind, size_t start, size_t end,
         sv->v = v;
         sv->cap = cap;
     }
-    sv->v[sv->n++] = (TSeg){kind, start, end, line, col};
+    sv->v[sv->n++] = (TSeg){ kind, start, end, line, col };
     return 0;
 }
 
@@ -124,12 +127,14 @@ int fwc_tmpl_lex(FwcArena *arena, const char *src, size_t len, const char **text
     *text = t;
     *text_len = n;
 
-    SegVec sv = {0};
-    Cursor c = {t, n, 0, 1, 1};
+    SegVec sv = { 0 };
+    Cursor c = { t, n, 0, 1, 1 };
     int lstrip_next = 0;
     for (;;) {
         size_t i = c.pos;
-        while (i + 1 < n && !(t[i] == '{' && (t[i + 1] == '{' || t[i + 1] == '%' || t[i + 1] == '#'))) i++;
+        while (i + 1 < n &&
+               !(t[i] == '{' && (t[i + 1] == '{' || t[i + 1] == '%' || t[i + 1] == '#')))
+            i++;
         if (i + 1 >= n) i = n;
         size_t ds = c.pos, de = i;
         if (i < n && i + 2 < n && t[i + 2] == '-')
@@ -192,7 +197,8 @@ int fwc_tmpl_lex(FwcArena *arena, const char *src, size_t len, const char **text
                 continue;
             }
         }
-        if (seg_push(arena, &sv, kind == '{' ? TS_VAR : TS_BLOCK, in, ie, line, col) < 0) goto nomem;
+        if (seg_push(arena, &sv, kind == '{' ? TS_VAR : TS_BLOCK, in, ie, line, col) < 0)
+            goto nomem;
         advance_to(&c, e + 2);
     }
     *segs = sv.v;

@@ -28,7 +28,9 @@ static int put(ExprCtx *ctx, TNamespace *ns, const FwcValue *key, const FwcValue
         }
     }
     if (ns->len == ns->cap) {
-        if (ns->cap >= FWC_EXPR_MAX_ITEMS) return FAIL("MemoryError: namespace too large (limit %d attributes)", FWC_EXPR_MAX_ITEMS);
+        if (ns->cap >= FWC_EXPR_MAX_ITEMS)
+            return FAIL("MemoryError: namespace too large (limit %d attributes)",
+                        FWC_EXPR_MAX_ITEMS);
         uint32_t cap = ns->cap ? ns->cap * 2 : 4;
         FwcPair *p = fwc_expr_alloc(ctx, sizeof *p * cap);
         if (!p) return -1;
@@ -59,11 +61,17 @@ static int update_from(ExprCtx *ctx, TNamespace *ns, const FwcValue *arg)
         const FwcValue *e = &items[i];
         FwcValue *kv;
         uint32_t k;
-        if (e->type != FWC_T_LIST && e->type != FWC_T_TUPLE && e->type != FWC_T_STR && e->type != FWC_T_DICT &&
-            e->type != FWC_T_SET && e->type != FWC_T_RANGE && e->type != TMPL_T_UNDEF)
-            return FAIL("TypeError: cannot convert dictionary update sequence element #%u to a sequence", i);
+        if (e->type != FWC_T_LIST && e->type != FWC_T_TUPLE && e->type != FWC_T_STR &&
+            e->type != FWC_T_DICT && e->type != FWC_T_SET && e->type != FWC_T_RANGE &&
+            e->type != TMPL_T_UNDEF)
+            return FAIL(
+                "TypeError: cannot convert dictionary update sequence element #%u to a sequence",
+                i);
         if (fwc_tmpl_items(ctx, e, &kv, &k) < 0) return -1;
-        if (k != 2) return FAIL("ValueError: dictionary update sequence element #%u has length %u; 2 is required", i, k);
+        if (k != 2)
+            return FAIL(
+                "ValueError: dictionary update sequence element #%u has length %u; 2 is required",
+                i, k);
         if (put(ctx, ns, &kv[0], &kv[1]) < 0) return -1;
     }
     return 0;
@@ -83,13 +91,16 @@ int fwc_tmpl_namespace_new(ExprCtx *ctx, FwcValue *args, int nargs, const char *
     for (int i = 0; kw && i < nargs; i++) {
         if (!kw[i]) continue;
         FwcValue key;
-        if (fwc_expr_new_str(ctx, kw[i], strlen(kw[i]), &key) < 0 || put(ctx, ns, &key, &args[i]) < 0) return -1;
+        if (fwc_expr_new_str(ctx, kw[i], strlen(kw[i]), &key) < 0 ||
+            put(ctx, ns, &key, &args[i]) < 0)
+            return -1;
     }
-    *out = (FwcValue){.type = TMPL_T_NS, .ascii = 0, .len = 1, .u.items = (FwcValue *)(void *)ns};
+    *out = (FwcValue){ .type = TMPL_T_NS, .ascii = 0, .len = 1, .u.items = (FwcValue *)(void *)ns };
     return 0;
 }
 
-int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *v, const char *name, size_t n, const FwcValue *value)
+int fwc_tmpl_namespace_set(ExprCtx *ctx, const FwcValue *v, const char *name, size_t n,
+                           const FwcValue *value)
 {
     FwcValue key;
     if (fwc_expr_new_str(ctx, name, n, &key) < 0) return -1;

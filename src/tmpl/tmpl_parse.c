@@ -14,10 +14,10 @@ typedef struct {
     size_t text_len;
     TSeg *segs;
     size_t nsegs, i;
-    ExprParser ep;          /* current tag */
+    ExprParser ep; /* current tag */
     FwcError *err;
     int depth;
-    int json_in_str;        /* JSON string-literal state of the data seen so far */
+    int json_in_str; /* JSON string-literal state of the data seen so far */
 } P;
 
 static int fail_at(P *ps, int line, const char *fmt, ...)
@@ -37,7 +37,7 @@ static int fail_at(P *ps, int line, const char *fmt, ...)
     return -1;
 }
 
-#define TOK (ps->ep.tok)
+#define TOK        (ps->ep.tok)
 #define FAILT(...) fail_at(ps, TOK.line, __VA_ARGS__)
 
 static int next(P *ps) { return fwc_expr_lex_next(&ps->ep); }
@@ -47,7 +47,10 @@ static int is_name(P *ps, const char *kw)
     size_t n = strlen(kw);
     return TOK.kind == TK_NAME && TOK.slen == n && memcmp(TOK.s, kw, n) == 0;
 }
-static int name_eq(const char *s, size_t n, const char *kw) { return strlen(kw) == n && memcmp(s, kw, n) == 0; }
+static int name_eq(const char *s, size_t n, const char *kw)
+{
+    return strlen(kw) == n && memcmp(s, kw, n) == 0;
+}
 
 static ExprNode *mk(P *ps, int kind, int line)
 {
@@ -81,7 +84,9 @@ static int var_slot(P *ps, const char *s, size_t n, int line)
     FwcTemplate *t = ps->t;
     for (int i = 0; i < t->nvars; i++)
         if (strlen(t->var_names[i]) == n && memcmp(t->var_names[i], s, n) == 0) return i;
-    if (t->nvars == FWC_TMPL_MAX_VARS) return fail_at(ps, line, "too many variables in one template (limit %d)", FWC_TMPL_MAX_VARS);
+    if (t->nvars == FWC_TMPL_MAX_VARS)
+        return fail_at(ps, line, "too many variables in one template (limit %d)",
+                       FWC_TMPL_MAX_VARS);
     char *c = fwc_arena_strdup(&t->arena, s, n);
     if (!c) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
     t->var_names[t->nvars] = c;
@@ -126,7 +131,9 @@ static const char *tok_desc(P *ps, char *buf, size_t n)
     case TK_INT: return "integer";
     case TK_FLOAT: return "float";
     case TK_STR: return "string";
-    default: snprintf(buf, n, "%.*s", (int)(TOK.end - TOK.start), ps->ep.src + TOK.start); return buf;
+    default:
+        snprintf(buf, n, "%.*s", (int)(TOK.end - TOK.start), ps->ep.src + TOK.start);
+        return buf;
     }
 }
 
@@ -136,7 +143,8 @@ static ExprNode *parse_unary(P *ps, int with_filter);
 
 static int enter(P *ps)
 {
-    if (++ps->ep.depth > FWC_EXPR_MAX_DEPTH) return FAILT("expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
+    if (++ps->ep.depth > FWC_EXPR_MAX_DEPTH)
+        return FAILT("expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
     return 0;
 }
 
@@ -146,15 +154,19 @@ static int parse_call_args(P *ps, NList *args)
     if (next(ps) < 0) return -1;
     int seen_kw = 0;
     while (!is_op(ps, OP_RPAR)) {
-        if (is_op(ps, OP_MUL) || is_op(ps, OP_POW)) return FAILT("star arguments are not supported");
+        if (is_op(ps, OP_MUL) || is_op(ps, OP_POW))
+            return FAILT("star arguments are not supported");
         const char *kw = NULL;
         if (TOK.kind == TK_NAME) {
             ExprParser save = ps->ep;
             ExprToken nt = TOK;
             if (next(ps) < 0) return -1;
             if (is_op(ps, OP_ASSIGN)) {
-                if (nt.slen && nt.s[0] == '_') return fail_at(ps, nt.line, "names starting with '_' are not allowed: '%.*s'", (int)nt.slen, nt.s);
-                if (!(kw = fwc_arena_strdup(&ps->t->arena, nt.s, nt.slen))) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
+                if (nt.slen && nt.s[0] == '_')
+                    return fail_at(ps, nt.line, "names starting with '_' are not allowed: '%.*s'",
+                                   (int)nt.slen, nt.s);
+                if (!(kw = fwc_arena_strdup(&ps->t->arena, nt.s, nt.slen)))
+                    return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
                 if (next(ps) < 0) return -1;
             } else {
                 FwcArena *a = ps->ep.arena;
@@ -197,7 +209,7 @@ static ExprNode *parse_tuple_in_parens(P *ps, int line)
 {
     /* after '(' */
     if (next(ps) < 0) return NULL;
-    NList items = {0};
+    NList items = { 0 };
     int comma = 0;
     while (!is_op(ps, OP_RPAR)) {
         ExprNode *x = parse_expression(ps);
@@ -228,7 +240,8 @@ static ExprNode *parse_primary(P *ps)
         size_t n = t.slen;
         if (next(ps) < 0) return NULL;
         ExprNode *x;
-        if (name_eq(s, n, "true") || name_eq(s, n, "True") || name_eq(s, n, "false") || name_eq(s, n, "False")) {
+        if (name_eq(s, n, "true") || name_eq(s, n, "True") || name_eq(s, n, "false") ||
+            name_eq(s, n, "False")) {
             if (!(x = mk(ps, N_CONST, t.line))) return NULL;
             x->k = fwc_bool(s[0] == 't' || s[0] == 'T');
             return x;
@@ -245,7 +258,7 @@ static ExprNode *parse_primary(P *ps)
         /* a builtin called directly: range(3), len(x) */
         int bid = fwc_expr_builtin_id(s, n);
         if (bid && is_op(ps, OP_LPAR)) {
-            NList args = {0};
+            NList args = { 0 };
             if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
             ps->ep.depth--;
             if (!(x = mk(ps, N_CALL_BUILTIN, t.line))) return NULL;
@@ -257,7 +270,7 @@ static ExprNode *parse_primary(P *ps)
         }
         /* Jinja's global namespace(...) */
         if (name_eq(s, n, "namespace") && is_op(ps, OP_LPAR)) {
-            NList args = {0};
+            NList args = { 0 };
             if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
             ps->ep.depth--;
             if (!(x = mk(ps, NJ_NAMESPACE, t.line))) return NULL;
@@ -289,7 +302,8 @@ static ExprNode *parse_primary(P *ps)
         }
         ExprNode *x = mk(ps, N_CONST, t.line);
         if (!x) return NULL;
-        x->k = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)ascii, .len = (uint32_t)n, .u.s = s};
+        x->k =
+            (FwcValue){ .type = FWC_T_STR, .ascii = (uint8_t)ascii, .len = (uint32_t)n, .u.s = s };
         return x;
     }
     case TK_INT:
@@ -313,7 +327,7 @@ static ExprNode *parse_primary(P *ps)
         if (t.op == OP_LSQB || t.op == OP_LBRACE) {
             int close = t.op == OP_LSQB ? OP_RSQB : OP_RBRACE;
             if (enter(ps) < 0 || next(ps) < 0) return NULL;
-            NList items = {0};
+            NList items = { 0 };
             while (!is_op(ps, close)) {
                 ExprNode *k = parse_expression(ps);
                 if (!k || npush(ps, &items, k, NULL) < 0) return NULL;
@@ -333,7 +347,8 @@ static ExprNode *parse_primary(P *ps)
                 }
                 if (!is_op(ps, close)) {
                     char b[64];
-                    FAILT("expected token '%s', got '%s'", close == OP_RSQB ? "]" : "}", tok_desc(ps, b, sizeof b));
+                    FAILT("expected token '%s', got '%s'", close == OP_RSQB ? "]" : "}",
+                          tok_desc(ps, b, sizeof b));
                     return NULL;
                 }
             }
@@ -343,8 +358,7 @@ static ExprNode *parse_primary(P *ps)
             return x ? with_args(ps, x, &items) : NULL;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     char b[64];
     if (t.kind == TK_EOF) FAILT("unexpected end of expression");
@@ -379,7 +393,8 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             }
             if (next(ps) < 0) return NULL;
             /* utils.f(...) and frappe.utils.f(...) */
-            if (x->kind == NJ_VAR && name_eq(x->name, x->name_len, "frappe") && name_eq(nt.s, nt.slen, "utils")) {
+            if (x->kind == NJ_VAR && name_eq(x->name, x->name_len, "frappe") &&
+                name_eq(nt.s, nt.slen, "utils")) {
                 int slot = var_slot(ps, "utils", 5, line);
                 if (slot < 0) return NULL;
                 x->slot = slot;
@@ -387,9 +402,9 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                 x->name_len = 5;
                 continue;
             }
-            if (x->kind == NJ_VAR && name_eq(x->name, x->name_len, "utils") && fwc_expr_util_id(nt.s, nt.slen) &&
-                is_op(ps, OP_LPAR)) {
-                NList args = {0};
+            if (x->kind == NJ_VAR && name_eq(x->name, x->name_len, "utils") &&
+                fwc_expr_util_id(nt.s, nt.slen) && is_op(ps, OP_LPAR)) {
+                NList args = { 0 };
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
                 ExprNode *c = mk(ps, N_CALL_UTIL, line);
@@ -402,13 +417,14 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                 continue;
             }
             if (is_op(ps, OP_LPAR)) {
-                int cycle = name_eq(nt.s, nt.slen, "cycle"), changed = name_eq(nt.s, nt.slen, "changed");
+                int cycle = name_eq(nt.s, nt.slen, "cycle"),
+                    changed = name_eq(nt.s, nt.slen, "changed");
                 int id = fwc_expr_method_id(nt.s, nt.slen);
                 if (!id && !cycle && !changed) {
                     fail_at(ps, nt.line, "unsupported method '%.*s'", (int)nt.slen, nt.s);
                     return NULL;
                 }
-                NList args = {0};
+                NList args = { 0 };
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
                 ExprNode *c = mk(ps, cycle ? NJ_CYCLE : changed ? NJ_CHANGED : N_CALL_METHOD, line);
@@ -434,7 +450,8 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             /* x.0 lexes as a float ".0": item 0 */
             size_t k = TOK.start + 1;
             int64_t v = 0;
-            while (k < TOK.end && ps->ep.src[k] >= '0' && ps->ep.src[k] <= '9' && v < 100000000) v = v * 10 + (ps->ep.src[k++] - '0');
+            while (k < TOK.end && ps->ep.src[k] >= '0' && ps->ep.src[k] <= '9' && v < 100000000)
+                v = v * 10 + (ps->ep.src[k++] - '0');
             if (k != TOK.end) break;
             ExprNode *c = mk(ps, N_CONST, line), *g = mk(ps, NJ_GETITEM, line);
             if (!c || !g) return NULL;
@@ -445,13 +462,15 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             if (next(ps) < 0) return NULL;
         } else if (is_op(ps, OP_LSQB)) {
             if (enter(ps) < 0 || next(ps) < 0) return NULL;
-            ExprNode *parts[3] = {NULL, NULL, NULL};
+            ExprNode *parts[3] = { NULL, NULL, NULL };
             int nparts = 1, is_slice = 0;
             if (!is_op(ps, OP_COLON) && !(parts[0] = parse_expression(ps))) return NULL;
             while (is_op(ps, OP_COLON) && nparts < 3) {
                 is_slice = 1;
                 if (next(ps) < 0) return NULL;
-                if (!is_op(ps, OP_COLON) && !is_op(ps, OP_RSQB) && !(parts[nparts] = parse_expression(ps))) return NULL;
+                if (!is_op(ps, OP_COLON) && !is_op(ps, OP_RSQB) &&
+                    !(parts[nparts] = parse_expression(ps)))
+                    return NULL;
                 nparts++;
             }
             if (!is_op(ps, OP_RSQB)) {
@@ -495,7 +514,7 @@ static ExprNode *parse_filter_expr(P *ps, ExprNode *x)
                 return NULL;
             }
             if (next(ps) < 0) return NULL;
-            NList args = {0};
+            NList args = { 0 };
             if (is_op(ps, OP_LPAR)) {
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
@@ -526,12 +545,12 @@ static ExprNode *parse_filter_expr(P *ps, ExprNode *x)
                 return NULL;
             }
             if (next(ps) < 0) return NULL;
-            NList args = {0};
+            NList args = { 0 };
             if (is_op(ps, OP_LPAR)) {
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
-            } else if ((TOK.kind == TK_NAME || TOK.kind == TK_STR || TOK.kind == TK_INT || TOK.kind == TK_FLOAT ||
-                        is_op(ps, OP_LSQB) || is_op(ps, OP_LBRACE)) &&
+            } else if ((TOK.kind == TK_NAME || TOK.kind == TK_STR || TOK.kind == TK_INT ||
+                        TOK.kind == TK_FLOAT || is_op(ps, OP_LSQB) || is_op(ps, OP_LBRACE)) &&
                        !is_name(ps, "else") && !is_name(ps, "or") && !is_name(ps, "and")) {
                 if (is_name(ps, "is")) {
                     FAILT("You cannot chain multiple tests with is");
@@ -609,13 +628,14 @@ static ExprNode *parse_pow(P *ps)
 static ExprNode *parse_math2(P *ps)
 {
     ExprNode *x = parse_pow(ps);
-    while (x && TOK.kind == TK_OP && (TOK.op == OP_MUL || TOK.op == OP_DIV || TOK.op == OP_FLOORDIV || TOK.op == OP_MOD)) {
+    while (x && TOK.kind == TK_OP &&
+           (TOK.op == OP_MUL || TOK.op == OP_DIV || TOK.op == OP_FLOORDIV || TOK.op == OP_MOD)) {
         int op = TOK.op, line = TOK.line;
         if (next(ps) < 0) return NULL;
         ExprNode *y = parse_pow(ps);
         if (!y) return NULL;
         x = binop(ps, op, x, y, line);
-        if (x && op == OP_MOD) x->kind = NJ_MOD;   /* str % args: printf-style */
+        if (x && op == OP_MOD) x->kind = NJ_MOD; /* str % args: printf-style */
     }
     return x;
 }
@@ -625,7 +645,7 @@ static ExprNode *parse_concat(P *ps)
     int line = TOK.line;
     ExprNode *x = parse_math2(ps);
     if (!x || !is_op(ps, OP_TILDE)) return x;
-    NList args = {0};
+    NList args = { 0 };
     if (npush(ps, &args, x, NULL) < 0) return NULL;
     while (is_op(ps, OP_TILDE)) {
         if (next(ps) < 0) return NULL;
@@ -654,13 +674,13 @@ static ExprNode *parse_compare(P *ps)
     int line = TOK.line;
     ExprNode *x = parse_math1(ps);
     if (!x) return NULL;
-    NList operands = {0};
+    NList operands = { 0 };
     uint8_t ops[64];
     int nops = 0;
     for (;;) {
         int op = 0;
-        if (TOK.kind == TK_OP && (TOK.op == OP_EQ || TOK.op == OP_NE || TOK.op == OP_LT || TOK.op == OP_LE ||
-                                  TOK.op == OP_GT || TOK.op == OP_GE)) {
+        if (TOK.kind == TK_OP && (TOK.op == OP_EQ || TOK.op == OP_NE || TOK.op == OP_LT ||
+                                  TOK.op == OP_LE || TOK.op == OP_GT || TOK.op == OP_GE)) {
             op = TOK.op;
             if (next(ps) < 0) return NULL;
         } else if (is_name(ps, "in")) {
@@ -693,7 +713,8 @@ static ExprNode *parse_compare(P *ps)
     if (!n) return NULL;
     n->args = operands.items;
     n->nargs = (uint16_t)operands.n;
-    if (!(n->ops = fwc_arena_alloc(&ps->t->arena, (size_t)nops))) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), NULL;
+    if (!(n->ops = fwc_arena_alloc(&ps->t->arena, (size_t)nops)))
+        return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), NULL;
     memcpy(n->ops, ops, (size_t)nops);
     return sealed(ps, n);
 }
@@ -776,7 +797,7 @@ static ExprNode *parse_tuple(P *ps, int condexpr)
     int line = TOK.line;
     ExprNode *x = condexpr ? parse_expression(ps) : parse_or(ps);
     if (!x || !is_op(ps, OP_COMMA)) return x;
-    NList items = {0};
+    NList items = { 0 };
     if (npush(ps, &items, x, NULL) < 0) return NULL;
     while (is_op(ps, OP_COMMA)) {
         if (next(ps) < 0) return NULL;
@@ -793,7 +814,8 @@ static ExprNode *parse_tuple(P *ps, int condexpr)
 static void start_tag(P *ps, const TSeg *s)
 {
     FwcArena *a = &ps->t->arena;
-    fwc_expr_parser_init(&ps->ep, ps->text, s->end, s->start, s->line, s->col, a, NULL, NULL, ps->err);
+    fwc_expr_parser_init(&ps->ep, ps->text, s->end, s->start, s->line, s->col, a, NULL, NULL,
+                         ps->err);
     ps->ep.multiline_strings = 1;
 }
 
@@ -832,10 +854,11 @@ static int parse_targets(P *ps, TNode *n, const char *stmt)
             char b[64];
             return FAILT("can't assign to '%s' in '%s'", tok_desc(ps, b, sizeof b), stmt);
         }
-        if (TOK.s[0] == '_') return FAILT("names starting with '_' are not allowed: '%.*s'", (int)TOK.slen, TOK.s);
+        if (TOK.s[0] == '_')
+            return FAILT("names starting with '_' are not allowed: '%.*s'", (int)TOK.slen, TOK.s);
         if (n->nslots == 8) return FAILT("too many targets");
-        if (is_name(ps, "true") || is_name(ps, "false") || is_name(ps, "none") || is_name(ps, "True") ||
-            is_name(ps, "False") || is_name(ps, "None"))
+        if (is_name(ps, "true") || is_name(ps, "false") || is_name(ps, "none") ||
+            is_name(ps, "True") || is_name(ps, "False") || is_name(ps, "None"))
             return FAILT("Can't assign to special name constant '%.*s'", (int)TOK.slen, TOK.s);
         int slot = var_slot(ps, TOK.s, TOK.slen, TOK.line);
         if (slot < 0) return -1;
@@ -848,7 +871,9 @@ static int parse_targets(P *ps, TNode *n, const char *stmt)
                 char b[64];
                 return FAILT("expected token 'name', got '%s'", tok_desc(ps, b, sizeof b));
             }
-            if (TOK.s[0] == '_') return FAILT("attributes starting with '_' are not allowed: '%.*s'", (int)TOK.slen, TOK.s);
+            if (TOK.s[0] == '_')
+                return FAILT("attributes starting with '_' are not allowed: '%.*s'", (int)TOK.slen,
+                             TOK.s);
             if (!(n->attrs[n->nslots - 1] = fwc_arena_strdup(&ps->t->arena, TOK.s, TOK.slen)))
                 return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
             if (next(ps) < 0) return -1;
@@ -861,13 +886,15 @@ static int parse_targets(P *ps, TNode *n, const char *stmt)
         if (!is_op(ps, OP_RPAR)) return FAILT("expected token ')'");
         if (next(ps) < 0) return -1;
     }
-    if (!paren && n->nslots == 1) n->nslots = -1;   /* a single name, not a 1-tuple */
+    if (!paren && n->nslots == 1) n->nslots = -1; /* a single name, not a 1-tuple */
     return 0;
 }
 
-static int parse_body(P *ps, TNode **out, const char *const *ends, const char *block, int block_line, const char **found);
+static int parse_body(P *ps, TNode **out, const char *const *ends, const char *block,
+                      int block_line, const char **found);
 
-static const char *const UNSUPPORTED[] = {"macro", "include", "extends", "import", "from", "call", "filter", "block", NULL};
+static const char *const UNSUPPORTED[] = { "macro", "include", "extends", "import", "from",
+                                           "call",  "filter",  "block",   NULL };
 
 static const char *end_list(const char *const *ends, char *buf, size_t n)
 {
@@ -889,21 +916,24 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
         }
     if (is_name(ps, "if")) {
         TNode *n = tnode(ps, T_IF, line), *cur = n;
-        if (!n || next(ps) < 0 || !(n->expr = parse_tuple(ps, 1)) || expect_end(ps, "statement block") < 0) return NULL;
-        static const char *const ends[] = {"elif", "else", "endif", NULL};
+        if (!n || next(ps) < 0 || !(n->expr = parse_tuple(ps, 1)) ||
+            expect_end(ps, "statement block") < 0)
+            return NULL;
+        static const char *const ends[] = { "elif", "else", "endif", NULL };
         for (;;) {
             const char *f;
             if (parse_body(ps, &cur->body, ends, "if", line, &f) < 0) return NULL;
             if (!strcmp(f, "elif")) {
                 TNode *e = tnode(ps, T_IF, TOK.line);
-                if (!e || !(e->expr = parse_tuple(ps, 1)) || expect_end(ps, "statement block") < 0) return NULL;
+                if (!e || !(e->expr = parse_tuple(ps, 1)) || expect_end(ps, "statement block") < 0)
+                    return NULL;
                 cur->orelse = e;
                 cur = e;
                 continue;
             }
             if (!strcmp(f, "else")) {
                 if (expect_end(ps, "statement block") < 0) return NULL;
-                static const char *const ends2[] = {"endif", NULL};
+                static const char *const ends2[] = { "endif", NULL };
                 if (parse_body(ps, &cur->orelse, ends2, "if", line, &f) < 0) return NULL;
             }
             break;
@@ -928,12 +958,12 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
         }
         if (expect_end(ps, "statement block") < 0) return NULL;
         if ((n->loop_slot = var_slot(ps, "loop", 4, line)) < 0) return NULL;
-        static const char *const ends[] = {"endfor", "else", NULL};
+        static const char *const ends[] = { "endfor", "else", NULL };
         const char *f;
         if (parse_body(ps, &n->body, ends, "for", line, &f) < 0) return NULL;
         if (!strcmp(f, "else")) {
             if (expect_end(ps, "statement block") < 0) return NULL;
-            static const char *const ends2[] = {"endfor", NULL};
+            static const char *const ends2[] = { "endfor", NULL };
             if (parse_body(ps, &n->orelse, ends2, "for", line, &f) < 0) return NULL;
         }
         return expect_end(ps, "statement block") < 0 ? NULL : n;
@@ -942,7 +972,9 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
         TNode *n = tnode(ps, T_SET, line);
         if (!n || next(ps) < 0 || parse_targets(ps, n, "set") < 0) return NULL;
         if (is_op(ps, OP_ASSIGN)) {
-            if (next(ps) < 0 || !(n->expr = parse_tuple(ps, 1)) || expect_end(ps, "statement block") < 0) return NULL;
+            if (next(ps) < 0 || !(n->expr = parse_tuple(ps, 1)) ||
+                expect_end(ps, "statement block") < 0)
+                return NULL;
             return n;
         }
         if (n->nslots != -1) {
@@ -951,7 +983,7 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
         }
         if (expect_end(ps, "statement block") < 0) return NULL;
         n->kind = T_SETBLOCK;
-        static const char *const ends[] = {"endset", NULL};
+        static const char *const ends[] = { "endset", NULL };
         const char *f;
         if (parse_body(ps, &n->body, ends, "set", line, &f) < 0) return NULL;
         return expect_end(ps, "statement block") < 0 ? NULL : n;
@@ -959,7 +991,7 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
     if (is_name(ps, "with")) {
         TNode *n = tnode(ps, T_WITH, line);
         if (!n || next(ps) < 0) return NULL;
-        NList vals = {0};
+        NList vals = { 0 };
         while (TOK.kind != TK_EOF) {
             if (vals.n) {
                 if (!is_op(ps, OP_COMMA)) {
@@ -992,7 +1024,7 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
             n->slots[n->nslots++] = slot;
         }
         n->values = vals.items;
-        static const char *const ends[] = {"endwith", NULL};
+        static const char *const ends[] = { "endwith", NULL };
         const char *f;
         if (parse_body(ps, &n->body, ends, "with", line, &f) < 0) return NULL;
         return expect_end(ps, "statement block") < 0 ? NULL : n;
@@ -1016,10 +1048,12 @@ static void json_scan(P *ps, const char *s, size_t n)
     }
 }
 
-static int parse_body(P *ps, TNode **out, const char *const *ends, const char *block, int block_line, const char **found)
+static int parse_body(P *ps, TNode **out, const char *const *ends, const char *block,
+                      int block_line, const char **found)
 {
     TNode **tail = out;
-    if (++ps->depth > FWC_TMPL_MAX_NEST) return fail_at(ps, block_line, "blocks nest too deeply (limit %d)", FWC_TMPL_MAX_NEST);
+    if (++ps->depth > FWC_TMPL_MAX_NEST)
+        return fail_at(ps, block_line, "blocks nest too deeply (limit %d)", FWC_TMPL_MAX_NEST);
     while (ps->i < ps->nsegs) {
         const TSeg *s = &ps->segs[ps->i++];
         TNode *n = NULL;
@@ -1032,7 +1066,8 @@ static int parse_body(P *ps, TNode **out, const char *const *ends, const char *b
             start_tag(ps, s);
             if (next(ps) < 0) return -1;
             if (!(n = tnode(ps, T_OUTPUT, s->line))) return -1;
-            if (TOK.kind == TK_EOF) return FAILT("Expected an expression, got 'end of print statement'");
+            if (TOK.kind == TK_EOF)
+                return FAILT("Expected an expression, got 'end of print statement'");
             if (!(n->expr = parse_tuple(ps, 1))) return -1;
             if (expect_end(ps, "print statement") < 0) return -1;
             n->in_json_string = ps->json_in_str;
@@ -1047,11 +1082,12 @@ static int parse_body(P *ps, TNode **out, const char *const *ends, const char *b
                     ps->depth--;
                     return 0;
                 }
-            if (is_name(ps, "endif") || is_name(ps, "endfor") || is_name(ps, "endset") || is_name(ps, "endwith") ||
-                is_name(ps, "elif") || is_name(ps, "else")) {
+            if (is_name(ps, "endif") || is_name(ps, "endfor") || is_name(ps, "endset") ||
+                is_name(ps, "endwith") || is_name(ps, "elif") || is_name(ps, "else")) {
                 char b[64], e[160];
                 if (!ends) return FAILT("Encountered unknown tag '%s'.", tok_desc(ps, b, sizeof b));
-                return FAILT("Encountered unknown tag '%s'. Jinja was looking for the following tags: %s. The innermost "
+                return FAILT("Encountered unknown tag '%s'. Jinja was looking for the following "
+                             "tags: %s. The innermost "
                              "block that needs to be closed is '%s'.",
                              tok_desc(ps, b, sizeof b), end_list(ends, e, sizeof e), block);
             }
@@ -1063,9 +1099,11 @@ static int parse_body(P *ps, TNode **out, const char *const *ends, const char *b
     if (ends) {
         char e[160];
         int line = ps->nsegs ? ps->segs[ps->nsegs - 1].line : 1;
-        return fail_at(ps, line, "Unexpected end of template. Jinja was looking for the following tags: %s. The "
-                                 "innermost block that needs to be closed is '%s'.",
-                       end_list(ends, e, sizeof e), block);
+        return fail_at(
+            ps, line,
+            "Unexpected end of template. Jinja was looking for the following tags: %s. The "
+            "innermost block that needs to be closed is '%s'.",
+            end_list(ends, e, sizeof e), block);
     }
     ps->depth--;
     return 0;
@@ -1097,7 +1135,8 @@ FwcTemplate *fwc_tmpl_compile(const char *src, size_t len, FwcError *err)
     }
     ps->t = t;
     ps->err = err;
-    if (fwc_tmpl_lex(&t->arena, src, len, &ps->text, &ps->text_len, &ps->segs, &ps->nsegs, err) < 0) goto fail;
+    if (fwc_tmpl_lex(&t->arena, src, len, &ps->text, &ps->text_len, &ps->segs, &ps->nsegs, err) < 0)
+        goto fail;
     t->text = ps->text;
     if ((t->doc_slot = var_slot(ps, "doc", 3, 1)) < 0) goto fail;
     if (parse_body(ps, &t->root, NULL, NULL, 1, NULL) < 0) goto fail;

@@ -9,7 +9,7 @@
 #include "tmpl/tmpl.h"
 
 typedef struct {
-    ExprCtx ctx;            /* first: the ext hook casts */
+    ExprCtx ctx; /* first: the ext hook casts */
     const FwcTemplate *t;
     FwcValue *vars;
     FwcBuf *out;
@@ -17,7 +17,10 @@ typedef struct {
     int json_escape;
     int line;
     uint64_t iterations;
-    struct { const void *items; uint32_t len, depth; } depth_memo[64];   /* see stored_depth */
+    struct {
+        const void *items;
+        uint32_t len, depth;
+    } depth_memo[64]; /* see stored_depth */
 } R;
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
@@ -49,7 +52,8 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     }
     case NJ_GETITEM: {
         FwcValue obj, key;
-        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0 || fwc_expr_eval_node(ctx, n->b, &key) < 0) return -1;
+        if (fwc_expr_eval_node(ctx, n->a, &obj) < 0 || fwc_expr_eval_node(ctx, n->b, &key) < 0)
+            return -1;
         return fwc_tmpl_getitem(ctx, &obj, &key, out);
     }
     case NJ_FILTER: {
@@ -69,13 +73,15 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         FwcBuf b = FWC_BUF_INIT;
         for (int i = 0; i < n->nargs; i++) {
             FwcValue v;
-            if (fwc_expr_eval_node(ctx, n->args[i], &v) < 0 || fwc_tmpl_str_append(ctx, &b, &v) < 0) {
+            if (fwc_expr_eval_node(ctx, n->args[i], &v) < 0 ||
+                fwc_tmpl_str_append(ctx, &b, &v) < 0) {
                 fwc_buf_free(&b);
                 return -1;
             }
             if (b.len > FWC_EXPR_MAX_STR) {
                 fwc_buf_free(&b);
-                return FAIL("MemoryError: string result too long (limit %u bytes)", FWC_EXPR_MAX_STR);
+                return FAIL("MemoryError: string result too long (limit %u bytes)",
+                            FWC_EXPR_MAX_STR);
             }
         }
         int rc = fwc_expr_new_str(ctx, b.data ? b.data : "", b.len, out);
@@ -107,7 +113,8 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
             if (fwc_expr_eval_node(ctx, n->args[i + 1], &right) < 0) return -1;
             int op = n->ops[i], res;
             int lu = left.type == TMPL_T_UNDEF, ru = right.type == TMPL_T_UNDEF;
-            int lo = left.type == TMPL_T_NS || left.type == TMPL_T_LOOP, ro = right.type == TMPL_T_NS || right.type == TMPL_T_LOOP;
+            int lo = left.type == TMPL_T_NS || left.type == TMPL_T_LOOP,
+                ro = right.type == TMPL_T_NS || right.type == TMPL_T_LOOP;
             if (op == OP_EQ || op == OP_NE) {
                 /* Undefined: == only another Undefined; namespaces and loops: identity */
                 if (fwc_tmpl_equal(ctx, &left, &right, &res) < 0) return -1;
@@ -115,7 +122,8 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
             } else if (lu || ru) {
                 /* Undefined iterates as empty; no ordering */
                 if ((op == OP_IN || op == OP_NOTIN) && ru) res = op == OP_NOTIN;
-                else if ((op == OP_IN || op == OP_NOTIN) && right.type != FWC_T_STR && right.type != FWC_T_DICT && right.type != FWC_T_SET) {
+                else if ((op == OP_IN || op == OP_NOTIN) && right.type != FWC_T_STR &&
+                         right.type != FWC_T_DICT && right.type != FWC_T_SET) {
                     FwcValue *items;
                     uint32_t cnt, k = 0;
                     if (fwc_tmpl_items(ctx, &right, &items, &cnt) < 0) return -1;
@@ -124,17 +132,23 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
                 } else {
                     return fwc_tmpl_undefined_error(ctx, lu ? &left : &right);
                 }
-            } else if (lo && (op == OP_IN || op == OP_NOTIN) && (right.type == FWC_T_LIST || right.type == FWC_T_TUPLE)) {
+            } else if (lo && (op == OP_IN || op == OP_NOTIN) &&
+                       (right.type == FWC_T_LIST || right.type == FWC_T_TUPLE)) {
                 /* a namespace in a list: identity */
                 uint32_t k = 0;
-                while (k < right.len && !(right.u.items[k].type == left.type && right.u.items[k].u.items == left.u.items)) k++;
+                while (k < right.len && !(right.u.items[k].type == left.type &&
+                                          right.u.items[k].u.items == left.u.items))
+                    k++;
                 res = (k < right.len) == (op == OP_IN);
             } else if (ro && (op == OP_IN || op == OP_NOTIN)) {
-                return FAIL("TypeError: argument of type '%s' is not iterable", fwc_tmpl_type_name(&right));
-            } else if ((lo || ro) && op != OP_IN && op != OP_NOTIN) {
-                static const char *const sym[] = {[OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">", [OP_GE] = ">="};
-                return FAIL("TypeError: '%s' not supported between instances of '%s' and '%s'", sym[op], fwc_tmpl_type_name(&left),
+                return FAIL("TypeError: argument of type '%s' is not iterable",
                             fwc_tmpl_type_name(&right));
+            } else if ((lo || ro) && op != OP_IN && op != OP_NOTIN) {
+                static const char *const sym[] = {
+                    [OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">", [OP_GE] = ">="
+                };
+                return FAIL("TypeError: '%s' not supported between instances of '%s' and '%s'",
+                            sym[op], fwc_tmpl_type_name(&left), fwc_tmpl_type_name(&right));
             } else if (fwc_tmpl_compare(ctx, op, &left, &right, &res) < 0) {
                 return -1;
             }
@@ -154,7 +168,10 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
         if (obj.type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, &obj);
         if (obj.type != TMPL_T_LOOP) return FAIL("TypeError: only loop.changed() can be called");
         for (int i = 0; n->kwnames && i < n->nargs; i++)
-            if (n->kwnames[i]) return FAIL("TypeError: LoopContext.changed() got an unexpected keyword argument '%s'", n->kwnames[i]);
+            if (n->kwnames[i])
+                return FAIL(
+                    "TypeError: LoopContext.changed() got an unexpected keyword argument '%s'",
+                    n->kwnames[i]);
         if (eval_args(ctx, n, &args) < 0) return -1;
         TLoop *l = (TLoop *)(void *)obj.u.items;
         int same = l->has_changed && l->nchanged == n->nargs;
@@ -176,9 +193,11 @@ static int ext_eval(ExprCtx *ctx, const ExprNode *n, FwcValue *out)
     case NJ_MOD: {
         /* Python's %: printf-style formatting when the left side is a str */
         FwcValue a, b;
-        if (fwc_expr_eval_node(ctx, n->a, &a) < 0 || fwc_expr_eval_node(ctx, n->b, &b) < 0) return -1;
+        if (fwc_expr_eval_node(ctx, n->a, &a) < 0 || fwc_expr_eval_node(ctx, n->b, &b) < 0)
+            return -1;
         if (a.type == FWC_T_STR) return fwc_tmpl_percent_format(ctx, &a, &b, out);
-        if (a.type == TMPL_T_UNDEF || b.type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, a.type == TMPL_T_UNDEF ? &a : &b);
+        if (a.type == TMPL_T_UNDEF || b.type == TMPL_T_UNDEF)
+            return fwc_tmpl_undefined_error(ctx, a.type == TMPL_T_UNDEF ? &a : &b);
         ExprNode ca, cb, op;
         memset(&ca, 0, sizeof ca);
         memset(&cb, 0, sizeof cb);
@@ -222,7 +241,7 @@ static int json_escape_append(ExprCtx *ctx, FwcBuf *b, const char *s, size_t n)
         else if (c == '\b') rc = tmpl_append(b, "\\b", 2);
         else if (c == '\f') rc = tmpl_append(b, "\\f", 2);
         else if (c < 0x20) {
-            char t[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            char t[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
             rc = tmpl_append(b, t, 6);
         } else rc = fwc_buf_putc(b, (char)c);
         if (rc < 0) return fwc_expr_nomem(ctx);
@@ -241,11 +260,13 @@ static uint32_t stored_depth(R *r, const FwcValue *v, uint32_t depth, const TSee
     if (v->type == TMPL_T_NS) {
         for (const TSeen *s = seen; s; s = s->up)
             if (s->ns == (const void *)v->u.items) return depth;
-        TSeen me = {v->u.items, seen};
+        TSeen me = { v->u.items, seen };
         FwcValue attrs = fwc_tmpl_namespace_attrs(v);
         return stored_depth(r, &attrs, depth, &me);
     }
-    if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_SET && v->type != FWC_T_DICT) return depth;
+    if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_SET &&
+        v->type != FWC_T_DICT)
+        return depth;
     size_t slot = ((uintptr_t)v->u.items >> 4) % (sizeof r->depth_memo / sizeof r->depth_memo[0]);
     int memo = v->len >= 8;
     if (memo && r->depth_memo[slot].items == v->u.items && r->depth_memo[slot].len == v->len)
@@ -255,7 +276,9 @@ static uint32_t stored_depth(R *r, const FwcValue *v, uint32_t depth, const TSee
         uint32_t d = v->type == FWC_T_DICT ? stored_depth(r, &v->u.pairs[i].value, depth + 1, seen)
                                            : stored_depth(r, &v->u.items[i], depth + 1, seen);
         if (d > max) max = d;
-        if (v->type == FWC_T_DICT && (d = stored_depth(r, &v->u.pairs[i].key, depth + 1, seen)) > max) max = d;
+        if (v->type == FWC_T_DICT &&
+            (d = stored_depth(r, &v->u.pairs[i].key, depth + 1, seen)) > max)
+            max = d;
     }
     if (memo && max <= FWC_TMPL_MAX_VALUE_DEPTH && !seen) {
         r->depth_memo[slot].items = v->u.items;
@@ -271,7 +294,8 @@ static int check_stored(R *r, const FwcValue *v)
 {
     ExprCtx *ctx = &r->ctx;
     if (stored_depth(r, v, 1, NULL) > FWC_TMPL_MAX_VALUE_DEPTH)
-        return FAIL("ValueError: value nests too deeply (limit %d levels)", FWC_TMPL_MAX_VALUE_DEPTH);
+        return FAIL("ValueError: value nests too deeply (limit %d levels)",
+                    FWC_TMPL_MAX_VALUE_DEPTH);
     return 0;
 }
 
@@ -284,7 +308,8 @@ static int assign(R *r, const TNode *n, int i, const FwcValue *v)
         return 0;
     }
     const FwcValue *ns = &r->vars[n->slots[i]];
-    if (ns->type != TMPL_T_NS) return FAIL("TemplateRuntimeError: cannot assign attribute on non-namespace object");
+    if (ns->type != TMPL_T_NS)
+        return FAIL("TemplateRuntimeError: cannot assign attribute on non-namespace object");
     return fwc_tmpl_namespace_set(ctx, ns, n->attrs[i], strlen(n->attrs[i]), v);
 }
 
@@ -306,12 +331,15 @@ static int bind(R *r, const TNode *n, const FwcValue *v)
     FwcValue *items;
     uint32_t cnt;
     if (v->type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, v);
-    if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_STR && v->type != FWC_T_DICT &&
-        v->type != FWC_T_SET && v->type != FWC_T_RANGE)
+    if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_STR &&
+        v->type != FWC_T_DICT && v->type != FWC_T_SET && v->type != FWC_T_RANGE)
         return FAIL("TypeError: cannot unpack non-iterable %s object", fwc_expr_type_name(v));
     if (fwc_tmpl_items(ctx, v, &items, &cnt) < 0) return -1;
-    if ((int)cnt > n->nslots) return FAIL("ValueError: too many values to unpack (expected %d)", n->nslots);
-    if ((int)cnt < n->nslots) return FAIL("ValueError: not enough values to unpack (expected %d, got %u)", n->nslots, cnt);
+    if ((int)cnt > n->nslots)
+        return FAIL("ValueError: too many values to unpack (expected %d)", n->nslots);
+    if ((int)cnt < n->nslots)
+        return FAIL("ValueError: not enough values to unpack (expected %d, got %u)", n->nslots,
+                    cnt);
     for (int i = 0; i < n->nslots; i++)
         if (assign(r, n, i, &items[i]) < 0) return -1;
     return 0;
@@ -336,7 +364,9 @@ static int render_for(R *r, const TNode *n, int depth)
         if (!kept) return -1;
         for (uint32_t i = 0; i < cnt; i++) {
             FwcValue c;
-            if (++r->iterations > FWC_TMPL_MAX_ITER) return FAIL("RuntimeError: template loops exceeded %d iterations", FWC_TMPL_MAX_ITER);
+            if (++r->iterations > FWC_TMPL_MAX_ITER)
+                return FAIL("RuntimeError: template loops exceeded %d iterations",
+                            FWC_TMPL_MAX_ITER);
             if (bind(r, n, &items[i]) < 0 || fwc_expr_eval_node(ctx, n->filter, &c) < 0) return -1;
             if (fwc_expr_truthy(&c)) kept[k++] = items[i];
         }
@@ -353,10 +383,12 @@ static int render_for(R *r, const TNode *n, int depth)
     loop->nchanged = 0;
     loop->changed = NULL;
     const FwcValue *outer = &saved[n->loop_slot];
-    if (outer->type == TMPL_T_LOOP) loop->depth = ((const TLoop *)(const void *)outer->u.items)->depth + 1;
-    FwcValue lv = {.type = TMPL_T_LOOP, .len = 1, .u.items = (FwcValue *)(void *)loop};
+    if (outer->type == TMPL_T_LOOP)
+        loop->depth = ((const TLoop *)(const void *)outer->u.items)->depth + 1;
+    FwcValue lv = { .type = TMPL_T_LOOP, .len = 1, .u.items = (FwcValue *)(void *)loop };
     for (uint32_t i = 0; i < cnt; i++) {
-        if (++r->iterations > FWC_TMPL_MAX_ITER) return FAIL("RuntimeError: template loops exceeded %d iterations", FWC_TMPL_MAX_ITER);
+        if (++r->iterations > FWC_TMPL_MAX_ITER)
+            return FAIL("RuntimeError: template loops exceeded %d iterations", FWC_TMPL_MAX_ITER);
         /* each iteration starts from the enclosing scope (Jinja's loop frame) */
         memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
         loop->index0 = i;
@@ -383,7 +415,9 @@ static int render_list(R *r, const TNode *n, int depth)
             if (fwc_expr_eval_node(ctx, n->expr, &v) < 0) return -1;
             if (r->json_escape && n->in_json_string) {
                 FwcValue s;
-                if (fwc_tmpl_str_of(ctx, &v, &s) < 0 || json_escape_append(ctx, r->out, s.u.s, s.len) < 0) return -1;
+                if (fwc_tmpl_str_of(ctx, &v, &s) < 0 ||
+                    json_escape_append(ctx, r->out, s.u.s, s.len) < 0)
+                    return -1;
             } else if (fwc_tmpl_str_append(ctx, r->out, &v) < 0) {
                 return -1;
             }
@@ -404,8 +438,8 @@ static int render_list(R *r, const TNode *n, int depth)
             break;
         case T_SET: {
             FwcValue v;
-            if (check_namespaces(r, n) < 0 || fwc_expr_eval_node(ctx, n->expr, &v) < 0 || check_stored(r, &v) < 0 ||
-                bind(r, n, &v) < 0)
+            if (check_namespaces(r, n) < 0 || fwc_expr_eval_node(ctx, n->expr, &v) < 0 ||
+                check_stored(r, &v) < 0 || bind(r, n, &v) < 0)
                 return -1;
             break;
         }
@@ -434,7 +468,9 @@ static int render_list(R *r, const TNode *n, int depth)
             if (!saved) return -1;
             memcpy(saved, r->vars, sizeof *saved * (size_t)nv);
             for (int i = 0; i < n->nslots; i++)
-                if (fwc_expr_eval_node(ctx, n->values[i], &vals[i]) < 0 || check_stored(r, &vals[i]) < 0) return -1;
+                if (fwc_expr_eval_node(ctx, n->values[i], &vals[i]) < 0 ||
+                    check_stored(r, &vals[i]) < 0)
+                    return -1;
             for (int i = 0; i < n->nslots; i++) r->vars[n->slots[i]] = vals[i];
             if (render_list(r, n->body, depth + 1) < 0) return -1;
             memcpy(r->vars, saved, sizeof *saved * (size_t)nv);
@@ -446,9 +482,10 @@ static int render_list(R *r, const TNode *n, int depth)
     return 0;
 }
 
-FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out, FwcError *err)
+FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_escape, FwcBuf *out,
+                          FwcError *err)
 {
-    FwcArena scratch = {0};
+    FwcArena scratch = { 0 };
     FwcValue vars[FWC_TMPL_MAX_VARS];
     R r;
     memset(&r.ctx, 0, sizeof r.ctx);
@@ -478,7 +515,7 @@ FwcStatus fwc_tmpl_render(const FwcTemplate *t, const FwcValue *doc, int json_es
         memcpy(s, "{{ ", 3);
         memcpy(s + 3, t->var_names[i], n);
         memcpy(s + 3 + n, " }}", 4);
-        vars[i] = (FwcValue){.type = TMPL_T_UNDEF, .ascii = 1, .len = 0, .u.s = s};
+        vars[i] = (FwcValue){ .type = TMPL_T_UNDEF, .ascii = 1, .len = 0, .u.s = s };
     }
     vars[t->doc_slot] = *doc;
     if (render_list(&r, t->root, 0) < 0) {

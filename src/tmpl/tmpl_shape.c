@@ -21,10 +21,10 @@
 
 typedef struct {
     const FwcTemplate *t;
-    FwcShape **vars;    /* per variable slot: what its uses ask */
-    FwcShape *whole;    /* a shared "whole" demand */
+    FwcShape **vars; /* per variable slot: what its uses ask */
+    FwcShape *whole; /* a shared "whole" demand */
     int changed, failed;
-    size_t budget;      /* shape nodes merges may still visit */
+    size_t budget; /* shape nodes merges may still visit */
 } Scan;
 
 static int name_is(const ExprNode *e, const char *s)
@@ -32,7 +32,10 @@ static int name_is(const ExprNode *e, const char *s)
     return e->name && e->name_len == strlen(s) && memcmp(e->name, s, e->name_len) == 0;
 }
 
-static int is_str_const(const ExprNode *e) { return e && e->kind == N_CONST && e->k.type == FWC_T_STR; }
+static int is_str_const(const ExprNode *e)
+{
+    return e && e->kind == N_CONST && e->k.type == FWC_T_STR;
+}
 
 /* 3 or -3 (a unary minus on a constant) */
 static int is_int_const(const ExprNode *e)
@@ -100,23 +103,22 @@ static void use(Scan *s, const ExprNode *e, const FwcShape *demand)
     case NJ_VAR:
         if (e->slot >= 0 && e->slot < s->t->nvars) merge(s, s->vars[e->slot], demand, 1);
         return;
-    case NJ_GETATTR:
-        use_key(s, e->a, e->name, e->name_len, demand);
-        return;
+    case NJ_GETATTR: use_key(s, e->a, e->name, e->name_len, demand); return;
     case NJ_GETITEM:
         if (is_str_const(e->b)) {
             use_key(s, e->a, e->b->k.u.s, e->b->k.len, demand);
             return;
         }
-        if (is_int_const(e->b)) {   /* a list's item (a dict with int keys: whole) */
+        if (is_int_const(e->b)) { /* a list's item (a dict with int keys: whole) */
             use_items(s, e->a, demand);
             return;
         }
         break;
     case N_CALL_METHOD:
-        if (e->op == M_GET && e->nargs >= 1 && e->nargs <= 2 && is_str_const(e->args[0]) && !has_keywords(e)) {
+        if (e->op == M_GET && e->nargs >= 1 && e->nargs <= 2 && is_str_const(e->args[0]) &&
+            !has_keywords(e)) {
             use_key(s, e->a, e->args[0]->k.u.s, e->args[0]->k.len, demand);
-            for (int i = 1; i < e->nargs; i++) use(s, e->args[i], demand);   /* the default */
+            for (int i = 1; i < e->nargs; i++) use(s, e->args[i], demand); /* the default */
             return;
         }
         break;
@@ -144,12 +146,11 @@ static void use(Scan *s, const ExprNode *e, const FwcShape *demand)
             }
         }
         break;
-    case NJ_CYCLE:      /* loop.cycle(...), loop.changed(...): the loop's items are not read */
+    case NJ_CYCLE: /* loop.cycle(...), loop.changed(...): the loop's items are not read */
     case NJ_CHANGED:
         for (int i = 0; i < e->nargs; i++) use(s, e->args[i], s->whole);
         return;
-    default:
-        break;
+    default: break;
     }
     use_children(s, e);
 }
@@ -160,8 +161,8 @@ static int loop_reads_items(Scan *s, int slot)
 {
     const FwcShape *l = s->vars[slot];
     if (l->whole || l->elems || l->dict_whole) return 1;
-    static const char *const counters[] = {"index", "index0", "revindex", "revindex0", "first", "last", "length",
-                                           "depth", "depth0", NULL};
+    static const char *const counters[] = { "index", "index0", "revindex", "revindex0", "first",
+                                            "last",  "length", "depth",    "depth0",    NULL };
     for (size_t i = 0; i < l->nkeys; i++) {
         int ok = 0;
         for (int c = 0; counters[c] && !ok; c++) ok = strcmp(l->keys[i].name, counters[c]) == 0;
@@ -174,27 +175,24 @@ static void scan(Scan *s, const TNode *n)
 {
     for (; n && !s->failed; n = n->next) {
         switch (n->kind) {
-        case T_DATA:
-            break;
+        case T_DATA: break;
         case T_OUTPUT:
-        case T_IF:
-            use(s, n->expr, s->whole);
-            break;
+        case T_IF: use(s, n->expr, s->whole); break;
         case T_FOR:
             /* nslots -1: a single name (a tuple target unpacks: items read whole) */
-            if (n->nslots == -1 && !loop_reads_items(s, n->loop_slot)) use_items(s, n->expr, s->vars[n->slots[0]]);
+            if (n->nslots == -1 && !loop_reads_items(s, n->loop_slot))
+                use_items(s, n->expr, s->vars[n->slots[0]]);
             else use(s, n->expr, s->whole);
             use(s, n->filter, s->whole);
             break;
-        case T_SET:     /* a single name; a tuple or a namespace attribute (ns.a = x) reads whole */
+        case T_SET: /* a single name; a tuple or a namespace attribute (ns.a = x) reads whole */
             use(s, n->expr, n->nslots == -1 && !n->attrs[0] ? s->vars[n->slots[0]] : s->whole);
             break;
         case T_WITH:
             for (int i = 0; i < n->nslots; i++) use(s, n->values[i], s->vars[n->slots[i]]);
             break;
-        case T_SETBLOCK:
-            break;
-        default:    /* a statement this analysis does not know: read everything */
+        case T_SETBLOCK: break;
+        default: /* a statement this analysis does not know: read everything */
             merge(s, s->vars[s->t->doc_slot], s->whole, 1);
             break;
         }
@@ -205,7 +203,9 @@ static void scan(Scan *s, const TNode *n)
 
 int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *shape)
 {
-    Scan s = {t, calloc((size_t)t->nvars, sizeof(FwcShape *)), fwc_shape_new(), 0, 0, MAX_MERGE_WORK};
+    Scan s = {
+        t, calloc((size_t)t->nvars, sizeof(FwcShape *)), fwc_shape_new(), 0, 0, MAX_MERGE_WORK
+    };
     int rc = -1;
     if (!s.vars || !s.whole) goto done;
     s.whole->whole = 1;
@@ -217,7 +217,7 @@ int fwc_tmpl_shape(const FwcTemplate *t, FwcShape *shape)
         scan(&s, t->root);
     } while (s.changed && !s.failed && ++pass < MAX_PASSES);
     if (s.failed) goto done;
-    if (s.changed) s.vars[t->doc_slot]->whole = 1;  /* no fixed point in time: read everything */
+    if (s.changed) s.vars[t->doc_slot]->whole = 1; /* no fixed point in time: read everything */
     int changed = 0;
     rc = fwc_shape_merge(shape, s.vars[t->doc_slot], &changed, &s.budget);
 done:

@@ -19,7 +19,7 @@ static int is_undef(const FwcValue *v) { return v->type == TMPL_T_UNDEF; }
 int fwc_tmpl_undefined(ExprCtx *ctx, const char *text, FwcValue *out)
 {
     (void)ctx;
-    *out = (FwcValue){.type = TMPL_T_UNDEF, .ascii = 0, .len = 0, .u.s = text};
+    *out = (FwcValue){ .type = TMPL_T_UNDEF, .ascii = 0, .len = 0, .u.s = text };
     return 0;
 }
 
@@ -45,12 +45,14 @@ static const char *type_repr(const FwcValue *v)
     switch (v->type) {
     case FWC_T_NULL: return "None";
     case FWC_T_BOOL: return "bool object";
-    case FWC_T_INT: case FWC_T_BIGINT: return "int object";
+    case FWC_T_INT:
+    case FWC_T_BIGINT: return "int object";
     case FWC_T_FLOAT: return "float object";
     case FWC_T_STR: return "str object";
     case FWC_T_LIST: return "list object";
     case FWC_T_DICT: return "frappe._dict object";
-    case FWC_T_TUPLE: return tmpl_is_group(v) ? "jinja2.filters._GroupTuple object" : "tuple object";
+    case FWC_T_TUPLE:
+        return tmpl_is_group(v) ? "jinja2.filters._GroupTuple object" : "tuple object";
     case FWC_T_SET: return "set object";
     case FWC_T_RANGE: return "range object";
     case TMPL_T_LOOP: return "jinja2.runtime.LoopContext object";
@@ -81,8 +83,8 @@ static int no_such_element(ExprCtx *ctx, const FwcValue *obj, const FwcValue *ke
         fwc_buf_free(&b);
         return fwc_expr_nomem(ctx);
     }
-    int r = undefined_fmt(ctx, out, "{{ no such element: %s[%.*s] }}", type_repr(obj), (int)(b.len > 400 ? 400 : b.len),
-                          b.data ? b.data : "");
+    int r = undefined_fmt(ctx, out, "{{ no such element: %s[%.*s] }}", type_repr(obj),
+                          (int)(b.len > 400 ? 400 : b.len), b.data ? b.data : "");
     fwc_buf_free(&b);
     return r;
 }
@@ -115,8 +117,8 @@ static int namespace_get(const FwcValue *v, const char *name, size_t n, FwcValue
 
 static int is_dict_method(const char *name, size_t n)
 {
-    static const char *const m[] = {"get", "keys", "values", "items", "pop", "update", "copy", "clear", "setdefault",
-                                    "fromkeys", "popitem", NULL};
+    static const char *const m[] = { "get",  "keys",  "values",     "items",    "pop",     "update",
+                                     "copy", "clear", "setdefault", "fromkeys", "popitem", NULL };
     for (int i = 0; m[i]; i++)
         if (strlen(m[i]) == n && memcmp(m[i], name, n) == 0) return 1;
     return 0;
@@ -135,13 +137,19 @@ static int loop_attr(ExprCtx *ctx, const TLoop *l, const char *name, size_t n, F
     else if (IS("depth")) *out = fwc_int(l->depth);
     else if (IS("depth0")) *out = fwc_int(l->depth - 1);
     else if (IS("previtem")) {
-        if (l->index0 == 0) return fwc_tmpl_undefined(ctx, "{{ undefined value printed: there is no previous item }}", out);
+        if (l->index0 == 0)
+            return fwc_tmpl_undefined(
+                ctx, "{{ undefined value printed: there is no previous item }}", out);
         *out = l->items[l->index0 - 1];
     } else if (IS("nextitem")) {
-        if (l->index0 >= l->length - 1) return fwc_tmpl_undefined(ctx, "{{ undefined value printed: there is no next item }}", out);
+        if (l->index0 >= l->length - 1)
+            return fwc_tmpl_undefined(ctx, "{{ undefined value printed: there is no next item }}",
+                                      out);
         *out = l->items[l->index0 + 1];
     } else {
-        return undefined_fmt(ctx, out, "{{ no such element: jinja2.runtime.LoopContext object['%.*s'] }}", (int)n, name);
+        return undefined_fmt(ctx, out,
+                             "{{ no such element: jinja2.runtime.LoopContext object['%.*s'] }}",
+                             (int)n, name);
     }
     return 0;
 #undef IS
@@ -157,8 +165,12 @@ static int str_key(ExprCtx *ctx, const char *name, size_t n, FwcValue *out)
 static int is_method_of(int id, int type)
 {
     switch (id) {
-    case M_GET: case M_KEYS: case M_VALUES: case M_ITEMS: return 0;
-    case M_COUNT: case M_INDEX: return type == FWC_T_STR || type == FWC_T_LIST || type == FWC_T_TUPLE;
+    case M_GET:
+    case M_KEYS:
+    case M_VALUES:
+    case M_ITEMS: return 0;
+    case M_COUNT:
+    case M_INDEX: return type == FWC_T_STR || type == FWC_T_LIST || type == FWC_T_TUPLE;
     default: return type == FWC_T_STR;
     }
 }
@@ -167,7 +179,8 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
 {
     switch (obj->type) {
     case TMPL_T_UNDEF: return fwc_tmpl_undefined_error(ctx, obj);
-    case TMPL_T_LOOP: return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, name, n, out);
+    case TMPL_T_LOOP:
+        return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, name, n, out);
     case TMPL_T_NS: {
         if (namespace_get(obj, name, n, out)) return 0;
         FwcValue k;
@@ -182,8 +195,10 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
                 return 0;
             }
         }
-        if (is_dict_method(name, n)) return FAIL("TypeError: method '%.*s' must be called, e.g. doc.%.*s(...)", (int)n, name, (int)n, name);
-        *out = fwc_null();   /* frappe._dict: a missing key is None */
+        if (is_dict_method(name, n))
+            return FAIL("TypeError: method '%.*s' must be called, e.g. doc.%.*s(...)", (int)n, name,
+                        (int)n, name);
+        *out = fwc_null(); /* frappe._dict: a missing key is None */
         return 0;
     default: {
         if (tmpl_is_group(obj) && n == 7 && memcmp(name, "grouper", 7) == 0) {
@@ -195,7 +210,8 @@ int fwc_tmpl_getattr(ExprCtx *ctx, const FwcValue *obj, const char *name, size_t
             return 0;
         }
         int id = fwc_expr_method_id(name, n);
-        if (id && is_method_of(id, obj->type)) return FAIL("TypeError: method '%.*s' must be called", (int)n, name);
+        if (id && is_method_of(id, obj->type))
+            return FAIL("TypeError: method '%.*s' must be called", (int)n, name);
         FwcValue k;
         if (str_key(ctx, name, n, &k) < 0) return -1;
         return no_such_element(ctx, obj, &k, out);
@@ -208,7 +224,9 @@ int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, Fwc
     switch (obj->type) {
     case TMPL_T_UNDEF: return fwc_tmpl_undefined_error(ctx, obj);
     case TMPL_T_LOOP:
-        if (key->type == FWC_T_STR) return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, key->u.s, key->len, out);
+        if (key->type == FWC_T_STR)
+            return loop_attr(ctx, (const TLoop *)(const void *)obj->u.items, key->u.s, key->len,
+                             out);
         return no_such_element(ctx, obj, key, out);
     case FWC_T_DICT:
         for (uint32_t i = obj->len; i-- > 0;)
@@ -218,13 +236,17 @@ int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, Fwc
             }
         if (key->type == FWC_T_STR) return fwc_tmpl_getattr(ctx, obj, key->u.s, key->len, out);
         return no_such_element(ctx, obj, key, out);
-    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_STR: {
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+    case FWC_T_STR: {
         if (key->type != FWC_T_INT && key->type != FWC_T_BOOL) {
             if (key->type == FWC_T_STR) return fwc_tmpl_getattr(ctx, obj, key->u.s, key->len, out);
             return no_such_element(ctx, obj, key, out);
         }
         int64_t i = key->u.i;
-        size_t n = obj->type == FWC_T_STR ? (obj->ascii ? obj->len : fwc_expr_utf8_len(obj->u.s, obj->len)) : obj->len;
+        size_t n = obj->type == FWC_T_STR
+                       ? (obj->ascii ? obj->len : fwc_expr_utf8_len(obj->u.s, obj->len))
+                       : obj->len;
         if (i < 0) i += (int64_t)n;
         if (i < 0 || (uint64_t)i >= n) return no_such_element(ctx, obj, key, out);
         if (obj->type != FWC_T_STR) {
@@ -238,7 +260,9 @@ int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, Fwc
         }
         size_t k = 1;
         while (off + k < obj->len && ((unsigned char)obj->u.s[off + k] & 0xC0) == 0x80) k++;
-        *out = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)(k == 1), .len = (uint32_t)k, .u.s = obj->u.s + off};
+        *out = (FwcValue){
+            .type = FWC_T_STR, .ascii = (uint8_t)(k == 1), .len = (uint32_t)k, .u.s = obj->u.s + off
+        };
         return 0;
     }
     default:
@@ -249,7 +273,8 @@ int fwc_tmpl_getitem(ExprCtx *ctx, const FwcValue *obj, const FwcValue *key, Fwc
 
 /* attribute getter for attribute= arguments: "a.b" and integer parts, as Jinja's
  * make_attrgetter (environment.getitem per part; an undefined part becomes the default) */
-int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr, const FwcValue *dflt, FwcValue *out)
+int fwc_tmpl_get_path(ExprCtx *ctx, const FwcValue *item, const FwcValue *attr,
+                      const FwcValue *dflt, FwcValue *out)
 {
     if (dflt && dflt->type == FWC_T_NULL) dflt = NULL;
     if (attr->type != FWC_T_STR) {
@@ -290,7 +315,9 @@ int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *
         *items = NULL;
         *n = 0;
         return 0;
-    case FWC_T_LIST: case FWC_T_TUPLE: case FWC_T_SET:
+    case FWC_T_LIST:
+    case FWC_T_TUPLE:
+    case FWC_T_SET:
         *items = v->u.items;
         *n = v->len;
         return 0;
@@ -305,7 +332,8 @@ int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *
     case FWC_T_RANGE: {
         FwcValue *a = v->len ? fwc_expr_alloc(ctx, sizeof *a * v->len) : NULL;
         if (v->len && !a) return -1;
-        for (uint32_t i = 0; i < v->len; i++) a[i] = fwc_int(v->u.range[0] + (int64_t)i * v->u.range[1]);
+        for (uint32_t i = 0; i < v->len; i++)
+            a[i] = fwc_int(v->u.range[0] + (int64_t)i * v->u.range[1]);
         *items = a;
         *n = v->len;
         return 0;
@@ -318,15 +346,17 @@ int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *
         for (size_t i = 0; i < cn; i++) {
             size_t k = 1;
             while (off + k < v->len && ((unsigned char)v->u.s[off + k] & 0xC0) == 0x80) k++;
-            a[i] = (FwcValue){.type = FWC_T_STR, .ascii = (uint8_t)(k == 1), .len = (uint32_t)k, .u.s = v->u.s + off};
+            a[i] = (FwcValue){ .type = FWC_T_STR,
+                               .ascii = (uint8_t)(k == 1),
+                               .len = (uint32_t)k,
+                               .u.s = v->u.s + off };
             off += k;
         }
         *items = a;
         *n = (uint32_t)cn;
         return 0;
     }
-    default:
-        return FAIL("TypeError: '%s' object is not iterable", fwc_tmpl_type_name(v));
+    default: return FAIL("TypeError: '%s' object is not iterable", fwc_tmpl_type_name(v));
     }
 }
 
@@ -335,7 +365,7 @@ int fwc_tmpl_items(ExprCtx *ctx, const FwcValue *v, FwcValue **items, uint32_t *
 FwcValue fwc_tmpl_namespace_attrs(const FwcValue *v)
 {
     const TNamespace *ns = tmpl_ns_of(v);
-    return (FwcValue){.type = FWC_T_DICT, .ascii = 1, .len = ns->len, .u.pairs = ns->pairs};
+    return (FwcValue){ .type = FWC_T_DICT, .ascii = 1, .len = ns->len, .u.pairs = ns->pairs };
 }
 
 /* Does a container hold template-only values (which have no Python repr here)? */
@@ -348,7 +378,9 @@ static int has_special(const FwcValue *v, int depth)
             if (has_special(&v->u.items[i], depth + 1)) return 1;
     } else if (v->type == FWC_T_DICT) {
         for (uint32_t i = 0; i < v->len; i++)
-            if (has_special(&v->u.pairs[i].key, depth + 1) || has_special(&v->u.pairs[i].value, depth + 1)) return 1;
+            if (has_special(&v->u.pairs[i].key, depth + 1) ||
+                has_special(&v->u.pairs[i].value, depth + 1))
+                return 1;
     }
     return 0;
 }
@@ -357,29 +389,34 @@ static int has_special(const FwcValue *v, int depth)
  * a loop "<LoopContext 2/5>", a namespace "<Namespace {'a': 1}>" */
 static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const TSeen *seen)
 {
-    if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH) return tmpl_puts(b, "...");   /* as fwc_expr_repr_append */
+    if (depth > FWC_MAX_DEPTH + FWC_EXPR_MAX_DEPTH)
+        return tmpl_puts(b, "..."); /* as fwc_expr_repr_append */
     if (v->type == TMPL_T_UNDEF) return tmpl_puts(b, "Undefined");
     if (v->type == TMPL_T_LOOP) {
         const TLoop *l = (const TLoop *)(const void *)v->u.items;
         char t[64];
-        snprintf(t, sizeof t, "<LoopContext %lld/%lld>", (long long)(l->index0 + 1), (long long)l->length);
+        snprintf(t, sizeof t, "<LoopContext %lld/%lld>", (long long)(l->index0 + 1),
+                 (long long)l->length);
         return tmpl_puts(b, t);
     }
     if (v->type == TMPL_T_NS) {
         for (const TSeen *s = seen; s; s = s->up)
             if (s->ns == (const void *)v->u.items) return tmpl_puts(b, "<Namespace {...}>");
         if (depth > FWC_MAX_DEPTH) return tmpl_puts(b, "<Namespace ...>");
-        TSeen me = {v->u.items, seen};
+        TSeen me = { v->u.items, seen };
         FwcValue attrs = fwc_tmpl_namespace_attrs(v);
-        if (tmpl_puts(b, "<Namespace ") < 0 || repr_special(b, &attrs, depth + 1, &me) < 0) return -1;
+        if (tmpl_puts(b, "<Namespace ") < 0 || repr_special(b, &attrs, depth + 1, &me) < 0)
+            return -1;
         return fwc_buf_putc(b, '>');
     }
     if (!has_special(v, depth)) return fwc_expr_repr_append(b, v, depth);
     if (v->type == FWC_T_DICT) {
         if (fwc_buf_putc(b, '{') < 0) return -1;
         for (uint32_t i = 0; i < v->len; i++)
-            if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.pairs[i].key, depth + 1, seen) < 0 ||
-                tmpl_puts(b, ": ") < 0 || repr_special(b, &v->u.pairs[i].value, depth + 1, seen) < 0)
+            if ((i && tmpl_puts(b, ", ") < 0) ||
+                repr_special(b, &v->u.pairs[i].key, depth + 1, seen) < 0 ||
+                tmpl_puts(b, ": ") < 0 ||
+                repr_special(b, &v->u.pairs[i].value, depth + 1, seen) < 0)
                 return -1;
         return fwc_buf_putc(b, '}');
     }
@@ -387,7 +424,8 @@ static int repr_special(FwcBuf *b, const FwcValue *v, int depth, const TSeen *se
     const char *close = v->type == FWC_T_LIST ? "]" : v->type == FWC_T_TUPLE ? ")" : "}";
     if (tmpl_puts(b, open) < 0) return -1;
     for (uint32_t i = 0; i < v->len; i++)
-        if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1, seen) < 0) return -1;
+        if ((i && tmpl_puts(b, ", ") < 0) || repr_special(b, &v->u.items[i], depth + 1, seen) < 0)
+            return -1;
     if (v->type == FWC_T_TUPLE && v->len == 1 && fwc_buf_putc(b, ',') < 0) return -1;
     return tmpl_puts(b, close);
 }
@@ -426,8 +464,8 @@ int fwc_tmpl_str_of(ExprCtx *ctx, const FwcValue *v, FwcValue *out)
 
 int fwc_tmpl_compare(ExprCtx *ctx, int op, const FwcValue *a, const FwcValue *b, int *res)
 {
-    ExprNode ca, cb, cmp, *args[2] = {&ca, &cb};
-    uint8_t ops[1] = {(uint8_t)op};
+    ExprNode ca, cb, cmp, *args[2] = { &ca, &cb };
+    uint8_t ops[1] = { (uint8_t)op };
     memset(&ca, 0, sizeof ca);
     memset(&cb, 0, sizeof cb);
     memset(&cmp, 0, sizeof cmp);
@@ -455,14 +493,16 @@ int fwc_tmpl_equal(ExprCtx *ctx, const FwcValue *a, const FwcValue *b, int *res)
 {
     int au = a->type == TMPL_T_UNDEF, bu = b->type == TMPL_T_UNDEF;
     if (au || bu) {
-        *res = au && bu;   /* Undefined.__eq__: type(self) is type(other) */
+        *res = au && bu; /* Undefined.__eq__: type(self) is type(other) */
         return 0;
     }
-    if (a->type == TMPL_T_NS || b->type == TMPL_T_NS || a->type == TMPL_T_LOOP || b->type == TMPL_T_LOOP) {
-        *res = a->type == b->type && a->u.items == b->u.items;   /* identity */
+    if (a->type == TMPL_T_NS || b->type == TMPL_T_NS || a->type == TMPL_T_LOOP ||
+        b->type == TMPL_T_LOOP) {
+        *res = a->type == b->type && a->u.items == b->u.items; /* identity */
         return 0;
     }
-    if (a->type == b->type && (a->type == FWC_T_LIST || a->type == FWC_T_TUPLE) && has_special(a, 0) + has_special(b, 0)) {
+    if (a->type == b->type && (a->type == FWC_T_LIST || a->type == FWC_T_TUPLE) &&
+        has_special(a, 0) + has_special(b, 0)) {
         *res = a->len == b->len;
         for (uint32_t i = 0; i < a->len && *res; i++)
             if (fwc_tmpl_equal(ctx, &a->u.items[i], &b->u.items[i], res) < 0) return -1;
@@ -476,12 +516,16 @@ int fwc_tmpl_kv_sort(ExprCtx *ctx, TKV *a, TKV *tmp, uint32_t n, int reverse)
 {
     if (n < 2) return 0;
     uint32_t h = n / 2;
-    if (fwc_tmpl_kv_sort(ctx, a, tmp, h, reverse) < 0 || fwc_tmpl_kv_sort(ctx, a + h, tmp, n - h, reverse) < 0) return -1;
+    if (fwc_tmpl_kv_sort(ctx, a, tmp, h, reverse) < 0 ||
+        fwc_tmpl_kv_sort(ctx, a + h, tmp, n - h, reverse) < 0)
+        return -1;
     uint32_t i = 0, j = h, k = 0;
     while (i < h && j < n) {
         int lt;
         /* stable: take from the right only when strictly smaller (reverse: larger) */
-        if (reverse ? fwc_tmpl_lt(ctx, &a[i].key, &a[j].key, &lt) : fwc_tmpl_lt(ctx, &a[j].key, &a[i].key, &lt)) return -1;
+        if (reverse ? fwc_tmpl_lt(ctx, &a[i].key, &a[j].key, &lt)
+                    : fwc_tmpl_lt(ctx, &a[j].key, &a[i].key, &lt))
+            return -1;
         tmp[k++] = lt ? a[j++] : a[i++];
     }
     while (i < h) tmp[k++] = a[i++];

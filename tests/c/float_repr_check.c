@@ -121,7 +121,8 @@ static int run_int_selftest(void)
         const int n = 11 - first;
         const int len = fwc_float_repr((double)v, got);
         if (len != n || memcmp(got, want + first, (size_t)n) != 0) {
-            fprintf(stderr, "%u: got %.*s, want %.*s\n", v, len > 0 && len < 32 ? len : 0, got, n, want + first);
+            fprintf(stderr, "%u: got %.*s, want %.*s\n", v, len > 0 && len < 32 ? len : 0, got, n,
+                    want + first);
             return 1;
         }
         int i = 8;
@@ -159,7 +160,8 @@ static void bench_one(const char *label, const double *vals, size_t n)
     double best_fwc = 1e300, best_snp = 1e300;
     for (int round = 0; round < 7; round++) {
         double t0 = now_ns();
-        for (size_t i = 0; i < n; i++) sink += (size_t)fwc_float_repr(vals[i], buf) + (unsigned char)buf[0];
+        for (size_t i = 0; i < n; i++)
+            sink += (size_t)fwc_float_repr(vals[i], buf) + (unsigned char)buf[0];
         double t1 = now_ns();
         for (size_t i = 0; i < n; i++) sink += (size_t)snprintf(buf, sizeof buf, "%.17g", vals[i]);
         double t2 = now_ns();
@@ -186,7 +188,7 @@ static int run_bench(size_t n)
     bench_one("random bit patterns", vals, n);
 
     for (size_t i = 0; i < n; i++) { /* like round(uniform(-1e6, 1e6), k), k in 0..6 */
-        static const double scale[7] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+        static const double scale[7] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
         uint64_t r = xorshift64(&seed);
         int k = (int)(r % 7);
         double u = ((double)(r >> 11) / 9007199254740992.0) * 2e6 - 1e6;
@@ -205,7 +207,8 @@ static int run_bench(size_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--bench") == 0) return run_bench((size_t)strtoull(argv[2], NULL, 10));
+    if (argc == 3 && strcmp(argv[1], "--bench") == 0)
+        return run_bench((size_t)strtoull(argv[2], NULL, 10));
     if (argc == 2 && strcmp(argv[1], "--int-selftest") == 0) return run_int_selftest();
     if (argc != 1) {
         fprintf(stderr, "usage: %s [--bench N | --int-selftest] < hex-bit-patterns\n", argv[0]);

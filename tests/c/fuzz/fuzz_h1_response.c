@@ -36,7 +36,7 @@ static void finish(FwcH1Parser *p, FwcResult *res, int rc, size_t used, Reading 
 
 static void read_whole(const char *data, size_t len, size_t max_body, Reading *r)
 {
-    FwcH1Parser p = {0};
+    FwcH1Parser p = { 0 };
     FwcResult res;
     memset(&res, 0, sizeof res);
     fwc_h1_parser_reset(&p);
@@ -50,7 +50,7 @@ static void read_whole(const char *data, size_t len, size_t max_body, Reading *r
 
 static void read_in_pieces(const char *data, size_t len, size_t max_body, uint32_t seed, Reading *r)
 {
-    FwcH1Parser p = {0};
+    FwcH1Parser p = { 0 };
     FwcResult res;
     memset(&res, 0, sizeof res);
     fwc_h1_parser_reset(&p);
@@ -81,7 +81,7 @@ static int same_buf(const FwcBuf *a, const FwcBuf *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const size_t caps[] = {0, 1, 7, 64, 1000, 65536};
+    static const size_t caps[] = { 0, 1, 7, 64, 1000, 65536 };
     if (size < 3) return 0;
     size_t max_body = caps[data[0] % (sizeof caps / sizeof caps[0])];
     uint32_t seed = (uint32_t)data[1] << 8 | data[2];
@@ -93,16 +93,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     read_whole(text, size, max_body, &a);
     read_in_pieces(text, size, max_body, seed, &b);
 
-    FUZZ_CHECK(a.rc == b.rc, "verdict %d whole, %d in pieces (%s / %s)", a.rc, b.rc, a.error, b.error);
+    FUZZ_CHECK(a.rc == b.rc, "verdict %d whole, %d in pieces (%s / %s)", a.rc, b.rc, a.error,
+               b.error);
     FUZZ_CHECK(a.used == b.used, "used %zu whole, %zu in pieces", a.used, b.used);
     FUZZ_CHECK(a.eof_rc == b.eof_rc, "eof verdict %d whole, %d in pieces", a.eof_rc, b.eof_rc);
     FUZZ_CHECK(strcmp(a.error, b.error) == 0, "error '%s' whole, '%s' in pieces", a.error, b.error);
     FUZZ_CHECK(a.error_kind == b.error_kind, "error kind %d / %d", a.error_kind, b.error_kind);
     if (a.rc != FWC_H1_BAD) {
         FUZZ_CHECK(a.status == b.status, "status %ld whole, %ld in pieces", a.status, b.status);
-        FUZZ_CHECK(same_buf(&a.headers, &b.headers), "header records differ:\n%.*s\n--\n%.*s", (int)a.headers.len,
-                   a.headers.data, (int)b.headers.len, b.headers.data);
-        FUZZ_CHECK(same_buf(&a.body, &b.body), "bodies differ (%zu / %zu bytes)", a.body.len, b.body.len);
+        FUZZ_CHECK(same_buf(&a.headers, &b.headers), "header records differ:\n%.*s\n--\n%.*s",
+                   (int)a.headers.len, a.headers.data, (int)b.headers.len, b.headers.data);
+        FUZZ_CHECK(same_buf(&a.body, &b.body), "bodies differ (%zu / %zu bytes)", a.body.len,
+                   b.body.len);
         FUZZ_CHECK(a.truncated == b.truncated, "truncated %d / %d", a.truncated, b.truncated);
         FUZZ_CHECK(a.reusable == b.reusable, "reusable %d / %d", a.reusable, b.reusable);
         FUZZ_CHECK(a.started == b.started, "started %d / %d", a.started, b.started);

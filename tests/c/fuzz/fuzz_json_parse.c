@@ -6,7 +6,7 @@
 
 static void write_or_die(const FwcValue *v, FwcJsonStyle style, FwcBuf *out)
 {
-    FwcError err = {0};
+    FwcError err = { 0 };
     FwcStatus rc = fwc_json_write(out, v, style, &err);
     /* a parsed tree has only str keys, so even sort_keys cannot fail */
     FUZZ_CHECK(rc == FWC_OK, "writer failed on a parsed tree: %d %s", (int)rc, err.message);
@@ -15,8 +15,8 @@ static void write_or_die(const FwcValue *v, FwcJsonStyle style, FwcBuf *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = fuzz_copy(data, size);
-    FwcArena arena = {0};
-    FwcError err = {0};
+    FwcArena arena = { 0 };
+    FwcError err = { 0 };
     FwcValue v, v2, v3;
     FwcBuf s1 = FWC_BUF_INIT, s2 = FWC_BUF_INIT, pretty = FWC_BUF_INIT;
 
@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     write_or_die(&v, FWC_JSON_DUMPS, &s1);
     rc = fwc_json_parse(&arena, s1.data, s1.len, &v2, &err);
-    FUZZ_CHECK(rc == FWC_OK, "the writer's output does not parse: %s\n%.*s", err.message, (int)s1.len, s1.data);
+    FUZZ_CHECK(rc == FWC_OK, "the writer's output does not parse: %s\n%.*s", err.message,
+               (int)s1.len, s1.data);
     write_or_die(&v2, FWC_JSON_DUMPS, &s2);
     FUZZ_CHECK(s1.len == s2.len && memcmp(s1.data, s2.data, s1.len) == 0,
                "round trip not stable:\n%.*s\n%.*s", (int)s1.len, s1.data, (int)s2.len, s2.data);
@@ -38,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the indented, sorted style parses too */
     write_or_die(&v, FWC_JSON_AS_JSON, &pretty);
     rc = fwc_json_parse(&arena, pretty.data, pretty.len, &v3, &err);
-    FUZZ_CHECK(rc == FWC_OK, "as_json output does not parse: %s\n%.*s", err.message, (int)pretty.len,
-               pretty.data);
+    FUZZ_CHECK(rc == FWC_OK, "as_json output does not parse: %s\n%.*s", err.message,
+               (int)pretty.len, pretty.data);
 
 done:
     fwc_buf_free(&s1);

@@ -18,7 +18,7 @@
 /* Python's objects are freed at interpreter exit, never per input. */
 const char *__asan_default_options(void) { return "detect_leaks=0"; }
 
-static PyObject *ns;    /* helpers defined below */
+static PyObject *ns; /* helpers defined below */
 
 static const char HELPERS[] =
     "import json, datetime, decimal, collections\n"
@@ -35,7 +35,8 @@ static const char HELPERS[] =
     "class Obj:\n"
     "    def __str__(self): return 'obj\\udcff\\u00e9'\n"
     "def dumps(o): return json.dumps(o, default=str)\n"
-    "def as_json(o): return json.dumps(o, indent=1, sort_keys=True, separators=(',', ': '), default=str)\n"
+    "def as_json(o): return json.dumps(o, indent=1, sort_keys=True, separators=(',', ': '), "
+    "default=str)\n"
     "def date(y, m, d): return datetime.date(y, m, d)\n"
     "def dt(y, m, d, H, M, S, us): return datetime.datetime(y, m, d, H, M, S, us)\n"
     "def tm(H, M, S, us): return datetime.time(H, M, S, us)\n"
@@ -59,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     PyPreConfig pre;
     PyPreConfig_InitPythonConfig(&pre);
-    pre.allocator = PYMEM_ALLOCATOR_MALLOC;     /* ASan sees every object */
+    pre.allocator = PYMEM_ALLOCATOR_MALLOC; /* ASan sees every object */
     Py_PreInitialize(&pre);
     Py_InitializeEx(0);
     if (fwc_snapshot_init() < 0) {
@@ -84,7 +85,7 @@ typedef struct {
     int nan_key;        /* a float NaN key somewhere: sorted output is not comparable */
     PyObject *pool[16]; /* values built so far, for shared references */
     int npool;
-    PyObject *open[8];  /* lists still being built, for cycles */
+    PyObject *open[8]; /* lists still being built, for cycles */
 } Dec;
 
 static unsigned byte(Dec *d) { return d->p < d->end ? *d->p++ : 0; }
@@ -123,7 +124,7 @@ static PyObject *text(Dec *d)
     for (unsigned i = 0; i < n; i++) {
         unsigned a = byte(d), b = byte(d);
         Py_UCS4 cp = mode == 1 ? (Py_UCS4)a : ((Py_UCS4)a << 8 | b);
-        if (mode == 2 && (a & 0x80)) cp = 0xD800 + (b & 0x3) * 0x400 + a;   /* surrogate range */
+        if (mode == 2 && (a & 0x80)) cp = 0xD800 + (b & 0x3) * 0x400 + a; /* surrogate range */
         if (a == 0xFF) cp = 0x10000 + (Py_UCS4)b * 0x100 + a;
         cps[i] = cp > 0x10FFFF ? 0x10FFFF : cp;
     }
@@ -143,7 +144,7 @@ static PyObject *number(Dec *d, unsigned kind)
     }
     case 2: {
         /* a big int: up to 40 bytes, either sign */
-        uint8_t big[40] = {0};
+        uint8_t big[40] = { 0 };
         unsigned n = raw[0] % 40 + 1;
         for (unsigned i = 0; i < n; i++) big[i] = (uint8_t)byte(d);
         return _PyLong_FromByteArray(big, n, 1, 1);
@@ -161,7 +162,9 @@ static PyObject *key(Dec *d)
 {
     unsigned k = byte(d) % 9;
     switch (k) {
-    case 0: case 1: case 2: return text(d);
+    case 0:
+    case 1:
+    case 2: return text(d);
     case 3: return number(d, 0);
     case 4: return number(d, 2);
     case 5: {
@@ -171,7 +174,7 @@ static PyObject *key(Dec *d)
     }
     case 6: return PyBool_FromLong(byte(d) & 1);
     case 7: Py_RETURN_NONE;
-    default: return Py_BuildValue("(ii)", 1, 2);      /* json refuses it: TypeError */
+    default: return Py_BuildValue("(ii)", 1, 2); /* json refuses it: TypeError */
     }
 }
 
@@ -232,14 +235,21 @@ static PyObject *value(Dec *d, int depth)
 {
     unsigned op = byte(d) % 26;
     PyObject *v = NULL;
-    if (depth > 40 && op >= 8 && op <= 12) op = 0;   /* bounded nesting, except op 22 */
+    if (depth > 40 && op >= 8 && op <= 12) op = 0; /* bounded nesting, except op 22 */
     switch (op) {
     case 0: Py_RETURN_NONE;
     case 1: Py_RETURN_TRUE;
     case 2: Py_RETURN_FALSE;
-    case 3: case 4: case 5: case 6: v = number(d, op - 3); break;
+    case 3:
+    case 4:
+    case 5:
+    case 6: v = number(d, op - 3); break;
     case 7: v = text(d); break;
-    case 8: case 9: case 10: case 11: case 12: v = container(d, op - 8, depth); break;
+    case 8:
+    case 9:
+    case 10:
+    case 11:
+    case 12: v = container(d, op - 8, depth); break;
     case 13: {
         unsigned y = byte(d) * 8 + 1, m = byte(d) % 12 + 1, dd = byte(d) % 28 + 1;
         v = call("date", "(iii)", (int)y, (int)m, (int)dd);
@@ -251,15 +261,19 @@ static PyObject *value(Dec *d, int depth)
         v = call("dt", "(iiiiiii)", (int)y, (int)m, (int)dd, (int)H, (int)M, (int)S, (int)us);
         break;
     }
-    case 15: v = call("tm", "(iiii)", (int)(byte(d) % 24), (int)(byte(d) % 60), (int)(byte(d) % 60),
-                      (int)(byte(d) % 2 ? byte(d) * 3907 : 0));
+    case 15:
+        v = call("tm", "(iiii)", (int)(byte(d) % 24), (int)(byte(d) % 60), (int)(byte(d) % 60),
+                 (int)(byte(d) % 2 ? byte(d) * 3907 : 0));
         break;
-    case 16: v = call("td", "(iii)", (int)(int8_t)byte(d) * 4000, (int)(int8_t)byte(d) * 400,
-                      (int)(int8_t)byte(d) * 9000);
+    case 16:
+        v = call("td", "(iii)", (int)(int8_t)byte(d) * 4000, (int)(int8_t)byte(d) * 400,
+                 (int)(int8_t)byte(d) * 9000);
         break;
     case 17: v = call("aware", "(i)", (int)(byte(d) * 7 + 1)); break;
     case 18: {
-        static const char *decs[] = {"1.10", "-0", "NaN", "1E+3", "0.000001", "Infinity", "123456789012345678901234567890.5"};
+        static const char *decs[] = {
+            "1.10", "-0", "NaN", "1E+3", "0.000001", "Infinity", "123456789012345678901234567890.5"
+        };
         v = call("dec", "(s)", decs[byte(d) % 7]);
         break;
     }
@@ -272,7 +286,7 @@ static PyObject *value(Dec *d, int depth)
     }
     case 20: {
         /* subclasses with their own repr/str, and a plain object */
-        static const char *cls[] = {"I", "F", "S", "Obj"};
+        static const char *cls[] = { "I", "F", "S", "Obj" };
         unsigned c = byte(d) % 4;
         PyObject *C = PyDict_GetItemString(ns, cls[c]);
         if (!C) return NULL;
@@ -324,9 +338,7 @@ static PyObject *value(Dec *d, int depth)
         }
         Py_RETURN_NONE;
     }
-    default:
-        v = text(d);
-        break;
+    default: v = text(d); break;
     }
     if (v && d->npool < 16) {
         Py_INCREF(v);
@@ -355,17 +367,17 @@ static void check_text(const FwcBuf *b, PyObject *want, const char *what)
     Py_ssize_t n;
     const char *w = PyUnicode_AsUTF8AndSize(want, &n);
     FUZZ_CHECK(w, "json gave no UTF-8");
-    FUZZ_CHECK((size_t)n == b->len && memcmp(w, b->data, b->len) == 0, "%s differs from json:\nours: %.*s\njson: %s",
-               what, (int)b->len, b->data, w);
+    FUZZ_CHECK((size_t)n == b->len && memcmp(w, b->data, b->len) == 0,
+               "%s differs from json:\nours: %.*s\njson: %s", what, (int)b->len, b->data, w);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    Dec d = {data, data + size};
+    Dec d = { data, data + size };
     PyObject *v = value(&d, 0);
     for (int i = 0; i < d.npool; i++) Py_DECREF(d.pool[i]);
     if (!v) {
-        PyErr_Clear();      /* the decoder asked for something Python refuses (a date) */
+        PyErr_Clear(); /* the decoder asked for something Python refuses (a date) */
         return 0;
     }
 
@@ -388,7 +400,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!too_deep) {
             if (!want_type) {
                 PyObject *text = PyObject_Repr(exc);
-                FUZZ_CHECK(0, "snapshot failed where json did not: %s", text ? PyUnicode_AsUTF8(text) : "?");
+                FUZZ_CHECK(0, "snapshot failed where json did not: %s",
+                           text ? PyUnicode_AsUTF8(text) : "?");
             }
             FUZZ_CHECK(PyErr_GivenExceptionMatches(exc, want_type), "snapshot raised %s, json %s",
                        Py_TYPE(exc)->tp_name, ((PyTypeObject *)want_type)->tp_name);
@@ -396,15 +409,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         Py_DECREF(exc);
         goto done;
     }
-    FUZZ_CHECK(want, "json failed (%s) where the snapshot did not", ((PyTypeObject *)want_type)->tp_name);
+    FUZZ_CHECK(want, "json failed (%s) where the snapshot did not",
+               ((PyTypeObject *)want_type)->tp_name);
 
     FwcBuf out = FWC_BUF_INIT;
-    FwcError err = {0};
+    FwcError err = { 0 };
     FwcStatus st = fwc_json_write(&out, &s->root, FWC_JSON_DUMPS, &err);
     FUZZ_CHECK(st == FWC_OK, "dumps style failed: %s", err.message);
     check_text(&out, want, "dumps");
 
-    FwcArena arena = {0};
+    FwcArena arena = { 0 };
     FwcValue back;
     st = fwc_json_parse(&arena, out.data, out.len, &back, &err);
     FUZZ_CHECK(st == FWC_OK, "the writer's output does not parse: %s", err.message);
@@ -441,7 +455,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FwcSnapshot *doc = fwc_snapshot_take(v);
         FUZZ_CHECK(doc, "snapshot_take failed where snapshot_value did not");
         FwcBuf t = FWC_BUF_INIT;
-        FUZZ_CHECK(fwc_json_write(&t, &doc->root, FWC_JSON_DUMPS, &err) == FWC_OK, "%s", err.message);
+        FUZZ_CHECK(fwc_json_write(&t, &doc->root, FWC_JSON_DUMPS, &err) == FWC_OK, "%s",
+                   err.message);
         check_text(&t, want, "snapshot_take -> dumps");
         fwc_buf_free(&t);
         fwc_snapshot_decref(doc);

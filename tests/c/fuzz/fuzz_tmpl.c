@@ -13,9 +13,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!fuzz_valid_utf8(data, size)) return -1;   /* -1: not added to the corpus */
+    if (!fuzz_valid_utf8(data, size)) return -1; /* -1: not added to the corpus */
     char *src = fuzz_copy(data, size);
-    FwcError err = {0};
+    FwcError err = { 0 };
     FwcTemplate *t = fwc_tmpl_compile(src, size, &err);
     if (!fuzz_compiled(t, &err, src, size)) return 0;
 
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t first_len = 0;
     for (int json_escape = 0; json_escape <= 1; json_escape++) {
         FwcBuf out = FWC_BUF_INIT;
-        FwcError rerr = {0};
+        FwcError rerr = { 0 };
         FwcStatus st = fwc_tmpl_render(t, fuzz_doc(), json_escape, &out, &rerr);
         FUZZ_CHECK(st == FWC_OK || st == FWC_ETEMPLATE || st == FWC_ELIMIT || st == FWC_ENOMEM,
                    "render status %d: %s", (int)st, rerr.message);
@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* escaping changes the text, never whether rendering works (unless the longer
          * text hits the output bound) */
         if (json_escape && first_len < (1u << 20))
-            FUZZ_CHECK(st == first, "render status %d with json_escape, %d without: %s", (int)st, (int)first,
-                       rerr.message);
+            FUZZ_CHECK(st == first, "render status %d with json_escape, %d without: %s", (int)st,
+                       (int)first, rerr.message);
         first = st;
         first_len = out.len;
         fwc_buf_free(&out);
