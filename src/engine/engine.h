@@ -1,17 +1,17 @@
-/* engine.h — the background delivery engine's internal types, shared by its files:
+/* engine.h — the background delivery engine (below the Python layer, which shows it as
+ * Dispatcher and Delivery: py/dispatcher.c, py/delivery.c, py/results.c):
  *
- *   engine.c      engine lifetime: creation, close, waits, fork handlers, job refcounts,
- *                 delivery ids, the on_result thread's side (_take_results, _close_all)
+ *   engine.c      creation, intake, waits, close, the on_result thread's events
  *   queue.c       per-host FIFOs, the runnable ring, the retry heap, the live-job list
- *   worker.c      a worker thread: epoll + curl multi loop, pooled transfers, publishing
- *   h1*.c         the native HTTP/1.1 client a worker uses for plain http:// (h1.h)
+ *   worker.c      a worker thread: epoll + curl multi loop, pooled transfers, the native
+ *                 HTTP/1.1 client (net/h1.h) for plain http://, publishing
  *   retry.c       an attempt's verdict: delivered, retry (when) or exhausted
- *   delivery.c    outcomes and the Delivery type
- *   dispatcher.c  the Dispatcher type (enqueue, flush, close, stats)
+ *   lifetime.c    refcounts of engines, jobs and outcomes, and how each is freed
+ *   registry.c    every engine of the process, for fork() and interpreter exit
  *
  * A delivery is an FwcJob: what to send (spec + snapshot, both refcounted) and, once an
  * attempt was made, its published FwcOutcome.  Worker threads own a job while it is in
- * flight and never touch a PyObject; everything mutable in a job and in the engine is
+ * flight; everything mutable in a job and in the engine is
  * guarded by the engine's one mutex.  An outcome is immutable once published, so Python
  * reads it after taking a reference under the lock, without holding the lock.
  *

@@ -1,6 +1,7 @@
 /* expr_value.c — Python semantics of runtime values for the expression engine: type
- * names, truthiness, equality, ordering, str()/repr(), number parsing and rounding,
- * UTF-8 helpers and Unicode case mapping.  No GIL. */
+ * names, truthiness, equality, ordering (numbers through core's fwc_num_compare),
+ * hashing, str()/repr(), number parsing and rounding, UTF-8 helpers and Unicode case
+ * mapping, and the step charge of the sandbox. */
 #include "expr/expr.h"
 #include <math.h>
 #include <errno.h>
