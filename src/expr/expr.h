@@ -251,6 +251,19 @@ typedef struct {
     int multiline_strings; /* string literals may span lines (Jinja's do) */
 } ExprParser;
 
+/* Sets p's error (the first one only: later ones are consequences) at line:col as
+ * FWC_EVALUE and marks p failed; returns -1.  The lexer and both parsers report through it. */
+int fwc_expr_error_at(ExprParser *p, int line, int col, const char *fmt, ...);
+
+/* A growable list of nodes (and keyword names) in an arena, doubling. */
+typedef struct {
+    ExprNode **items;
+    const char **kw;
+    int n, cap;
+} FwcNodeList;
+/* 0, -1 out of memory, -2 more than 65535 items. */
+int fwc_node_list_push(FwcArena *arena, FwcNodeList *l, ExprNode *x, const char *kw);
+
 /* Sets up a parser on src[pos..len); line/col give the position of src[pos]. */
 void fwc_expr_parser_init(ExprParser *p, const char *src, size_t len, size_t pos, int line, int col,
                           FwcArena *arena, FwcExprResolve resolve, void *ud, FwcError *err);

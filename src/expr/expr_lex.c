@@ -3,7 +3,7 @@
  * points).  Newlines are plain whitespace: a condition may span lines.  No GIL. */
 #include "expr/expr.h"
 
-static int lex_error(ExprParser *p, int line, int col, const char *fmt, ...)
+int fwc_expr_error_at(ExprParser *p, int line, int col, const char *fmt, ...)
 {
     if (!p->failed) {
         va_list ap;
@@ -81,9 +81,9 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
         int c = peekc(p, 0);
         if (c < 0 || (!triple && c == '\n' && !p->multiline_strings)) {
             fwc_buf_free(&b);
-            return lex_error(p, line, col,
-                             triple ? "unterminated triple-quoted string literal"
-                                    : "unterminated string literal");
+            return fwc_expr_error_at(p, line, col,
+                                     triple ? "unterminated triple-quoted string literal"
+                                            : "unterminated string literal");
         }
         if (c == q && (!triple || (peekc(p, 1) == q && peekc(p, 2) == q))) {
             for (int i = 0; i < (triple ? 3 : 1); i++) adv(p);
@@ -152,14 +152,15 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
                 int h = hexval(peekc(p, 0));
                 if (h < 0) {
                     fwc_buf_free(&b);
-                    return lex_error(p, el, ec, "truncated \\%c escape in string literal", c);
+                    return fwc_expr_error_at(p, el, ec, "truncated \\%c escape in string literal",
+                                             c);
                 }
                 cp = cp * 16 + (uint32_t)h;
                 adv(p);
             }
             if (cp > 0x10FFFF) {
                 fwc_buf_free(&b);
-                return lex_error(p, el, ec, "illegal Unicode character in string literal");
+                return fwc_expr_error_at(p, el, ec, "illegal Unicode character in string literal");
             }
             if (cp >= 0x80) ascii = 0;
             r = fwc_buf_put_utf8(&b, cp);
@@ -167,7 +168,7 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
         }
         case 'N':
             fwc_buf_free(&b);
-            return lex_error(p, el, ec, "\\N{...} escapes are not supported");
+            return fwc_expr_error_at(p, el, ec, "\\N{...} escapes are not supported");
         default:
             if (c >= '0' && c <= '7') {
                 for (int i = 0; i < 3 && peekc(p, 0) >= '0' && peekc(p, 0) <= '7'; i++) {
@@ -186,7 +187,7 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
     char *s = fwc_arena_strdup(p->arena, b.data ? b.data : "", b.len);
     size_t n = b.len;
     fwc_buf_free(&b);
-    if (!s) return lex_error(p, line, col, "out of memory");
+    if (!s) return fwc_expr_error_at(p, line, col, "out of memory");
     p->tok.kind = TK_STR;
     p->tok.s = s;
     p->tok.slen = n;
@@ -194,7 +195,7 @@ static int lex_string(ExprParser *p, int raw, int line, int col)
     return 0;
 nomem:
     fwc_buf_free(&b);
-    return lex_error(p, line, col, "out of memory");
+    return fwc_expr_error_at(p, line, col, "out of memory");
 }
 
 /* ---------- numbers ---------- */
@@ -218,10 +219,10 @@ static int lex_number(ExprParser *p, int line, int col)
         adv(p);
         if (peekc(p, 0) == '_') adv(p);
         if (!digit_ok(peekc(p, 0), base))
-            return lex_error(p, line, col, "invalid %s literal",
-                             base == 16  ? "hexadecimal"
-                             : base == 8 ? "octal"
-                                         : "binary");
+            return fwc_expr_error_at(p, line, col, "invalid %s literal",
+                                     base == 16  ? "hexadecimal"
+                                     : base == 8 ? "octal"
+                                                 : "binary");
         uint64_t v = 0;
         for (;;) {
             int c = peekc(p, 0);
@@ -232,17 +233,17 @@ static int lex_number(ExprParser *p, int line, int col)
             if (!digit_ok(c, base)) break;
             int d = hexval(c);
             if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-                return lex_error(p, line, col, "integer literal out of supported range");
+                return fwc_expr_error_at(p, line, col, "integer literal out of supported range");
             v = v * (uint64_t)base + (uint64_t)d;
             adv(p);
         }
         if (is_ident(peekc(p, 0)))
-            return lex_error(p, line, col, "invalid %s literal",
-                             base == 16  ? "hexadecimal"
-                             : base == 8 ? "octal"
-                                         : "binary");
+            return fwc_expr_error_at(p, line, col, "invalid %s literal",
+                                     base == 16  ? "hexadecimal"
+                                     : base == 8 ? "octal"
+                                                 : "binary");
         if (v > (uint64_t)INT64_MAX)
-            return lex_error(p, line, col, "integer literal out of supported range");
+            return fwc_expr_error_at(p, line, col, "integer literal out of supported range");
         p->tok.kind = TK_INT;
         p->tok.i = (int64_t)v;
         return 0;
@@ -257,16 +258,16 @@ static int lex_number(ExprParser *p, int line, int col)
         }                                                                                          \
         if (c < '0' || c > '9') break;                                                             \
         if (bn < sizeof buf - 1) buf[bn++] = (char)c;                                              \
-        else return lex_error(p, line, col, "numeric literal too long");                           \
+        else return fwc_expr_error_at(p, line, col, "numeric literal too long");                   \
         adv(p);                                                                                    \
     }
     TAKE_DIGITS();
-    if (bn > sizeof buf - 8) return lex_error(p, line, col, "numeric literal too long");
+    if (bn > sizeof buf - 8) return fwc_expr_error_at(p, line, col, "numeric literal too long");
     if (peekc(p, 0) == '.') {
         is_float = 1;
         buf[bn++] = '.';
         adv(p);
-        if (peekc(p, 0) == '_') return lex_error(p, line, col, "invalid decimal literal");
+        if (peekc(p, 0) == '_') return fwc_expr_error_at(p, line, col, "invalid decimal literal");
         TAKE_DIGITS();
     }
     int c = peekc(p, 0);
@@ -274,7 +275,8 @@ static int lex_number(ExprParser *p, int line, int col)
         int k = 1;
         if (peekc(p, 1) == '+' || peekc(p, 1) == '-') k = 2;
         if (peekc(p, k) >= '0' && peekc(p, k) <= '9') {
-            if (bn > sizeof buf - 8) return lex_error(p, line, col, "numeric literal too long");
+            if (bn > sizeof buf - 8)
+                return fwc_expr_error_at(p, line, col, "numeric literal too long");
             is_float = 1;
             buf[bn++] = 'e';
             adv(p);
@@ -284,14 +286,15 @@ static int lex_number(ExprParser *p, int line, int col)
             }
             TAKE_DIGITS();
         } else {
-            return lex_error(p, line, col, "invalid decimal literal");
+            return fwc_expr_error_at(p, line, col, "invalid decimal literal");
         }
     }
 #undef TAKE_DIGITS
     buf[bn] = '\0';
     c = peekc(p, 0);
-    if (c == 'j' || c == 'J') return lex_error(p, line, col, "complex numbers are not supported");
-    if (is_ident(c)) return lex_error(p, line, col, "invalid decimal literal");
+    if (c == 'j' || c == 'J')
+        return fwc_expr_error_at(p, line, col, "complex numbers are not supported");
+    if (is_ident(c)) return fwc_expr_error_at(p, line, col, "invalid decimal literal");
     if (is_float) {
         p->tok.kind = TK_FLOAT;
         p->tok.f = strtod(buf, NULL);
@@ -301,21 +304,21 @@ static int lex_number(ExprParser *p, int line, int col)
     if (buf[0] == '0') {
         for (size_t i = 1; i < bn; i++)
             if (buf[i] != '0')
-                return lex_error(p, line, col,
-                                 "leading zeros in decimal integer literals are not permitted");
+                return fwc_expr_error_at(
+                    p, line, col, "leading zeros in decimal integer literals are not permitted");
     }
     (void)start;
     uint64_t v = 0;
     for (size_t i = 0; i < bn; i++) {
         unsigned d = (unsigned)(buf[i] - '0');
         if (v > (UINT64_MAX - d) / 10)
-            return lex_error(p, line, col, "integer literal out of supported range");
+            return fwc_expr_error_at(p, line, col, "integer literal out of supported range");
         v = v * 10 + d;
     }
     /* 9223372036854775808 is allowed only as the operand of unary minus: kept as a
      * marker value the parser folds (see parse_unary) */
     if (v > (uint64_t)INT64_MAX + 1)
-        return lex_error(p, line, col, "integer literal out of supported range");
+        return fwc_expr_error_at(p, line, col, "integer literal out of supported range");
     p->tok.kind = TK_INT;
     p->tok.i = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : (int64_t)v;
     return 0;
@@ -370,8 +373,11 @@ int fwc_expr_lex_next(ExprParser *p)
                 else if (ch != 'u') bad = 1;
             }
             if (!bad) {
-                if (fstr) return lex_error(p, t->line, t->col, "f-strings are not supported");
-                if (bytes) return lex_error(p, t->line, t->col, "bytes literals are not supported");
+                if (fstr)
+                    return fwc_expr_error_at(p, t->line, t->col, "f-strings are not supported");
+                if (bytes)
+                    return fwc_expr_error_at(p, t->line, t->col,
+                                             "bytes literals are not supported");
                 r = lex_string(p, raw, t->line, t->col);
                 t->end = p->pos;
                 return r;
@@ -379,7 +385,8 @@ int fwc_expr_lex_next(ExprParser *p)
         }
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)p->src[s + i] >= 0x80)
-                return lex_error(p, t->line, t->col, "non-ASCII identifiers are not supported");
+                return fwc_expr_error_at(p, t->line, t->col,
+                                         "non-ASCII identifiers are not supported");
         t->kind = TK_NAME;
         t->s = p->src + s;
         t->slen = n;
@@ -463,7 +470,7 @@ int fwc_expr_lex_next(ExprParser *p)
         } else if (c1 == '<') {
             op = OP_LSHIFT;
             n = 2;
-        } else if (c1 == '>') return lex_error(p, t->line, t->col, "invalid syntax: '<>'");
+        } else if (c1 == '>') return fwc_expr_error_at(p, t->line, t->col, "invalid syntax: '<>'");
         else op = OP_LT;
         break;
     case '>':
@@ -476,8 +483,9 @@ int fwc_expr_lex_next(ExprParser *p)
         } else op = OP_GT;
         break;
     default:
-        if (c >= 0x80) return lex_error(p, t->line, t->col, "invalid character in expression");
-        return lex_error(p, t->line, t->col, "invalid character '%c' in expression", c);
+        if (c >= 0x80)
+            return fwc_expr_error_at(p, t->line, t->col, "invalid character in expression");
+        return fwc_expr_error_at(p, t->line, t->col, "invalid character '%c' in expression", c);
     }
     /* augmented assignment: a statement, never an expression */
     if (n <= 2 &&
@@ -485,7 +493,7 @@ int fwc_expr_lex_next(ExprParser *p)
          op == OP_POW || op == OP_FLOORDIV || op == OP_BITAND || op == OP_BITOR ||
          op == OP_BITXOR || op == OP_LSHIFT || op == OP_RSHIFT || op == OP_MATMUL) &&
         peekc(p, (size_t)n) == '=')
-        return lex_error(p, t->line, t->col, "assignments are not supported");
+        return fwc_expr_error_at(p, t->line, t->col, "assignments are not supported");
     for (int i = 0; i < n; i++) adv(p);
     t->kind = TK_OP;
     t->op = op;

@@ -6,22 +6,7 @@
  * (lambda, walrus, star-args, ...) are reported by name.  No GIL. */
 #include "expr/expr.h"
 
-static int perr(ExprParser *p, int line, int col, const char *fmt, ...)
-{
-    if (!p->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        p->err->code = FWC_EVALUE;
-        vsnprintf(p->err->message, sizeof p->err->message, fmt, ap);
-        va_end(ap);
-        p->err->line = line;
-        p->err->col = col;
-        p->failed = 1;
-    }
-    return -1;
-}
-
-#define TOKERR(p, ...) perr(p, (p)->tok.line, (p)->tok.col, __VA_ARGS__)
+#define TOKERR(p, ...) fwc_expr_error_at(p, (p)->tok.line, (p)->tok.col, __VA_ARGS__)
 #define NEXT(p)        (fwc_expr_lex_next(p))
 
 static int is_op(ExprParser *p, int op) { return p->tok.kind == TK_OP && p->tok.op == op; }
@@ -55,7 +40,7 @@ static ExprNode *node(ExprParser *p, int kind, int line, int col)
 {
     ExprNode *n = fwc_arena_alloc(p->arena, sizeof *n);
     if (!n) {
-        perr(p, line, col, "out of memory");
+        fwc_expr_error_at(p, line, col, "out of memory");
         return NULL;
     }
     memset(n, 0, sizeof *n);
@@ -83,27 +68,21 @@ int fwc_expr_seal(ExprNode *n)
 static ExprNode *sealed(ExprParser *p, ExprNode *n)
 {
     if (n && fwc_expr_seal(n) > FWC_EXPR_MAX_DEPTH) {
-        perr(p, n->line, n->col, "expression nests too deeply (limit %d)", FWC_EXPR_MAX_DEPTH);
+        fwc_expr_error_at(p, n->line, n->col, "expression nests too deeply (limit %d)",
+                          FWC_EXPR_MAX_DEPTH);
         return NULL;
     }
     return n;
 }
 
-/* Growable node list in the arena (doubling; the waste is bounded by 2x). */
-typedef struct {
-    ExprNode **items;
-    const char **kw;
-    int n, cap;
-} NodeList;
-
-static int list_push(ExprParser *p, NodeList *l, ExprNode *x, const char *kw)
+int fwc_node_list_push(FwcArena *arena, FwcNodeList *l, ExprNode *x, const char *kw)
 {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 4;
-        if (cap > 65535) return TOKERR(p, "too many items in one display or call");
-        ExprNode **items = fwc_arena_alloc(p->arena, sizeof *items * (size_t)cap);
-        const char **kws = fwc_arena_alloc(p->arena, sizeof *kws * (size_t)cap);
-        if (!items || !kws) return TOKERR(p, "out of memory");
+        if (cap > 65535) return -2;
+        ExprNode **items = fwc_arena_alloc(arena, sizeof *items * (size_t)cap);
+        const char **kws = fwc_arena_alloc(arena, sizeof *kws * (size_t)cap);
+        if (!items || !kws) return -1;
         if (l->n) {
             memcpy(items, l->items, sizeof *items * (size_t)l->n);
             memcpy(kws, l->kw, sizeof *kws * (size_t)l->n);
@@ -115,6 +94,14 @@ static int list_push(ExprParser *p, NodeList *l, ExprNode *x, const char *kw)
     l->items[l->n] = x;
     l->kw[l->n] = kw;
     l->n++;
+    return 0;
+}
+
+static int list_push(ExprParser *p, FwcNodeList *l, ExprNode *x, const char *kw)
+{
+    int r = fwc_node_list_push(p->arena, l, x, kw);
+    if (r == -2) return TOKERR(p, "too many items in one display or call");
+    if (r < 0) return TOKERR(p, "out of memory");
     return 0;
 }
 
@@ -133,7 +120,8 @@ static int enter(ExprParser *p)
 static int check_name(ExprParser *p, const char *s, size_t n, int line, int col, const char *what)
 {
     if (n && s[0] == '_')
-        return perr(p, line, col, "%s starting with '_' are not allowed: '%.*s'", what, (int)n, s);
+        return fwc_expr_error_at(p, line, col, "%s starting with '_' are not allowed: '%.*s'", what,
+                                 (int)n, s);
     return 0;
 }
 
@@ -214,11 +202,11 @@ static int prescan_targets(ExprParser *p, int close_op, const char **names, size
 static int push_locals(ExprParser *p, const char **names, size_t *lens, int n, int line, int col)
 {
     if (p->nlocals + n > FWC_EXPR_MAX_LOCALS)
-        return perr(p, line, col, "comprehensions nest too deeply");
+        return fwc_expr_error_at(p, line, col, "comprehensions nest too deeply");
     for (int i = 0; i < n; i++) {
         if (check_name(p, names[i], lens[i], line, col, "names") < 0) return -1;
         if (is_keyword(names[i], lens[i]))
-            return perr(p, line, col, "invalid comprehension target");
+            return fwc_expr_error_at(p, line, col, "invalid comprehension target");
         p->local_names[p->nlocals] = names[i];
         p->local_lens[p->nlocals] = lens[i];
         p->nlocals++;
@@ -259,7 +247,7 @@ static ExprNode *parse_comp_tail(ExprParser *p, int flavour, ExprNode *elt, Expr
         if (NEXT(p) < 0) return NULL;
     }
     if (ntargets != *npending) {
-        perr(p, fl, fc, "unsupported comprehension target");
+        fwc_expr_error_at(p, fl, fc, "unsupported comprehension target");
         return NULL;
     }
     if (!is_kw(p, "in")) {
@@ -334,7 +322,7 @@ static ExprNode *parse_display(ExprParser *p)
     int saved_locals = p->nlocals;
     if (is_comp && push_locals(p, names, lens, ntargets, line, col) < 0) return NULL;
 
-    NodeList items = { 0 };
+    FwcNodeList items = { 0 };
     int is_dict = 0, trailing_comma = 0, first = 1;
     for (;;) {
         if (is_op(p, OP_MUL) || is_op(p, OP_POW)) {
@@ -453,7 +441,7 @@ static ExprNode *parse_atom(ExprParser *p)
             if (NEXT(p) < 0) return NULL;
         }
         if (n > FWC_EXPR_MAX_STR) {
-            perr(p, t.line, t.col, "string literal too long");
+            fwc_expr_error_at(p, t.line, t.col, "string literal too long");
             return NULL;
         }
         FwcValue v = { FWC_T_STR, (uint8_t)ascii, (uint32_t)n, { 0 } };
@@ -543,7 +531,7 @@ static ExprNode *parse_atom(ExprParser *p)
         x->op = 2; /* marker: builtin name */
         return x;
     }
-    perr(p, t.line, t.col, "unknown name '%.*s'", (int)n, s);
+    fwc_expr_error_at(p, t.line, t.col, "unknown name '%.*s'", (int)n, s);
     return NULL;
 }
 
@@ -553,7 +541,7 @@ static int is_marker(const ExprNode *n, int m)
 }
 
 /* Arguments of a call, after '('. */
-static int parse_args(ExprParser *p, NodeList *args)
+static int parse_args(ExprParser *p, FwcNodeList *args)
 {
     int seen_kw = 0;
     while (!is_op(p, OP_RPAR)) {
@@ -597,7 +585,7 @@ static int parse_args(ExprParser *p, NodeList *args)
 }
 
 /* f(x for x in y): a generator expression as the only argument. */
-static int parse_call_args(ExprParser *p, NodeList *args, int line, int col)
+static int parse_call_args(ExprParser *p, FwcNodeList *args, int line, int col)
 {
     /* current token is the one after '(' */
     const char *names[8];
@@ -630,7 +618,7 @@ static int parse_call_args(ExprParser *p, NodeList *args, int line, int col)
     return parse_args(p, args);
 }
 
-static ExprNode *make_call(ExprParser *p, int kind, int id, ExprNode *recv, NodeList *args,
+static ExprNode *make_call(ExprParser *p, int kind, int id, ExprNode *recv, FwcNodeList *args,
                            int line, int col)
 {
     ExprNode *n = node(p, kind, line, col);
@@ -660,8 +648,9 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 /* utils.f(...) / frappe.utils.f(...) */
                 if (name_is(x->name, x->name_len, "frappe")) {
                     if (!name_is(nt.s, nt.slen, "utils")) {
-                        perr(p, nt.line, nt.col, "only frappe.utils is available, not frappe.%.*s",
-                             (int)nt.slen, nt.s);
+                        fwc_expr_error_at(p, nt.line, nt.col,
+                                          "only frappe.utils is available, not frappe.%.*s",
+                                          (int)nt.slen, nt.s);
                         return NULL;
                     }
                     x->name = "utils";
@@ -670,16 +659,18 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 }
                 int id = fwc_expr_util_id(nt.s, nt.slen);
                 if (!id) {
-                    perr(p, nt.line, nt.col, "unknown function 'utils.%.*s'", (int)nt.slen, nt.s);
+                    fwc_expr_error_at(p, nt.line, nt.col, "unknown function 'utils.%.*s'",
+                                      (int)nt.slen, nt.s);
                     return NULL;
                 }
                 if (!is_op(p, OP_LPAR)) {
-                    perr(p, nt.line, nt.col, "utils.%.*s can only be called", (int)nt.slen, nt.s);
+                    fwc_expr_error_at(p, nt.line, nt.col, "utils.%.*s can only be called",
+                                      (int)nt.slen, nt.s);
                     return NULL;
                 }
                 int cl = p->tok.line, cc = p->tok.col;
                 if (NEXT(p) < 0) return NULL;
-                NodeList args = { 0 };
+                FwcNodeList args = { 0 };
                 if (enter(p) < 0 || parse_call_args(p, &args, cl, cc) < 0) return NULL;
                 p->depth--;
                 x = make_call(p, N_CALL_UTIL, id, NULL, &args, x->line, x->col);
@@ -693,12 +684,13 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
             if (is_op(p, OP_LPAR)) {
                 int id = fwc_expr_method_id(nt.s, nt.slen);
                 if (!id) {
-                    perr(p, nt.line, nt.col, "unsupported method '%.*s'", (int)nt.slen, nt.s);
+                    fwc_expr_error_at(p, nt.line, nt.col, "unsupported method '%.*s'", (int)nt.slen,
+                                      nt.s);
                     return NULL;
                 }
                 int cl = p->tok.line, cc = p->tok.col;
                 if (NEXT(p) < 0) return NULL;
-                NodeList args = { 0 };
+                FwcNodeList args = { 0 };
                 if (enter(p) < 0 || parse_call_args(p, &args, cl, cc) < 0) return NULL;
                 p->depth--;
                 ExprNode *c = make_call(p, N_CALL_METHOD, id, x, &args, nt.line, nt.col);
@@ -727,7 +719,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
             if (is_marker(x, 2)) {
                 int id = fwc_expr_builtin_id(x->name, x->name_len);
                 if (NEXT(p) < 0) return NULL;
-                NodeList args = { 0 };
+                FwcNodeList args = { 0 };
                 if (enter(p) < 0 || parse_call_args(p, &args, line, col) < 0) return NULL;
                 p->depth--;
                 x = make_call(p, N_CALL_BUILTIN, id, NULL, &args, x->line, x->col);
@@ -735,20 +727,23 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 continue;
             }
             if (is_marker(x, 1)) {
-                perr(p, x->line, x->col, "'%.*s' is not callable", (int)x->name_len, x->name);
+                fwc_expr_error_at(p, x->line, x->col, "'%.*s' is not callable", (int)x->name_len,
+                                  x->name);
                 return NULL;
             }
             if (x->kind == N_VAR || x->kind == N_LOCAL) {
-                perr(p, x->line, x->col,
-                     "unknown function: only builtins, utils functions and whitelisted methods can "
-                     "be called");
+                fwc_expr_error_at(
+                    p, x->line, x->col,
+                    "unknown function: only builtins, utils functions and whitelisted methods can "
+                    "be called");
                 return NULL;
             }
             TOKERR(p, "only builtins, utils functions and whitelisted methods can be called");
             return NULL;
         } else if (is_op(p, OP_LSQB)) {
             if (is_marker(x, 1) || is_marker(x, 2)) {
-                perr(p, x->line, x->col, "'%.*s' is not subscriptable", (int)x->name_len, x->name);
+                fwc_expr_error_at(p, x->line, x->col, "'%.*s' is not subscriptable",
+                                  (int)x->name_len, x->name);
                 return NULL;
             }
             if (enter(p) < 0) return NULL;
@@ -759,7 +754,7 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
                 if (!(parts[0] = parse_test(p))) return NULL;
                 /* a[1, 2]: tuple index */
                 if (is_op(p, OP_COMMA)) {
-                    NodeList items = { 0 };
+                    FwcNodeList items = { 0 };
                     if (list_push(p, &items, parts[0], NULL) < 0) return NULL;
                     while (is_op(p, OP_COMMA)) {
                         if (NEXT(p) < 0) return NULL;
@@ -805,12 +800,14 @@ static ExprNode *parse_trailers(ExprParser *p, ExprNode *x)
         }
     }
     if (is_marker(x, 1)) {
-        perr(p, x->line, x->col, "'%.*s' can only be used to call its functions, e.g. utils.flt(x)",
-             (int)x->name_len, x->name);
+        fwc_expr_error_at(p, x->line, x->col,
+                          "'%.*s' can only be used to call its functions, e.g. utils.flt(x)",
+                          (int)x->name_len, x->name);
         return NULL;
     }
     if (is_marker(x, 2)) {
-        perr(p, x->line, x->col, "builtin '%.*s' can only be called", (int)x->name_len, x->name);
+        fwc_expr_error_at(p, x->line, x->col, "builtin '%.*s' can only be called", (int)x->name_len,
+                          x->name);
         return NULL;
     }
     return x;
@@ -862,7 +859,7 @@ static ExprNode *parse_unary(ExprParser *p)
             ExprToken t = p->tok;
             if (NEXT(p) < 0) return NULL;
             if (is_op(p, OP_POW) || is_op(p, OP_DOT) || is_op(p, OP_LSQB) || is_op(p, OP_LPAR)) {
-                perr(p, t.line, t.col, "integer literal out of supported range");
+                fwc_expr_error_at(p, t.line, t.col, "integer literal out of supported range");
                 return NULL;
             }
             return const_node(p, fwc_int(INT64_MIN), line, col);
@@ -991,7 +988,7 @@ static ExprNode *parse_comparison(ExprParser *p)
     int op = comp_op(p);
     if (op < 0) return NULL;
     if (!op) return x;
-    NodeList operands = { 0 };
+    FwcNodeList operands = { 0 };
     uint8_t ops[256];
     int nops = 0;
     if (list_push(p, &operands, x, NULL) < 0) return NULL;
@@ -1080,7 +1077,7 @@ ExprNode *fwc_expr_parse_expression(ExprParser *p, int allow_tuple)
         return NULL;
     }
     if (allow_tuple && is_op(p, OP_COMMA)) {
-        NodeList items = { 0 };
+        FwcNodeList items = { 0 };
         if (list_push(p, &items, x, NULL) < 0) return NULL;
         while (is_op(p, OP_COMMA)) {
             if (NEXT(p) < 0) return NULL;

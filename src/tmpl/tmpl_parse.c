@@ -95,31 +95,11 @@ static int var_slot(P *ps, const char *s, size_t n, int line)
 
 /* ---------- node lists ---------- */
 
-typedef struct {
-    ExprNode **items;
-    const char **kw;
-    int n, cap;
-} NList;
-
-static int npush(P *ps, NList *l, ExprNode *x, const char *kw)
+static int npush(P *ps, FwcNodeList *l, ExprNode *x, const char *kw)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 4;
-        if (cap > 65535) return FAILT("too many items");
-        ExprNode **items = fwc_arena_alloc(&ps->t->arena, sizeof *items * (size_t)cap);
-        const char **kws = fwc_arena_alloc(&ps->t->arena, sizeof *kws * (size_t)cap);
-        if (!items || !kws) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
-        if (l->n) {
-            memcpy(items, l->items, sizeof *items * (size_t)l->n);
-            memcpy(kws, l->kw, sizeof *kws * (size_t)l->n);
-        }
-        l->items = items;
-        l->kw = kws;
-        l->cap = cap;
-    }
-    l->items[l->n] = x;
-    l->kw[l->n] = kw;
-    l->n++;
+    int r = fwc_node_list_push(&ps->t->arena, l, x, kw);
+    if (r == -2) return FAILT("too many items");
+    if (r < 0) return fwc_error_set(ps->err, FWC_ENOMEM, "out of memory"), -1;
     return 0;
 }
 
@@ -149,7 +129,7 @@ static int enter(P *ps)
 }
 
 /* (args) of a call, filter or test, after '(' */
-static int parse_call_args(P *ps, NList *args)
+static int parse_call_args(P *ps, FwcNodeList *args)
 {
     if (next(ps) < 0) return -1;
     int seen_kw = 0;
@@ -190,14 +170,14 @@ static int parse_call_args(P *ps, NList *args)
     return next(ps);
 }
 
-static int any_kw(NList *l)
+static int any_kw(FwcNodeList *l)
 {
     for (int i = 0; i < l->n; i++)
         if (l->kw[i]) return 1;
     return 0;
 }
 
-static ExprNode *with_args(P *ps, ExprNode *n, NList *l)
+static ExprNode *with_args(P *ps, ExprNode *n, FwcNodeList *l)
 {
     n->args = l->items;
     n->kwnames = l->n && any_kw(l) ? l->kw : NULL;
@@ -209,7 +189,7 @@ static ExprNode *parse_tuple_in_parens(P *ps, int line)
 {
     /* after '(' */
     if (next(ps) < 0) return NULL;
-    NList items = { 0 };
+    FwcNodeList items = { 0 };
     int comma = 0;
     while (!is_op(ps, OP_RPAR)) {
         ExprNode *x = parse_expression(ps);
@@ -258,7 +238,7 @@ static ExprNode *parse_primary(P *ps)
         /* a builtin called directly: range(3), len(x) */
         int bid = fwc_expr_builtin_id(s, n);
         if (bid && is_op(ps, OP_LPAR)) {
-            NList args = { 0 };
+            FwcNodeList args = { 0 };
             if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
             ps->ep.depth--;
             if (!(x = mk(ps, N_CALL_BUILTIN, t.line))) return NULL;
@@ -270,7 +250,7 @@ static ExprNode *parse_primary(P *ps)
         }
         /* Jinja's global namespace(...) */
         if (name_eq(s, n, "namespace") && is_op(ps, OP_LPAR)) {
-            NList args = { 0 };
+            FwcNodeList args = { 0 };
             if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
             ps->ep.depth--;
             if (!(x = mk(ps, NJ_NAMESPACE, t.line))) return NULL;
@@ -327,7 +307,7 @@ static ExprNode *parse_primary(P *ps)
         if (t.op == OP_LSQB || t.op == OP_LBRACE) {
             int close = t.op == OP_LSQB ? OP_RSQB : OP_RBRACE;
             if (enter(ps) < 0 || next(ps) < 0) return NULL;
-            NList items = { 0 };
+            FwcNodeList items = { 0 };
             while (!is_op(ps, close)) {
                 ExprNode *k = parse_expression(ps);
                 if (!k || npush(ps, &items, k, NULL) < 0) return NULL;
@@ -404,7 +384,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
             }
             if (x->kind == NJ_VAR && name_eq(x->name, x->name_len, "utils") &&
                 fwc_expr_util_id(nt.s, nt.slen) && is_op(ps, OP_LPAR)) {
-                NList args = { 0 };
+                FwcNodeList args = { 0 };
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
                 ExprNode *c = mk(ps, N_CALL_UTIL, line);
@@ -424,7 +404,7 @@ static ExprNode *parse_postfix(P *ps, ExprNode *x)
                     fail_at(ps, nt.line, "unsupported method '%.*s'", (int)nt.slen, nt.s);
                     return NULL;
                 }
-                NList args = { 0 };
+                FwcNodeList args = { 0 };
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
                 ExprNode *c = mk(ps, cycle ? NJ_CYCLE : changed ? NJ_CHANGED : N_CALL_METHOD, line);
@@ -514,7 +494,7 @@ static ExprNode *parse_filter_expr(P *ps, ExprNode *x)
                 return NULL;
             }
             if (next(ps) < 0) return NULL;
-            NList args = { 0 };
+            FwcNodeList args = { 0 };
             if (is_op(ps, OP_LPAR)) {
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
@@ -545,7 +525,7 @@ static ExprNode *parse_filter_expr(P *ps, ExprNode *x)
                 return NULL;
             }
             if (next(ps) < 0) return NULL;
-            NList args = { 0 };
+            FwcNodeList args = { 0 };
             if (is_op(ps, OP_LPAR)) {
                 if (enter(ps) < 0 || parse_call_args(ps, &args) < 0) return NULL;
                 ps->ep.depth--;
@@ -645,7 +625,7 @@ static ExprNode *parse_concat(P *ps)
     int line = TOK.line;
     ExprNode *x = parse_math2(ps);
     if (!x || !is_op(ps, OP_TILDE)) return x;
-    NList args = { 0 };
+    FwcNodeList args = { 0 };
     if (npush(ps, &args, x, NULL) < 0) return NULL;
     while (is_op(ps, OP_TILDE)) {
         if (next(ps) < 0) return NULL;
@@ -674,7 +654,7 @@ static ExprNode *parse_compare(P *ps)
     int line = TOK.line;
     ExprNode *x = parse_math1(ps);
     if (!x) return NULL;
-    NList operands = { 0 };
+    FwcNodeList operands = { 0 };
     uint8_t ops[64];
     int nops = 0;
     for (;;) {
@@ -797,7 +777,7 @@ static ExprNode *parse_tuple(P *ps, int condexpr)
     int line = TOK.line;
     ExprNode *x = condexpr ? parse_expression(ps) : parse_or(ps);
     if (!x || !is_op(ps, OP_COMMA)) return x;
-    NList items = { 0 };
+    FwcNodeList items = { 0 };
     if (npush(ps, &items, x, NULL) < 0) return NULL;
     while (is_op(ps, OP_COMMA)) {
         if (next(ps) < 0) return NULL;
@@ -991,7 +971,7 @@ static TNode *parse_statement(P *ps, const TSeg *seg)
     if (is_name(ps, "with")) {
         TNode *n = tnode(ps, T_WITH, line);
         if (!n || next(ps) < 0) return NULL;
-        NList vals = { 0 };
+        FwcNodeList vals = { 0 };
         while (TOK.kind != TK_EOF) {
             if (vals.n) {
                 if (!is_op(ps, OP_COMMA)) {
