@@ -13,10 +13,11 @@ a key wins over a dict method of the same name (`doc.items` is the field).
 import datetime
 import decimal
 import json
-import math
 
 from jinja2 import DebugUndefined
 from jinja2.sandbox import SandboxedEnvironment
+
+from .frappe_reference import rounded_legacy
 
 
 class _dict(dict):
@@ -79,19 +80,7 @@ def cint(s, default=0):
 
 def rounded(num, precision=0, rounding_method=None):
     # Frappe's default "Banker's Rounding (legacy)"
-    precision = cint(precision)
-    multiplier = 10**precision
-    num = round(num * multiplier if precision else num, 8)
-    floor_num = math.floor(num)
-    decimal_part = num - floor_num
-    if not precision and decimal_part == 0.5:
-        num = floor_num if (floor_num % 2 == 0) else floor_num + 1
-    else:
-        if decimal_part == 0.5:
-            num = floor_num + 1
-        else:
-            num = round(num)
-    return (num / multiplier) if precision else num
+    return rounded_legacy(num, cint(precision))
 
 
 def as_json(obj, indent=1, separators=None):
