@@ -188,6 +188,8 @@ struct FwcPair {
 
 #define FWC_MAX_LEN UINT32_MAX
 
+/* Python's name of the value's type ("NoneType", "int", "list", ...). */
+const char *fwc_value_type_name(const FwcValue *v);
 /* Value of the str key `key` in dict d (the last one if repeated), or NULL. Borrowed. */
 const FwcValue *fwc_dict_get(const FwcValue *d, const char *key, size_t n);
 

@@ -91,3 +91,22 @@ void fwc_snapshot_decref(FwcSnapshot *s)
         free(s);
     }
 }
+
+/* Python's name of the value's type, as error messages write it. */
+const char *fwc_value_type_name(const FwcValue *v)
+{
+    switch ((FwcType)v->type) {
+    case FWC_T_NULL: return "NoneType";
+    case FWC_T_BOOL: return "bool";
+    case FWC_T_INT:
+    case FWC_T_BIGINT: return "int";
+    case FWC_T_FLOAT: return "float";
+    case FWC_T_STR: return "str";
+    case FWC_T_LIST: return "list";
+    case FWC_T_DICT: return "dict";
+    case FWC_T_TUPLE: return "tuple";
+    case FWC_T_SET: return "set";
+    case FWC_T_RANGE: return "range";
+    }
+    return "object";
+}

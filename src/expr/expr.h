@@ -303,7 +303,6 @@ int fwc_expr_nomem(ExprCtx *ctx);
  * RuntimeError set.  Every builtin, method and filter charges what it does, so no single
  * call does more than the budget allows. */
 int fwc_expr_charge(ExprCtx *ctx, uint64_t work);
-const char *fwc_expr_type_name(const FwcValue *v);
 int fwc_expr_truthy(const FwcValue *v);
 void *fwc_expr_alloc(ExprCtx *ctx, size_t n); /* NULL + error set */
 int fwc_expr_new_str(ExprCtx *ctx, const char *s, size_t n, FwcValue *out);

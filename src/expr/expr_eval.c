@@ -6,7 +6,7 @@
 #include <math.h>
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v)     fwc_expr_type_name(v)
+#define TN(v)     fwc_value_type_name(v)
 
 static int is_num(const FwcValue *v)
 {

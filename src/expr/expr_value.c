@@ -70,24 +70,6 @@ int fwc_expr_new_str(ExprCtx *ctx, const char *s, size_t n, FwcValue *out)
     return 0;
 }
 
-const char *fwc_expr_type_name(const FwcValue *v)
-{
-    switch ((FwcType)v->type) {
-    case FWC_T_NULL: return "NoneType";
-    case FWC_T_BOOL: return "bool";
-    case FWC_T_INT:
-    case FWC_T_BIGINT: return "int";
-    case FWC_T_FLOAT: return "float";
-    case FWC_T_STR: return "str";
-    case FWC_T_LIST: return "list";
-    case FWC_T_DICT: return "dict";
-    case FWC_T_TUPLE: return "tuple";
-    case FWC_T_SET: return "set";
-    case FWC_T_RANGE: return "range";
-    }
-    return "object";
-}
-
 int fwc_expr_truthy(const FwcValue *v)
 {
     switch ((FwcType)v->type) {
@@ -340,7 +322,7 @@ int fwc_expr_to_float(ExprCtx *ctx, const FwcValue *v, double *out)
     default:
         return fwc_expr_fail(
             ctx, "TypeError: float() argument must be a string or a real number, not '%s'",
-            fwc_expr_type_name(v));
+            fwc_value_type_name(v));
     }
 }
 

@@ -140,19 +140,6 @@ static int write_key(FwcBuf *out, const FwcValue *k)
 
 /* ---------- sort_keys: Python's ordering of the original keys ---------- */
 
-static const char *py_type_name(const FwcValue *v)
-{
-    switch ((FwcType)v->type) {
-    case FWC_T_NULL: return "NoneType";
-    case FWC_T_BOOL: return "bool";
-    case FWC_T_INT:
-    case FWC_T_BIGINT: return "int";
-    case FWC_T_FLOAT: return "float";
-    case FWC_T_STR: return "str";
-    default: return "object";
-    }
-}
-
 static int is_number(const FwcValue *v)
 {
     return v->type == FWC_T_BOOL || v->type == FWC_T_INT || v->type == FWC_T_BIGINT ||
@@ -176,7 +163,7 @@ static int key_less(SortCtx *ctx, const FwcValue *a, const FwcValue *b)
     if (is_number(a) && is_number(b)) return fwc_num_compare(a, b) < 0; /* NaN: 2, not less */
     ctx->failed = 1;
     fwc_error_set(ctx->err, FWC_ETYPE, "'<' not supported between instances of '%s' and '%s'",
-                  py_type_name(a), py_type_name(b));
+                  fwc_value_type_name(a), fwc_value_type_name(b));
     return 0;
 }
 

@@ -6,7 +6,7 @@
 #include <math.h>
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v)     fwc_expr_type_name(v)
+#define TN(v)     fwc_value_type_name(v)
 
 /* sort / unique / min / max / dictsort share keyed sorting */
 static int sorted_items(ExprCtx *ctx, FwcValue *items, uint32_t n, int case_sensitive,

@@ -5,7 +5,7 @@
 #include "tmpl/tmpl.h"
 
 #define FAIL(...) fwc_expr_fail(ctx, __VA_ARGS__)
-#define TN(v)     fwc_expr_type_name(v)
+#define TN(v)     fwc_value_type_name(v)
 
 /* ---------- JSON (tojson, json) ---------- */
 

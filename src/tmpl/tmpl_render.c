@@ -333,7 +333,7 @@ static int bind(R *r, const TNode *n, const FwcValue *v)
     if (v->type == TMPL_T_UNDEF) return fwc_tmpl_undefined_error(ctx, v);
     if (v->type != FWC_T_LIST && v->type != FWC_T_TUPLE && v->type != FWC_T_STR &&
         v->type != FWC_T_DICT && v->type != FWC_T_SET && v->type != FWC_T_RANGE)
-        return FAIL("TypeError: cannot unpack non-iterable %s object", fwc_expr_type_name(v));
+        return FAIL("TypeError: cannot unpack non-iterable %s object", fwc_value_type_name(v));
     if (fwc_tmpl_items(ctx, v, &items, &cnt) < 0) return -1;
     if ((int)cnt > n->nslots)
         return FAIL("ValueError: too many values to unpack (expected %d)", n->nslots);

@@ -68,7 +68,7 @@ const char *fwc_tmpl_type_name(const FwcValue *v)
     case TMPL_T_LOOP: return "LoopContext";
     case TMPL_T_NS: return "Namespace";
     case FWC_T_TUPLE: return tmpl_is_group(v) ? "_GroupTuple" : "tuple";
-    default: return fwc_expr_type_name(v);
+    default: return fwc_value_type_name(v);
     }
 }
 
