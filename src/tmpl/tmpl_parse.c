@@ -582,71 +582,80 @@ static ExprNode *parse_unary(P *ps, int with_filter)
     return x;
 }
 
-static ExprNode *binop(P *ps, int op, ExprNode *a, ExprNode *b, int line)
+/* The left-associative binary levels of Jinja's grammar, loosest first, in the form of
+ * expr_parse.c's LEVELS: `x (op x)*`, each operand parsed by `operand` (NULL: the next
+ * level).  A level matches the keyword `kw` or one of the TK_OP tokens `ops` and makes
+ * nodes of `kind` (N_BINOP with the token's op, or N_AND / N_OR); `%` makes NJ_MOD
+ * (printf-style on a str).  Comparisons, `not`, `~` (one node for the whole chain), unary
+ * signs and filters have their own shapes. */
+typedef struct {
+    const char *kw;
+    uint8_t ops[5];
+    uint8_t kind;
+    ExprNode *(*operand)(P *ps);
+} TBinLevel;
+
+enum { TL_OR, TL_AND, TL_MATH1, TL_MATH2, TL_POW, TL_COUNT };
+
+static ExprNode *parse_not(P *ps);
+static ExprNode *parse_concat(P *ps);
+static ExprNode *parse_unary_filtered(P *ps) { return parse_unary(ps, 1); }
+
+static const TBinLevel LEVELS[TL_COUNT] = {
+    [TL_OR] = { "or", { 0 }, N_OR, NULL },
+    [TL_AND] = { "and", { 0 }, N_AND, parse_not },
+    [TL_MATH1] = { NULL, { OP_ADD, OP_SUB }, N_BINOP, parse_concat },
+    [TL_MATH2] = { NULL, { OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD }, N_BINOP, NULL },
+    [TL_POW] = { NULL, { OP_POW }, N_BINOP, parse_unary_filtered },
+};
+
+/* The operator of level lv at the current token, or 0. */
+static int level_op(P *ps, const TBinLevel *lv)
 {
-    ExprNode *n = mk(ps, N_BINOP, line);
-    if (!n) return NULL;
-    n->op = (uint8_t)op;
-    n->a = a;
-    n->b = b;
-    return sealed(ps, n);
+    if (lv->kw) return is_name(ps, lv->kw) ? 1 : 0;
+    if (TOK.kind != TK_OP) return 0;
+    for (const uint8_t *o = lv->ops; *o; o++)
+        if (TOK.op == *o) return *o;
+    return 0;
 }
 
-static ExprNode *parse_pow(P *ps)
+static ExprNode *parse_level(P *ps, int level)
 {
-    ExprNode *x = parse_unary(ps, 1);
-    while (x && is_op(ps, OP_POW)) {
+    const TBinLevel *lv = &LEVELS[level];
+    ExprNode *x = lv->operand ? lv->operand(ps) : parse_level(ps, level + 1);
+    int op;
+    while (x && (op = level_op(ps, lv)) != 0) {
         int line = TOK.line;
         if (next(ps) < 0) return NULL;
-        ExprNode *y = parse_unary(ps, 1);
-        if (!y) return NULL;
-        x = binop(ps, OP_POW, x, y, line);
+        ExprNode *y = lv->operand ? lv->operand(ps) : parse_level(ps, level + 1);
+        ExprNode *n = y ? mk(ps, lv->kind, line) : NULL;
+        if (!n) return NULL;
+        if (lv->kind == N_BINOP) n->op = (uint8_t)op;
+        n->a = x;
+        n->b = y;
+        if (!(x = sealed(ps, n))) return NULL;
+        if (op == OP_MOD && lv->kind == N_BINOP) x->kind = NJ_MOD; /* str % args: printf-style */
     }
     return x;
 }
 
-static ExprNode *parse_math2(P *ps)
-{
-    ExprNode *x = parse_pow(ps);
-    while (x && TOK.kind == TK_OP &&
-           (TOK.op == OP_MUL || TOK.op == OP_DIV || TOK.op == OP_FLOORDIV || TOK.op == OP_MOD)) {
-        int op = TOK.op, line = TOK.line;
-        if (next(ps) < 0) return NULL;
-        ExprNode *y = parse_pow(ps);
-        if (!y) return NULL;
-        x = binop(ps, op, x, y, line);
-        if (x && op == OP_MOD) x->kind = NJ_MOD; /* str % args: printf-style */
-    }
-    return x;
-}
+static ExprNode *parse_or(P *ps) { return parse_level(ps, TL_OR); }
+static ExprNode *parse_math1(P *ps) { return parse_level(ps, TL_MATH1); }
 
 static ExprNode *parse_concat(P *ps)
 {
     int line = TOK.line;
-    ExprNode *x = parse_math2(ps);
+    ExprNode *x = parse_level(ps, TL_MATH2);
     if (!x || !is_op(ps, OP_TILDE)) return x;
     FwcNodeList args = { 0 };
     if (npush(ps, &args, x, NULL) < 0) return NULL;
     while (is_op(ps, OP_TILDE)) {
         if (next(ps) < 0) return NULL;
-        ExprNode *y = parse_math2(ps);
+        ExprNode *y = parse_level(ps, TL_MATH2);
         if (!y || npush(ps, &args, y, NULL) < 0) return NULL;
     }
     ExprNode *c = mk(ps, NJ_CONCAT, line);
     return c ? with_args(ps, c, &args) : NULL;
-}
-
-static ExprNode *parse_math1(P *ps)
-{
-    ExprNode *x = parse_concat(ps);
-    while (x && (is_op(ps, OP_ADD) || is_op(ps, OP_SUB))) {
-        int op = TOK.op, line = TOK.line;
-        if (next(ps) < 0) return NULL;
-        ExprNode *y = parse_concat(ps);
-        if (!y) return NULL;
-        x = binop(ps, op, x, y, line);
-    }
-    return x;
 }
 
 static ExprNode *parse_compare(P *ps)
@@ -713,38 +722,6 @@ static ExprNode *parse_not(P *ps)
         return sealed(ps, n);
     }
     return parse_compare(ps);
-}
-
-static ExprNode *parse_and(P *ps)
-{
-    ExprNode *x = parse_not(ps);
-    while (x && is_name(ps, "and")) {
-        int line = TOK.line;
-        if (next(ps) < 0) return NULL;
-        ExprNode *y = parse_not(ps);
-        ExprNode *n = y ? mk(ps, N_AND, line) : NULL;
-        if (!n) return NULL;
-        n->a = x;
-        n->b = y;
-        if (!(x = sealed(ps, n))) return NULL;
-    }
-    return x;
-}
-
-static ExprNode *parse_or(P *ps)
-{
-    ExprNode *x = parse_and(ps);
-    while (x && is_name(ps, "or")) {
-        int line = TOK.line;
-        if (next(ps) < 0) return NULL;
-        ExprNode *y = parse_and(ps);
-        ExprNode *n = y ? mk(ps, N_OR, line) : NULL;
-        if (!n) return NULL;
-        n->a = x;
-        n->b = y;
-        if (!(x = sealed(ps, n))) return NULL;
-    }
-    return x;
 }
 
 static ExprNode *parse_expression(P *ps)
