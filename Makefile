@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := gcc make pkg-config libcurl4-openssl-dev libssl-dev nginx-light wrk openssl \
+APT_PACKAGES := gcc make pkg-config libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3 nginx-light wrk openssl \
 	clang libclang-rt-14-dev valgrind clang-format-14
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 SANITIZE_ENV = LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONMALLOC=malloc \
@@ -88,7 +88,7 @@ FUZZ_SRC := tests/c/fuzz
 FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE=1 -Wall -Wno-unused-parameter -Isrc $(shell $(PYTHON)-config --includes) \
 	$(shell curl-config --cflags 2>/dev/null)
-FUZZ_LIBS = $(shell $(PYTHON)-config --embed --ldflags) -lcurl -lcrypto -lpthread -lm
+FUZZ_LIBS = $(shell $(PYTHON)-config --embed --ldflags) -lcurl -lcrypto -lsqlite3 -lpthread -lm
 # per-target input size bound and options for every run
 FUZZ_MAXLEN_json_parse := 65536
 FUZZ_MAXLEN_expr := 4096

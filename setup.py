@@ -1,4 +1,4 @@
-"""Build of the C extension frappe_webhook_c._core against system libcurl and libcrypto.
+"""Build of the C extension frappe_webhook_c._core against system libcurl, libcrypto and libsqlite3.
 
 Switches from the environment: FWC_DEBUG=1 (-O0 -g, asserts), FWC_SANITIZE=1 (ASan+UBSan).
 """
@@ -11,7 +11,7 @@ import sys
 
 from setuptools import Extension, setup
 
-APT_HINT = "install the Debian packages: apt-get install -y libcurl4-openssl-dev libssl-dev"
+APT_HINT = "install the Debian packages: apt-get install -y libcurl4-openssl-dev libssl-dev libsqlite3-dev"
 
 
 def fail(what):
@@ -51,6 +51,8 @@ def extension():
         fail("curl/curl.h not found")
     if not header_exists("openssl/hmac.h", cflags):
         fail("openssl/hmac.h not found")
+    if not header_exists("sqlite3.h", cflags):
+        fail("sqlite3.h not found")
     compile_args = ["-std=c11", "-D_GNU_SOURCE=1", "-Wall", "-Wextra", "-Wno-unused-parameter",
                     "-Wno-missing-field-initializers", "-Wno-cast-function-type",
                     "-fvisibility=hidden"]
@@ -70,7 +72,7 @@ def extension():
         depends=glob.glob("src/*/*.h"),
         include_dirs=["src"],
         extra_compile_args=cflags + compile_args,
-        extra_link_args=link_args + libs + ["-lcrypto", "-lpthread"],
+        extra_link_args=link_args + libs + ["-lcrypto", "-lsqlite3", "-lpthread"],
     )
 
 

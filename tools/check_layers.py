@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-LAYERS = ["core", "json", "expr", "tmpl", "request", "net", "engine", "py"]
+LAYERS = ["core", "json", "expr", "tmpl", "request", "net", "engine", "store", "py"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "src")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
