@@ -6,7 +6,6 @@
  * on the engine's native threads (engine.h lists the files).  flush(), close() and
  * enqueue(block=True) wait with the GIL released, in slices that notice Ctrl-C. */
 #include "py/py.h"
-#include <ctype.h>
 
 /* ---------- Python side ---------- */
 
@@ -20,7 +19,6 @@ typedef struct {
     Py_ssize_t max_queue;
     int native_http;
     unsigned long key_serial; /* spec whose host key is in `key`; 0 none */
-    size_t key_len;
     char key[300];
 } DispatcherObject;
 
@@ -202,33 +200,6 @@ static const char *field_utf8(PyObject *s, Py_ssize_t *n)
     return u;
 }
 
-/* "scheme://host:port" of a static URL (lower-cased); "dynamic:<serial>" for templates. */
-static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
-{
-    if (s->is_dynamic_url) {
-        snprintf(out, outlen, "dynamic:%lu", s->serial);
-        return;
-    }
-    const char *url = s->request_url;
-    FwcUrlParts up;
-    if (!fwc_url_split(url, &up)) {
-        snprintf(out, outlen, "%s", url);
-        return;
-    }
-    size_t slen = up.scheme_len;
-    const char *auth = up.host;
-    size_t alen = up.host_len;
-    const char *bracket = memchr(auth, ']', alen);
-    const char *portsep =
-        memchr(bracket ? bracket : auth, ':', alen - (size_t)((bracket ? bracket : auth) - auth));
-    int https = slen == 5;
-    int k = snprintf(out, outlen, "%.*s://%.*s%s", (int)slen, url, (int)alen, auth,
-                     portsep ? ""
-                     : https ? ":443"
-                             : ":80");
-    for (int i = 0; i < k && (size_t)i < outlen; i++) out[i] = (char)tolower((unsigned char)out[i]);
-}
-
 /* A job, with its host key, doctype and name in the same allocation (one malloc per
  * enqueue, one free when it is done).  NULL when out of memory. */
 static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *snap,
@@ -236,38 +207,12 @@ static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *s
 {
     if (self->key_serial != spec->serial) {
         /* the key of the last webhook enqueued is kept: it is the same one, mostly */
-        host_key(spec, self->key, sizeof self->key);
-        self->key_len = strlen(self->key);
+        fwc_job_host_key(spec, self->key, sizeof self->key);
         self->key_serial = spec->serial;
     }
     Py_ssize_t tlen, nlen;
     const char *t = field_utf8(doctype, &tlen), *nm = field_utf8(docname, &nlen);
-    size_t size = sizeof(FwcJob) + self->key_len + 1 + (t ? (size_t)tlen + 1 : 0) +
-                  (nm ? (size_t)nlen + 1 : 0);
-    FwcJob *j = malloc(size);
-    if (!j) return NULL;
-    memset(j, 0, sizeof *j);
-    atomic_init(&j->refs, 1);
-    char *p = (char *)(j + 1);
-    j->host = p;
-    memcpy(p, self->key, self->key_len + 1);
-    p += self->key_len + 1;
-    if (t) {
-        j->doctype = p;
-        memcpy(p, t, (size_t)tlen + 1);
-        p += tlen + 1;
-    }
-    if (nm) {
-        j->docname = p;
-        memcpy(p, nm, (size_t)nlen + 1);
-    }
-    fwc_engine_incref(self->eng);
-    j->eng = self->eng;
-    fwc_spec_incref(spec);
-    j->spec = spec;
-    j->snap = snap;
-    fwc_new_msg_id(j->id);
-    return j;
+    return fwc_job_new(self->eng, spec, snap, NULL, self->key, t, (size_t)tlen, nm, (size_t)nlen);
 }
 
 static PyObject *closed_error(void)
@@ -343,7 +288,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     if (!view) return NULL;
     FwcWorker *waker = NULL;
     pthread_mutex_lock(&e->lock);
-    int r = fwc_engine_push(e, j, &waker);
+    int r = fwc_engine_push(e, j, 0, &waker);
     pthread_mutex_unlock(&e->lock);
     if (r == 1 && block) {
         /* wait for room, in slices so that signals (Ctrl-C) are seen */
@@ -359,7 +304,7 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
             e->room_waiters++;
             fwc_engine_wait(e, fwc_engine_has_room, slice);
             e->room_waiters--;
-            r = fwc_engine_push(e, j, &waker);
+            r = fwc_engine_push(e, j, 0, &waker);
             pthread_mutex_unlock(&e->lock);
             Py_END_ALLOW_THREADS if (r != 1) break;
             if (PyErr_CheckSignals() < 0) {
