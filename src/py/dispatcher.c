@@ -457,6 +457,13 @@ static int submit(DispatcherObject *self, FwcJob **jobs, size_t n, int block, do
     double deadline = timeout < 0 ? -1 : fwc_mono_now() + timeout;
     FwcError err;
     int r;
+    if (n > (size_t)self->max_queue) {
+        /* it would never fit: say so now rather than wait */
+        PyErr_Format(fwc_state_of((PyObject *)self)->QueueFull,
+                     "%zu deliveries at once cannot fit the delivery queue (max_queue=%zd)", n,
+                     self->max_queue);
+        return -1;
+    }
     for (;;) {
         FwcStore *s = self->store;
         if (s) {

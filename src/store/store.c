@@ -83,6 +83,7 @@ int fwc_store_attach(FwcStore *s, FwcEngine *e, FwcError *err)
 void fwc_store_close(FwcStore *s)
 {
     if (!s) return;
+    if (s->pid != getpid()) return fwc_store_abandon(s); /* a forked child's copy */
     pthread_mutex_lock(&s->lock);
     s->stopping = 1;
     pthread_cond_broadcast(&s->wake);

@@ -224,6 +224,7 @@ struct FwcStore {
     char **recheck; /* names just registered: their waiting deliveries may go (thread) */
     size_t nrecheck, recheck_cap;
     unsigned long long store_errors; /* writes of the store thread that failed */
+    unsigned long long commits, committed; /* intake transactions, and deliveries in them */
     char last_error[256];
 };
 

@@ -16,7 +16,9 @@ static void lead(FwcStore *s)
     FwcError err = { 0 };
     int rc = fwc_db_insert(s, batch, &err);
     pthread_mutex_lock(&s->lock);
+    s->commits++;
     for (FwcIntake *in = batch; in; in = in->next) {
+        if (!rc) s->committed += in->n;
         in->status = rc;
         if (rc) in->err = err;
         in->done = 1;

@@ -6,13 +6,18 @@
  * Statuses are stored as Delivery.status shows them ("Queued", "Delivered", ...), so that
  * the file reads well in the sqlite3 shell too. */
 #include "store/store.h"
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 1
 #define FORMAT         "frappe_webhook_c outbox"
 
-/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty). */
+/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty).  Indexes
+ * cost every enqueue a page write: the claim's order (due) has one; owner does not (the
+ * lease renewal's scan runs once per lease/3). */
 static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     "CREATE TABLE fwc_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO fwc_meta VALUES ('format', '" FORMAT "');"
@@ -29,7 +34,6 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     " error TEXT,"
     " waiting TEXT, recheck REAL);" /* its webhook could not be resolved */
     "CREATE INDEX fwc_delivery_due ON fwc_delivery(due) WHERE status IN ('Queued', 'Failed');"
-    "CREATE INDEX fwc_delivery_owner ON fwc_delivery(owner) WHERE owner IS NOT NULL;"
     "CREATE TABLE fwc_attempt("
     " delivery_id TEXT NOT NULL,"
     " attempt INTEGER NOT NULL,"
@@ -113,6 +117,23 @@ static int migrate(FwcStore *s, FwcError *err)
     return exec(s, "COMMIT", err, "creating the schema");
 }
 
+/* SQL fwc_dead(owner): 1 when owner ("host:pid:nonce") is a process of this host that no
+ * longer exists, so its leases need not run out before its deliveries are taken over.  A
+ * reused pid only looks alive: the lease then decides, as for another host. */
+static void sql_dead(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *owner = (const char *)sqlite3_value_text(argv[0]);
+    FwcStore *s = sqlite3_user_data(ctx);
+    int dead = 0;
+    const char *colon = owner ? strchr(owner, ':') : NULL;
+    size_t hlen = strcspn(s->owner, ":");
+    if (colon && (size_t)(colon - owner) == hlen && !strncmp(owner, s->owner, hlen)) {
+        long pid = strtol(colon + 1, NULL, 10);
+        dead = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+    }
+    sqlite3_result_int(ctx, dead);
+}
+
 int fwc_db_open(FwcStore *s, FwcError *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
@@ -122,6 +143,7 @@ int fwc_db_open(FwcStore *s, FwcError *err)
         return fail(s, err, "opening");
     }
     sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_create_function(s->db, "fwc_dead", 1, SQLITE_UTF8, s, sql_dead, NULL, NULL);
     sqlite3_busy_timeout(s->db, (int)(s->opt.busy_timeout * 1000));
     long long v;
     /* the first read: a file that is not a database says so here */
@@ -462,11 +484,13 @@ int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *
     }
     sqlite3_stmt *st;
     int rc = FWC_OK;
-    /* free, or held by a lease that ran out (its process died); never our own */
+    /* free, or held by a lease that ran out or by a process of this host that died;
+     * never our own */
     const char *sql =
         "UPDATE fwc_delivery SET owner = ?1, lease_until = ?2, waiting = NULL, recheck = NULL "
         "WHERE id IN (SELECT id FROM fwc_delivery WHERE status IN ('Queued', 'Failed') AND "
-        "due <= ?3 AND (owner IS NULL OR (lease_until < ?3 AND owner <> ?1)) AND "
+        "due <= ?3 AND (owner IS NULL OR (owner <> ?1 AND (lease_until < ?3 OR "
+        "fwc_dead(owner)))) AND "
         "(recheck IS NULL OR recheck <= ?3) ORDER BY due LIMIT ?4) "
         "RETURNING id, webhook, reference_doctype, reference_document, snapshot, attempts";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -527,6 +551,8 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
                                    strcmp(owner, s->owner) ? "" : " (this process)");
             else if (claim && claimed_from(out, st) < 0)
                 rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+            else if (claim)
+                out->attempts = 0; /* a new round */
         }
         sqlite3_finalize(st);
     }
