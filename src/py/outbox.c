@@ -199,9 +199,9 @@ PyObject *fwc_outbox_counts(FwcModuleState *st, FwcStore *s)
     char last[sizeof s->last_error];
     memcpy(last, s->last_error, sizeof last);
     pthread_mutex_unlock(&s->lock);
-    return Py_BuildValue("{sKsKsKsKsKsKsssKsNsKsK}", "queued", c.queued, "delivered",
-                         c.delivered, "failed", c.failed, "exhausted", c.exhausted, "waiting",
-                         c.waiting, "leased", c.leased, "path", fwc_store_path(s), "errors", errors,
+    return Py_BuildValue("{sKsKsKsKsKsKsssKsNsKsK}", "queued", c.queued, "delivered", c.delivered,
+                         "failed", c.failed, "exhausted", c.exhausted, "waiting", c.waiting,
+                         "leased", c.leased, "path", fwc_store_path(s), "errors", errors,
                          "last_error", str_or_none(last[0] ? last : NULL), "commits", commits,
                          "committed", committed);
 }

@@ -130,8 +130,7 @@ int fwc_store_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **rows, si
     return fwc_db_deliveries(s, q, rows, n, err) ? -1 : 0;
 }
 
-int fwc_store_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n,
-                       FwcError *err)
+int fwc_store_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n, FwcError *err)
 {
     return fwc_db_attempts(s, id, rows, n, err) ? -1 : 0;
 }

@@ -80,11 +80,12 @@ int fwc_store_enqueue(FwcStore *s, FwcJob **jobs, size_t n, FwcError *err)
             for (size_t i = 0; i < nwake; i++) fwc_worker_wake(wake[i]);
             if (pushed < n) {
                 withdraw(s, jobs + pushed, n - pushed);
-                rc = pushed ? (int)fwc_error_set(err, FWC_ERUNTIME,
-                                            "the Dispatcher closed while %zu of %zu deliveries "
-                                            "were being queued",
-                                            n - pushed, n)
-                            : -2;
+                rc = pushed
+                         ? (int)fwc_error_set(err, FWC_ERUNTIME,
+                                              "the Dispatcher closed while %zu of %zu deliveries "
+                                              "were being queued",
+                                              n - pushed, n)
+                         : -2;
             }
         }
     }

@@ -86,16 +86,17 @@ static int migrate(FwcStore *s, FwcError *err)
     int rc = query_int(s, "PRAGMA user_version", &version, err);
     if (!rc) rc = query_int(s, "SELECT count(*) FROM sqlite_master", &tables, err);
     if (!rc && version == 0 && tables > 0)
-        rc = fwc_error_set(err, FWC_EVALUE, "%s: not a frappe_webhook_c outbox (it has other tables)",
-                           s->path);
+        rc = fwc_error_set(err, FWC_EVALUE,
+                           "%s: not a frappe_webhook_c outbox (it has other tables)", s->path);
     if (!rc && version > 0) {
         rc = query_int(s,
                        "SELECT count(*) FROM sqlite_master WHERE name = 'fwc_meta' AND "
                        "type = 'table'",
                        &ours, err);
         if (!rc && ours)
-            rc = query_int(s, "SELECT count(*) FROM fwc_meta WHERE key = 'format' AND value = '" FORMAT "'",
-                           &ours, err);
+            rc = query_int(
+                s, "SELECT count(*) FROM fwc_meta WHERE key = 'format' AND value = '" FORMAT "'",
+                &ours, err);
         if (!rc && !ours)
             rc = fwc_error_set(err, FWC_EVALUE, "%s: not a frappe_webhook_c outbox", s->path);
         if (!rc && version > SCHEMA_VERSION)
@@ -148,18 +149,17 @@ int fwc_db_open(FwcStore *s, FwcError *err)
     long long v;
     /* the first read: a file that is not a database says so here */
     if (query_int(s, "PRAGMA user_version", &v, err)) {
-        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB)
-            err->code = FWC_EVALUE;
+        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB) err->code = FWC_EVALUE;
         return err->code;
     }
     char sql[96];
-    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", s->opt.synchronous_full ? "FULL" : "NORMAL");
+    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s",
+             s->opt.synchronous_full ? "FULL" : "NORMAL");
     if (exec(s, "PRAGMA journal_mode = WAL", err, "switching to WAL") ||
         exec(s, sql, err, "setting synchronous") || migrate(s, err))
         return err->code;
     if (prepare(s, &s->st_begin, "BEGIN IMMEDIATE", err) ||
-        prepare(s, &s->st_commit, "COMMIT", err) ||
-        prepare(s, &s->st_rollback, "ROLLBACK", err) ||
+        prepare(s, &s->st_commit, "COMMIT", err) || prepare(s, &s->st_rollback, "ROLLBACK", err) ||
         prepare(s, &s->st_insert,
                 "INSERT INTO fwc_delivery(id, webhook, reference_doctype, reference_document, "
                 "snapshot, status, attempts, due, owner, lease_until, created, updated) "
@@ -182,8 +182,8 @@ int fwc_db_open(FwcStore *s, FwcError *err)
 
 void fwc_db_close(FwcStore *s)
 {
-    sqlite3_stmt *sts[] = { s->st_insert, s->st_attempt,  s->st_outcome,
-                            s->st_begin,  s->st_commit,   s->st_rollback };
+    sqlite3_stmt *sts[] = { s->st_insert, s->st_attempt, s->st_outcome,
+                            s->st_begin,  s->st_commit,  s->st_rollback };
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     s->st_insert = s->st_attempt = s->st_outcome = NULL;
     s->st_begin = s->st_commit = s->st_rollback = NULL;
@@ -275,8 +275,8 @@ int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
         if (o->res.status) {
             sqlite3_bind_text(st, 7, o->res.headers.data ? o->res.headers.data : "",
                               (int)o->res.headers.len, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 8, o->res.body.data ? o->res.body.data : "",
-                              (int)o->res.body.len, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 8, o->res.body.data ? o->res.body.data : "", (int)o->res.body.len,
+                              SQLITE_STATIC);
         }
         bind_text(st, 9, o->error);
         if (o->built) sqlite3_bind_double(st, 10, o->res.elapsed);
@@ -398,8 +398,8 @@ static void bind_delete(sqlite3_stmt *st, const void *p)
 int fwc_db_delete(FwcStore *s, const char *id, FwcError *err)
 {
     Args a = { s, 0, id, NULL };
-    return write1(s, "DELETE FROM fwc_delivery WHERE id = ?1 AND owner = ?2", bind_delete, &a,
-                  NULL, err, "withdrawing a delivery");
+    return write1(s, "DELETE FROM fwc_delivery WHERE id = ?1 AND owner = ?2", bind_delete, &a, NULL,
+                  err, "withdrawing a delivery");
 }
 
 static void bind_purge(sqlite3_stmt *st, const void *p)
@@ -471,8 +471,7 @@ void fwc_claimed_free(FwcClaimed *c, size_t n)
     free(c);
 }
 
-int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n,
-                 FwcError *err)
+int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err)
 {
     *out = NULL;
     *n = 0;
@@ -536,7 +535,8 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
     if (!rc) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
-        if (r == SQLITE_DONE) rc = fwc_error_set(err, FWC_EVALUE, "no delivery %s in %s", id, s->path);
+        if (r == SQLITE_DONE)
+            rc = fwc_error_set(err, FWC_EVALUE, "no delivery %s in %s", id, s->path);
         else if (r != SQLITE_ROW) rc = fail(s, err, "reading a delivery");
         else {
             const char *owner = (const char *)sqlite3_column_text(st, 6);
@@ -551,8 +551,7 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
                                    strcmp(owner, s->owner) ? "" : " (this process)");
             else if (claim && claimed_from(out, st) < 0)
                 rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
-            else if (claim)
-                out->attempts = 0; /* a new round */
+            else if (claim) out->attempts = 0; /* a new round */
         }
         sqlite3_finalize(st);
     }
@@ -638,8 +637,7 @@ static int grow(void **rows, size_t n, size_t *cap, size_t size)
     return 0;
 }
 
-int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **out, size_t *n,
-                      FwcError *err)
+int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **out, size_t *n, FwcError *err)
 {
     *out = NULL;
     *n = 0;
