@@ -56,7 +56,7 @@ def add_parser(sub):
     a = acts.add_parser("stats", help="counts by status over the whole store")
     a.add_argument("--json", **json_flag)
     a = acts.add_parser("list", help="deliveries, newest first")
-    a.add_argument("--status", choices=STATUSES, help="only deliveries with this status")
+    a.add_argument("--status", type=str.lower, choices=STATUSES, help="only deliveries with this status")
     a.add_argument("--webhook", help="only deliveries of the webhook with this name")
     a.add_argument("--reference-document", metavar="NAME", help="only deliveries of the document with this name")
     a.add_argument("--limit", type=positive_int, default=50, help="at most this many (default 50)")
@@ -266,7 +266,6 @@ def cmd_stats(box, args, out):
         dump_json(stats, out)
         return 0
     counts = [(k, stats[k]) for k in ("queued", "failed", "delivered", "exhausted", "waiting", "leased") if k in stats]
-    counts += [(k, v) for k, v in stats.items() if k not in dict(counts) and isinstance(v, int)]
     hints = {"failed": "(a retry is scheduled)", "waiting": "(no webhook of that name in any process yet)",
              "leased": "(held by a running process now)"}
     width = max(len(k) for k, _ in counts) if counts else 0
@@ -334,8 +333,13 @@ def cmd_show(box, args, out):
         print(f"{k.ljust(width)}  {v}", file=out)
     if not attempts:
         print("\nno attempt yet", file=out)
+    last, round_ = None, 1
     for a in attempts:
         print(file=out)
+        if last is not None and (a.get("attempt") or 0) <= last:
+            round_ += 1
+            print(f"-- round {round_} (replayed or requeued) --", file=out)
+        last = a.get("attempt") or 0
         show_attempt(a, out)
     return 0
 
