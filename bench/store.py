@@ -50,6 +50,7 @@ class Bench:
         self.url = url
         self.dir = tempfile.mkdtemp(prefix="fwc-bench-store-", dir=args.dir)
         self.serial = 0
+        self.grouping = {}
         self.hook = fwc.Webhook(url, name=HOOK_NAME, webhook_data=FIELDS, webhook_secret="bench-secret",
                                 allow_private_networks=True, max_retries=5, retry_schedule=[3600])
 
@@ -82,7 +83,13 @@ class Bench:
                 d.enqueue(self.hook, DOC)
             d.flush(120)
             per = [self.docs(n // threads, f"{t}") for t in range(threads)]
+            before = d.stats().get("store") or {}
             seconds = run_threads(per, lambda docs: loop_enqueue(d.enqueue, self.hook, docs))
+            after = d.stats().get("store") or {}
+            if "commits" in after:  # rows per commit: how much the group commit groups
+                commits = after["commits"] - before.get("commits", 0)
+                rows = after["committed"] - before.get("committed", 0)
+                self.grouping[(threads, synchronous)] = rows / commits if commits else 0.0
             if self.args.receiver == "sink":
                 d.flush(600)  # drain (not timed), so that the next measurement starts quiet
         finally:
@@ -282,7 +289,7 @@ def main():
     receiver = ("nginx on 127.0.0.1 answering 200 (deliveries sent and journaled meanwhile)"
                 if args.receiver == "sink" else "a closed port on 127.0.0.1 (each delivery fails, retry in 1 h)")
     print(f"\nDurable enqueue: {args.n:,} Dispatcher.enqueue calls per measurement ({args.n_python:,} rows for the "
-          f"Python outbox), best of {args.rounds} interleaved rounds")
+          f"Python outbox), best of {args.rounds} rounds (interleaved)")
     print(f"store files on {fs} ({args.dir or tempfile.gettempdir()}), SQLite {sqlite3.sqlite_version}, "
           f"{os.cpu_count()} CPUs; receiver: {receiver}\n")
     d4 = best["durable4"]
@@ -309,6 +316,10 @@ def main():
         rate = best[key]
         ratio = "" if key == "durable4" else (f"{d4 / rate:.2f}x" if rate else "n/a")
         print(f"| {label} | {rate:,.0f} | {ratio} |")
+
+    if b.grouping:
+        print("\ngroup commit, rows per commit (last round): " + ", ".join(
+            f"{t} thread{'s' if t > 1 else ''} {sync} {g:.2f}" for (t, sync), g in sorted(b.grouping.items())))
 
     es, em = best["e2e_store"], best["e2e_memory"]
     print(f"\nEnd to end: {args.n_e2e:,} signed field-map deliveries enqueued from 1 thread to nginx on 127.0.0.1, "
