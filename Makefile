@@ -81,7 +81,7 @@ bench: build
 # build/fuzz/libfwc.a; each tests/c/fuzz/fuzz_<t>.c links against it (and libpython,
 # which src/py needs; only the snapshot target starts an interpreter).
 FUZZ_CC ?= clang
-FUZZ_TARGETS := json_parse expr tmpl snapshot_write verify h1_response
+FUZZ_TARGETS := json_parse expr tmpl snapshot_write verify h1_response snapshot_decode
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_SRC := tests/c/fuzz
@@ -96,6 +96,7 @@ FUZZ_MAXLEN_tmpl := 4096
 FUZZ_MAXLEN_snapshot_write := 4096
 FUZZ_MAXLEN_verify := 4096
 FUZZ_MAXLEN_h1_response := 65536
+FUZZ_MAXLEN_snapshot_decode := 65536
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048
 paren := )
 FUZZ_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/*/*.c))

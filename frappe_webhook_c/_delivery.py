@@ -9,6 +9,7 @@ import collections
 import logging
 import os
 import threading
+import weakref
 
 from . import _core
 
@@ -102,18 +103,14 @@ class Batch:
     def commit(self, *, block=False, timeout=None):
         """Enqueues the deduplicated deliveries; returns their ``Delivery`` objects.
 
-        When the queue is full (``QueueFull``), what was not enqueued stays in the batch,
+        All or none: with a store they are committed in one transaction.  When they do
+        not fit (``QueueFull``) or cannot be stored (``StoreError``), the batch keeps them,
         so ``commit()`` may be called again."""
         todo = self.pending()
-        self._items = []
         d = self.dispatcher if self.dispatcher is not None else default_dispatcher()
-        out = []
-        for i, (hook, doc) in enumerate(todo):
-            try:
-                out.append(d.enqueue(hook, doc, block=block, timeout=timeout))
-            except BaseException:
-                self._items = todo[i:] + self._items
-                raise
+        # all or none (with a store: one transaction); on failure the batch is kept whole
+        out = d.enqueue_many(todo, block=block, timeout=timeout)
+        self._items = []
         return out
 
     def rollback(self):
@@ -156,6 +153,47 @@ def _start_callback_thread(engine, on_result):
                          daemon=True)
     t.start()
     return t
+
+
+def _resolver_loop(store, resolve):
+    try:
+        while True:
+            names = _core._take_unresolved(store)
+            if names is None:
+                return
+            for name in names:
+                try:
+                    hook = resolve(name)
+                except BaseException as exc:
+                    logger.exception("resolve(%r) raised", name)
+                    _core._resolved(store, name, None, f"resolve({name!r}) raised {exc!r}")
+                    continue
+                if hook is None:
+                    _core._resolved(store, name, None, f"resolve({name!r}) returned None")
+                elif not isinstance(hook, _core.Webhook):
+                    _core._resolved(store, name, None,
+                                    f"resolve({name!r}) returned {type(hook).__name__}, not a Webhook")
+                else:
+                    _core._resolved(store, name, hook)
+    finally:
+        _core._release_store(store)
+
+
+def _start_resolver_thread(store, resolve):
+    """The thread that answers the store's questions "which Webhook is called <name>?"
+    (stored deliveries keep only the name), by calling ``resolve(name)``."""
+    t = threading.Thread(target=_resolver_loop, args=(store, resolve), name="frappe_webhook_c-resolve",
+                         daemon=True)
+    t.start()
+    return t
+
+
+#: dispatchers with a store, closed first at exit so that their leases are released
+_stored = weakref.WeakSet()
+
+
+def _track_stored(dispatcher):
+    _stored.add(dispatcher)
 
 
 #: ids named in the warning about deliveries not delivered (the rest are counted)
@@ -201,6 +239,11 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 @atexit.register
 def _close_at_exit():
+    for d in list(_stored):
+        try:
+            d.close(EXIT_TIMEOUT)
+        except Exception:
+            logger.exception("closing %r at exit", d)
     for undelivered in _core._close_all(EXIT_TIMEOUT):
         if undelivered:
             _log_undelivered(undelivered, "closing the dispatcher at interpreter exit")

@@ -1,6 +1,6 @@
-"""The pure layers (src/core, src/json, the HTTP/1.1 response parser) checked by a C harness
-built and run without Python: tests/c/pure_check.c, compiled here with gcc, once optimised
-and once with ASan+UBSan."""
+"""The pure layers (src/core, src/json, the HTTP/1.1 response parser, the store's snapshot
+codec) checked by a C harness built and run without Python: tests/c/pure_check.c, compiled
+here with gcc, once optimised and once with ASan+UBSan."""
 import glob
 import os
 import shutil
@@ -16,6 +16,7 @@ SOURCES = [
     *sorted(glob.glob(os.path.join(SRC, "json", "*.c"))),
     os.path.join(SRC, "net", "h1_response.c"),
     os.path.join(SRC, "net", "result.c"),
+    os.path.join(SRC, "store", "store_codec.c"),
 ]
 FLAGS = {
     "optimised": ["-O2"],

@@ -38,6 +38,7 @@ typedef enum {
     FWC_ETEMPLATE,  /* -> TemplateError */
     FWC_ELIMIT,     /* a sandbox bound was hit -> the engine's own error type */
     FWC_ERUNTIME,   /* -> RuntimeError (e.g. threads that could not be started) */
+    FWC_ESTORE,     /* -> StoreError: the store could not be read or written */
 } FwcStatus;
 
 typedef struct {

@@ -202,14 +202,32 @@ FwcJob **fwc_engine_close(FwcEngine *e, double timeout, size_t *n)
     return out;
 }
 
-int fwc_engine_has_room(FwcEngine *e) { return e->closed || e->nqueued < e->max_queue; }
+int fwc_engine_has_room(FwcEngine *e)
+{
+    return e->closed || e->nqueued + e->nreserved < e->max_queue;
+}
 
-/* Puts j in e (lock held).  0 ok (the engine took a reference), 1 full, 2 closed, -1 OOM. */
-int fwc_engine_push(FwcEngine *e, FwcJob *j, FwcWorker **wake)
+int fwc_engine_reserve(FwcEngine *e, size_t n)
 {
     if (e->closed) return 2;
-    if (e->nqueued >= e->max_queue) return 1;
+    if (e->nqueued + e->nreserved + n > e->max_queue) return 1;
+    e->nreserved += n;
+    return 0;
+}
+
+void fwc_engine_unreserve(FwcEngine *e, size_t n)
+{
+    e->nreserved -= n;
+    if (n && e->room_waiters) pthread_cond_broadcast(&e->changed);
+}
+
+/* Puts j in e (lock held).  0 ok (the engine took a reference), 1 full, 2 closed, -1 OOM. */
+int fwc_engine_push(FwcEngine *e, FwcJob *j, int reserved, FwcWorker **wake)
+{
+    if (e->closed) return 2;
+    if (!reserved && e->nqueued + e->nreserved >= e->max_queue) return 1;
     if (fwc_host_push(e, j) < 0) return -1;
+    if (reserved) e->nreserved--;
     fwc_job_incref(j);
     fwc_live_add(e, j);
     e->enqueued++;

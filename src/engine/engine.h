@@ -8,6 +8,7 @@
  *   retry.c       an attempt's verdict: delivered, retry (when) or exhausted
  *   lifetime.c    refcounts of engines, jobs and outcomes, and how each is freed
  *   registry.c    every engine of the process, for fork() and interpreter exit
+ *   job.c         making a job: its per-host key, one allocation with its texts
  *
  * A delivery is an FwcJob: what to send (spec + snapshot, both refcounted) and, once an
  * attempt was made, its published FwcOutcome.  Worker threads own a job while it is in
@@ -124,6 +125,13 @@ struct FwcWorker {
     uint64_t rng;
 };
 
+/* Told of every published outcome (under the engine lock, so it must only note it: the
+ * store journals it from its own thread).  fn takes its own references. */
+typedef struct {
+    void (*fn)(void *ctx, FwcJob *j, FwcOutcome *o);
+    void *ctx;
+} FwcObserver;
+
 /* the engine behind one Dispatcher; every field below `dead` is under `lock` */
 struct FwcEngine {
     atomic_int refs;
@@ -140,6 +148,8 @@ struct FwcEngine {
                                  * (max_connections / 8, at most max_connections -
                                  * max_per_host): fwc_queue_pop */
     size_t max_queue;
+    size_t nreserved; /* queue places promised to enqueues being stored (fwc_engine_reserve) */
+    FwcObserver observer;
     int waiters;      /* threads waiting on `changed` */
     int room_waiters; /* of which enqueue(block=True) waiting for queue room */
     /* jobs */
@@ -191,8 +201,13 @@ int fwc_engine_has_room(FwcEngine *e);
 /* Waits (lock held) until pred(e) or the deadline; timeout < 0 waits forever. */
 int fwc_engine_wait(FwcEngine *e, int (*pred)(FwcEngine *), double timeout);
 /* Puts j in e (lock held): 0 ok (the engine took a reference; *wake is a worker to wake
- * or NULL), 1 full, 2 closed, -1 out of memory. */
-int fwc_engine_push(FwcEngine *e, FwcJob *j, FwcWorker **wake);
+ * or NULL), 1 full, 2 closed, -1 out of memory.  `reserved`: j takes a place promised by
+ * fwc_engine_reserve (it cannot be full). */
+int fwc_engine_push(FwcEngine *e, FwcJob *j, int reserved, FwcWorker **wake);
+/* Promises n queue places (lock held) to jobs that will be pushed after they are stored:
+ * 0 ok, 1 full, 2 closed.  fwc_engine_unreserve gives back what was not pushed. */
+int fwc_engine_reserve(FwcEngine *e, size_t n);
+void fwc_engine_unreserve(FwcEngine *e, size_t n);
 /* Live jobs in `state` (-1: all), new references; takes the lock. */
 FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n);
 /* The on_result thread's next batch of events (a list the caller frees, each holding one
@@ -227,11 +242,25 @@ void fwc_worker_cleanup(FwcWorker *w);
  * error and the delay before the next attempt (no lock needed). */
 void fwc_retry_decide(uint64_t *rng, const FwcHookSpec *s, FwcOutcome *o, double *delay);
 
-/* ---------- jobs and outcomes (lifetime.c) ---------- */
+/* ---------- jobs and outcomes (job.c, lifetime.c) ---------- */
+
+/* "scheme://host:port" of a static URL (lower-cased), "dynamic:<serial>" for a template:
+ * the key of the per-host limit. */
+void fwc_job_host_key(const FwcHookSpec *s, char *out, size_t outlen);
+/* A job (refs 1) of spec and snap (the job takes snap's reference), with id (NULL: a new
+ * message id), its host key and the document's doctype/docname (NULL when none).  NULL
+ * when out of memory. */
+FwcJob *fwc_job_new(FwcEngine *e, FwcHookSpec *spec, FwcSnapshot *snap, const char *id,
+                    const char *host, const char *doctype, size_t tlen, const char *docname,
+                    size_t nlen);
 
 void fwc_job_incref(FwcJob *j);
 void fwc_job_decref(FwcJob *j);
 void fwc_outcome_decref(FwcOutcome *o);
+static inline void fwc_outcome_incref(FwcOutcome *o)
+{
+    atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+}
 FwcOutcome *fwc_outcome_new(void); /* NULL when out of memory */
 /* o->error = the formatted text (malloc'd; a fixed text when out of memory) */
 void fwc_outcome_error(FwcOutcome *o, const char *fmt, ...);

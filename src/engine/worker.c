@@ -306,6 +306,7 @@ static size_t publish(FwcWorker *w, FwcFlight **done, Garbage *g)
         }
         if (j->outcome) g->outcomes[g->nout++] = j->outcome;
         j->outcome = o;
+        if (e->observer.fn) e->observer.fn(e->observer.ctx, j, o);
         if (f->cb) {
             fwc_job_incref(j);
             f->cb->job = j;

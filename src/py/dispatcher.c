@@ -6,7 +6,7 @@
  * on the engine's native threads (engine.h lists the files).  flush(), close() and
  * enqueue(block=True) wait with the GIL released, in slices that notice Ctrl-C. */
 #include "py/py.h"
-#include <ctype.h>
+#include <structmember.h>
 
 /* ---------- Python side ---------- */
 
@@ -20,8 +20,14 @@ typedef struct {
     Py_ssize_t max_queue;
     int native_http;
     unsigned long key_serial; /* spec whose host key is in `key`; 0 none */
-    size_t key_len;
     char key[300];
+    /* with a store (store/store.h; the log methods are in outbox.c) */
+    FwcStore *store;         /* NULL: in memory only */
+    PyObject *store_path;    /* bytes; opt.path points into it */
+    FwcStoreOptions opt;
+    PyObject *resolve;       /* callable(name) -> Webhook, or NULL */
+    PyObject *registered;    /* dict name -> Webhook: what the store may send */
+    PyObject *weakrefs;
 } DispatcherObject;
 
 /* Starts the callback thread of e (frappe_webhook_c._delivery). */
@@ -58,6 +64,8 @@ static FwcJob **close_engine(FwcEngine *e, double timeout, size_t *n)
     Py_END_ALLOW_THREADS return left;
 }
 
+static int open_store(DispatcherObject *self, FwcEngine *e);
+
 static FwcEngine *make_engine(DispatcherObject *self)
 {
     FwcError err;
@@ -65,9 +73,11 @@ static FwcEngine *make_engine(DispatcherObject *self)
         fwc_engine_new(self->workers, self->max_connections, self->max_per_host,
                        (size_t)self->max_queue, self->on_result != NULL, self->native_http, &err);
     if (!e) return (FwcEngine *)fwc_raise(fwc_state_of((PyObject *)self), &err);
-    if (self->on_result && start_callbacks(e, self->on_result) < 0) {
+    if ((self->on_result && start_callbacks(e, self->on_result) < 0) ||
+        (self->store_path && open_store(self, e) < 0)) {
         size_t n;
         FwcJob **left = close_engine(e, 0, &n);
+        for (size_t i = 0; i < n; i++) fwc_job_decref(left[i]);
         free(left);
         fwc_engine_decref(e);
         return NULL;
@@ -75,19 +85,159 @@ static FwcEngine *make_engine(DispatcherObject *self)
     return e;
 }
 
+/* Calls frappe_webhook_c._delivery.<fn>(*args); -1 + exception. */
+static int call_delivery(const char *fn, const char *fmt, PyObject *a, PyObject *b)
+{
+    PyObject *mod = PyImport_ImportModule("frappe_webhook_c._delivery");
+    if (!mod) return -1;
+    PyObject *r = b ? PyObject_CallMethod(mod, fn, fmt, a, b) : PyObject_CallMethod(mod, fn, fmt, a);
+    Py_DECREF(mod);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* fwc_store_close without the GIL (it joins the store's thread) */
+static void close_store(DispatcherObject *self)
+{
+    FwcStore *s = self->store;
+    self->store = NULL;
+    if (!s) return;
+    Py_BEGIN_ALLOW_THREADS fwc_store_close(s);
+    Py_END_ALLOW_THREADS
+}
+
+/* Opens the store for engine e: the webhooks registered so far, the resolver thread, the
+ * store's thread (which resumes what the store holds).  -1 + exception. */
+static int open_store(DispatcherObject *self, FwcEngine *e)
+{
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
+    FwcError err;
+    FwcStore *s;
+    Py_BEGIN_ALLOW_THREADS s = fwc_store_open(&self->opt, &err);
+    Py_END_ALLOW_THREADS if (!s) return fwc_raise(st, &err), -1;
+    self->store = s;
+    PyObject *name, *hook;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(self->registered, &pos, &name, &hook)) {
+        FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
+        if (!spec || fwc_store_register(s, spec) < 0) {
+            if (spec) PyErr_NoMemory();
+            close_store(self);
+            return -1;
+        }
+    }
+    if (self->resolve) {
+        fwc_store_set_resolver(s, 1);
+        PyObject *cap = fwc_store_capsule(s);
+        if (!cap || call_delivery("_start_resolver_thread", "OO", cap, self->resolve) < 0) {
+            Py_XDECREF(cap);
+            close_store(self);
+            return -1;
+        }
+        Py_DECREF(cap);
+    }
+    if (fwc_store_attach(s, e, &err)) {
+        close_store(self);
+        return fwc_raise(st, &err), -1;
+    }
+    return 0;
+}
+
+/* Registers a named webhook with the store (and for reopening after fork). */
+static int register_hook(DispatcherObject *self, PyObject *hook)
+{
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
+    FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
+    if (!spec) return -1;
+    if (!spec->name[0]) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a Dispatcher with a store sends named webhooks only: "
+                        "Webhook(..., name=...) (the store keeps the name, never the webhook "
+                        "or its secret)");
+        return -1;
+    }
+    PyObject *known = PyDict_GetItemString(self->registered, spec->name);
+    if (known == hook) return 0;
+    if (PyDict_SetItemString(self->registered, spec->name, hook) < 0) return -1;
+    if (self->store && fwc_store_register(self->store, spec) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_store_options(DispatcherObject *self, PyObject *store, PyObject *webhooks,
+                               PyObject *resolve, const char *synchronous, double lease,
+                               double retention, double busy_timeout)
+{
+    if (!(self->registered = PyDict_New())) return -1;
+    if (store == Py_None) {
+        if (webhooks != Py_None || resolve != Py_None) {
+            PyErr_SetString(PyExc_ValueError, "webhooks= and resolve= need a store= to send from");
+            return -1;
+        }
+        return 0;
+    }
+    if (fwc_store_path_from(store, &self->store_path) < 0) return -1;
+    int full = !strcmp(synchronous, "full");
+    if (!full && strcmp(synchronous, "normal")) {
+        PyErr_Format(PyExc_ValueError, "synchronous must be 'normal' or 'full', not '%s'",
+                     synchronous);
+        return -1;
+    }
+    if (!(lease >= 1 && lease <= 86400)) {
+        PyErr_Format(PyExc_ValueError, "lease must be from 1 to 86400 seconds, not %g", lease);
+        return -1;
+    }
+    if (!(retention >= 0)) {
+        PyErr_Format(PyExc_ValueError, "retention must be >= 0 seconds, not %g", retention);
+        return -1;
+    }
+    if (!(busy_timeout >= 0 && busy_timeout <= 3600)) {
+        PyErr_Format(PyExc_ValueError, "busy_timeout must be from 0 to 3600 seconds, not %g",
+                     busy_timeout);
+        return -1;
+    }
+    if (resolve != Py_None && !PyCallable_Check(resolve)) {
+        PyErr_Format(PyExc_TypeError, "resolve must be callable or None, not %.100s",
+                     Py_TYPE(resolve)->tp_name);
+        return -1;
+    }
+    self->resolve = resolve == Py_None ? NULL : Py_NewRef(resolve);
+    self->opt = (FwcStoreOptions){ PyBytes_AS_STRING(self->store_path), full, lease, retention,
+                                   busy_timeout, 0 };
+    if (webhooks != Py_None) {
+        PyObject *it = PyObject_GetIter(webhooks);
+        if (!it) return -1;
+        PyObject *hook;
+        while ((hook = PyIter_Next(it))) {
+            int rc = register_hook(self, hook);
+            Py_DECREF(hook);
+            if (rc < 0) break;
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) return -1;
+    }
+    return 0;
+}
+
 static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = { "workers",   "max_connections", "max_per_host",
-                              "max_queue", "on_result",       "native_http",
-                              NULL };
+    static char *kwlist[] = { "workers",   "max_connections", "max_per_host", "max_queue",
+                              "on_result", "native_http",     "store",        "webhooks",
+                              "resolve",   "synchronous",     "lease",        "retention",
+                              "busy_timeout", NULL };
     int workers = 1;
     long max_connections = 64, max_per_host = 16;
     Py_ssize_t max_queue = 100000;
-    PyObject *on_result = Py_None;
+    PyObject *on_result = Py_None, *store = Py_None, *webhooks = Py_None, *resolve = Py_None;
     int native_http = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|illnO$p:Dispatcher", kwlist, &workers,
+    const char *synchronous = "normal";
+    double lease = 30.0, retention = 30 * 86400.0, busy_timeout = 5.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|illnO$pOOOsddd:Dispatcher", kwlist, &workers,
                                      &max_connections, &max_per_host, &max_queue, &on_result,
-                                     &native_http))
+                                     &native_http, &store, &webhooks, &resolve, &synchronous,
+                                     &lease, &retention, &busy_timeout))
         return NULL;
     if (workers < 1 || workers > 64)
         return PyErr_Format(PyExc_ValueError, "workers must be from 1 to 64, not %d", workers);
@@ -111,7 +261,13 @@ static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwar
     self->max_queue = max_queue;
     self->native_http = native_http;
     self->on_result = on_result == Py_None ? NULL : Py_NewRef(on_result);
-    if (!(self->eng = make_engine(self))) {
+    if (parse_store_options(self, store, webhooks, resolve, synchronous, lease, retention,
+                            busy_timeout) < 0 ||
+        !(self->eng = make_engine(self))) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (self->store && call_delivery("_track_stored", "O", (PyObject *)self, NULL) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -141,11 +297,12 @@ static void Dispatcher_dealloc(DispatcherObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+    if (self->weakrefs) PyObject_ClearWeakRefs((PyObject *)self);
     if (self->eng) {
         size_t n;
         FwcJob **left = close_engine(self->eng, 0, &n);
         FwcModuleState *st = fwc_state_of((PyObject *)self);
-        if (n && st) {
+        if (n && st && !self->store_path) {
             PyObject *views = fwc_delivery_views(st, left, n);
             if (!views) PyErr_Clear();
             log_undelivered(views, "a Dispatcher was garbage-collected without close()");
@@ -154,9 +311,13 @@ static void Dispatcher_dealloc(DispatcherObject *self)
             for (size_t i = 0; i < n; i++) fwc_job_decref(left[i]);
             free(left);
         }
+        close_store(self);
         fwc_engine_decref(self->eng);
     }
     Py_CLEAR(self->on_result);
+    Py_CLEAR(self->resolve);
+    Py_CLEAR(self->registered);
+    Py_CLEAR(self->store_path);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -202,33 +363,6 @@ static const char *field_utf8(PyObject *s, Py_ssize_t *n)
     return u;
 }
 
-/* "scheme://host:port" of a static URL (lower-cased); "dynamic:<serial>" for templates. */
-static void host_key(const FwcHookSpec *s, char *out, size_t outlen)
-{
-    if (s->is_dynamic_url) {
-        snprintf(out, outlen, "dynamic:%lu", s->serial);
-        return;
-    }
-    const char *url = s->request_url;
-    FwcUrlParts up;
-    if (!fwc_url_split(url, &up)) {
-        snprintf(out, outlen, "%s", url);
-        return;
-    }
-    size_t slen = up.scheme_len;
-    const char *auth = up.host;
-    size_t alen = up.host_len;
-    const char *bracket = memchr(auth, ']', alen);
-    const char *portsep =
-        memchr(bracket ? bracket : auth, ':', alen - (size_t)((bracket ? bracket : auth) - auth));
-    int https = slen == 5;
-    int k = snprintf(out, outlen, "%.*s://%.*s%s", (int)slen, url, (int)alen, auth,
-                     portsep ? ""
-                     : https ? ":443"
-                             : ":80");
-    for (int i = 0; i < k && (size_t)i < outlen; i++) out[i] = (char)tolower((unsigned char)out[i]);
-}
-
 /* A job, with its host key, doctype and name in the same allocation (one malloc per
  * enqueue, one free when it is done).  NULL when out of memory. */
 static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *snap,
@@ -236,44 +370,122 @@ static FwcJob *job_new(DispatcherObject *self, FwcHookSpec *spec, FwcSnapshot *s
 {
     if (self->key_serial != spec->serial) {
         /* the key of the last webhook enqueued is kept: it is the same one, mostly */
-        host_key(spec, self->key, sizeof self->key);
-        self->key_len = strlen(self->key);
+        fwc_job_host_key(spec, self->key, sizeof self->key);
         self->key_serial = spec->serial;
     }
     Py_ssize_t tlen, nlen;
     const char *t = field_utf8(doctype, &tlen), *nm = field_utf8(docname, &nlen);
-    size_t size = sizeof(FwcJob) + self->key_len + 1 + (t ? (size_t)tlen + 1 : 0) +
-                  (nm ? (size_t)nlen + 1 : 0);
-    FwcJob *j = malloc(size);
-    if (!j) return NULL;
-    memset(j, 0, sizeof *j);
-    atomic_init(&j->refs, 1);
-    char *p = (char *)(j + 1);
-    j->host = p;
-    memcpy(p, self->key, self->key_len + 1);
-    p += self->key_len + 1;
-    if (t) {
-        j->doctype = p;
-        memcpy(p, t, (size_t)tlen + 1);
-        p += tlen + 1;
-    }
-    if (nm) {
-        j->docname = p;
-        memcpy(p, nm, (size_t)nlen + 1);
-    }
-    fwc_engine_incref(self->eng);
-    j->eng = self->eng;
-    fwc_spec_incref(spec);
-    j->spec = spec;
-    j->snap = snap;
-    fwc_new_msg_id(j->id);
-    return j;
+    return fwc_job_new(self->eng, spec, snap, NULL, self->key, t, (size_t)tlen, nm, (size_t)nlen);
 }
 
 static PyObject *closed_error(void)
 {
     PyErr_SetString(PyExc_RuntimeError, "the Dispatcher is closed");
     return NULL;
+}
+
+/* The engine to enqueue into (borrowed): in a forked child, a fresh one (and a fresh
+ * store connection: the parent's are left alone).  NULL + exception. */
+static FwcEngine *live_engine(DispatcherObject *self)
+{
+    FwcEngine *e = self->eng;
+    if (e->dead) {
+        if (self->store) fwc_store_abandon(self->store);
+        self->store = NULL;
+        FwcEngine *fresh = make_engine(self);
+        if (!fresh) return NULL;
+        self->eng = e = fresh;
+    }
+    if (e->closed) {
+        closed_error();
+        return NULL;
+    }
+    return e;
+}
+
+/* One delivery of hook for doc, not queued yet: its Delivery view (new reference), which
+ * holds the job (*job, borrowed).  NULL + exception. */
+static PyObject *prepare(DispatcherObject *self, PyObject *hook, PyObject *doc, FwcJob **job)
+{
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
+    FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
+    if (!spec || (self->store_path && register_hook(self, hook) < 0)) return NULL;
+    FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc);
+    if (!snap) return NULL;
+    PyObject *doctype = NULL, *docname = NULL;
+    if (doc_field(doc, KEY_DOCTYPE, &doctype) < 0 || doc_field(doc, KEY_NAME, &docname) < 0) {
+        Py_XDECREF(doctype);
+        fwc_snapshot_decref(snap);
+        return NULL;
+    }
+    FwcJob *j = job_new(self, spec, snap, doctype, docname);
+    Py_XDECREF(doctype);
+    Py_XDECREF(docname);
+    if (!j) {
+        fwc_snapshot_decref(snap);
+        return PyErr_NoMemory();
+    }
+    PyObject *view = fwc_delivery_view(st, j);
+    fwc_job_decref(j); /* the view holds it */
+    *job = j;
+    return view;
+}
+
+/* Pushes jobs into e, all or none (GIL held: a few pointer updates under the lock). */
+static int push_jobs(FwcEngine *e, FwcJob **jobs, size_t n)
+{
+    FwcWorker *wake[64], *w = NULL;
+    size_t nwake = 0;
+    pthread_mutex_lock(&e->lock);
+    int r = n == 1 ? 0 : fwc_engine_reserve(e, n);
+    for (size_t i = 0; !r && i < n; i++) {
+        r = fwc_engine_push(e, jobs[i], n > 1, &w);
+        if (r && n > 1) fwc_engine_unreserve(e, n - i);
+        if (w && nwake < 64) wake[nwake++] = w;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    for (size_t i = 0; i < nwake; i++) fwc_worker_wake(wake[i]);
+    return r;
+}
+
+/* Queues jobs — through the store, committed, when there is one — waiting for queue room
+ * when block (in slices, so that Ctrl-C is seen).  0, or -1 + exception. */
+static int submit(DispatcherObject *self, FwcJob **jobs, size_t n, int block, double timeout)
+{
+    FwcEngine *e = self->eng;
+    double deadline = timeout < 0 ? -1 : fwc_mono_now() + timeout;
+    FwcError err;
+    int r;
+    for (;;) {
+        FwcStore *s = self->store;
+        if (s) {
+            fwc_store_incref(s); /* a close() in another thread must not free it under us */
+            Py_BEGIN_ALLOW_THREADS r = fwc_store_enqueue(s, jobs, n, &err);
+            Py_END_ALLOW_THREADS fwc_store_decref(s);
+        } else r = push_jobs(e, jobs, n);
+        if (r != 1 || !block) break;
+        double slice = 0.1;
+        if (deadline >= 0) {
+            double left = deadline - fwc_mono_now();
+            if (left <= 0) break;
+            if (left < slice) slice = left;
+        }
+        Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&e->lock);
+        e->room_waiters++;
+        fwc_engine_wait(e, fwc_engine_has_room, slice);
+        e->room_waiters--;
+        pthread_mutex_unlock(&e->lock);
+        Py_END_ALLOW_THREADS if (PyErr_CheckSignals() < 0) return -1;
+    }
+    if (r == 0) return 0;
+    if (r == 2) return closed_error(), -1;
+    FwcModuleState *st = fwc_state_of((PyObject *)self);
+    if (r == 1)
+        PyErr_Format(st->QueueFull, "the delivery queue is full (max_queue=%zd)", self->max_queue);
+    else if (self->store_path) fwc_raise(st, &err);
+    else PyErr_NoMemory();
+    return -1;
 }
 
 /* enqueue(hook, doc, *, block=False, timeout=None) -> Delivery */
@@ -311,69 +523,57 @@ static PyObject *Dispatcher_enqueue(DispatcherObject *self, PyObject *const *arg
     if (!hook || !doc)
         return PyErr_Format(PyExc_TypeError, "enqueue() missing required argument '%s'",
                             hook ? "doc" : "hook");
-    FwcModuleState *st = fwc_state_of((PyObject *)self);
-    FwcHookSpec *spec = fwc_webhook_get_spec(st, hook);
-    if (!spec) return NULL;
-    FwcEngine *e = self->eng;
-    if (e->dead) {
-        /* first enqueue in a forked child: a fresh engine; the parent's stays behind */
-        FwcEngine *fresh = make_engine(self);
-        if (!fresh) return NULL;
-        self->eng = fresh;
-        e = fresh;
-    }
-    if (e->closed) return closed_error();
-    FwcSnapshot *snap = fwc_webhook_snapshot(hook, doc);
-    if (!snap) return NULL;
-    PyObject *doctype = NULL, *docname = NULL;
-    if (doc_field(doc, KEY_DOCTYPE, &doctype) < 0 || doc_field(doc, KEY_NAME, &docname) < 0) {
-        Py_XDECREF(doctype);
-        fwc_snapshot_decref(snap);
+    if (!live_engine(self)) return NULL;
+    FwcJob *j;
+    PyObject *view = prepare(self, hook, doc, &j);
+    if (!view) return NULL;
+    if (submit(self, &j, 1, block, timeout) < 0) {
+        Py_DECREF(view);
         return NULL;
     }
-    FwcJob *j = job_new(self, spec, snap, doctype, docname);
-    Py_XDECREF(doctype);
-    Py_XDECREF(docname);
-    if (!j) {
-        fwc_snapshot_decref(snap);
-        return PyErr_NoMemory();
+    return view;
+}
+
+static int parse_timeout(PyObject *o, double *out, const char *what);
+
+/* enqueue_many(items, *, block=False, timeout=None) -> [Delivery]: all or none */
+static PyObject *Dispatcher_enqueue_many(DispatcherObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = { "items", "block", "timeout", NULL };
+    PyObject *items, *t = Py_None;
+    int block = 0;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$pO:enqueue_many", kwlist, &items, &block, &t) ||
+        parse_timeout(t, &timeout, "timeout") < 0)
+        return NULL;
+    PyObject *seq = PySequence_Fast(items, "enqueue_many() takes an iterable of (hook, doc) pairs");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *views = PyList_New(n);
+    FwcJob **jobs = n ? PyMem_Malloc((size_t)n * sizeof *jobs) : NULL;
+    if (!views || (n && !jobs) || !live_engine(self)) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(pair) && !PyList_Check(pair)) goto not_pair;
+        if (PySequence_Fast_GET_SIZE(pair) != 2) goto not_pair;
+        PyObject *view = prepare(self, PySequence_Fast_GET_ITEM(pair, 0),
+                                 PySequence_Fast_GET_ITEM(pair, 1), &jobs[i]);
+        if (!view) goto fail;
+        PyList_SET_ITEM(views, i, view);
+        continue;
+    not_pair:
+        PyErr_Format(PyExc_TypeError, "enqueue_many(): item %zd must be a (hook, doc) pair, not %.100s",
+                     i, Py_TYPE(pair)->tp_name);
+        goto fail;
     }
-    PyObject *view = fwc_delivery_view(st, j);
-    fwc_job_decref(j); /* the view holds it */
-    if (!view) return NULL;
-    FwcWorker *waker = NULL;
-    pthread_mutex_lock(&e->lock);
-    int r = fwc_engine_push(e, j, &waker);
-    pthread_mutex_unlock(&e->lock);
-    if (r == 1 && block) {
-        /* wait for room, in slices so that signals (Ctrl-C) are seen */
-        double deadline = timeout < 0 ? -1 : fwc_mono_now() + timeout;
-        for (;;) {
-            double slice = 0.1;
-            if (deadline >= 0) {
-                double left = deadline - fwc_mono_now();
-                if (left <= 0) break;
-                if (left < slice) slice = left;
-            }
-            Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&e->lock);
-            e->room_waiters++;
-            fwc_engine_wait(e, fwc_engine_has_room, slice);
-            e->room_waiters--;
-            r = fwc_engine_push(e, j, &waker);
-            pthread_mutex_unlock(&e->lock);
-            Py_END_ALLOW_THREADS if (r != 1) break;
-            if (PyErr_CheckSignals() < 0) {
-                Py_DECREF(view);
-                return NULL;
-            }
-        }
-    }
-    if (waker) fwc_worker_wake(waker);
-    if (r == 0) return view;
-    Py_DECREF(view);
-    if (r == 2) return closed_error();
-    if (r == -1) return PyErr_NoMemory();
-    PyErr_Format(st->QueueFull, "the delivery queue is full (max_queue=%zd)", self->max_queue);
+    if (n && submit(self, jobs, (size_t)n, block, timeout) < 0) goto fail;
+    PyMem_Free(jobs);
+    Py_DECREF(seq);
+    return views;
+fail:
+    PyMem_Free(jobs);
+    Py_XDECREF(views);
+    Py_DECREF(seq);
     return NULL;
 }
 
@@ -455,6 +655,7 @@ static PyObject *Dispatcher_close(DispatcherObject *self, PyObject *args, PyObje
     if (timeout < 0) timeout = 1e9;
     size_t n;
     FwcJob **jobs = close_engine(self->eng, timeout, &n);
+    close_store(self); /* what was not delivered stays stored, for the next process */
     return fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);
 }
 
@@ -465,7 +666,12 @@ static PyObject *Dispatcher_exit(DispatcherObject *self, PyObject *args)
 {
     size_t n;
     FwcJob **jobs = close_engine(self->eng, 5.0, &n);
+    close_store(self);
     PyObject *views = fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);
+    if (views && self->store_path) {
+        /* they are stored: nothing is lost, so no warning */
+        PyList_SetSlice(views, 0, PY_SSIZE_T_MAX, NULL);
+    }
     if (!views) return NULL;
     log_undelivered(views, "the Dispatcher's with-block ended");
     Py_DECREF(views);
@@ -491,10 +697,130 @@ static PyObject *Dispatcher_stats(DispatcherObject *self, PyObject *unused)
     v[10] = e->native_attempts;
     pthread_mutex_unlock(&e->lock);
     if (dead) memset(v, 0, sizeof v);
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled",
+    PyObject *stats = Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled",
                          v[2], "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5],
                          "connections_opened", v[6], "connections_reused", v[7], "enqueued", v[8],
                          "attempts", v[9], "native_attempts", v[10]);
+    FwcStore *s = self->store;
+    if (stats && s) {
+        fwc_store_incref(s);
+        PyObject *counts = fwc_outbox_counts(fwc_state_of((PyObject *)self), s);
+        fwc_store_decref(s);
+        if (!counts || PyDict_SetItemString(stats, "store", counts) < 0) Py_CLEAR(stats);
+        Py_XDECREF(counts);
+    }
+    return stats;
+}
+
+/* ---------- the store's methods (the log itself: outbox.c) ---------- */
+
+/* The open store (new reference to it), or NULL + exception. */
+static FwcStore *need_store(DispatcherObject *self)
+{
+    if (!self->store_path) {
+        PyErr_SetString(PyExc_ValueError, "this Dispatcher has no store (Dispatcher(store=...))");
+        return NULL;
+    }
+    if (!self->store) {
+        PyErr_SetString(PyExc_RuntimeError, "the Dispatcher is closed");
+        return NULL;
+    }
+    fwc_store_incref(self->store);
+    return self->store;
+}
+
+static PyObject *Dispatcher_register(DispatcherObject *self, PyObject *hook)
+{
+    FwcStore *s = need_store(self);
+    if (!s) return NULL;
+    int rc = register_hook(self, hook);
+    fwc_store_decref(s);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Dispatcher_deliveries(DispatcherObject *self, PyObject *args, PyObject *kw)
+{
+    FwcStore *s = need_store(self);
+    if (!s) return NULL;
+    PyObject *r = fwc_outbox_deliveries(fwc_state_of((PyObject *)self), s, args, kw);
+    fwc_store_decref(s);
+    return r;
+}
+
+static PyObject *Dispatcher_attempts(DispatcherObject *self, PyObject *id)
+{
+    FwcStore *s = need_store(self);
+    if (!s) return NULL;
+    PyObject *r = fwc_outbox_attempts(fwc_state_of((PyObject *)self), s, id);
+    fwc_store_decref(s);
+    return r;
+}
+
+static PyObject *Dispatcher_purge(DispatcherObject *self, PyObject *args, PyObject *kw)
+{
+    FwcStore *s = need_store(self);
+    if (!s) return NULL;
+    PyObject *r = fwc_outbox_purge(fwc_state_of((PyObject *)self), s, self->opt.retention, args, kw);
+    fwc_store_decref(s);
+    return r;
+}
+
+/* Registers the resolver's Webhook for the stored delivery id when its name is unknown. */
+static int resolve_for(DispatcherObject *self, FwcStore *s, const char *id)
+{
+    if (!self->resolve) return 0;
+    FwcLogQuery q = { id, NULL, NULL, NULL, 0, 1 };
+    FwcLogRow *rows;
+    size_t n;
+    FwcError err;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = fwc_store_deliveries(s, &q, &rows, &n, &err);
+    Py_END_ALLOW_THREADS if (rc) return fwc_raise(fwc_state_of((PyObject *)self), &err), -1;
+    PyObject *hook = NULL;
+    if (n && rows[0].webhook && !fwc_store_knows(s, rows[0].webhook)) {
+        hook = PyObject_CallFunction(self->resolve, "s", rows[0].webhook);
+        rc = !hook || (hook != Py_None && register_hook(self, hook) < 0) ? -1 : 0;
+    }
+    Py_XDECREF(hook);
+    fwc_log_rows_free(rows, n);
+    return rc;
+}
+
+/* replay(delivery_id) -> Delivery: sends a stored delivery again, from this process, now */
+static PyObject *Dispatcher_replay(DispatcherObject *self, PyObject *id)
+{
+    if (!PyUnicode_Check(id))
+        return PyErr_Format(PyExc_TypeError, "delivery_id must be a str, not %.100s",
+                            Py_TYPE(id)->tp_name);
+    const char *text = PyUnicode_AsUTF8(id);
+    if (!text || !live_engine(self)) return NULL;
+    FwcStore *s = need_store(self);
+    if (!s) return NULL;
+    FwcJob *j = NULL;
+    FwcError err;
+    int rc = resolve_for(self, s, text);
+    if (!rc) {
+        Py_BEGIN_ALLOW_THREADS rc = fwc_store_replay(s, text, &j, &err);
+        Py_END_ALLOW_THREADS if (rc) fwc_raise(fwc_state_of((PyObject *)self), &err);
+    }
+    fwc_store_decref(s);
+    if (rc) return NULL;
+    PyObject *view = fwc_delivery_view(fwc_state_of((PyObject *)self), j);
+    fwc_job_decref(j);
+    return view;
+}
+
+static PyObject *Dispatcher_get_store(DispatcherObject *self, void *c)
+{
+    if (!self->store_path) Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(self->store_path));
+}
+
+static PyObject *Dispatcher_get_owner(DispatcherObject *self, void *c)
+{
+    if (!self->store) Py_RETURN_NONE;
+    return PyUnicode_FromString(fwc_store_owner(self->store));
 }
 
 static PyObject *Dispatcher_get_closed(DispatcherObject *self, void *c)
@@ -559,7 +885,26 @@ static PyMethodDef Dispatcher_methods[] = {
     { "close", (PyCFunction)(void (*)(void))Dispatcher_close, METH_VARARGS | METH_KEYWORDS,
       "close(timeout=5.0) -> list of every delivery not delivered: stops intake, finishes what it "
       "can in time, stops" },
-    { "stats", (PyCFunction)Dispatcher_stats, METH_NOARGS, "stats() -> dict of counters" },
+    { "stats", (PyCFunction)Dispatcher_stats, METH_NOARGS,
+      "stats() -> dict of counters (and \"store\": the stored deliveries by status)" },
+    { "enqueue_many", (PyCFunction)(void (*)(void))Dispatcher_enqueue_many,
+      METH_VARARGS | METH_KEYWORDS,
+      "enqueue_many(items, *, block=False, timeout=None) -> list of Delivery: every (hook, doc) "
+      "pair of items, all or none (with a store: in one transaction)" },
+    { "register", (PyCFunction)Dispatcher_register, METH_O,
+      "register(hook): a named Webhook the store may send (replaces one of the same name)" },
+    { "deliveries", (PyCFunction)(void (*)(void))Dispatcher_deliveries,
+      METH_VARARGS | METH_KEYWORDS,
+      "deliveries(status=None, webhook=None, reference_document=None, since=None, limit=100) -> "
+      "the store's delivery log, newest first (list of dicts)" },
+    { "attempts", (PyCFunction)Dispatcher_attempts, METH_O,
+      "attempts(delivery_id) -> the stored attempts of a delivery, in order (list of dicts)" },
+    { "replay", (PyCFunction)Dispatcher_replay, METH_O,
+      "replay(delivery_id) -> Delivery: send a stored delivery again now (a new round of "
+      "attempts, same id, fresh timestamp and signature)" },
+    { "purge", (PyCFunction)(void (*)(void))Dispatcher_purge, METH_VARARGS | METH_KEYWORDS,
+      "purge(older_than=None) -> rows removed: delivered/exhausted deliveries older than "
+      "older_than seconds (default: retention)" },
     { "__enter__", (PyCFunction)Dispatcher_enter, METH_NOARGS, NULL },
     { "__exit__", (PyCFunction)Dispatcher_exit, METH_VARARGS, NULL },
     { NULL },
@@ -576,10 +921,19 @@ static PyGetSetDef Dispatcher_getset[] = {
       "deliveries waiting to start before enqueue raises QueueFull", NULL },
     { "on_result", (getter)Dispatcher_get_on_result, NULL, "callback after every attempt, or None",
       NULL },
+    { "store", (getter)Dispatcher_get_store, NULL, "the store's file, or None (in memory)", NULL },
+    { "owner", (getter)Dispatcher_get_owner, NULL,
+      "this process's name in the store's leases, or None", NULL },
+    { NULL },
+};
+
+static PyMemberDef Dispatcher_members[] = {
+    { "__weaklistoffset__", T_PYSSIZET, offsetof(DispatcherObject, weakrefs), READONLY, NULL },
     { NULL },
 };
 
 static PyType_Slot Dispatcher_slots[] = {
+    { Py_tp_members, Dispatcher_members },
     { Py_tp_new, Dispatcher_new },
     { Py_tp_dealloc, Dispatcher_dealloc },
     { Py_tp_traverse, Dispatcher_traverse },
@@ -588,7 +942,8 @@ static PyType_Slot Dispatcher_slots[] = {
     { Py_tp_methods, Dispatcher_methods },
     { Py_tp_getset, Dispatcher_getset },
     { Py_tp_doc, "Dispatcher(workers=1, max_connections=64, max_per_host=16, max_queue=100000, "
-                 "on_result=None, *, native_http=True):\n"
+                 "on_result=None, *, native_http=True, store=None, webhooks=None, resolve=None, "
+                 "synchronous='normal', lease=30.0, retention=2592000.0, busy_timeout=5.0):\n"
                  "delivers webhooks in the background on native threads, with retries." },
     { 0, NULL },
 };

@@ -117,6 +117,12 @@ static PyMethodDef module_methods[] = {
       "internal: the on_result thread's next batch" },
     { "_release_engine", (PyCFunction)fwc_py_release_engine, METH_O,
       "internal: the on_result thread ended" },
+    { "_take_unresolved", (PyCFunction)fwc_py_take_unresolved, METH_O,
+      "internal: the resolver thread's next names to resolve, or None when the store closed" },
+    { "_resolved", (PyCFunction)fwc_py_resolved, METH_VARARGS,
+      "internal: _resolved(store, name, webhook_or_None, why=None)" },
+    { "_release_store", (PyCFunction)fwc_py_release_store, METH_O,
+      "internal: the resolver thread ended" },
     { "_close_all", (PyCFunction)fwc_py_close_all, METH_O,
       "internal: close every open Dispatcher (interpreter exit)" },
     { NULL },
@@ -157,11 +163,15 @@ static int module_exec(PyObject *m)
         add_exception(m, &st->ConditionError, "ConditionError", PyExc_ValueError,
                       "A condition failed to evaluate.") < 0 ||
         add_exception(m, &st->DeliveryError, "DeliveryError", PyExc_Exception,
-                      "A delivery did not succeed (raise_for_status).") < 0)
+                      "A delivery did not succeed (raise_for_status).") < 0 ||
+        add_exception(m, &st->StoreError, "StoreError", PyExc_OSError,
+                      "The store (Dispatcher(store=...), Outbox) could not be read or written; "
+                      "nothing was accepted.") < 0)
         return -1;
     if (add_type(m, &st->WebhookType, &fwc_webhook_spec) < 0 ||
         add_type(m, &st->RequestType, &fwc_request_spec) < 0 ||
-        add_type(m, &st->ResponseType, &fwc_response_spec) < 0)
+        add_type(m, &st->ResponseType, &fwc_response_spec) < 0 ||
+        add_type(m, &st->OutboxType, &fwc_outbox_spec) < 0)
         return -1;
     if (fwc_dispatcher_init(m, st) < 0) return -1;
     if (PyModule_AddStringConstant(m, "__version__", FWC_VERSION) < 0) return -1;
@@ -182,6 +192,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->DispatcherType);
     Py_VISIT(st->DeliveryType);
     Py_VISIT(st->QueueFull);
+    Py_VISIT(st->StoreError);
+    Py_VISIT(st->OutboxType);
     return 0;
 }
 
@@ -198,6 +210,8 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->DispatcherType);
     Py_CLEAR(st->DeliveryType);
     Py_CLEAR(st->QueueFull);
+    Py_CLEAR(st->StoreError);
+    Py_CLEAR(st->OutboxType);
     return 0;
 }
 

@@ -22,7 +22,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include "engine/engine.h"
+#include "store/store.h"
 
 typedef struct FwcModuleState FwcModuleState;
 
@@ -39,6 +39,8 @@ struct FwcModuleState {
     PyObject *DispatcherType;
     PyObject *DeliveryType;
     PyObject *QueueFull;
+    PyObject *StoreError;
+    PyObject *OutboxType;
 };
 
 /* Remembers the module definition the state accessors look types up by (module init). */
@@ -155,6 +157,23 @@ PyObject *fwc_delivery_view(FwcModuleState *st, FwcJob *j);
  * (from fwc_engine_close / fwc_engine_live_jobs).  NULL + exception. */
 PyObject *fwc_delivery_views(FwcModuleState *st, FwcJob **jobs, size_t n);
 
+/* ---------- the store's Python face (outbox.c) ---------- */
+
+/* The file path of a store= argument (str / PathLike, or sqlite:///abs/path), as bytes
+ * (new reference); -1 + exception. */
+int fwc_store_path_from(PyObject *store, PyObject **path_bytes);
+/* The delivery log, for Outbox and Dispatcher (args as the Python methods take them). */
+PyObject *fwc_outbox_deliveries(FwcModuleState *st, FwcStore *s, PyObject *args, PyObject *kw);
+PyObject *fwc_outbox_attempts(FwcModuleState *st, FwcStore *s, PyObject *id);
+PyObject *fwc_outbox_purge(FwcModuleState *st, FwcStore *s, double retention, PyObject *args,
+                           PyObject *kw);
+PyObject *fwc_outbox_counts(FwcModuleState *st, FwcStore *s);
+/* A capsule holding a reference to s, for the resolver thread. */
+PyObject *fwc_store_capsule(FwcStore *s);
+PyObject *fwc_py_take_unresolved(PyObject *module, PyObject *cap);
+PyObject *fwc_py_resolved(PyObject *module, PyObject *args);
+PyObject *fwc_py_release_store(PyObject *module, PyObject *cap);
+
 /* ---------- module (module.c) ---------- */
 
 /* Type specs registered by module.c */
@@ -162,5 +181,6 @@ extern PyType_Spec fwc_webhook_spec;
 extern PyType_Spec fwc_request_spec;
 extern PyType_Spec fwc_response_spec;
 extern PyType_Spec fwc_delivery_spec;
+extern PyType_Spec fwc_outbox_spec;
 
 #endif

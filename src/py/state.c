@@ -41,6 +41,7 @@ PyObject *fwc_raise(FwcModuleState *st, const FwcError *err)
     case FWC_ECONDITION: exc = st->ConditionError; break;
     case FWC_ETEMPLATE: exc = st->TemplateError; break;
     case FWC_ERUNTIME: exc = PyExc_RuntimeError; break;
+    case FWC_ESTORE: exc = st->StoreError; break;
     default: exc = PyExc_ValueError; break;
     }
     /* The message may quote a document's string: lone surrogates are kept as their

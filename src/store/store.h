@@ -22,6 +22,7 @@
 #define FWC_STORE_H
 
 #include "engine/engine.h"
+#include <sqlite3.h>
 
 /* ---------- the snapshot codec (store_codec.c) ----------
  * A self-describing, versioned binary form of a value tree (NULL, BOOL, INT, BIGINT,
@@ -68,6 +69,7 @@ void fwc_log_rows_free(FwcLogRow *rows, size_t n);
 void fwc_attempt_rows_free(FwcAttemptRow *rows, size_t n);
 
 typedef struct {
+    const char *id;      /* one delivery; NULL: any */
     const char *status;  /* "queued", "delivered", "failed", "exhausted", or NULL: any */
     const char *webhook; /* NULL: any */
     const char *docname; /* reference_document; NULL: any */
@@ -90,7 +92,7 @@ typedef struct {
     double lease;         /* seconds a claim lasts without renewal */
     double retention;     /* seconds delivered/exhausted rows are kept */
     double busy_timeout;  /* seconds a write waits for another process's lock */
-    int readonly_ok;      /* Outbox: open for reading and administration only */
+    int must_exist;       /* Outbox: never create the file */
 } FwcStoreOptions;
 
 /* Opens (creating the file and schema if needed) and checks the schema version.  Errors
@@ -102,8 +104,13 @@ FwcStore *fwc_store_open(const FwcStoreOptions *opt, FwcError *err);
 int fwc_store_attach(FwcStore *s, FwcEngine *e, FwcError *err);
 /* After the engine was closed: journals the last outcomes, releases every lease this
  * process holds (the deliveries stay stored, for the next process), stops the thread
- * and closes the database.  Blocks: call it without the GIL.  Frees s. */
+ * and closes the database; then drops the caller's reference.  Blocks: call it without
+ * the GIL. */
 void fwc_store_close(FwcStore *s);
+void fwc_store_incref(FwcStore *s);
+void fwc_store_decref(FwcStore *s); /* frees at zero */
+/* 1 once closing began (every operation below then fails). */
+int fwc_store_closed(FwcStore *s);
 /* A store inherited through fork(): forgotten without touching its connection. */
 void fwc_store_abandon(FwcStore *s);
 const char *fwc_store_path(const FwcStore *s);
@@ -111,6 +118,8 @@ const char *fwc_store_owner(const FwcStore *s);
 
 /* webhooks by name (store_webhooks.c); the store takes a reference to spec */
 int fwc_store_register(FwcStore *s, FwcHookSpec *spec); /* 0, -1 OOM */
+/* Whether a webhook of that name is registered. */
+int fwc_store_knows(FwcStore *s, const char *name);
 /* A resolver will be asked for unknown names (fwc_store_take_unresolved). */
 void fwc_store_set_resolver(FwcStore *s, int on);
 /* Names to resolve, waiting until there are some: a malloc'd array of malloc'd names, or
@@ -141,5 +150,123 @@ int fwc_store_requeue(FwcStore *s, const char *id, FwcError *err);
 /* Claims the stored delivery and pushes it into this process's engine now (a new round
  * of attempts: fresh timestamp and signature).  *out is the job (new reference). */
 int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
+
+
+/* ---------- inside the layer ---------- */
+
+#define FWC_STORE_RECHECK 30.0 /* seconds before an unresolvable webhook is asked again */
+#define FWC_STORE_POLL    0.5  /* seconds between looks for deliveries that fell due */
+#define FWC_STORE_PURGE   3600 /* seconds between retention purges */
+
+/* an attempt's outcome waiting to be journaled (store_thread.c) */
+typedef struct FwcJournal {
+    FwcJob *job;     /* one reference */
+    FwcOutcome *out; /* one reference */
+    struct FwcJournal *next;
+} FwcJournal;
+
+/* one enqueue's rows waiting for the group commit (store_intake.c) */
+typedef struct FwcIntake {
+    FwcJob **jobs;
+    size_t n;
+    FwcBuf *snaps; /* encoded snapshots, one per job */
+    double now;
+    int done, status; /* status: FWC_OK, or the batch's error */
+    FwcError err;
+    struct FwcIntake *next;
+} FwcIntake;
+
+/* a delivery the claim returned (store_sqlite.c) */
+typedef struct {
+    char id[32];
+    char *webhook, *doctype, *docname; /* malloc'd */
+    void *snap;
+    size_t snap_len;
+    int attempts;
+} FwcClaimed;
+
+typedef struct {
+    char *name;
+    FwcHookSpec *spec; /* NULL: the resolver could not find it (why, until when) */
+    char *why;
+    double until;
+} FwcNamedHook;
+
+struct FwcStore {
+    atomic_int refs; /* the Python object, and the resolver thread's handle */
+    char *path;
+    char owner[96]; /* "host:pid:nonce" */
+    FwcStoreOptions opt;
+    pid_t pid;
+    /* the connection: db_lock serialises every use */
+    pthread_mutex_t db_lock;
+    sqlite3 *db;
+    sqlite3_stmt *st_insert, *st_attempt, *st_outcome, *st_begin, *st_commit, *st_rollback;
+    /* everything below is under `lock` */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;     /* the store thread: journal, claims, stop */
+    pthread_cond_t intake;   /* group commit: a batch committed */
+    pthread_cond_t resolver; /* names for the resolver, or closing */
+    FwcEngine *eng;          /* strong, once attached */
+    FwcIntake *pending, **pending_tail;
+    int committing;
+    FwcJournal *journal, **journal_tail;
+    int claim_now; /* look for due deliveries at once (a webhook was registered) */
+    int stopping, thread_started;
+    pthread_t thread;
+    FwcNamedHook *hooks;
+    size_t nhooks, hooks_cap;
+    int resolver_on;
+    char **unresolved; /* names asked of the resolver, not yet answered */
+    size_t nunresolved, unresolved_cap;
+    char **asked; /* names given to the resolver and not answered yet */
+    size_t nasked, asked_cap;
+    char **recheck; /* names just registered: their waiting deliveries may go (thread) */
+    size_t nrecheck, recheck_cap;
+    unsigned long long store_errors; /* writes of the store thread that failed */
+    char last_error[256];
+};
+
+/* store_sqlite.c: each takes db_lock; errors are FWC_ESTORE "<path>: <why>" */
+int fwc_db_open(FwcStore *s, FwcError *err);
+void fwc_db_close(FwcStore *s);
+int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err);
+int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);
+int fwc_db_renew(FwcStore *s, double now, FwcError *err);
+int fwc_db_release_all(FwcStore *s, FwcError *err);
+int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n,
+                 FwcError *err);
+void fwc_claimed_free(FwcClaimed *c, size_t n);
+void fwc_claimed_clear(FwcClaimed *c); /* frees what one holds */
+/* Gives a claimed delivery back: waiting = why (NULL: none), claimable again at recheck. */
+int fwc_db_release(FwcStore *s, const char *id, const char *waiting, double recheck,
+                   FwcError *err);
+/* Deliveries waiting for webhook `name` may be claimed at once. */
+int fwc_db_recheck(FwcStore *s, const char *name, FwcError *err);
+int fwc_db_delete(FwcStore *s, const char *id, FwcError *err);
+int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **rows, size_t *n,
+                      FwcError *err);
+int fwc_db_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n,
+                    FwcError *err);
+int fwc_db_counts(FwcStore *s, double now, FwcStoreCounts *c, FwcError *err);
+int fwc_db_purge(FwcStore *s, double before, long long *removed, FwcError *err);
+/* Requeue (owner NULL) or, for replay, claim for this process (owner = s->owner and *out
+ * the delivery); FWC_EVALUE when unknown or held by another process. */
+int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcError *err);
+
+/* store_webhooks.c (under `lock`) */
+FwcHookSpec *fwc_store_lookup(FwcStore *s, const char *name); /* borrowed, or NULL */
+/* Asks the resolver for name (once until answered): 1 asked (or being asked), 0 when
+ * it cannot be (no resolver, or it failed to find it less than FWC_STORE_RECHECK ago: *why
+ * says why). */
+int fwc_store_ask(FwcStore *s, const char *name, const char **why);
+void fwc_store_hooks_free(FwcStore *s);
+
+/* store_thread.c */
+void fwc_store_observe(void *ctx, FwcJob *j, FwcOutcome *o); /* the engine's observer */
+void *fwc_store_main(void *s);
+/* A job for a claimed delivery pushed into the engine: 0 pushed, 1 no webhook (the caller
+ * releases it), -1 with err (the caller releases it). */
+int fwc_store_push_claimed(FwcStore *s, FwcClaimed *c, FwcJob **out, FwcError *err);
 
 #endif

@@ -7,6 +7,7 @@ to keep conditions and templates that compile).  A few dozen files per target:
     .venv/bin/python tests/c/fuzz/make_seeds.py
 """
 import ast
+import functools
 import hashlib
 import json
 import pathlib
@@ -135,6 +136,54 @@ def snapshot_seeds():
     return out
 
 
+def fws1(v):
+    """The store's snapshot encoding (src/store/store_codec.c, version 1) of a JSON-like value."""
+    def varint(n):
+        out = bytearray()
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        return bytes(out) + bytes([n])
+
+    def enc(v):
+        if v is None:
+            return b"\x00"
+        if v is True or v is False:
+            return b"\x02" if v else b"\x01"
+        if isinstance(v, int):
+            if -2**63 <= v < 2**63:
+                return b"\x03" + varint(((v << 1) ^ (v >> 63)) & (2**64 - 1))
+            t = str(v).encode()
+            return b"\x04" + varint(len(t)) + t
+        if isinstance(v, float):
+            return b"\x05" + struct.pack("<d", v)
+        if isinstance(v, str):
+            t = v.encode("utf-8", "surrogatepass")
+            return b"\x06" + varint(len(t)) + t
+        if isinstance(v, list):
+            return b"\x07" + varint(len(v)) + b"".join(enc(x) for x in v)
+        return b"\x08" + varint(len(v)) + b"".join(enc(k) + enc(x) for k, x in v.items())
+
+    return b"FWS1" + enc(v)
+
+
+def snapshot_decode_seeds():
+    docs = [json.loads(s) for s in json_seeds()[:30]]
+    docs += [
+        {"doctype": "Quotation", "name": "Q-1", "grand_total": 1500.5, "qty": 7, "flag": True, "none": None,
+         "items": [{"idx": 1, "rate": 10.0, "code": "\u00dcn\u00ef\u2013c"}, {}], "tags": [], "nested": {"a": []}},
+        {"s": "\ud800 \ud83d\ude00 \U0010ffff nul\x00", "big": 2**70, "neg": -2**64 - 1, "min": -2**63,
+         1: "int key", 1.5: "float key", None: "null key", True: "bool key", -(2**80): "big key"},
+        [float("nan"), float("inf"), float("-inf"), -0.0, 5e-324, 1e308, 0.1],
+        functools.reduce(lambda x, _: [x], range(30), {}),  # nested 31 deep
+        "", 0, [],
+    ]
+    out = [fws1(d) for d in docs]
+    # a lone surrogate; then bad ones: a version, a tag, a non-minimal varint, trailing bytes
+    out += [b"FWS1\x06\x03\xed\xa0\x80", b"FWS2\x00", b"FWS1\x09", b"FWS1\x03\x80\x00", b"FWS1\x00\x00"]
+    return out
+
+
 if __name__ == "__main__":
     write("expr", expr_seeds())
     write("tmpl", tmpl_seeds())
@@ -142,3 +191,4 @@ if __name__ == "__main__":
     write("h1_response", h1_seeds())
     write("verify", verify_seeds())
     write("snapshot_write", snapshot_seeds())
+    write("snapshot_decode", snapshot_decode_seeds())

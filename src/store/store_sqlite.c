@@ -1,0 +1,765 @@
+/* store_sqlite.c — the SQLite backend of the store: opening (WAL, the schema and its
+ * version, migrations), and every SQL statement the store runs.  Each function takes the
+ * store's db_lock: one connection per store, used by the enqueuing threads (group commit)
+ * and the store thread in turn.  Errors are FWC_ESTORE "<path>: <SQLite's words>".
+ *
+ * Statuses are stored as Delivery.status shows them ("Queued", "Delivered", ...), so that
+ * the file reads well in the sqlite3 shell too. */
+#include "store/store.h"
+#include <stdio.h>
+#include <strings.h>
+
+#define SCHEMA_VERSION 1
+#define FORMAT         "frappe_webhook_c outbox"
+
+/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty). */
+static const char *const MIGRATIONS[SCHEMA_VERSION] = {
+    "CREATE TABLE fwc_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO fwc_meta VALUES ('format', '" FORMAT "');"
+    "CREATE TABLE fwc_delivery("
+    " id TEXT NOT NULL UNIQUE,"
+    " webhook TEXT NOT NULL,"
+    " reference_doctype TEXT, reference_document TEXT,"
+    " snapshot BLOB NOT NULL,"
+    " status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0," /* within the current round */
+    " due REAL NOT NULL,"                   /* may be sent from (Unix time) */
+    " owner TEXT, lease_until REAL,"
+    " created REAL NOT NULL, updated REAL NOT NULL,"
+    " error TEXT,"
+    " waiting TEXT, recheck REAL);" /* its webhook could not be resolved */
+    "CREATE INDEX fwc_delivery_due ON fwc_delivery(due) WHERE status IN ('Queued', 'Failed');"
+    "CREATE INDEX fwc_delivery_owner ON fwc_delivery(owner) WHERE owner IS NOT NULL;"
+    "CREATE TABLE fwc_attempt("
+    " delivery_id TEXT NOT NULL,"
+    " attempt INTEGER NOT NULL,"
+    " time REAL NOT NULL,"
+    " status TEXT NOT NULL,"
+    " response_status INTEGER,"
+    " url TEXT, response_headers TEXT, response_body BLOB,"
+    " error TEXT, elapsed REAL);"
+    "CREATE INDEX fwc_attempt_delivery ON fwc_attempt(delivery_id);",
+};
+
+static int fail(FwcStore *s, FwcError *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(s->db);
+    const char *msg = sqlite3_errmsg(s->db);
+    if ((code & 0xff) == SQLITE_NOMEM) return fwc_error_set(err, FWC_ENOMEM, "out of memory");
+    return fwc_error_set(err, FWC_ESTORE, "%s: %s (%s)", s->path, msg, what);
+}
+
+/* Runs sql (no rows wanted); FWC_OK or an error naming what. */
+static int exec(FwcStore *s, const char *sql, FwcError *err, const char *what)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? FWC_OK : fail(s, err, what);
+}
+
+/* The first column of the first row of sql as an int (0 when no row); -1 with err. */
+static int query_int(FwcStore *s, const char *sql, long long *out, FwcError *err)
+{
+    sqlite3_stmt *st;
+    *out = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, err, sql);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FWC_OK : fail(s, err, sql);
+}
+
+static int prepare(FwcStore *s, sqlite3_stmt **st, const char *sql, FwcError *err)
+{
+    return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK
+               ? FWC_OK
+               : fail(s, err, "preparing a statement");
+}
+
+/* Brings the schema to SCHEMA_VERSION in one transaction, or says why it cannot. */
+static int migrate(FwcStore *s, FwcError *err)
+{
+    if (exec(s, "BEGIN IMMEDIATE", err, "opening")) return err->code;
+    long long version, tables, ours;
+    int rc = query_int(s, "PRAGMA user_version", &version, err);
+    if (!rc) rc = query_int(s, "SELECT count(*) FROM sqlite_master", &tables, err);
+    if (!rc && version == 0 && tables > 0)
+        rc = fwc_error_set(err, FWC_EVALUE, "%s: not a frappe_webhook_c outbox (it has other tables)",
+                           s->path);
+    if (!rc && version > 0) {
+        rc = query_int(s,
+                       "SELECT count(*) FROM sqlite_master WHERE name = 'fwc_meta' AND "
+                       "type = 'table'",
+                       &ours, err);
+        if (!rc && ours)
+            rc = query_int(s, "SELECT count(*) FROM fwc_meta WHERE key = 'format' AND value = '" FORMAT "'",
+                           &ours, err);
+        if (!rc && !ours)
+            rc = fwc_error_set(err, FWC_EVALUE, "%s: not a frappe_webhook_c outbox", s->path);
+        if (!rc && version > SCHEMA_VERSION)
+            rc = fwc_error_set(err, FWC_EVALUE,
+                               "%s: the outbox has schema version %lld; this frappe_webhook_c "
+                               "reads up to version %d (upgrade frappe_webhook_c)",
+                               s->path, version, SCHEMA_VERSION);
+    }
+    for (long long v = version; !rc && v < SCHEMA_VERSION; v++) {
+        rc = exec(s, MIGRATIONS[v], err, "creating the schema");
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", v + 1);
+        if (!rc) rc = exec(s, sql, err, "setting the schema version");
+    }
+    if (rc) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return exec(s, "COMMIT", err, "creating the schema");
+}
+
+int fwc_db_open(FwcStore *s, FwcError *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    if (!s->opt.must_exist) flags |= SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(s->path, &s->db, flags, NULL) != SQLITE_OK) {
+        if (!s->db) return fwc_error_set(err, FWC_ENOMEM, "out of memory");
+        return fail(s, err, "opening");
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, (int)(s->opt.busy_timeout * 1000));
+    long long v;
+    /* the first read: a file that is not a database says so here */
+    if (query_int(s, "PRAGMA user_version", &v, err)) {
+        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB)
+            err->code = FWC_EVALUE;
+        return err->code;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", s->opt.synchronous_full ? "FULL" : "NORMAL");
+    if (exec(s, "PRAGMA journal_mode = WAL", err, "switching to WAL") ||
+        exec(s, sql, err, "setting synchronous") || migrate(s, err))
+        return err->code;
+    if (prepare(s, &s->st_begin, "BEGIN IMMEDIATE", err) ||
+        prepare(s, &s->st_commit, "COMMIT", err) ||
+        prepare(s, &s->st_rollback, "ROLLBACK", err) ||
+        prepare(s, &s->st_insert,
+                "INSERT INTO fwc_delivery(id, webhook, reference_doctype, reference_document, "
+                "snapshot, status, attempts, due, owner, lease_until, created, updated) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, 'Queued', 0, ?6, ?7, ?8, ?6, ?6)",
+                err) ||
+        prepare(s, &s->st_attempt,
+                "INSERT INTO fwc_attempt(delivery_id, attempt, time, status, response_status, "
+                "url, response_headers, response_body, error, elapsed) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                err) ||
+        prepare(s, &s->st_outcome,
+                "UPDATE fwc_delivery SET status = ?2, attempts = ?3, due = ?4, error = ?5, "
+                "updated = ?6, owner = CASE WHEN ?7 THEN NULL ELSE owner END, "
+                "lease_until = CASE WHEN ?7 THEN NULL ELSE lease_until END "
+                "WHERE id = ?1 AND owner = ?8",
+                err))
+        return err->code;
+    return FWC_OK;
+}
+
+void fwc_db_close(FwcStore *s)
+{
+    sqlite3_stmt *sts[] = { s->st_insert, s->st_attempt,  s->st_outcome,
+                            s->st_begin,  s->st_commit,   s->st_rollback };
+    for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
+    s->st_insert = s->st_attempt = s->st_outcome = NULL;
+    s->st_begin = s->st_commit = s->st_rollback = NULL;
+    if (s->db) sqlite3_close_v2(s->db);
+    s->db = NULL;
+}
+
+/* ---------- transactions ---------- */
+
+/* Takes db_lock; -1 (unlocked, err set) when the store was closed. */
+static int lock_db(FwcStore *s, FwcError *err)
+{
+    pthread_mutex_lock(&s->db_lock);
+    if (s->db) return 0;
+    pthread_mutex_unlock(&s->db_lock);
+    fwc_error_set(err, FWC_ERUNTIME, "the store %s is closed", s->path);
+    return -1;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int begin(FwcStore *s, FwcError *err)
+{
+    return step_done(s->st_begin) ? fail(s, err, "starting a transaction") : FWC_OK;
+}
+
+/* Commits; on failure rolls back and reports.  rc: what the transaction's body returned. */
+static int finish(FwcStore *s, int rc, FwcError *err, const char *what)
+{
+    if (!rc && step_done(s->st_commit)) rc = fail(s, err, what);
+    if (rc && !sqlite3_get_autocommit(s->db)) step_done(s->st_rollback);
+    return rc;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *t)
+{
+    if (t) sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err)
+{
+    if (lock_db(s, err)) return err->code;
+    int rc = begin(s, err);
+    double lease_until = 0;
+    for (FwcIntake *in = batch; !rc && in; in = in->next) {
+        lease_until = in->now + s->opt.lease;
+        for (size_t i = 0; !rc && i < in->n; i++) {
+            FwcJob *j = in->jobs[i];
+            sqlite3_stmt *st = s->st_insert;
+            sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, j->spec->name, -1, SQLITE_STATIC);
+            bind_text(st, 3, j->doctype);
+            bind_text(st, 4, j->docname);
+            sqlite3_bind_blob(st, 5, in->snaps[i].data, (int)in->snaps[i].len, SQLITE_STATIC);
+            sqlite3_bind_double(st, 6, in->now);
+            sqlite3_bind_text(st, 7, s->owner, -1, SQLITE_STATIC);
+            sqlite3_bind_double(st, 8, lease_until);
+            if (step_done(st)) rc = fail(s, err, "storing a delivery");
+            sqlite3_clear_bindings(st);
+        }
+    }
+    rc = finish(s, rc, err, "storing deliveries");
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}
+
+int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
+{
+    if (lock_db(s, err)) return err->code;
+    int rc = begin(s, err);
+    double now = fwc_wall_now();
+    for (FwcJournal *it = items; !rc && it; it = it->next) {
+        FwcJob *j = it->job;
+        FwcOutcome *o = it->out;
+        const char *status = fwc_delivery_status_name(o->status);
+        sqlite3_stmt *st = s->st_attempt;
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, o->attempt);
+        sqlite3_bind_double(st, 3, now);
+        sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
+        if (o->res.status) sqlite3_bind_int64(st, 5, o->res.status);
+        bind_text(st, 6, o->built ? (o->res.url ? o->res.url : o->req.url) : NULL);
+        if (o->res.status) {
+            sqlite3_bind_text(st, 7, o->res.headers.data ? o->res.headers.data : "",
+                              (int)o->res.headers.len, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 8, o->res.body.data ? o->res.body.data : "",
+                              (int)o->res.body.len, SQLITE_STATIC);
+        }
+        bind_text(st, 9, o->error);
+        if (o->built) sqlite3_bind_double(st, 10, o->res.elapsed);
+        if (step_done(st)) rc = fail(s, err, "journaling an attempt");
+        sqlite3_clear_bindings(st);
+        if (rc) break;
+        int final = o->status == FWC_DS_DELIVERED || o->status == FWC_DS_EXHAUSTED;
+        st = s->st_outcome;
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, o->attempt);
+        sqlite3_bind_double(st, 4, o->status == FWC_DS_FAILED ? o->next_retry : now);
+        bind_text(st, 5, o->error);
+        sqlite3_bind_double(st, 6, now);
+        sqlite3_bind_int(st, 7, final);
+        sqlite3_bind_text(st, 8, s->owner, -1, SQLITE_STATIC);
+        if (step_done(st)) rc = fail(s, err, "journaling an outcome");
+        sqlite3_clear_bindings(st);
+    }
+    rc = finish(s, rc, err, "journaling outcomes");
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}
+
+/* ---------- statements run now and then (prepared each time) ---------- */
+
+/* Runs one write statement with the binder's parameters in its own transaction; *changes
+ * (if given) counts the rows it changed. */
+typedef void (*Binder)(sqlite3_stmt *st, const void *arg);
+
+static int write1(FwcStore *s, const char *sql, Binder bind, const void *arg, long long *changes,
+                  FwcError *err, const char *what)
+{
+    if (lock_db(s, err)) return err->code;
+    sqlite3_stmt *st;
+    int rc = FWC_OK;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) rc = fail(s, err, what);
+    else {
+        bind(st, arg);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, err, what);
+        else if (changes) *changes = sqlite3_changes64(s->db);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}
+
+typedef struct {
+    FwcStore *s;
+    double t;
+    const char *text, *text2;
+} Args;
+
+static void bind_renew(sqlite3_stmt *st, const void *p)
+{
+    const Args *a = p;
+    sqlite3_bind_double(st, 1, a->t);
+    sqlite3_bind_text(st, 2, a->s->owner, -1, SQLITE_STATIC);
+}
+
+int fwc_db_renew(FwcStore *s, double now, FwcError *err)
+{
+    Args a = { s, now + s->opt.lease, NULL, NULL };
+    return write1(s, "UPDATE fwc_delivery SET lease_until = ?1 WHERE owner = ?2", bind_renew, &a,
+                  NULL, err, "renewing leases");
+}
+
+static void bind_owner(sqlite3_stmt *st, const void *p)
+{
+    sqlite3_bind_text(st, 1, ((const Args *)p)->s->owner, -1, SQLITE_STATIC);
+}
+
+int fwc_db_release_all(FwcStore *s, FwcError *err)
+{
+    Args a = { s, 0, NULL, NULL };
+    return write1(s, "UPDATE fwc_delivery SET owner = NULL, lease_until = NULL WHERE owner = ?1",
+                  bind_owner, &a, NULL, err, "releasing leases");
+}
+
+static void bind_release(sqlite3_stmt *st, const void *p)
+{
+    const Args *a = p;
+    sqlite3_bind_text(st, 1, a->text, -1, SQLITE_STATIC);
+    bind_text(st, 2, a->text2);
+    sqlite3_bind_double(st, 3, a->t);
+    sqlite3_bind_text(st, 4, a->s->owner, -1, SQLITE_STATIC);
+}
+
+int fwc_db_release(FwcStore *s, const char *id, const char *waiting, double recheck, FwcError *err)
+{
+    Args a = { s, recheck, id, waiting };
+    return write1(s,
+                  "UPDATE fwc_delivery SET owner = NULL, lease_until = NULL, waiting = ?2, "
+                  "recheck = ?3 WHERE id = ?1 AND owner = ?4",
+                  bind_release, &a, NULL, err, "releasing a delivery");
+}
+
+static void bind_text1(sqlite3_stmt *st, const void *p)
+{
+    sqlite3_bind_text(st, 1, ((const Args *)p)->text, -1, SQLITE_STATIC);
+}
+
+int fwc_db_recheck(FwcStore *s, const char *name, FwcError *err)
+{
+    Args a = { s, 0, name, NULL };
+    return write1(s,
+                  "UPDATE fwc_delivery SET recheck = NULL WHERE webhook = ?1 AND "
+                  "waiting IS NOT NULL AND status IN ('Queued', 'Failed')",
+                  bind_text1, &a, NULL, err, "marking deliveries to resolve");
+}
+
+static void bind_delete(sqlite3_stmt *st, const void *p)
+{
+    const Args *a = p;
+    sqlite3_bind_text(st, 1, a->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->s->owner, -1, SQLITE_STATIC);
+}
+
+int fwc_db_delete(FwcStore *s, const char *id, FwcError *err)
+{
+    Args a = { s, 0, id, NULL };
+    return write1(s, "DELETE FROM fwc_delivery WHERE id = ?1 AND owner = ?2", bind_delete, &a,
+                  NULL, err, "withdrawing a delivery");
+}
+
+static void bind_purge(sqlite3_stmt *st, const void *p)
+{
+    sqlite3_bind_double(st, 1, ((const Args *)p)->t);
+}
+
+int fwc_db_purge(FwcStore *s, double before, long long *removed, FwcError *err)
+{
+    Args a = { s, before, NULL, NULL };
+    long long attempts;
+    *removed = 0;
+    /* attempts first: a crash between the two leaves attempts of nothing, never the
+     * reverse; the next purge removes those too */
+    int rc = write1(s,
+                    "DELETE FROM fwc_attempt WHERE delivery_id IN (SELECT id FROM fwc_delivery "
+                    "WHERE status IN ('Delivered', 'Exhausted') AND updated < ?1) OR "
+                    "delivery_id NOT IN (SELECT id FROM fwc_delivery)",
+                    bind_purge, &a, &attempts, err, "purging attempts");
+    if (!rc)
+        rc = write1(s,
+                    "DELETE FROM fwc_delivery WHERE status IN ('Delivered', 'Exhausted') AND "
+                    "updated < ?1",
+                    bind_purge, &a, removed, err, "purging deliveries");
+    return rc;
+}
+
+/* ---------- claims ---------- */
+
+static char *column_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void copy_id(char out[32], sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, 32, "%s", t ? (const char *)t : "");
+}
+
+/* Fills c from a row (id, webhook, doctype, docname, snapshot, attempts); -1 OOM. */
+static int claimed_from(FwcClaimed *c, sqlite3_stmt *st)
+{
+    memset(c, 0, sizeof *c);
+    copy_id(c->id, st, 0);
+    c->webhook = column_dup(st, 1);
+    c->doctype = column_dup(st, 2);
+    c->docname = column_dup(st, 3);
+    c->snap_len = (size_t)sqlite3_column_bytes(st, 4);
+    c->snap = malloc(c->snap_len ? c->snap_len : 1);
+    if (c->snap && c->snap_len) memcpy(c->snap, sqlite3_column_blob(st, 4), c->snap_len);
+    c->attempts = sqlite3_column_int(st, 5);
+    return c->webhook && c->snap ? 0 : -1;
+}
+
+void fwc_claimed_clear(FwcClaimed *c)
+{
+    free(c->webhook);
+    free(c->doctype);
+    free(c->docname);
+    free(c->snap);
+    memset(c, 0, sizeof *c);
+}
+
+void fwc_claimed_free(FwcClaimed *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) fwc_claimed_clear(&c[i]);
+    free(c);
+}
+
+int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n,
+                 FwcError *err)
+{
+    *out = NULL;
+    *n = 0;
+    FwcClaimed *rows = calloc((size_t)limit, sizeof *rows);
+    if (!rows) return fwc_error_set(err, FWC_ENOMEM, "out of memory");
+    if (lock_db(s, err)) {
+        free(rows);
+        return err->code;
+    }
+    sqlite3_stmt *st;
+    int rc = FWC_OK;
+    /* free, or held by a lease that ran out (its process died); never our own */
+    const char *sql =
+        "UPDATE fwc_delivery SET owner = ?1, lease_until = ?2, waiting = NULL, recheck = NULL "
+        "WHERE id IN (SELECT id FROM fwc_delivery WHERE status IN ('Queued', 'Failed') AND "
+        "due <= ?3 AND (owner IS NULL OR (lease_until < ?3 AND owner <> ?1)) AND "
+        "(recheck IS NULL OR recheck <= ?3) ORDER BY due LIMIT ?4) "
+        "RETURNING id, webhook, reference_doctype, reference_document, snapshot, attempts";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        rc = fail(s, err, "claiming deliveries");
+    else {
+        sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 2, now + s->opt.lease);
+        sqlite3_bind_double(st, 3, now);
+        sqlite3_bind_int64(st, 4, limit);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)limit)
+            if (claimed_from(&rows[(*n)++], st) < 0) {
+                rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+                break;
+            }
+        if (!rc && r != SQLITE_DONE && r != SQLITE_ROW) rc = fail(s, err, "claiming deliveries");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->db_lock);
+    if (rc) {
+        /* the rows stay claimed by us: the release at close (or our lease) frees them */
+        fwc_claimed_free(rows, *n);
+        *n = 0;
+        return rc;
+    }
+    *out = rows;
+    return FWC_OK;
+}
+
+int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcError *err)
+{
+    if (out) memset(out, 0, sizeof *out);
+    if (lock_db(s, err)) return err->code;
+    double now = fwc_wall_now();
+    int rc = begin(s, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc &&
+        sqlite3_prepare_v2(s->db,
+                           "SELECT id, webhook, reference_doctype, reference_document, snapshot, "
+                           "attempts, owner, lease_until, status FROM fwc_delivery WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = fail(s, err, "reading a delivery");
+    if (!rc) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_DONE) rc = fwc_error_set(err, FWC_EVALUE, "no delivery %s in %s", id, s->path);
+        else if (r != SQLITE_ROW) rc = fail(s, err, "reading a delivery");
+        else {
+            const char *owner = (const char *)sqlite3_column_text(st, 6);
+            const char *status = (const char *)sqlite3_column_text(st, 8);
+            int live = owner && sqlite3_column_double(st, 7) >= now;
+            int pending = status && (!strcmp(status, "Queued") || !strcmp(status, "Failed"));
+            if (live && pending)
+                rc = fwc_error_set(err, FWC_EVALUE,
+                                   "delivery %s is %s and held by %s%s: it will be sent without "
+                                   "a replay",
+                                   id, status, owner,
+                                   strcmp(owner, s->owner) ? "" : " (this process)");
+            else if (claim && claimed_from(out, st) < 0)
+                rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+        }
+        sqlite3_finalize(st);
+    }
+    if (!rc) {
+        if (sqlite3_prepare_v2(s->db,
+                               "UPDATE fwc_delivery SET status = 'Queued', attempts = 0, due = ?2, "
+                               "updated = ?2, error = NULL, waiting = NULL, recheck = NULL, "
+                               "owner = ?3, lease_until = ?4 WHERE id = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+            rc = fail(s, err, "requeuing a delivery");
+        else {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_double(st, 2, now);
+            if (claim) {
+                sqlite3_bind_text(st, 3, s->owner, -1, SQLITE_STATIC);
+                sqlite3_bind_double(st, 4, now + s->opt.lease);
+            }
+            if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, err, "requeuing a delivery");
+            sqlite3_finalize(st);
+        }
+    }
+    rc = finish(s, rc, err, "requeuing a delivery");
+    pthread_mutex_unlock(&s->db_lock);
+    if (rc && claim) fwc_claimed_clear(out);
+    return rc;
+}
+
+/* ---------- the log ---------- */
+
+static FwcDeliveryStatus status_of(const unsigned char *t)
+{
+    if (!t) return FWC_DS_QUEUED;
+    if (!strcmp((const char *)t, "Delivered")) return FWC_DS_DELIVERED;
+    if (!strcmp((const char *)t, "Failed")) return FWC_DS_FAILED;
+    if (!strcmp((const char *)t, "Exhausted")) return FWC_DS_EXHAUSTED;
+    return FWC_DS_QUEUED;
+}
+
+/* "queued" / "DELIVERED" ... as stored ("Delivered"), or NULL when not a status */
+static const char *status_word(const char *t)
+{
+    static const char *const words[] = { "Queued", "Delivered", "Failed", "Exhausted" };
+    for (size_t i = 0; i < 4; i++)
+        if (!strcasecmp(t, words[i])) return words[i];
+    return NULL;
+}
+
+void fwc_log_rows_free(FwcLogRow *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        FwcLogRow *r = &rows[i];
+        free(r->webhook);
+        free(r->doctype);
+        free(r->docname);
+        free(r->error);
+        free(r->owner);
+        free(r->waiting);
+    }
+    free(rows);
+}
+
+void fwc_attempt_rows_free(FwcAttemptRow *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].url);
+        free(rows[i].headers);
+        free(rows[i].body);
+        free(rows[i].error);
+    }
+    free(rows);
+}
+
+/* Grows *rows (of `size` bytes each) to hold one more; -1 OOM. */
+static int grow(void **rows, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *p = realloc(*rows, nc * size);
+    if (!p) return -1;
+    memset((char *)p + *cap * size, 0, (nc - *cap) * size);
+    *rows = p;
+    *cap = nc;
+    return 0;
+}
+
+int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **out, size_t *n,
+                      FwcError *err)
+{
+    *out = NULL;
+    *n = 0;
+    const char *status = NULL;
+    if (q->status && !(status = status_word(q->status)))
+        return fwc_error_set(err, FWC_EVALUE,
+                             "status must be Queued, Delivered, Failed or Exhausted, not %.40s",
+                             q->status);
+    if (lock_db(s, err)) return err->code;
+    sqlite3_stmt *st;
+    int rc = FWC_OK;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT id, webhook, reference_doctype, reference_document, status, attempts, due, "
+            "created, updated, error, owner, lease_until, waiting FROM fwc_delivery "
+            "WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR status = ?2) AND "
+            "(?3 IS NULL OR webhook = ?3) AND (?4 IS NULL OR reference_document = ?4) AND "
+            "(?5 IS NULL OR created >= ?5) ORDER BY rowid DESC LIMIT ?6",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = fail(s, err, "reading the log");
+        goto done;
+    }
+    bind_text(st, 1, q->id);
+    bind_text(st, 2, status);
+    bind_text(st, 3, q->webhook);
+    bind_text(st, 4, q->docname);
+    if (q->since > 0) sqlite3_bind_double(st, 5, q->since);
+    sqlite3_bind_int64(st, 6, q->limit);
+    size_t cap = 0;
+    FwcLogRow *rows = NULL;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (grow((void **)&rows, *n, &cap, sizeof *rows) < 0) {
+            rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+            break;
+        }
+        FwcLogRow *row = &rows[(*n)++];
+        copy_id(row->id, st, 0);
+        row->webhook = column_dup(st, 1);
+        row->doctype = column_dup(st, 2);
+        row->docname = column_dup(st, 3);
+        row->status = status_of(sqlite3_column_text(st, 4));
+        row->attempts = sqlite3_column_int(st, 5);
+        row->next_retry = row->status == FWC_DS_FAILED ? sqlite3_column_double(st, 6) : 0;
+        row->created = sqlite3_column_double(st, 7);
+        row->updated = sqlite3_column_double(st, 8);
+        row->error = column_dup(st, 9);
+        if (sqlite3_column_double(st, 11) >= fwc_wall_now()) row->owner = column_dup(st, 10);
+        row->waiting = column_dup(st, 12);
+    }
+    if (!rc && r != SQLITE_DONE) rc = fail(s, err, "reading the log");
+    sqlite3_finalize(st);
+    if (rc) fwc_log_rows_free(rows, *n), *n = 0;
+    else *out = rows;
+done:
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}
+
+static char *blob_dup(sqlite3_stmt *st, int i, size_t *len)
+{
+    *len = (size_t)sqlite3_column_bytes(st, i);
+    const void *b = sqlite3_column_blob(st, i);
+    if (!b) return NULL;
+    char *p = malloc(*len + 1);
+    if (p) {
+        memcpy(p, b, *len);
+        p[*len] = '\0';
+    }
+    return p;
+}
+
+int fwc_db_attempts(FwcStore *s, const char *id, FwcAttemptRow **out, size_t *n, FwcError *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (lock_db(s, err)) return err->code;
+    sqlite3_stmt *st;
+    int rc = FWC_OK;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT attempt, time, status, response_status, url, response_headers, "
+                           "response_body, error, elapsed FROM fwc_attempt WHERE delivery_id = ?1 "
+                           "ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = fail(s, err, "reading attempts");
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    FwcAttemptRow *rows = NULL;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (grow((void **)&rows, *n, &cap, sizeof *rows) < 0) {
+            rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+            break;
+        }
+        FwcAttemptRow *a = &rows[(*n)++];
+        a->attempt = sqlite3_column_int(st, 0);
+        a->time = sqlite3_column_double(st, 1);
+        a->status = status_of(sqlite3_column_text(st, 2));
+        a->response_status = (long)sqlite3_column_int64(st, 3);
+        a->url = column_dup(st, 4);
+        a->headers = blob_dup(st, 5, &a->headers_len);
+        a->body = blob_dup(st, 6, &a->body_len);
+        a->error = column_dup(st, 7);
+        a->elapsed = sqlite3_column_double(st, 8);
+    }
+    if (!rc && r != SQLITE_DONE) rc = fail(s, err, "reading attempts");
+    sqlite3_finalize(st);
+    if (rc) fwc_attempt_rows_free(rows, *n), *n = 0;
+    else *out = rows;
+done:
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}
+
+int fwc_db_counts(FwcStore *s, double now, FwcStoreCounts *c, FwcError *err)
+{
+    memset(c, 0, sizeof *c);
+    if (lock_db(s, err)) return err->code;
+    sqlite3_stmt *st;
+    int rc = FWC_OK;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT status, count(*), count(waiting), "
+                           "sum(owner IS NOT NULL AND lease_until >= ?1) FROM fwc_delivery "
+                           "GROUP BY status",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = fail(s, err, "counting deliveries");
+        goto done;
+    }
+    sqlite3_bind_double(st, 1, now);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        unsigned long long k = (unsigned long long)sqlite3_column_int64(st, 1);
+        switch (status_of(sqlite3_column_text(st, 0))) {
+        case FWC_DS_QUEUED: c->queued += k; break;
+        case FWC_DS_DELIVERED: c->delivered += k; break;
+        case FWC_DS_FAILED: c->failed += k; break;
+        case FWC_DS_EXHAUSTED: c->exhausted += k; break;
+        }
+        c->waiting += (unsigned long long)sqlite3_column_int64(st, 2);
+        c->leased += (unsigned long long)sqlite3_column_int64(st, 3);
+    }
+    if (r != SQLITE_DONE) rc = fail(s, err, "counting deliveries");
+    sqlite3_finalize(st);
+done:
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}

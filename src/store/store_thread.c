@@ -1,0 +1,194 @@
+/* store_thread.c — the store's thread.  It journals each attempt's outcome (the engine's
+ * observer only notes it: the engine lock must not wait for a disk), renews the leases of
+ * what this process holds, claims deliveries that fell due without a live owner (stored
+ * by a process that closed, died, or could not resolve their webhook) and purges what
+ * is past retention.  It never holds the GIL. */
+#include "store/store.h"
+#include <time.h>
+
+#define CLAIM_BATCH 256 /* deliveries claimed per look */
+
+void fwc_store_observe(void *ctx, FwcJob *j, FwcOutcome *o)
+{
+    FwcStore *s = ctx;
+    FwcJournal *it = malloc(sizeof *it);
+    if (!it) return; /* not journaled: the row stays pending and is sent again later */
+    fwc_job_incref(j);
+    fwc_outcome_incref(o);
+    *it = (FwcJournal){ j, o, NULL };
+    pthread_mutex_lock(&s->lock);
+    *s->journal_tail = it;
+    s->journal_tail = &it->next;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void note_error(FwcStore *s, const FwcError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    s->store_errors++;
+    snprintf(s->last_error, sizeof s->last_error, "%s", err->message);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void journal(FwcStore *s, FwcJournal *batch)
+{
+    FwcError err;
+    /* one retry: another process may have held the write lock past busy_timeout */
+    if (fwc_db_journal(s, batch, &err) && fwc_db_journal(s, batch, &err)) note_error(s, &err);
+    while (batch) {
+        FwcJournal *next = batch->next;
+        fwc_outcome_decref(batch->out);
+        fwc_job_decref(batch->job);
+        free(batch);
+        batch = next;
+    }
+}
+
+int fwc_store_push_claimed(FwcStore *s, FwcClaimed *c, FwcJob **out, FwcError *err)
+{
+    FwcEngine *e = s->eng;
+    const char *why = NULL;
+    int asked = 0;
+    pthread_mutex_lock(&s->lock);
+    FwcHookSpec *spec = fwc_store_lookup(s, c->webhook);
+    if (spec) fwc_spec_incref(spec);
+    else {
+        asked = fwc_store_ask(s, c->webhook, &why);
+        if (asked)
+            fwc_error_set(err, FWC_EVALUE, "waiting for the resolver to find webhook '%s'",
+                          c->webhook);
+        else
+            fwc_error_set(err, FWC_EVALUE, "no webhook named '%s' in this process%s%s",
+                          c->webhook, why ? ": " : "", why ? why : "");
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!spec) return asked ? 1 : 2;
+    FwcSnapshot *snap = fwc_snapshot_decode(c->snap, c->snap_len, err);
+    if (!snap) {
+        fwc_spec_decref(spec);
+        return -1;
+    }
+    char host[300];
+    fwc_job_host_key(spec, host, sizeof host);
+    FwcJob *j = fwc_job_new(e, spec, snap, c->id, host, c->doctype,
+                            c->doctype ? strlen(c->doctype) : 0, c->docname,
+                            c->docname ? strlen(c->docname) : 0);
+    fwc_spec_decref(spec);
+    if (!j) {
+        fwc_snapshot_decref(snap);
+        return fwc_error_set(err, FWC_ENOMEM, "out of memory"), -1;
+    }
+    j->attempts = c->attempts;
+    FwcWorker *w = NULL;
+    pthread_mutex_lock(&e->lock);
+    int r = fwc_engine_push(e, j, 0, &w);
+    pthread_mutex_unlock(&e->lock);
+    if (w) fwc_worker_wake(w);
+    if (r) {
+        fwc_job_decref(j);
+        fwc_error_set(err, r == -1 ? FWC_ENOMEM : FWC_ERUNTIME, "%s",
+                      r == 1   ? "the delivery queue is full"
+                      : r == 2 ? "the Dispatcher is closed"
+                               : "out of memory");
+        return -1;
+    }
+    if (out) *out = j;
+    else fwc_job_decref(j);
+    return 0;
+}
+
+/* Claims what is due and fits in the engine's queue; returns how many were claimed. */
+static size_t claim(FwcStore *s)
+{
+    FwcEngine *e = s->eng;
+    pthread_mutex_lock(&e->lock);
+    size_t used = e->nqueued + e->nreserved;
+    long room = e->closed || used >= e->max_queue ? 0 : (long)(e->max_queue - used);
+    pthread_mutex_unlock(&e->lock);
+    if (room > CLAIM_BATCH) room = CLAIM_BATCH;
+    if (room <= 0) return 0;
+    FwcClaimed *rows;
+    size_t n;
+    FwcError err;
+    double now = fwc_wall_now();
+    if (fwc_db_claim(s, now, room, &rows, &n, &err)) {
+        note_error(s, &err);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int r = fwc_store_push_claimed(s, &rows[i], NULL, &err);
+        if (r == 0) continue;
+        /* back to the store, with the reason for the log */
+        double recheck = now + (r == 1 ? 1.0 : FWC_STORE_RECHECK);
+        FwcError e2;
+        if (fwc_db_release(s, rows[i].id, err.message, recheck, &e2)) note_error(s, &e2);
+    }
+    fwc_claimed_free(rows, n);
+    return n;
+}
+
+static void wait_until(FwcStore *s, double mono_deadline)
+{
+    struct timespec ts;
+    double t = mono_deadline;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
+void *fwc_store_main(void *arg)
+{
+    FwcStore *s = arg;
+    pthread_setname_np(pthread_self(), "fwc-store");
+    double now = fwc_mono_now();
+    double renew_every = s->opt.lease / 3;
+    double next_renew = now + renew_every, next_claim = now, next_purge = now;
+    FwcError err;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        now = fwc_mono_now();
+        double next = next_renew < next_claim ? next_renew : next_claim;
+        if (next_purge < next) next = next_purge;
+        if (!s->journal && !s->nrecheck && !s->claim_now && !s->stopping && next > now)
+            wait_until(s, next);
+        FwcJournal *batch = s->journal;
+        s->journal = NULL;
+        s->journal_tail = &s->journal;
+        char **recheck = s->recheck;
+        size_t nrecheck = s->nrecheck;
+        s->recheck = NULL;
+        s->nrecheck = s->recheck_cap = 0;
+        int claim_now = s->claim_now, stopping = s->stopping;
+        s->claim_now = 0;
+        pthread_mutex_unlock(&s->lock);
+        if (batch) journal(s, batch);
+        for (size_t i = 0; i < nrecheck; i++) {
+            if (fwc_db_recheck(s, recheck[i], &err)) note_error(s, &err);
+            free(recheck[i]);
+        }
+        free(recheck);
+        now = fwc_mono_now();
+        if (!stopping) {
+            if (now >= next_renew) {
+                if (fwc_db_renew(s, fwc_wall_now(), &err)) note_error(s, &err);
+                next_renew = now + renew_every;
+            }
+            if (claim_now || now >= next_claim)
+                next_claim = now + (claim(s) == CLAIM_BATCH ? 0.0 : FWC_STORE_POLL);
+            if (now >= next_purge) {
+                long long removed;
+                if (fwc_db_purge(s, fwc_wall_now() - s->opt.retention, &removed, &err))
+                    note_error(s, &err);
+                next_purge = now + FWC_STORE_PURGE;
+            }
+        }
+        pthread_mutex_lock(&s->lock);
+        if (stopping && !s->journal) break;
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* what this process held goes back to the store, for the next one */
+    if (fwc_db_release_all(s, &err)) note_error(s, &err);
+    return NULL;
+}
