@@ -26,6 +26,7 @@ import frappe_webhook_c as fwc
 from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = "whsec_" + base64.b64encode(b"another key of 24 bytes!").decode()
 PLAIN_SECRET = "frappe-plain-secret-5b2f0c1e9d"     # a Frappe (non-whsec) secret, found nowhere if not stored
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = os.path.join(HERE, "support", "store_child.py")
@@ -85,7 +86,8 @@ def rows_by_id(path):
     con = sqlite3.connect(path, timeout=30)
     con.row_factory = sqlite3.Row
     try:
-        return {r["id"]: dict(r) for r in con.execute("SELECT * FROM fwc_delivery")}
+        # the status as deliveries() words it (the file's own spelling is not part of the contract)
+        return {r["id"]: {**dict(r), "status": r["status"].lower()} for r in con.execute("SELECT * FROM fwc_delivery")}
     finally:
         con.close()
 
@@ -133,18 +135,25 @@ def test_without_store_nothing_changes(dispatchers):
 @pytest.mark.parametrize("form", ["str", "pathlike", "url"])
 def test_store_forms_create_the_schema_in_wal_mode(tmp_path, dispatchers, form):
     p = tmp_path / "o.db"
-    arg = {"str": str(p), "pathlike": p, "url": "sqlite:///" + str(p)}[form]
+    arg = {"str": str(p), "pathlike": p, "url": "sqlite://" + str(p)}[form]
     if form == "url":
-        assert arg.startswith("sqlite:////")          # sqlite:/// + an absolute path
+        assert arg.startswith("sqlite:///") and not arg.startswith("sqlite:////")   # sqlite:///abs/path.db
     d = dispatchers(store=arg)
     assert d.store == str(p)
     assert isinstance(d.owner, str) and d.owner
     assert p.exists()
     tables = {r[0] for r in sql(str(p), "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"fwc_meta", "fwc_delivery", "fwc_attempt"} <= tables
-    meta = dict(sql(str(p), "SELECT key, value FROM fwc_meta"))
-    assert "format" in meta and "version" in meta
+    assert "format" in dict(sql(str(p), "SELECT key, value FROM fwc_meta"))
     assert sql(str(p), "PRAGMA journal_mode")[0][0].lower() == "wal"
+
+
+def test_fwc_meta_holds_the_format_and_the_version(db_path, dispatchers):
+    """The contract's schema: fwc_meta(key, value) holds (format, version)."""
+    dispatchers(store=db_path)
+    meta = dict(sql(db_path, "SELECT key, value FROM fwc_meta"))
+    assert "format" in meta
+    assert "version" in meta, f"fwc_meta holds {meta}; PRAGMA user_version = {sql(db_path, 'PRAGMA user_version')}"
 
 
 def test_two_dispatchers_have_different_owner_tokens(db_path, dispatchers):
@@ -185,13 +194,13 @@ def test_enqueue_returns_after_the_row_is_committed(rx, db_path, dispatchers):
     for i, x in enumerate(xs):
         r = rows[x.id]
         assert (r["webhook"], r["reference_doctype"], r["reference_document"]) == ("store-hook", "ToDo", f"T-{i}")
-        assert r["status"] == "queued" and r["attempts"] == 0
+        assert r["status"].lower() == "queued" and r["attempts"] == 0
         assert r["snapshot"] is not None and len(r["snapshot"]) > 0
         assert r["owner"] == d.owner and r["lease_until"] > before
         assert before - 1 <= r["created"] <= time.time() + 1
     assert d.flush(20) == []
     rows = rows_by_id(db_path)
-    assert wait_until(lambda: all(r["status"] == "delivered" for r in rows_by_id(db_path).values()), 10)
+    assert wait_until(lambda: all(r["status"].lower() == "delivered" for r in rows_by_id(db_path).values()), 10)
     rows = rows_by_id(db_path)
     assert [rows[x.id]["attempts"] for x in xs] == [1, 1, 1]
 
@@ -280,6 +289,23 @@ def test_a_batch_is_one_transaction(rx, db_path, dispatchers, how):
 
 # ---------- the log: deliveries(), attempts(), stats()["store"] ----------
 
+def test_statuses_are_the_contracts_lowercase_words(rx, db_path, dispatchers):
+    """deliveries()' status is one of "queued", "delivered", "failed", "exhausted" (the
+    contract; the other tests compare statuses case-insensitively so that this is the one
+    place that says it), and attempts() word theirs the same way."""
+    rx.script("/bad", 500)
+    d = dispatchers(store=db_path)
+    x = d.enqueue(named(rx.url("/ok")), doc("A"))
+    y = d.enqueue(named(rx.url("/bad"), name="bad", max_retries=0), doc("B"))
+    z = d.enqueue(named(rx.url("/bad"), name="later", retry_schedule=[3600]), doc("C"))
+    assert wait_until(lambda: x.done and y.done and z.attempt == 1, 10)
+    assert wait_until(lambda: d.stats()["store"]["failed"] == 1 and d.stats()["store"]["delivered"] == 1, 10)
+    by_id = {r["id"]: r["status"] for r in d.deliveries()}
+    assert by_id == {x.id: "delivered", y.id: "exhausted", z.id: "failed"}
+    assert {a["status"] for i in (x.id, y.id, z.id) for a in d.attempts(i)} <= {"delivered", "failed", "exhausted"}
+    with fwc.Outbox(db_path) as o:
+        assert {r["id"]: r["status"] for r in o.deliveries()} == by_id
+
 def test_deliveries_and_attempts_after_500_then_200(rx, db_path, dispatchers):
     rx.script("/flaky", {"status": 500, "body": b"nope", "headers": {"X-Why": "busy"}}, {"status": 200, "body": b"fine"})
     d = dispatchers(store=db_path)
@@ -287,19 +313,19 @@ def test_deliveries_and_attempts_after_500_then_200(rx, db_path, dispatchers):
     x = d.enqueue(named(rx.url("/flaky"), retry_schedule=[0.1]), doc("T-1"))
     assert wait_until(lambda: x.done, 10)
     assert x.status == "Delivered" and x.attempt == 2
-    assert wait_until(lambda: d.deliveries()[0]["status"] == "delivered", 10)
+    assert wait_until(lambda: d.deliveries()[0]["status"].lower() == "delivered", 10)
     (row,) = d.deliveries()
     assert set(row) == DELIVERY_KEYS
     assert row["id"] == x.id and row["webhook"] == "store-hook"
     assert (row["reference_doctype"], row["reference_document"]) == ("ToDo", "T-1")
-    assert row["status"] == "delivered" and row["attempts"] == 2
+    assert row["status"].lower() == "delivered" and row["attempts"] == 2
     assert row["next_retry"] is None and row["error"] is None and row["waiting"] is None
     assert before - 1 <= row["created"] <= row["updated"] <= time.time() + 1
     att = d.attempts(x.id)
     assert [set(a) for a in att] == [ATTEMPT_KEYS, ATTEMPT_KEYS]
     a1, a2 = att
     assert (a1["attempt"], a2["attempt"]) == (1, 2)
-    assert a1["status"] == "failed" and a2["status"] == "delivered"
+    assert a1["status"].lower() == "failed" and a2["status"].lower() == "delivered"
     assert (a1["response_status"], a2["response_status"]) == (500, 200)
     assert (a1["response_body"], a2["response_body"]) == (b"nope", b"fine")
     assert isinstance(a1["response_body"], bytes)
@@ -310,7 +336,7 @@ def test_deliveries_and_attempts_after_500_then_200(rx, db_path, dispatchers):
     assert a1["elapsed"] >= 0 and a2["elapsed"] >= 0
     # the oracle agrees
     r = rows_by_id(db_path)[x.id]
-    assert (r["status"], r["attempts"]) == ("delivered", 2)
+    assert (r["status"].lower(), r["attempts"]) == ("delivered", 2)
     assert sql(db_path, "SELECT count(*) FROM fwc_attempt") == [(2,)]
 
 
@@ -319,11 +345,11 @@ def test_a_network_error_is_journaled_and_exhausted(db_path, dispatchers):
     url = f"http://127.0.0.1:{free_port()}/x"
     x = d.enqueue(named(url, max_retries=0), doc("T-9"))
     assert wait_until(lambda: x.done, 10)
-    assert wait_until(lambda: d.deliveries()[0]["status"] == "exhausted", 10)
+    assert wait_until(lambda: d.deliveries()[0]["status"].lower() == "exhausted", 10)
     (row,) = d.deliveries()
     assert row["attempts"] == 1 and row["error"] == "connection refused" and row["next_retry"] is None
     (a,) = d.attempts(x.id)
-    assert a["status"] == "exhausted" or a["status"] == "failed"
+    assert a["status"].lower() == "exhausted" or a["status"].lower() == "failed"
     assert a["response_status"] is None and a["response_body"] == b"" and a["response_headers"] == []
     assert a["error"] == "connection refused" and a["url"] == url
 
@@ -334,7 +360,7 @@ def test_failed_row_shows_next_retry(rx, db_path, dispatchers):
     before = time.time()
     x = d.enqueue(named(rx.url("/down"), retry_schedule=[30]), doc("A"))
     assert wait_until(lambda: x.attempt == 1, 10)
-    assert wait_until(lambda: d.deliveries()[0]["status"] == "failed", 10)
+    assert wait_until(lambda: d.deliveries()[0]["status"].lower() == "failed", 10)
     (row,) = d.deliveries()
     assert row["error"] == "HTTP 503" and row["attempts"] == 1
     assert before + 29 <= row["next_retry"] <= time.time() + 31
@@ -381,7 +407,7 @@ def test_stats_store_counts_the_whole_file(rx, db_path, dispatchers):
     assert s["path"] == db_path
     assert s["leased"] >= 1                 # the failed one is held by `other`, which scheduled it
     assert {k: other.stats()["store"][k] for k in want} == want
-    oracle = dict(sql(db_path, "SELECT status, count(*) FROM fwc_delivery GROUP BY status"))
+    oracle = dict(sql(db_path, "SELECT lower(status), count(*) FROM fwc_delivery GROUP BY lower(status)"))
     assert {k: oracle.get(k, 0) for k in ("queued", "delivered", "failed", "exhausted")} == \
         {k: s[k] for k in ("queued", "delivered", "failed", "exhausted")}
     # the engine's own counters are still there
@@ -436,7 +462,7 @@ def test_purge_removes_delivered_and_exhausted_and_keeps_queued_and_failed(rx, d
         assert d.purge(older_than=0) == 4
         rows = rows_by_id(db_path)
         assert set(rows) == {fa.id, qu.id}
-        assert (rows[fa.id]["status"], rows[qu.id]["status"]) == ("failed", "queued")
+        assert (rows[fa.id]["status"].lower(), rows[qu.id]["status"].lower()) == ("failed", "queued")
         purged = [x.id for x in ok] + [ex.id]
         # their attempts went with them (whatever the column naming the delivery is called)
         values = {v for row in sql(db_path, "SELECT * FROM fwc_attempt") for v in row}
@@ -470,7 +496,7 @@ def test_replay_is_a_new_round_with_the_same_id_and_a_fresh_signature(rx, db_pat
     h = named(rx.url("/r"))
     x = d.enqueue(h, doc("R-1", description="replayed"))
     assert d.flush(10) == []
-    assert wait_until(lambda: d.deliveries()[0]["status"] == "delivered", 10)
+    assert wait_until(lambda: d.deliveries()[0]["status"].lower() == "delivered", 10)
     time.sleep(1.1)                                    # webhook-timestamp has one-second resolution
     y = d.replay(x.id)
     assert isinstance(y, fwc.Delivery) and y.id == x.id
@@ -482,12 +508,12 @@ def test_replay_is_a_new_round_with_the_same_id_and_a_fresh_signature(rx, db_pat
     assert first.body == second.body == b'{"id": "R-1"}'
     for hit in (first, second):
         assert fwc.verify(SECRET, hit.body, hit.headers, scheme="standard")
-        assert not fwc.verify(SECRET + "x", hit.body, hit.headers, scheme="standard")
+        assert not fwc.verify(OTHER_SECRET, hit.body, hit.headers, scheme="standard")
     assert wait_until(lambda: len(d.attempts(x.id)) == 2, 10)
     att = d.attempts(x.id)
     assert [a["attempt"] for a in att] == [1, 1]        # a replay starts a round
-    assert [a["status"] for a in att] == ["delivered", "delivered"]
-    assert d.deliveries()[0]["status"] == "delivered"
+    assert [a["status"].lower() for a in att] == ["delivered", "delivered"]
+    assert d.deliveries()[0]["status"].lower() == "delivered"
     assert len(rows_by_id(db_path)) == 1
 
 
@@ -502,10 +528,10 @@ def test_replay_of_an_exhausted_delivery_sends_it_again(rx, db_path, dispatchers
     d = dispatchers(store=db_path)
     x = d.enqueue(named(rx.url("/x"), max_retries=0), doc("X"))
     assert wait_until(lambda: x.done, 10) and x.status == "Exhausted"
-    assert wait_until(lambda: d.deliveries()[0]["status"] == "exhausted", 10)
+    assert wait_until(lambda: d.deliveries()[0]["status"].lower() == "exhausted", 10)
     y = d.replay(x.id)
     assert wait_until(lambda: y.done, 10) and y.status == "Delivered"
-    assert wait_until(lambda: d.deliveries()[0]["status"] == "delivered", 10)
+    assert wait_until(lambda: d.deliveries()[0]["status"].lower() == "delivered", 10)
     assert [h.headers["webhook-id"] for h in rx.hits_for("/x")] == [x.id, x.id]
 
 
@@ -519,13 +545,13 @@ def test_scheduled_retry_resumes_after_a_restart_at_its_time(rx, db_path, dispat
     assert wait_until(lambda: x.attempt == 1, 10) and x.status == "Failed"
     next_retry = x.next_retry
     assert next_retry is not None
-    assert wait_until(lambda: d1.deliveries()[0]["status"] == "failed", 10)
+    assert wait_until(lambda: d1.deliveries()[0]["status"].lower() == "failed", 10)
     assert abs(d1.deliveries()[0]["next_retry"] - next_retry) < 0.01
     left = d1.close(timeout=5)
     assert [y.id for y in left] == [x.id]
     assert len(rx.hits_for("/later")) == 1
     row = rows_by_id(db_path)[x.id]
-    assert row["status"] == "failed" and row["owner"] is None       # close released it
+    assert row["status"].lower() == "failed" and row["owner"] is None       # close released it
     # a new dispatcher (the same webhook by name, made anew) picks it up at next_retry, not before
     h2 = named(rx.url("/later"), name="later", retry_schedule=[3.0], max_retries=3)
     d2 = dispatchers(store=db_path, webhooks=[h2])
@@ -536,7 +562,7 @@ def test_scheduled_retry_resumes_after_a_restart_at_its_time(rx, db_path, dispat
     assert wall(second) >= next_retry - 0.05, f"retried {next_retry - wall(second):.3f} s early"
     assert wall(second) <= next_retry + 3.0
     assert second.headers["webhook-id"] == x.id
-    assert wait_until(lambda: d2.deliveries()[0]["status"] == "delivered", 10)
+    assert wait_until(lambda: d2.deliveries()[0]["status"].lower() == "delivered", 10)
     row = d2.deliveries()[0]
     assert row["attempts"] == 2
     assert [a["response_status"] for a in d2.attempts(x.id)] == [500, 200]
@@ -553,7 +579,7 @@ def test_close_releases_what_is_in_flight_for_the_next_process(rx, db_path, disp
         assert {y.id for y in left} == {x.id for x in xs}
         rows = rows_by_id(db_path)
         # not delivered, and no longer held by anyone (an interrupted attempt may count as failed)
-        assert all(rows[x.id]["status"] in ("queued", "failed") and rows[x.id]["owner"] is None for x in xs), rows
+        assert all(rows[x.id]["status"].lower() in ("queued", "failed") and rows[x.id]["owner"] is None for x in xs), rows
     finally:
         hang.close()
     # the next process sends them at once: close() released the leases (30 s would not expire here)
@@ -577,14 +603,14 @@ def test_waiting_for_an_unknown_webhook_then_register(rx, db_path, dispatchers):
     (row,) = d2.deliveries()
     assert row["id"] == x.id and "later" in row["waiting"]
     assert row["waiting"] == "no webhook named 'later' in this process"
-    assert row["status"] in ("queued", "failed")
+    assert row["status"].lower() in ("queued", "failed")
     assert d2.stats()["store"]["waiting"] == 1
     time.sleep(0.5)
     assert rx.hits_for("/now") == []                 # nothing was sent meanwhile
     d2.register(named(rx.url("/now"), name="later"))  # the stored row names the webhook, not a URL
     (hit,) = rx.wait_for("/now", 1, timeout=15)
     assert hit.headers["webhook-id"] == x.id and hit.body == b'{"id": "W-1"}'
-    assert wait_until(lambda: d2.deliveries()[0]["status"] == "delivered", 10)
+    assert wait_until(lambda: d2.deliveries()[0]["status"].lower() == "delivered", 10)
     assert d2.deliveries()[0]["waiting"] is None
     assert d2.stats()["store"]["waiting"] == 0
 
@@ -617,16 +643,30 @@ def test_resolve_callable_supplies_unknown_webhooks(rx, db_path, dispatchers):
         assert calls.count("resolved") == 1        # resolved once, then registered by name
 
 
-def test_enqueue_registers_the_webhook_by_name(rx, db_path, dispatchers):
-    """After a restart a process that enqueued with a hook knows it by name (no webhooks=
-    needed for its own later work); register() replaces one of the same name."""
+def test_register_replaces_a_webhook_of_the_same_name(rx, db_path, dispatchers):
+    """register() replaces the webhook a name stands for: a stored delivery resumed
+    afterwards is built from the new one.  (A job already in this process's engine keeps
+    the webhook it was enqueued with: the contract does not say otherwise.)"""
     rx.script("/v1", 500)
-    d = dispatchers(store=db_path)
-    x = d.enqueue(named(rx.url("/v1"), name="versioned", retry_schedule=[0.5]), doc("V"))
+    d1 = dispatchers(store=db_path)
+    x = d1.enqueue(named(rx.url("/v1"), name="versioned", retry_schedule=[1.0]), doc("V"))
     assert wait_until(lambda: x.attempt == 1, 10)
-    d.register(named(rx.url("/v2"), name="versioned"))
+    d1.close(timeout=0)
+    d2 = dispatchers(store=db_path, webhooks=[named(rx.url("/v1"), name="versioned")])
+    d2.register(named(rx.url("/v2"), name="versioned"))
     (hit,) = rx.wait_for("/v2", 1, timeout=10)
     assert hit.headers["webhook-id"] == x.id
+    assert len(rx.hits_for("/v1")) == 1
+
+
+def test_enqueue_registers_the_webhook_by_name(rx, db_path, dispatchers):
+    """Enqueuing registers the hook by name: the retries of what this dispatcher stored need
+    no webhooks= (each attempt is built again from the stored snapshot and the named hook)."""
+    rx.script("/own", 500, 200)
+    d = dispatchers(store=db_path)
+    x = d.enqueue(named(rx.url("/own"), name="own", retry_schedule=[0.3]), doc("O"))
+    assert wait_until(lambda: x.done, 10) and x.status == "Delivered"
+    assert [h.headers["webhook-id"] for h in rx.hits_for("/own")] == [x.id, x.id]
 
 
 # ---------- failure injection: opening ----------
@@ -691,7 +731,6 @@ def test_a_sqlite_file_of_another_application_is_refused(tmp_path):
 def test_an_unknown_schema_version_is_refused(db_path):
     d = fwc.Dispatcher(store=db_path)
     d.close()
-    meta = dict(sql(db_path, "SELECT key, value FROM fwc_meta"))
     uv = sql(db_path, "PRAGMA user_version")[0][0]
     con = sqlite3.connect(db_path)
     con.execute("UPDATE fwc_meta SET value = '999' WHERE key = 'version'")
@@ -703,7 +742,6 @@ def test_an_unknown_schema_version_is_refused(db_path):
         with pytest.raises(ValueError) as e:
             make()
         assert db_path in str(e.value) and "999" in str(e.value), str(e.value)
-    assert meta["version"] != "999"
 
 
 def test_an_unknown_user_version_is_refused_when_used(db_path):
@@ -778,7 +816,7 @@ def test_outbox_reads_and_administers_the_store(rx, db_path, dispatchers):
             o.requeue("msg_0000000000000000000unknown")
     assert wait_until(lambda: len(rx.hits_for("/bad")) == 2, 15)
     assert rx.hits_for("/bad")[1].headers["webhook-id"] == bad.id
-    assert wait_until(lambda: rows_by_id(db_path)[bad.id]["status"] == "delivered", 10)
+    assert wait_until(lambda: rows_by_id(db_path)[bad.id]["status"].lower() == "delivered", 10)
     time.sleep(0.05)
     with fwc.Outbox(db_path) as o:
         assert o.purge(older_than=0) == 2
@@ -841,7 +879,7 @@ class TestOutboxCLI:
 
     def test_show(self, db_path, filled):
         out = json.loads(self.cli(db_path, "show", filled["bad"], "--json").stdout)
-        assert out["delivery"]["id"] == filled["bad"] and out["delivery"]["status"] == "exhausted"
+        assert out["delivery"]["id"] == filled["bad"] and out["delivery"]["status"].lower() == "exhausted"
         assert [a["response_status"] for a in out["attempts"]] == [500]
         assert out["attempts"][0]["response_body"] == "status 500"    # UTF-8 bodies as text
         text = self.cli(db_path, "show", filled["bad"]).stdout
@@ -855,7 +893,7 @@ class TestOutboxCLI:
         out = json.loads(self.cli(db_path, "replay", filled["bad"], "--json").stdout)
         assert out["id"] == filled["bad"]
         row = rows_by_id(db_path)[filled["bad"]]
-        assert row["status"] == "queued"
+        assert row["status"].lower() == "queued"
         d = fwc.Dispatcher(store=db_path, webhooks=[named(rx.url("/bad"), name="bad")])
         try:
             assert wait_until(lambda: len(rx.hits_for("/bad")) == 2, 15)
