@@ -795,6 +795,34 @@ def test_a_write_that_fails_raises_storeerror_and_accepts_nothing(tmp_path, batc
     assert res["after"]["ok"], res["after"]
 
 
+def test_a_lock_held_longer_than_busy_timeout_raises_storeerror(rx, db_path, dispatchers):
+    """Another connection holds the write lock (BEGIN IMMEDIATE) for longer than
+    busy_timeout: enqueue waits about busy_timeout, then raises StoreError naming the
+    path, and nothing is stored; once the lock is released enqueue works again."""
+    d = dispatchers(store=db_path, busy_timeout=0.3)
+    h = named(rx.url("/ok"))
+    d.enqueue(h, doc("first"))
+    con = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        t0 = time.monotonic()
+        with pytest.raises(fwc.StoreError) as e:
+            d.enqueue(h, doc("blocked"))
+        waited = time.monotonic() - t0
+        assert db_path in str(e.value)
+        assert 0.25 <= waited < 5, waited
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    x = d.enqueue(h, doc("after"))
+    assert d.flush(10) == []
+    docs = {r["reference_document"] for r in rows_by_id(db_path).values()}
+    assert docs == {"first", "after"}
+    assert {hit.headers["webhook-id"] for hit in rx.wait_for("/ok", 2)} >= {x.id}
+    time.sleep(0.2)
+    assert len(rx.hits_for("/ok")) == 2
+
+
 # ---------- Outbox (the store without an engine) ----------
 
 def test_outbox_reads_and_administers_the_store(rx, db_path, dispatchers):
