@@ -22,11 +22,11 @@ typedef struct {
     unsigned long key_serial; /* spec whose host key is in `key`; 0 none */
     char key[300];
     /* with a store (store/store.h; the log methods are in outbox.c) */
-    FwcStore *store;         /* NULL: in memory only */
-    PyObject *store_path;    /* bytes; opt.path points into it */
+    FwcStore *store;      /* NULL: in memory only */
+    PyObject *store_path; /* bytes; opt.path points into it */
     FwcStoreOptions opt;
-    PyObject *resolve;       /* callable(name) -> Webhook, or NULL */
-    PyObject *registered;    /* dict name -> Webhook: what the store may send */
+    PyObject *resolve;    /* callable(name) -> Webhook, or NULL */
+    PyObject *registered; /* dict name -> Webhook: what the store may send */
     PyObject *weakrefs;
 } DispatcherObject;
 
@@ -90,7 +90,8 @@ static int call_delivery(const char *fn, const char *fmt, PyObject *a, PyObject 
 {
     PyObject *mod = PyImport_ImportModule("frappe_webhook_c._delivery");
     if (!mod) return -1;
-    PyObject *r = b ? PyObject_CallMethod(mod, fn, fmt, a, b) : PyObject_CallMethod(mod, fn, fmt, a);
+    PyObject *r =
+        b ? PyObject_CallMethod(mod, fn, fmt, a, b) : PyObject_CallMethod(mod, fn, fmt, a);
     Py_DECREF(mod);
     Py_XDECREF(r);
     return r ? 0 : -1;
@@ -204,8 +205,9 @@ static int parse_store_options(DispatcherObject *self, PyObject *store, PyObject
         return -1;
     }
     self->resolve = resolve == Py_None ? NULL : Py_NewRef(resolve);
-    self->opt = (FwcStoreOptions){ PyBytes_AS_STRING(self->store_path), full, lease, retention,
-                                   busy_timeout, 0 };
+    self->opt = (FwcStoreOptions){
+        PyBytes_AS_STRING(self->store_path), full, lease, retention, busy_timeout, 0
+    };
     if (webhooks != Py_None) {
         PyObject *it = PyObject_GetIter(webhooks);
         if (!it) return -1;
@@ -223,10 +225,11 @@ static int parse_store_options(DispatcherObject *self, PyObject *store, PyObject
 
 static PyObject *Dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = { "workers",   "max_connections", "max_per_host", "max_queue",
-                              "on_result", "native_http",     "store",        "webhooks",
-                              "resolve",   "synchronous",     "lease",        "retention",
-                              "busy_timeout", NULL };
+    static char *kwlist[] = {
+        "workers",     "max_connections", "max_per_host", "max_queue", "on_result",
+        "native_http", "store",           "webhooks",     "resolve",   "synchronous",
+        "lease",       "retention",       "busy_timeout", NULL
+    };
     int workers = 1;
     long max_connections = 64, max_per_host = 16;
     Py_ssize_t max_queue = 100000;
@@ -457,6 +460,13 @@ static int submit(DispatcherObject *self, FwcJob **jobs, size_t n, int block, do
     double deadline = timeout < 0 ? -1 : fwc_mono_now() + timeout;
     FwcError err;
     int r;
+    if (n > (size_t)self->max_queue) {
+        /* it would never fit: say so now rather than wait */
+        PyErr_Format(fwc_state_of((PyObject *)self)->QueueFull,
+                     "%zu deliveries at once cannot fit the delivery queue (max_queue=%zd)", n,
+                     self->max_queue);
+        return -1;
+    }
     for (;;) {
         FwcStore *s = self->store;
         if (s) {
@@ -562,8 +572,9 @@ static PyObject *Dispatcher_enqueue_many(DispatcherObject *self, PyObject *args,
         PyList_SET_ITEM(views, i, view);
         continue;
     not_pair:
-        PyErr_Format(PyExc_TypeError, "enqueue_many(): item %zd must be a (hook, doc) pair, not %.100s",
-                     i, Py_TYPE(pair)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "enqueue_many(): item %zd must be a (hook, doc) pair, not %.100s", i,
+                     Py_TYPE(pair)->tp_name);
         goto fail;
     }
     if (n && submit(self, jobs, (size_t)n, block, timeout) < 0) goto fail;
@@ -697,10 +708,10 @@ static PyObject *Dispatcher_stats(DispatcherObject *self, PyObject *unused)
     v[10] = e->native_attempts;
     pthread_mutex_unlock(&e->lock);
     if (dead) memset(v, 0, sizeof v);
-    PyObject *stats = Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled",
-                         v[2], "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5],
-                         "connections_opened", v[6], "connections_reused", v[7], "enqueued", v[8],
-                         "attempts", v[9], "native_attempts", v[10]);
+    PyObject *stats = Py_BuildValue(
+        "{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled", v[2],
+        "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5], "connections_opened", v[6],
+        "connections_reused", v[7], "enqueued", v[8], "attempts", v[9], "native_attempts", v[10]);
     FwcStore *s = self->store;
     if (stats && s) {
         fwc_store_incref(s);
@@ -761,7 +772,8 @@ static PyObject *Dispatcher_purge(DispatcherObject *self, PyObject *args, PyObje
 {
     FwcStore *s = need_store(self);
     if (!s) return NULL;
-    PyObject *r = fwc_outbox_purge(fwc_state_of((PyObject *)self), s, self->opt.retention, args, kw);
+    PyObject *r =
+        fwc_outbox_purge(fwc_state_of((PyObject *)self), s, self->opt.retention, args, kw);
     fwc_store_decref(s);
     return r;
 }

@@ -195,14 +195,15 @@ PyObject *fwc_outbox_counts(FwcModuleState *st, FwcStore *s)
     Py_END_ALLOW_THREADS fwc_store_decref(s);
     if (rc) return fwc_raise(st, &err);
     pthread_mutex_lock(&s->lock);
-    unsigned long long errors = s->store_errors;
+    unsigned long long errors = s->store_errors, commits = s->commits, committed = s->committed;
     char last[sizeof s->last_error];
     memcpy(last, s->last_error, sizeof last);
     pthread_mutex_unlock(&s->lock);
-    return Py_BuildValue("{sKsKsKsKsKsKsssKsN}", "queued", c.queued, "delivered", c.delivered,
+    return Py_BuildValue("{sKsKsKsKsKsKsssKsNsKsK}", "queued", c.queued, "delivered", c.delivered,
                          "failed", c.failed, "exhausted", c.exhausted, "waiting", c.waiting,
                          "leased", c.leased, "path", fwc_store_path(s), "errors", errors,
-                         "last_error", str_or_none(last[0] ? last : NULL));
+                         "last_error", str_or_none(last[0] ? last : NULL), "commits", commits,
+                         "committed", committed);
 }
 
 /* ---------- the resolver thread (frappe_webhook_c._delivery) ---------- */

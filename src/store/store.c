@@ -83,6 +83,7 @@ int fwc_store_attach(FwcStore *s, FwcEngine *e, FwcError *err)
 void fwc_store_close(FwcStore *s)
 {
     if (!s) return;
+    if (s->pid != getpid()) return fwc_store_abandon(s); /* a forked child's copy */
     pthread_mutex_lock(&s->lock);
     s->stopping = 1;
     pthread_cond_broadcast(&s->wake);
@@ -129,8 +130,7 @@ int fwc_store_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **rows, si
     return fwc_db_deliveries(s, q, rows, n, err) ? -1 : 0;
 }
 
-int fwc_store_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n,
-                       FwcError *err)
+int fwc_store_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n, FwcError *err)
 {
     return fwc_db_attempts(s, id, rows, n, err) ? -1 : 0;
 }

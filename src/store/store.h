@@ -138,8 +138,7 @@ int fwc_store_enqueue(FwcStore *s, FwcJob **jobs, size_t n, FwcError *err);
 /* the log (store.c) */
 int fwc_store_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **rows, size_t *n,
                          FwcError *err);
-int fwc_store_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n,
-                       FwcError *err);
+int fwc_store_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n, FwcError *err);
 int fwc_store_counts(FwcStore *s, FwcStoreCounts *c, FwcError *err);
 /* Deletes delivered/exhausted deliveries (and their attempts) last updated before
  * `before` (Unix time); *removed counts them. */
@@ -150,7 +149,6 @@ int fwc_store_requeue(FwcStore *s, const char *id, FwcError *err);
 /* Claims the stored delivery and pushes it into this process's engine now (a new round
  * of attempts: fresh timestamp and signature).  *out is the job (new reference). */
 int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
-
 
 /* ---------- inside the layer ---------- */
 
@@ -223,7 +221,8 @@ struct FwcStore {
     size_t nasked, asked_cap;
     char **recheck; /* names just registered: their waiting deliveries may go (thread) */
     size_t nrecheck, recheck_cap;
-    unsigned long long store_errors; /* writes of the store thread that failed */
+    unsigned long long store_errors;       /* writes of the store thread that failed */
+    unsigned long long commits, committed; /* intake transactions, and deliveries in them */
     char last_error[256];
 };
 
@@ -234,20 +233,17 @@ int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err);
 int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);
 int fwc_db_renew(FwcStore *s, double now, FwcError *err);
 int fwc_db_release_all(FwcStore *s, FwcError *err);
-int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n,
-                 FwcError *err);
+int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err);
 void fwc_claimed_free(FwcClaimed *c, size_t n);
 void fwc_claimed_clear(FwcClaimed *c); /* frees what one holds */
 /* Gives a claimed delivery back: waiting = why (NULL: none), claimable again at recheck. */
-int fwc_db_release(FwcStore *s, const char *id, const char *waiting, double recheck,
-                   FwcError *err);
+int fwc_db_release(FwcStore *s, const char *id, const char *waiting, double recheck, FwcError *err);
 /* Deliveries waiting for webhook `name` may be claimed at once. */
 int fwc_db_recheck(FwcStore *s, const char *name, FwcError *err);
 int fwc_db_delete(FwcStore *s, const char *id, FwcError *err);
 int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **rows, size_t *n,
                       FwcError *err);
-int fwc_db_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n,
-                    FwcError *err);
+int fwc_db_attempts(FwcStore *s, const char *id, FwcAttemptRow **rows, size_t *n, FwcError *err);
 int fwc_db_counts(FwcStore *s, double now, FwcStoreCounts *c, FwcError *err);
 int fwc_db_purge(FwcStore *s, double before, long long *removed, FwcError *err);
 /* Requeue (owner NULL) or, for replay, claim for this process (owner = s->owner and *out

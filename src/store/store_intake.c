@@ -16,7 +16,9 @@ static void lead(FwcStore *s)
     FwcError err = { 0 };
     int rc = fwc_db_insert(s, batch, &err);
     pthread_mutex_lock(&s->lock);
+    s->commits++;
     for (FwcIntake *in = batch; in; in = in->next) {
+        if (!rc) s->committed += in->n;
         in->status = rc;
         if (rc) in->err = err;
         in->done = 1;
@@ -78,11 +80,12 @@ int fwc_store_enqueue(FwcStore *s, FwcJob **jobs, size_t n, FwcError *err)
             for (size_t i = 0; i < nwake; i++) fwc_worker_wake(wake[i]);
             if (pushed < n) {
                 withdraw(s, jobs + pushed, n - pushed);
-                rc = pushed ? (int)fwc_error_set(err, FWC_ERUNTIME,
-                                            "the Dispatcher closed while %zu of %zu deliveries "
-                                            "were being queued",
-                                            n - pushed, n)
-                            : -2;
+                rc = pushed
+                         ? (int)fwc_error_set(err, FWC_ERUNTIME,
+                                              "the Dispatcher closed while %zu of %zu deliveries "
+                                              "were being queued",
+                                              n - pushed, n)
+                         : -2;
             }
         }
     }

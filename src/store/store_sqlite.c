@@ -6,13 +6,18 @@
  * Statuses are stored as Delivery.status shows them ("Queued", "Delivered", ...), so that
  * the file reads well in the sqlite3 shell too. */
 #include "store/store.h"
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 1
 #define FORMAT         "frappe_webhook_c outbox"
 
-/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty). */
+/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty).  Indexes
+ * cost every enqueue a page write: the claim's order (due) has one; owner does not (the
+ * lease renewal's scan runs once per lease/3). */
 static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     "CREATE TABLE fwc_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO fwc_meta VALUES ('format', '" FORMAT "');"
@@ -29,7 +34,6 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     " error TEXT,"
     " waiting TEXT, recheck REAL);" /* its webhook could not be resolved */
     "CREATE INDEX fwc_delivery_due ON fwc_delivery(due) WHERE status IN ('Queued', 'Failed');"
-    "CREATE INDEX fwc_delivery_owner ON fwc_delivery(owner) WHERE owner IS NOT NULL;"
     "CREATE TABLE fwc_attempt("
     " delivery_id TEXT NOT NULL,"
     " attempt INTEGER NOT NULL,"
@@ -82,16 +86,17 @@ static int migrate(FwcStore *s, FwcError *err)
     int rc = query_int(s, "PRAGMA user_version", &version, err);
     if (!rc) rc = query_int(s, "SELECT count(*) FROM sqlite_master", &tables, err);
     if (!rc && version == 0 && tables > 0)
-        rc = fwc_error_set(err, FWC_EVALUE, "%s: not a frappe_webhook_c outbox (it has other tables)",
-                           s->path);
+        rc = fwc_error_set(err, FWC_EVALUE,
+                           "%s: not a frappe_webhook_c outbox (it has other tables)", s->path);
     if (!rc && version > 0) {
         rc = query_int(s,
                        "SELECT count(*) FROM sqlite_master WHERE name = 'fwc_meta' AND "
                        "type = 'table'",
                        &ours, err);
         if (!rc && ours)
-            rc = query_int(s, "SELECT count(*) FROM fwc_meta WHERE key = 'format' AND value = '" FORMAT "'",
-                           &ours, err);
+            rc = query_int(
+                s, "SELECT count(*) FROM fwc_meta WHERE key = 'format' AND value = '" FORMAT "'",
+                &ours, err);
         if (!rc && !ours)
             rc = fwc_error_set(err, FWC_EVALUE, "%s: not a frappe_webhook_c outbox", s->path);
         if (!rc && version > SCHEMA_VERSION)
@@ -113,6 +118,23 @@ static int migrate(FwcStore *s, FwcError *err)
     return exec(s, "COMMIT", err, "creating the schema");
 }
 
+/* SQL fwc_dead(owner): 1 when owner ("host:pid:nonce") is a process of this host that no
+ * longer exists, so its leases need not run out before its deliveries are taken over.  A
+ * reused pid only looks alive: the lease then decides, as for another host. */
+static void sql_dead(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *owner = (const char *)sqlite3_value_text(argv[0]);
+    FwcStore *s = sqlite3_user_data(ctx);
+    int dead = 0;
+    const char *colon = owner ? strchr(owner, ':') : NULL;
+    size_t hlen = strcspn(s->owner, ":");
+    if (colon && (size_t)(colon - owner) == hlen && !strncmp(owner, s->owner, hlen)) {
+        long pid = strtol(colon + 1, NULL, 10);
+        dead = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+    }
+    sqlite3_result_int(ctx, dead);
+}
+
 int fwc_db_open(FwcStore *s, FwcError *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
@@ -122,22 +144,22 @@ int fwc_db_open(FwcStore *s, FwcError *err)
         return fail(s, err, "opening");
     }
     sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_create_function(s->db, "fwc_dead", 1, SQLITE_UTF8, s, sql_dead, NULL, NULL);
     sqlite3_busy_timeout(s->db, (int)(s->opt.busy_timeout * 1000));
     long long v;
     /* the first read: a file that is not a database says so here */
     if (query_int(s, "PRAGMA user_version", &v, err)) {
-        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB)
-            err->code = FWC_EVALUE;
+        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB) err->code = FWC_EVALUE;
         return err->code;
     }
     char sql[96];
-    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", s->opt.synchronous_full ? "FULL" : "NORMAL");
+    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s",
+             s->opt.synchronous_full ? "FULL" : "NORMAL");
     if (exec(s, "PRAGMA journal_mode = WAL", err, "switching to WAL") ||
         exec(s, sql, err, "setting synchronous") || migrate(s, err))
         return err->code;
     if (prepare(s, &s->st_begin, "BEGIN IMMEDIATE", err) ||
-        prepare(s, &s->st_commit, "COMMIT", err) ||
-        prepare(s, &s->st_rollback, "ROLLBACK", err) ||
+        prepare(s, &s->st_commit, "COMMIT", err) || prepare(s, &s->st_rollback, "ROLLBACK", err) ||
         prepare(s, &s->st_insert,
                 "INSERT INTO fwc_delivery(id, webhook, reference_doctype, reference_document, "
                 "snapshot, status, attempts, due, owner, lease_until, created, updated) "
@@ -160,8 +182,8 @@ int fwc_db_open(FwcStore *s, FwcError *err)
 
 void fwc_db_close(FwcStore *s)
 {
-    sqlite3_stmt *sts[] = { s->st_insert, s->st_attempt,  s->st_outcome,
-                            s->st_begin,  s->st_commit,   s->st_rollback };
+    sqlite3_stmt *sts[] = { s->st_insert, s->st_attempt, s->st_outcome,
+                            s->st_begin,  s->st_commit,  s->st_rollback };
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     s->st_insert = s->st_attempt = s->st_outcome = NULL;
     s->st_begin = s->st_commit = s->st_rollback = NULL;
@@ -253,8 +275,8 @@ int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
         if (o->res.status) {
             sqlite3_bind_text(st, 7, o->res.headers.data ? o->res.headers.data : "",
                               (int)o->res.headers.len, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 8, o->res.body.data ? o->res.body.data : "",
-                              (int)o->res.body.len, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 8, o->res.body.data ? o->res.body.data : "", (int)o->res.body.len,
+                              SQLITE_STATIC);
         }
         bind_text(st, 9, o->error);
         if (o->built) sqlite3_bind_double(st, 10, o->res.elapsed);
@@ -376,8 +398,8 @@ static void bind_delete(sqlite3_stmt *st, const void *p)
 int fwc_db_delete(FwcStore *s, const char *id, FwcError *err)
 {
     Args a = { s, 0, id, NULL };
-    return write1(s, "DELETE FROM fwc_delivery WHERE id = ?1 AND owner = ?2", bind_delete, &a,
-                  NULL, err, "withdrawing a delivery");
+    return write1(s, "DELETE FROM fwc_delivery WHERE id = ?1 AND owner = ?2", bind_delete, &a, NULL,
+                  err, "withdrawing a delivery");
 }
 
 static void bind_purge(sqlite3_stmt *st, const void *p)
@@ -449,8 +471,7 @@ void fwc_claimed_free(FwcClaimed *c, size_t n)
     free(c);
 }
 
-int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n,
-                 FwcError *err)
+int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err)
 {
     *out = NULL;
     *n = 0;
@@ -462,11 +483,13 @@ int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *
     }
     sqlite3_stmt *st;
     int rc = FWC_OK;
-    /* free, or held by a lease that ran out (its process died); never our own */
+    /* free, or held by a lease that ran out or by a process of this host that died;
+     * never our own */
     const char *sql =
         "UPDATE fwc_delivery SET owner = ?1, lease_until = ?2, waiting = NULL, recheck = NULL "
         "WHERE id IN (SELECT id FROM fwc_delivery WHERE status IN ('Queued', 'Failed') AND "
-        "due <= ?3 AND (owner IS NULL OR (lease_until < ?3 AND owner <> ?1)) AND "
+        "due <= ?3 AND (owner IS NULL OR (owner <> ?1 AND (lease_until < ?3 OR "
+        "fwc_dead(owner)))) AND "
         "(recheck IS NULL OR recheck <= ?3) ORDER BY due LIMIT ?4) "
         "RETURNING id, webhook, reference_doctype, reference_document, snapshot, attempts";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -512,7 +535,8 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
     if (!rc) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
-        if (r == SQLITE_DONE) rc = fwc_error_set(err, FWC_EVALUE, "no delivery %s in %s", id, s->path);
+        if (r == SQLITE_DONE)
+            rc = fwc_error_set(err, FWC_EVALUE, "no delivery %s in %s", id, s->path);
         else if (r != SQLITE_ROW) rc = fail(s, err, "reading a delivery");
         else {
             const char *owner = (const char *)sqlite3_column_text(st, 6);
@@ -527,6 +551,7 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
                                    strcmp(owner, s->owner) ? "" : " (this process)");
             else if (claim && claimed_from(out, st) < 0)
                 rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
+            else if (claim) out->attempts = 0; /* a new round */
         }
         sqlite3_finalize(st);
     }
@@ -612,8 +637,7 @@ static int grow(void **rows, size_t n, size_t *cap, size_t size)
     return 0;
 }
 
-int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **out, size_t *n,
-                      FwcError *err)
+int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **out, size_t *n, FwcError *err)
 {
     *out = NULL;
     *n = 0;

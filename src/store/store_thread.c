@@ -59,8 +59,8 @@ int fwc_store_push_claimed(FwcStore *s, FwcClaimed *c, FwcJob **out, FwcError *e
             fwc_error_set(err, FWC_EVALUE, "waiting for the resolver to find webhook '%s'",
                           c->webhook);
         else
-            fwc_error_set(err, FWC_EVALUE, "no webhook named '%s' in this process%s%s",
-                          c->webhook, why ? ": " : "", why ? why : "");
+            fwc_error_set(err, FWC_EVALUE, "no webhook named '%s' in this process%s%s", c->webhook,
+                          why ? ": " : "", why ? why : "");
     }
     pthread_mutex_unlock(&s->lock);
     if (!spec) return asked ? 1 : 2;
@@ -71,9 +71,9 @@ int fwc_store_push_claimed(FwcStore *s, FwcClaimed *c, FwcJob **out, FwcError *e
     }
     char host[300];
     fwc_job_host_key(spec, host, sizeof host);
-    FwcJob *j = fwc_job_new(e, spec, snap, c->id, host, c->doctype,
-                            c->doctype ? strlen(c->doctype) : 0, c->docname,
-                            c->docname ? strlen(c->docname) : 0);
+    FwcJob *j =
+        fwc_job_new(e, spec, snap, c->id, host, c->doctype, c->doctype ? strlen(c->doctype) : 0,
+                    c->docname, c->docname ? strlen(c->docname) : 0);
     fwc_spec_decref(spec);
     if (!j) {
         fwc_snapshot_decref(snap);
