@@ -279,6 +279,13 @@ def _run_processes(tmp_path, procs, total, kill_one):
                 c.wait_line("ready", 60)     # every process opened the store (the first created it)
             t0 = time.monotonic()
             open(go, "w").close()            # all enqueue at once: their commits contend for the file
+            if kill_one:
+                children[0].wait_line("enqueued", 120)
+                t_victim = time.monotonic() - t0
+                slow.wait_for_count(100, timeout=60)
+                before_fast = rx.report()
+                before = merged(before_fast, slow.report())
+                children[0].kill()
             for c in children:
                 c.wait_line("enqueued", 120)
             t_enq = time.monotonic() - t0
@@ -286,15 +293,20 @@ def _run_processes(tmp_path, procs, total, kill_one):
             every = [i for ids in accepted.values() for i in ids]
             assert len(every) == total and len(set(every)) == total
             victim_ids = set()
-            at_kill = {}
+            victim_sent = {}
             if kill_one:
-                slow.wait_for_count(100, timeout=60)
-                children[0].kill()
-                time.sleep(0.5)
-                at_kill = merged(rx.report(), slow.report())
+                time.sleep(0.5)              # `slow` reads what the victim's dead sockets still held
+                # only the victim sends to `slow`: what it holds now is all the victim ever sent
+                victim_sent = slow.report()["ids"]
                 victim_ids = set(accepted[0])
-                got = len(victim_ids & at_kill.keys())
-                print(f"\nkilled process 0 with {got} of its {per} deliveries received")
+                got = len(victim_ids & victim_sent.keys())
+                # the victim sends to `slow` only: its ids at the fast receiver before it died
+                # were taken from a live process
+                stolen = victim_ids & before_fast["ids"].keys()
+                print(f"\nkilled process 0 {t_victim:.1f} s after the start, when it had sent {got} of its {per} "
+                      f"deliveries; {len(stolen)} of them sent by other processes while it was alive")
+                assert not duplicates(before), f"{len(duplicates(before))} ids received twice before any crash"
+                assert not stolen, "a live process's deliveries were taken over (its lease was not renewed?)"
                 assert got < per, "the victim had delivered everything before it was killed"
             end = time.monotonic() + 120
             while True:
@@ -321,7 +333,8 @@ def _run_processes(tmp_path, procs, total, kill_one):
                 assert all(r["undelivered"] == [] for r in results)
             else:
                 assert set(dups) <= victim_ids, "a survivor's own deliveries were sent twice"
-                assert set(dups) <= set(at_kill), "a duplicate the victim had not sent before it died"
+                assert set(dups) <= set(victim_sent), "a duplicate the victim had not sent before it died"
+                assert all(victim_sent[i] == 1 for i in victim_sent), "the victim sent an id twice"
                 assert len(dups) <= MAX_PER_HOST + JOURNAL_SLACK
                 assert max(final.values()) <= 2
             rows = db_rows(store)
