@@ -155,6 +155,7 @@ int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
 #define FWC_STORE_RECHECK 30.0 /* seconds before an unresolvable webhook is asked again */
 #define FWC_STORE_POLL    0.5  /* seconds between looks for deliveries that fell due */
 #define FWC_STORE_PURGE   3600 /* seconds between retention purges */
+#define FWC_STORE_GATHER  0.0003 /* seconds a leader waits for enqueues on their way */
 
 /* an attempt's outcome waiting to be journaled (store_thread.c) */
 typedef struct FwcJournal {
@@ -204,10 +205,13 @@ struct FwcStore {
     pthread_mutex_t lock;
     pthread_cond_t wake;     /* the store thread: journal, claims, stop */
     pthread_cond_t intake;   /* group commit: a batch committed */
+    pthread_cond_t arrived;  /* group commit: an enqueue joined the pending list */
     pthread_cond_t resolver; /* names for the resolver, or closing */
     FwcEngine *eng;          /* strong, once attached */
     FwcIntake *pending, **pending_tail;
-    int committing;
+    size_t npending;   /* enqueues in `pending` */
+    size_t last_group; /* enqueues the last transaction held */
+    int committing, gathering;
     FwcJournal *journal, **journal_tail;
     int claim_now; /* look for due deliveries at once (a webhook was registered) */
     int stopping, thread_started;
