@@ -14,14 +14,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 
 # calls per op: enough that a leak of ~200 bytes a call crosses RSS_BOUND
-CALLS = {"dispatcher": 400, "dispatch": 2000, "dispatch_refused": 1000}
+CALLS = {"dispatcher": 400, "store": 300, "dispatch": 2000, "dispatch_refused": 1000}
 DEFAULT_CALLS = 5000
 RSS_BOUND = 1 << 20          # bytes of RSS growth allowed over the measured calls
 TRACED_BOUND = 64 << 10      # bytes of Python-object growth (tracemalloc)
 
 OPS = ["construct", "construct_errors", "from_frappe", "request_field_map", "request_template",
        "preview", "condition", "condition_error", "template_error", "snapshot_error",
-       "run_webhooks", "sign_verify", "dispatch", "dispatch_refused", "dispatcher"]
+       "run_webhooks", "sign_verify", "dispatch", "dispatch_refused", "dispatcher", "store"]
 
 
 def measure(op, n):

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FWC_VERSION "0.1.0"
 
@@ -254,6 +255,8 @@ void fwc_shape_free(FwcShape *s);
 
 double fwc_mono_now(void); /* monotonic seconds */
 double fwc_wall_now(void); /* Unix time */
+/* Monotonic time t as a timespec: the deadline of a wait on a CLOCK_MONOTONIC condition. */
+struct timespec fwc_mono_timespec(double t);
 
 /* ---------- message ids (msgid.c) ---------- */
 

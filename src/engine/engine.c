@@ -13,19 +13,6 @@
 
 #define CB_BATCH 512 /* outcomes handed to the on_result thread per call */
 
-static struct timespec mono_deadline(double seconds)
-{
-    double t = fwc_mono_now() + seconds;
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static FwcEngine *nomem(FwcError *err)
 {
     fwc_error_set(err, FWC_ENOMEM, "out of memory");
@@ -125,7 +112,7 @@ int fwc_engine_drained(FwcEngine *e)
  * pred's last value. */
 int fwc_engine_wait(FwcEngine *e, int (*pred)(FwcEngine *), double timeout)
 {
-    struct timespec dl = mono_deadline(timeout < 0 ? 0 : timeout);
+    struct timespec dl = fwc_mono_timespec(fwc_mono_now() + (timeout < 0 ? 0 : timeout));
     e->waiters++;
     int ok;
     while (!(ok = pred(e))) {

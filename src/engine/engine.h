@@ -67,6 +67,7 @@ typedef struct FwcJob {
     char id[32];             /* Standard Webhooks message id, stable across retries */
     char *doctype, *docname; /* in the job's block; NULL when the document had none */
     char *host;              /* in the job's block: "scheme://host:port" (per-host limit key) */
+    int64_t store_seq;       /* its row in the store (store/), 0 when not stored */
     /* engine-private, under eng->lock */
     struct FwcJob *lprev, *lnext; /* the engine's list of live (not final) jobs */
     struct FwcJob *qnext;         /* FIFO link in its host's queue */

@@ -626,6 +626,14 @@ static PyObject *Dispatcher_flush(DispatcherObject *self, PyObject *args, PyObje
         Py_END_ALLOW_THREADS if (ok || (deadline >= 0 && fwc_mono_now() >= deadline)) break;
         if (PyErr_CheckSignals() < 0) return NULL;
     }
+    FwcStore *s = self->store;
+    if (s) {
+        /* the log shows every outcome flush() waited for */
+        double left = deadline < 0 ? 60.0 : deadline - fwc_mono_now();
+        fwc_store_incref(s);
+        Py_BEGIN_ALLOW_THREADS fwc_store_sync(s, left > 0 ? left : 0);
+        Py_END_ALLOW_THREADS fwc_store_decref(s);
+    }
     size_t n;
     FwcJob **jobs = fwc_engine_live_jobs(e, -1, &n);
     return fwc_delivery_views(fwc_state_of((PyObject *)self), jobs, n);

@@ -28,6 +28,7 @@ static void free_store(FwcStore *s)
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->intake);
     pthread_cond_destroy(&s->arrived);
+    pthread_cond_destroy(&s->journaled);
     pthread_cond_destroy(&s->resolver);
     free(s->path);
     free(s);
@@ -53,6 +54,7 @@ FwcStore *fwc_store_open(const FwcStoreOptions *opt, FwcError *err)
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &mono);
     pthread_cond_init(&s->arrived, &mono);
+    pthread_cond_init(&s->journaled, &mono);
     pthread_condattr_destroy(&mono);
     pthread_cond_init(&s->intake, NULL);
     pthread_cond_init(&s->resolver, NULL);

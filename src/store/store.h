@@ -116,6 +116,10 @@ void fwc_store_abandon(FwcStore *s);
 const char *fwc_store_path(const FwcStore *s);
 const char *fwc_store_owner(const FwcStore *s);
 
+/* Waits up to timeout seconds until every outcome published so far is written (flush()
+ * then shows them in the log).  1 when it was, 0 on timeout.  Blocks: without the GIL. */
+int fwc_store_sync(FwcStore *s, double timeout);
+
 /* webhooks by name (store_webhooks.c); the store takes a reference to spec */
 int fwc_store_register(FwcStore *s, FwcHookSpec *spec); /* 0, -1 OOM */
 /* Whether a webhook of that name is registered. */
@@ -152,9 +156,9 @@ int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
 
 /* ---------- inside the layer ---------- */
 
-#define FWC_STORE_RECHECK 30.0 /* seconds before an unresolvable webhook is asked again */
-#define FWC_STORE_POLL    0.5  /* seconds between looks for deliveries that fell due */
-#define FWC_STORE_PURGE   3600 /* seconds between retention purges */
+#define FWC_STORE_RECHECK 30.0   /* seconds before an unresolvable webhook is asked again */
+#define FWC_STORE_POLL    0.5    /* seconds between looks for deliveries that fell due */
+#define FWC_STORE_PURGE   3600   /* seconds between retention purges */
 #define FWC_STORE_GATHER  0.0003 /* seconds a leader waits for enqueues on their way */
 
 /* an attempt's outcome waiting to be journaled (store_thread.c) */
@@ -177,6 +181,7 @@ typedef struct FwcIntake {
 
 /* a delivery the claim returned (store_sqlite.c) */
 typedef struct {
+    int64_t seq; /* the row */
     char id[32];
     char *webhook, *doctype, *docname; /* malloc'd */
     void *snap;
@@ -200,20 +205,23 @@ struct FwcStore {
     /* the connection: db_lock serialises every use */
     pthread_mutex_t db_lock;
     sqlite3 *db;
-    sqlite3_stmt *st_insert, *st_attempt, *st_outcome, *st_begin, *st_commit, *st_rollback;
+    sqlite3_stmt *st_insert, *st_snapshot, *st_load, *st_attempt, *st_outcome, *st_begin,
+        *st_commit, *st_rollback;
     /* everything below is under `lock` */
     pthread_mutex_t lock;
-    pthread_cond_t wake;     /* the store thread: journal, claims, stop */
-    pthread_cond_t intake;   /* group commit: a batch committed */
-    pthread_cond_t arrived;  /* group commit: an enqueue joined the pending list */
-    pthread_cond_t resolver; /* names for the resolver, or closing */
-    FwcEngine *eng;          /* strong, once attached */
+    pthread_cond_t wake;      /* the store thread: journal, claims, stop */
+    pthread_cond_t intake;    /* group commit: a batch committed */
+    pthread_cond_t arrived;   /* group commit: an enqueue joined the pending list */
+    pthread_cond_t journaled; /* the journal was written (fwc_store_sync) */
+    pthread_cond_t resolver;  /* names for the resolver, or closing */
+    FwcEngine *eng;           /* strong, once attached */
     FwcIntake *pending, **pending_tail;
     size_t npending;   /* enqueues in `pending` */
     size_t last_group; /* enqueues the last transaction held */
     int committing, gathering;
     FwcJournal *journal, **journal_tail;
-    int claim_now; /* look for due deliveries at once (a webhook was registered) */
+    int journaling; /* the store thread is writing a batch of the journal */
+    int claim_now;  /* look for due deliveries at once (a webhook was registered) */
     int stopping, thread_started;
     pthread_t thread;
     FwcNamedHook *hooks;

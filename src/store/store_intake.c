@@ -4,7 +4,6 @@
  * transaction, the others sleep until it is done).  Queue places are reserved first, so
  * that a delivery that is stored is never refused by the engine afterwards. */
 #include "store/store.h"
-#include <time.h>
 
 /* When the last transaction held several enqueues, their threads are likely on their way
  * back (they wait for the GIL between two enqueues): the leader gives them a moment to
@@ -13,10 +12,7 @@
 static void gather(FwcStore *s)
 {
     if (s->last_group < 2) return;
-    struct timespec ts;
-    double until = fwc_mono_now() + FWC_STORE_GATHER;
-    ts.tv_sec = (time_t)until;
-    ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+    struct timespec ts = fwc_mono_timespec(fwc_mono_now() + FWC_STORE_GATHER);
     s->gathering = 1;
     while (s->npending < s->last_group)
         if (pthread_cond_timedwait(&s->arrived, &s->lock, &ts)) break;

@@ -22,10 +22,10 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     "CREATE TABLE fwc_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO fwc_meta VALUES ('format', '" FORMAT "');"
     "CREATE TABLE fwc_delivery("
+    " seq INTEGER PRIMARY KEY,"
     " id TEXT NOT NULL UNIQUE,"
     " webhook TEXT NOT NULL,"
     " reference_doctype TEXT, reference_document TEXT,"
-    " snapshot BLOB NOT NULL,"
     " status TEXT NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0," /* within the current round */
     " due REAL NOT NULL,"                   /* may be sent from (Unix time) */
@@ -34,15 +34,20 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     " error TEXT,"
     " waiting TEXT, recheck REAL);" /* its webhook could not be resolved */
     "CREATE INDEX fwc_delivery_due ON fwc_delivery(due) WHERE status IN ('Queued', 'Failed');"
+    /* apart, so that the updates of a delivery never rewrite its (large) snapshot */
+    "CREATE TABLE fwc_snapshot(delivery INTEGER PRIMARY KEY, data BLOB NOT NULL);"
     "CREATE TABLE fwc_attempt("
-    " delivery_id TEXT NOT NULL,"
+    " delivery INTEGER NOT NULL,"
     " attempt INTEGER NOT NULL,"
     " time REAL NOT NULL,"
     " status TEXT NOT NULL,"
     " response_status INTEGER,"
     " url TEXT, response_headers TEXT, response_body BLOB,"
     " error TEXT, elapsed REAL);"
-    "CREATE INDEX fwc_attempt_delivery ON fwc_attempt(delivery_id);",
+    "CREATE INDEX fwc_attempt_delivery ON fwc_attempt(delivery);"
+    "CREATE TRIGGER fwc_delivery_gone AFTER DELETE ON fwc_delivery BEGIN"
+    " DELETE FROM fwc_snapshot WHERE delivery = old.seq;"
+    " DELETE FROM fwc_attempt WHERE delivery = old.seq; END;",
 };
 
 static int fail(FwcStore *s, FwcError *err, const char *what)
@@ -162,11 +167,14 @@ int fwc_db_open(FwcStore *s, FwcError *err)
         prepare(s, &s->st_commit, "COMMIT", err) || prepare(s, &s->st_rollback, "ROLLBACK", err) ||
         prepare(s, &s->st_insert,
                 "INSERT INTO fwc_delivery(id, webhook, reference_doctype, reference_document, "
-                "snapshot, status, attempts, due, owner, lease_until, created, updated) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, 'Queued', 0, ?6, ?7, ?8, ?6, ?6)",
+                "status, attempts, due, owner, lease_until, created, updated) "
+                "VALUES (?1, ?2, ?3, ?4, 'Queued', 0, ?6, ?7, ?8, ?6, ?6)",
                 err) ||
+        prepare(s, &s->st_snapshot, "INSERT INTO fwc_snapshot(delivery, data) VALUES (?1, ?2)",
+                err) ||
+        prepare(s, &s->st_load, "SELECT data FROM fwc_snapshot WHERE delivery = ?1", err) ||
         prepare(s, &s->st_attempt,
-                "INSERT INTO fwc_attempt(delivery_id, attempt, time, status, response_status, "
+                "INSERT INTO fwc_attempt(delivery, attempt, time, status, response_status, "
                 "url, response_headers, response_body, error, elapsed) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 err) ||
@@ -174,7 +182,7 @@ int fwc_db_open(FwcStore *s, FwcError *err)
                 "UPDATE fwc_delivery SET status = ?2, attempts = ?3, due = ?4, error = ?5, "
                 "updated = ?6, owner = CASE WHEN ?7 THEN NULL ELSE owner END, "
                 "lease_until = CASE WHEN ?7 THEN NULL ELSE lease_until END "
-                "WHERE id = ?1 AND owner = ?8",
+                "WHERE seq = ?1 AND owner = ?8",
                 err))
         return err->code;
     return FWC_OK;
@@ -182,10 +190,10 @@ int fwc_db_open(FwcStore *s, FwcError *err)
 
 void fwc_db_close(FwcStore *s)
 {
-    sqlite3_stmt *sts[] = { s->st_insert, s->st_attempt, s->st_outcome,
-                            s->st_begin,  s->st_commit,  s->st_rollback };
+    sqlite3_stmt *sts[] = { s->st_insert,  s->st_snapshot, s->st_load,   s->st_attempt,
+                            s->st_outcome, s->st_begin,    s->st_commit, s->st_rollback };
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
-    s->st_insert = s->st_attempt = s->st_outcome = NULL;
+    s->st_insert = s->st_snapshot = s->st_load = s->st_attempt = s->st_outcome = NULL;
     s->st_begin = s->st_commit = s->st_rollback = NULL;
     if (s->db) sqlite3_close_v2(s->db);
     s->db = NULL;
@@ -243,10 +251,16 @@ int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err)
             sqlite3_bind_text(st, 2, j->spec->name, -1, SQLITE_STATIC);
             bind_text(st, 3, j->doctype);
             bind_text(st, 4, j->docname);
-            sqlite3_bind_blob(st, 5, in->snaps[i].data, (int)in->snaps[i].len, SQLITE_STATIC);
             sqlite3_bind_double(st, 6, in->now);
             sqlite3_bind_text(st, 7, s->owner, -1, SQLITE_STATIC);
             sqlite3_bind_double(st, 8, lease_until);
+            if (step_done(st)) rc = fail(s, err, "storing a delivery");
+            sqlite3_clear_bindings(st);
+            if (rc) break;
+            j->store_seq = sqlite3_last_insert_rowid(s->db);
+            st = s->st_snapshot;
+            sqlite3_bind_int64(st, 1, j->store_seq);
+            sqlite3_bind_blob(st, 2, in->snaps[i].data, (int)in->snaps[i].len, SQLITE_STATIC);
             if (step_done(st)) rc = fail(s, err, "storing a delivery");
             sqlite3_clear_bindings(st);
         }
@@ -266,7 +280,7 @@ int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
         FwcOutcome *o = it->out;
         const char *status = fwc_delivery_status_name(o->status);
         sqlite3_stmt *st = s->st_attempt;
-        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, j->store_seq);
         sqlite3_bind_int(st, 2, o->attempt);
         sqlite3_bind_double(st, 3, now);
         sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
@@ -285,7 +299,7 @@ int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
         if (rc) break;
         int final = o->status == FWC_DS_DELIVERED || o->status == FWC_DS_EXHAUSTED;
         st = s->st_outcome;
-        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, j->store_seq);
         sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, o->attempt);
         sqlite3_bind_double(st, 4, o->status == FWC_DS_FAILED ? o->next_retry : now);
@@ -410,21 +424,12 @@ static void bind_purge(sqlite3_stmt *st, const void *p)
 int fwc_db_purge(FwcStore *s, double before, long long *removed, FwcError *err)
 {
     Args a = { s, before, NULL, NULL };
-    long long attempts;
     *removed = 0;
-    /* attempts first: a crash between the two leaves attempts of nothing, never the
-     * reverse; the next purge removes those too */
-    int rc = write1(s,
-                    "DELETE FROM fwc_attempt WHERE delivery_id IN (SELECT id FROM fwc_delivery "
-                    "WHERE status IN ('Delivered', 'Exhausted') AND updated < ?1) OR "
-                    "delivery_id NOT IN (SELECT id FROM fwc_delivery)",
-                    bind_purge, &a, &attempts, err, "purging attempts");
-    if (!rc)
-        rc = write1(s,
-                    "DELETE FROM fwc_delivery WHERE status IN ('Delivered', 'Exhausted') AND "
-                    "updated < ?1",
-                    bind_purge, &a, removed, err, "purging deliveries");
-    return rc;
+    /* their snapshots and attempts go with them (trigger fwc_delivery_gone) */
+    return write1(s,
+                  "DELETE FROM fwc_delivery WHERE status IN ('Delivered', 'Exhausted') AND "
+                  "updated < ?1",
+                  bind_purge, &a, removed, err, "purging deliveries");
 }
 
 /* ---------- claims ---------- */
@@ -441,18 +446,25 @@ static void copy_id(char out[32], sqlite3_stmt *st, int i)
     snprintf(out, 32, "%s", t ? (const char *)t : "");
 }
 
-/* Fills c from a row (id, webhook, doctype, docname, snapshot, attempts); -1 OOM. */
-static int claimed_from(FwcClaimed *c, sqlite3_stmt *st)
+/* Fills c from a row (seq, id, webhook, doctype, docname, attempts) and its snapshot;
+ * -1 OOM (or a row without snapshot: c->snap NULL). */
+static int claimed_from(FwcStore *s, FwcClaimed *c, sqlite3_stmt *st)
 {
     memset(c, 0, sizeof *c);
-    copy_id(c->id, st, 0);
-    c->webhook = column_dup(st, 1);
-    c->doctype = column_dup(st, 2);
-    c->docname = column_dup(st, 3);
-    c->snap_len = (size_t)sqlite3_column_bytes(st, 4);
-    c->snap = malloc(c->snap_len ? c->snap_len : 1);
-    if (c->snap && c->snap_len) memcpy(c->snap, sqlite3_column_blob(st, 4), c->snap_len);
+    c->seq = sqlite3_column_int64(st, 0);
+    copy_id(c->id, st, 1);
+    c->webhook = column_dup(st, 2);
+    c->doctype = column_dup(st, 3);
+    c->docname = column_dup(st, 4);
     c->attempts = sqlite3_column_int(st, 5);
+    sqlite3_stmt *ld = s->st_load;
+    sqlite3_bind_int64(ld, 1, c->seq);
+    if (sqlite3_step(ld) == SQLITE_ROW) {
+        c->snap_len = (size_t)sqlite3_column_bytes(ld, 0);
+        c->snap = malloc(c->snap_len ? c->snap_len : 1);
+        if (c->snap && c->snap_len) memcpy(c->snap, sqlite3_column_blob(ld, 0), c->snap_len);
+    }
+    sqlite3_reset(ld);
     return c->webhook && c->snap ? 0 : -1;
 }
 
@@ -491,7 +503,7 @@ int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *
         "due <= ?3 AND (owner IS NULL OR (owner <> ?1 AND (lease_until < ?3 OR "
         "fwc_dead(owner)))) AND "
         "(recheck IS NULL OR recheck <= ?3) ORDER BY due LIMIT ?4) "
-        "RETURNING id, webhook, reference_doctype, reference_document, snapshot, attempts";
+        "RETURNING seq, id, webhook, reference_doctype, reference_document, attempts";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, err, "claiming deliveries");
     else {
@@ -501,7 +513,7 @@ int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *
         sqlite3_bind_int64(st, 4, limit);
         int r;
         while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)limit)
-            if (claimed_from(&rows[(*n)++], st) < 0) {
+            if (claimed_from(s, &rows[(*n)++], st) < 0) {
                 rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
                 break;
             }
@@ -528,7 +540,7 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
     sqlite3_stmt *st = NULL;
     if (!rc &&
         sqlite3_prepare_v2(s->db,
-                           "SELECT id, webhook, reference_doctype, reference_document, snapshot, "
+                           "SELECT seq, id, webhook, reference_doctype, reference_document, "
                            "attempts, owner, lease_until, status FROM fwc_delivery WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, err, "reading a delivery");
@@ -549,7 +561,7 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
                                    "a replay",
                                    id, status, owner,
                                    strcmp(owner, s->owner) ? "" : " (this process)");
-            else if (claim && claimed_from(out, st) < 0)
+            else if (claim && claimed_from(s, out, st) < 0)
                 rc = fwc_error_set(err, FWC_ENOMEM, "out of memory");
             else if (claim) out->attempts = 0; /* a new round */
         }
@@ -719,7 +731,8 @@ int fwc_db_attempts(FwcStore *s, const char *id, FwcAttemptRow **out, size_t *n,
     int rc = FWC_OK;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT attempt, time, status, response_status, url, response_headers, "
-                           "response_body, error, elapsed FROM fwc_attempt WHERE delivery_id = ?1 "
+                           "response_body, error, elapsed FROM fwc_attempt WHERE delivery = "
+                           "(SELECT seq FROM fwc_delivery WHERE id = ?1) "
                            "ORDER BY rowid",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = fail(s, err, "reading attempts");

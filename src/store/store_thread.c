@@ -80,6 +80,7 @@ int fwc_store_push_claimed(FwcStore *s, FwcClaimed *c, FwcJob **out, FwcError *e
         return fwc_error_set(err, FWC_ENOMEM, "out of memory"), -1;
     }
     j->attempts = c->attempts;
+    j->store_seq = c->seq;
     FwcWorker *w = NULL;
     pthread_mutex_lock(&e->lock);
     int r = fwc_engine_push(e, j, 0, &w);
@@ -128,14 +129,15 @@ static size_t claim(FwcStore *s)
     return n;
 }
 
-static void wait_until(FwcStore *s, double mono_deadline)
+int fwc_store_sync(FwcStore *s, double timeout)
 {
-    struct timespec ts;
-    double t = mono_deadline;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+    struct timespec ts = fwc_mono_timespec(fwc_mono_now() + timeout);
+    pthread_mutex_lock(&s->lock);
+    while ((s->journal || s->journaling) && s->thread_started && !s->stopping)
+        if (pthread_cond_timedwait(&s->journaled, &s->lock, &ts)) break;
+    int done = !s->journal && !s->journaling;
+    pthread_mutex_unlock(&s->lock);
+    return done;
 }
 
 void *fwc_store_main(void *arg)
@@ -151,8 +153,10 @@ void *fwc_store_main(void *arg)
         now = fwc_mono_now();
         double next = next_renew < next_claim ? next_renew : next_claim;
         if (next_purge < next) next = next_purge;
-        if (!s->journal && !s->nrecheck && !s->claim_now && !s->stopping && next > now)
-            wait_until(s, next);
+        if (!s->journal && !s->nrecheck && !s->claim_now && !s->stopping && next > now) {
+            struct timespec ts = fwc_mono_timespec(next);
+            pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+        }
         FwcJournal *batch = s->journal;
         s->journal = NULL;
         s->journal_tail = &s->journal;
@@ -162,8 +166,15 @@ void *fwc_store_main(void *arg)
         s->nrecheck = s->recheck_cap = 0;
         int claim_now = s->claim_now, stopping = s->stopping;
         s->claim_now = 0;
+        s->journaling = batch != NULL;
         pthread_mutex_unlock(&s->lock);
-        if (batch) journal(s, batch);
+        if (batch) {
+            journal(s, batch);
+            pthread_mutex_lock(&s->lock);
+            s->journaling = 0;
+            pthread_cond_broadcast(&s->journaled);
+            pthread_mutex_unlock(&s->lock);
+        }
         for (size_t i = 0; i < nrecheck; i++) {
             if (fwc_db_recheck(s, recheck[i], &err)) note_error(s, &err);
             free(recheck[i]);

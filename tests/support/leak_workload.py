@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import threading
 import tracemalloc
 
@@ -102,6 +103,22 @@ def build_ops():
             done = d.flush(timeout=10)
             assert all(x.status == "delivered" for x in done), [x.error for x in done]
 
+    outbox = os.path.join(tempfile.mkdtemp(prefix="fwc-leak-"), "outbox.db")
+
+    def store_round():
+        with fwc.Dispatcher(store=outbox, webhooks=[templated]) as d:
+            first = d.enqueue(templated, DOC)
+            d.enqueue_many([(templated, DOC), (field_map, DOC)])
+            assert d.flush(timeout=10) == []
+            d.replay(first.id)
+            assert d.flush(timeout=10) == []
+            assert d.deliveries(limit=5) and d.attempts(first.id) and d.stats()["store"]
+            expect(ValueError, d.enqueue, fwc.Webhook(base, allow_private_networks=True), DOC)
+            expect(ValueError, d.replay, "msg_unknown")
+            d.purge(older_than=0)
+        with fwc.Outbox(outbox) as o:
+            o.stats()
+
     ops = {
         "construct": lambda: fwc.Webhook(base, webhook_json=TEMPLATE, condition="doc.status == 'Open'",
                                          webhook_headers={"X-B": "2"}, webhook_secret="x", **common),
@@ -127,6 +144,7 @@ def build_ops():
         "dispatch": lambda: fwc.dispatch(templated, DOC).raise_for_status(),
         "dispatch_refused": lambda: fwc.dispatch(down, DOC).error,
         "dispatcher": dispatcher_round,
+        "store": store_round,
     }
     return ops
 
