@@ -92,6 +92,55 @@ def rows_by_id(path):
         con.close()
 
 
+def columns(path, table):
+    return [r[1] for r in sql(path, f"PRAGMA table_info({table})")]
+
+
+def _snapshot_where(path):
+    """(table, blob column, key column, the delivery's value for the key) of the stored
+    snapshots: the contract's fwc_delivery.snapshot, or a table of their own keyed by the
+    delivery's row (fwc_snapshot(delivery -> fwc_delivery.seq))."""
+    if "snapshot" in columns(path, "fwc_delivery"):
+        return "fwc_delivery", "snapshot", "id", "id"
+    return "fwc_snapshot", "data", "delivery", "seq"
+
+
+def snapshot_of(path, delivery_id):
+    table, blob, key, dkey = _snapshot_where(path)
+    rows = sql(path, f"SELECT t.{blob} FROM {table} t JOIN fwc_delivery d ON t.{key} = d.{dkey} WHERE d.id = ?",
+               delivery_id)
+    return rows[0][0] if rows else None
+
+
+def set_snapshot(path, delivery_id, data):
+    table, blob, key, dkey = _snapshot_where(path)
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        con.execute(f"UPDATE {table} SET {blob} = ? WHERE {key} = (SELECT {dkey} FROM fwc_delivery WHERE id = ?)",
+                    (data, delivery_id))
+        con.commit()
+    finally:
+        con.close()
+
+
+def attempt_rows(path):
+    """{delivery id: attempt rows stored}, and how many attempt (and snapshot) rows belong
+    to no delivery, whatever the attempt table's key is (the id, or the delivery's seq)."""
+    acols, dcols = columns(path, "fwc_attempt"), columns(path, "fwc_delivery")
+    if "delivery" in acols and "seq" in dcols:
+        key, dkey = "delivery", "seq"
+    else:
+        key = next(c for c in ("delivery_id", "id", "delivery") if c in acols)
+        dkey = "id"
+    counts = dict(sql(path, f"SELECT d.id, count(*) FROM fwc_attempt a JOIN fwc_delivery d ON a.{key} = d.{dkey} "
+                            "GROUP BY d.id"))
+    orphans = sql(path, f"SELECT count(*) FROM fwc_attempt WHERE {key} NOT IN (SELECT {dkey} FROM fwc_delivery)")[0][0]
+    table, _, skey, sdkey = _snapshot_where(path)
+    if table != "fwc_delivery":
+        orphans += sql(path, f"SELECT count(*) FROM {table} WHERE {skey} NOT IN (SELECT {sdkey} FROM fwc_delivery)")[0][0]
+    return counts, orphans
+
+
 def wall(hit):
     """A ScriptedReceiver hit's arrival time (monotonic) as Unix time."""
     return hit.at + (time.time() - time.monotonic())
@@ -148,6 +197,18 @@ def test_store_forms_create_the_schema_in_wal_mode(tmp_path, dispatchers, form):
     assert sql(str(p), "PRAGMA journal_mode")[0][0].lower() == "wal"
 
 
+def test_the_schema_has_the_contracts_columns(db_path, dispatchers):
+    """The contract's schema: fwc_delivery (id TEXT PK, webhook, reference_doctype,
+    reference_document, snapshot BLOB, status, attempts, due, owner, lease_until, created,
+    updated, error, waiting), fwc_attempt.  (The other tests find the snapshot wherever it
+    is; this one says where the contract put it.)"""
+    dispatchers(store=db_path)
+    want = {"id", "webhook", "reference_doctype", "reference_document", "snapshot", "status", "attempts", "due",
+            "owner", "lease_until", "created", "updated", "error", "waiting"}
+    have = set(columns(db_path, "fwc_delivery"))
+    assert want <= have, f"fwc_delivery lacks {sorted(want - have)}; it has {sorted(have)}"
+
+
 def test_fwc_meta_holds_the_format_and_the_version(db_path, dispatchers):
     """The contract's schema: fwc_meta(key, value) holds (format, version)."""
     dispatchers(store=db_path)
@@ -195,7 +256,8 @@ def test_enqueue_returns_after_the_row_is_committed(rx, db_path, dispatchers):
         r = rows[x.id]
         assert (r["webhook"], r["reference_doctype"], r["reference_document"]) == ("store-hook", "ToDo", f"T-{i}")
         assert r["status"].lower() == "queued" and r["attempts"] == 0
-        assert r["snapshot"] is not None and len(r["snapshot"]) > 0
+        snap = snapshot_of(db_path, x.id)
+        assert snap is not None and len(snap) > 0
         assert r["owner"] == d.owner and r["lease_until"] > before
         assert before - 1 <= r["created"] <= time.time() + 1
     assert d.flush(20) == []
@@ -368,10 +430,8 @@ def test_a_corrupt_snapshot_in_the_file_is_not_sent_and_does_not_stop_the_others
     xs = [d1.enqueue(named(down, name="resumed", retry_schedule=[0.3]), doc(f"C-{i}")) for i in range(3)]
     assert wait_until(lambda: all(x.attempt >= 1 for x in xs), 10)
     d1.close(timeout=0)
-    con = sqlite3.connect(db_path)
-    con.execute("UPDATE fwc_delivery SET snapshot = ? WHERE id = ?", (b"\x00\xff garbage \xff\x00" * 3, xs[1].id))
-    con.commit()
-    con.close()
+    set_snapshot(db_path, xs[1].id, b"\x00\xff garbage \xff\x00" * 3)
+    assert snapshot_of(db_path, xs[1].id) == b"\x00\xff garbage \xff\x00" * 3
     d2 = dispatchers(store=db_path, webhooks=[named(rx.url("/resumed"), name="resumed")])
     hits = rx.wait_for("/resumed", 2, timeout=15)
     assert sorted(h.headers["webhook-id"] for h in hits) == sorted([xs[0].id, xs[2].id])
@@ -434,7 +494,7 @@ def test_deliveries_and_attempts_after_500_then_200(rx, db_path, dispatchers):
     # the oracle agrees
     r = rows_by_id(db_path)[x.id]
     assert (r["status"].lower(), r["attempts"]) == ("delivered", 2)
-    assert sql(db_path, "SELECT count(*) FROM fwc_attempt") == [(2,)]
+    assert attempt_rows(db_path) == ({x.id: 2}, 0)
 
 
 def test_a_network_error_is_journaled_and_exhausted(db_path, dispatchers):
@@ -561,10 +621,11 @@ def test_purge_removes_delivered_and_exhausted_and_keeps_queued_and_failed(rx, d
         assert set(rows) == {fa.id, qu.id}
         assert (rows[fa.id]["status"].lower(), rows[qu.id]["status"].lower()) == ("failed", "queued")
         purged = [x.id for x in ok] + [ex.id]
-        # their attempts went with them (whatever the column naming the delivery is called)
-        values = {v for row in sql(db_path, "SELECT * FROM fwc_attempt") for v in row}
-        assert not set(purged) & values, "attempts of purged deliveries are left behind"
-        assert fa.id in values                          # the failed one keeps its attempt
+        # their attempts (and snapshots) went with them
+        counts, orphans = attempt_rows(db_path)
+        assert orphans == 0, f"{orphans} attempt or snapshot rows of purged deliveries are left behind"
+        assert counts == {fa.id: 1}                     # the failed one keeps its attempt
+        assert snapshot_of(db_path, fa.id) and snapshot_of(db_path, qu.id)
         assert all(d.attempts(i) == [] for i in purged)
         assert {r["id"] for r in d.deliveries()} == {fa.id, qu.id}
         s = d.stats()["store"]
