@@ -307,6 +307,19 @@ def test_enqueue_many_with_and_without_a_store(rx, db_path, dispatchers):
     assert len(rx.wait_for("/many", 10)) == 10
 
 
+def test_enqueue_many_is_all_or_none_when_a_document_fails(rx, db_path, dispatchers):
+    d = dispatchers(store=db_path)
+    h = named(rx.url("/aon"), webhook_data=[("name", "id"), ("items", "items")])
+    cyclic = doc("cycle")
+    cyclic["items"] = [cyclic]
+    with pytest.raises(ValueError):
+        d.enqueue_many([(h, doc("A")), (h, cyclic), (h, doc("B"))])
+    assert rows_by_id(db_path) == {}
+    time.sleep(0.2)
+    assert rx.hits_for("/aon") == []
+    assert d.stats()["store"]["queued"] == 0 and d.stats()["enqueued"] == 0
+
+
 def _watch_counts(path, stop, seen):
     """Counts the rows of fwc_delivery as often as it can until stop is set (WAL: each read
     sees one committed state)."""
