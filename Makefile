@@ -75,6 +75,7 @@ bench: build
 	$(VPY) bench/templates.py
 	$(VPY) bench/conditions.py
 	$(VPY) bench/dispatch.py
+	$(VPY) bench/store.py
 
 # ---------- fuzzing (libFuzzer; tests/c/fuzz, README "Fuzzing") ----------
 # Every src/*/*.c is compiled with clang's coverage instrumentation and ASan+UBSan into

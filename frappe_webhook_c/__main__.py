@@ -1,10 +1,12 @@
-"""Command line: `python -m frappe_webhook_c demo | preview | send | sink`.
+"""Command line: `python -m frappe_webhook_c demo | preview | send | sink | outbox`.
 
     demo     start a sink on 127.0.0.1, send the seed example to it (unsigned and signed),
              show what the sink received, stop the sink
     preview  build the request for a document without sending it
     send     build the request and send it now (dispatch)
     sink     a small local receiver that prints each request and checks its signature
+    outbox   look into a durable store (Dispatcher(store=...)) and administer it:
+             outbox PATH stats|list|show ID|replay ID|purge [--json]
 """
 import argparse
 import json
@@ -16,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import Webhook, __version__, dispatch, verify
+from . import Webhook, __version__, _outbox_cli, dispatch, verify
 
 # The seed example: a Quotation webhook on on_update, Form URL-Encoded, two field rows.
 SEED_WEBHOOK = {
@@ -225,8 +227,10 @@ def main(argv=None):
     p.add_argument("--port", type=int, required=True, help="port to listen on (0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--secret", help="webhook secret to verify signatures with")
+    _outbox_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    handlers = {"demo": cmd_demo, "preview": cmd_preview, "send": cmd_send, "sink": cmd_sink}
+    handlers = {"demo": cmd_demo, "preview": cmd_preview, "send": cmd_send, "sink": cmd_sink,
+                "outbox": _outbox_cli.run}
     return handlers[args.command](args)
 
 

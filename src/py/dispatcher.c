@@ -720,7 +720,7 @@ static PyObject *Dispatcher_stats(DispatcherObject *self, PyObject *unused)
         "{sKsKsKsKsKsKsKsKsKsKsK}", "queued", v[0], "in_flight", v[1], "scheduled", v[2],
         "delivered", v[3], "failed_attempts", v[4], "exhausted", v[5], "connections_opened", v[6],
         "connections_reused", v[7], "enqueued", v[8], "attempts", v[9], "native_attempts", v[10]);
-    FwcStore *s = self->store;
+    FwcStore *s = dead ? NULL : self->store; /* a forked child's copy is the parent's */
     if (stats && s) {
         fwc_store_incref(s);
         PyObject *counts = fwc_outbox_counts(fwc_state_of((PyObject *)self), s);
@@ -740,6 +740,7 @@ static FwcStore *need_store(DispatcherObject *self)
         PyErr_SetString(PyExc_ValueError, "this Dispatcher has no store (Dispatcher(store=...))");
         return NULL;
     }
+    if (self->eng->dead && !live_engine(self)) return NULL; /* in a forked child */
     if (!self->store) {
         PyErr_SetString(PyExc_RuntimeError, "the Dispatcher is closed");
         return NULL;

@@ -220,7 +220,7 @@ struct FwcStore {
     size_t last_group; /* enqueues the last transaction held */
     int committing, gathering;
     FwcJournal *journal, **journal_tail;
-    int journaling; /* the store thread is writing a batch of the journal */
+    int journaling; /* batches of the journal being written (store thread, intake leader) */
     int claim_now;  /* look for due deliveries at once (a webhook was registered) */
     int stopping, thread_started;
     pthread_t thread;
@@ -241,7 +241,8 @@ struct FwcStore {
 /* store_sqlite.c: each takes db_lock; errors are FWC_ESTORE "<path>: <why>" */
 int fwc_db_open(FwcStore *s, FwcError *err);
 void fwc_db_close(FwcStore *s);
-int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err);
+/* The rows of batch, and the outcomes of journal (may be NULL) with them: one commit. */
+int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcJournal *journal, FwcError *err);
 int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);
 int fwc_db_renew(FwcStore *s, double now, FwcError *err);
 int fwc_db_release_all(FwcStore *s, FwcError *err);
@@ -272,6 +273,9 @@ void fwc_store_hooks_free(FwcStore *s);
 
 /* store_thread.c */
 void fwc_store_observe(void *ctx, FwcJob *j, FwcOutcome *o); /* the engine's observer */
+/* After a journal batch was written (ok) or not: frees it, or puts it back for the store
+ * thread to retry; wakes fwc_store_sync's waiters.  Lock held. */
+void fwc_journal_done(FwcStore *s, FwcJournal *batch, int ok);
 void *fwc_store_main(void *s);
 /* A job for a claimed delivery pushed into the engine: 0 pushed, 1 no webhook (the caller
  * releases it), -1 with err (the caller releases it). */

@@ -2,7 +2,8 @@
  * and enqueues that arrive while a commit is running share the next one (group commit:
  * the first waiting thread becomes the leader and writes every pending row in one
  * transaction, the others sleep until it is done).  Queue places are reserved first, so
- * that a delivery that is stored is never refused by the engine afterwards. */
+ * that a delivery that is stored is never refused by the engine afterwards.  The outcomes
+ * waiting to be journaled are written in the same transaction. */
 #include "store/store.h"
 
 /* When the last transaction held several enqueues, their threads are likely on their way
@@ -29,10 +30,16 @@ static void lead(FwcStore *s)
     FwcIntake *batch = s->pending;
     s->pending = NULL;
     s->pending_tail = &s->pending;
+    /* the outcomes waiting for the store thread ride along: one commit for both */
+    FwcJournal *journal = s->journal;
+    s->journal = NULL;
+    s->journal_tail = &s->journal;
+    if (journal) s->journaling++;
     pthread_mutex_unlock(&s->lock);
     FwcError err = { 0 };
-    int rc = fwc_db_insert(s, batch, &err);
+    int rc = fwc_db_insert(s, batch, journal, &err);
     pthread_mutex_lock(&s->lock);
+    if (journal) fwc_journal_done(s, journal, rc == FWC_OK);
     s->commits++;
     for (FwcIntake *in = batch; in; in = in->next) {
         if (!rc) s->committed += in->n;

@@ -237,13 +237,12 @@ static void bind_text(sqlite3_stmt *st, int i, const char *t)
     else sqlite3_bind_null(st, i);
 }
 
-int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err)
+/* The rows of every enqueue in batch (inside a transaction). */
+static int put_rows(FwcStore *s, FwcIntake *batch, FwcError *err)
 {
-    if (lock_db(s, err)) return err->code;
-    int rc = begin(s, err);
-    double lease_until = 0;
+    int rc = FWC_OK;
     for (FwcIntake *in = batch; !rc && in; in = in->next) {
-        lease_until = in->now + s->opt.lease;
+        double lease_until = in->now + s->opt.lease;
         for (size_t i = 0; !rc && i < in->n; i++) {
             FwcJob *j = in->jobs[i];
             sqlite3_stmt *st = s->st_insert;
@@ -265,15 +264,13 @@ int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcError *err)
             sqlite3_clear_bindings(st);
         }
     }
-    rc = finish(s, rc, err, "storing deliveries");
-    pthread_mutex_unlock(&s->db_lock);
     return rc;
 }
 
-int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
+/* An attempt row and the delivery's new state for each item (inside a transaction). */
+static int put_outcomes(FwcStore *s, FwcJournal *items, FwcError *err)
 {
-    if (lock_db(s, err)) return err->code;
-    int rc = begin(s, err);
+    int rc = FWC_OK;
     double now = fwc_wall_now();
     for (FwcJournal *it = items; !rc && it; it = it->next) {
         FwcJob *j = it->job;
@@ -310,6 +307,25 @@ int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
         if (step_done(st)) rc = fail(s, err, "journaling an outcome");
         sqlite3_clear_bindings(st);
     }
+    return rc;
+}
+
+int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcJournal *journal, FwcError *err)
+{
+    if (lock_db(s, err)) return err->code;
+    int rc = begin(s, err);
+    if (!rc) rc = put_rows(s, batch, err);
+    if (!rc && journal) rc = put_outcomes(s, journal, err);
+    rc = finish(s, rc, err, "storing deliveries");
+    pthread_mutex_unlock(&s->db_lock);
+    return rc;
+}
+
+int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err)
+{
+    if (lock_db(s, err)) return err->code;
+    int rc = begin(s, err);
+    if (!rc) rc = put_outcomes(s, items, err);
     rc = finish(s, rc, err, "journaling outcomes");
     pthread_mutex_unlock(&s->db_lock);
     return rc;

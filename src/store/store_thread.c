@@ -31,11 +31,8 @@ static void note_error(FwcStore *s, const FwcError *err)
     pthread_mutex_unlock(&s->lock);
 }
 
-static void journal(FwcStore *s, FwcJournal *batch)
+static void journal_free(FwcJournal *batch)
 {
-    FwcError err;
-    /* one retry: another process may have held the write lock past busy_timeout */
-    if (fwc_db_journal(s, batch, &err) && fwc_db_journal(s, batch, &err)) note_error(s, &err);
     while (batch) {
         FwcJournal *next = batch->next;
         fwc_outcome_decref(batch->out);
@@ -43,6 +40,35 @@ static void journal(FwcStore *s, FwcJournal *batch)
         free(batch);
         batch = next;
     }
+}
+
+void fwc_journal_done(FwcStore *s, FwcJournal *batch, int ok)
+{
+    if (ok) journal_free(batch);
+    else if (batch) {
+        /* in front of what arrived since: the store thread tries again */
+        FwcJournal **tail = &batch;
+        while (*tail) tail = &(*tail)->next;
+        *tail = s->journal;
+        if (!s->journal) s->journal_tail = tail;
+        s->journal = batch;
+        pthread_cond_signal(&s->wake);
+    }
+    s->journaling--;
+    pthread_cond_broadcast(&s->journaled);
+}
+
+/* Writes a batch of the journal (lock not held). */
+static void journal(FwcStore *s, FwcJournal *batch)
+{
+    FwcError err;
+    /* one retry: another process may have held the write lock past busy_timeout */
+    if (fwc_db_journal(s, batch, &err) && fwc_db_journal(s, batch, &err)) note_error(s, &err);
+    /* what could not be written is dropped: those deliveries stay pending in the store
+     * and are sent again later (at least once) */
+    pthread_mutex_lock(&s->lock);
+    fwc_journal_done(s, batch, 1);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int fwc_store_push_claimed(FwcStore *s, FwcClaimed *c, FwcJob **out, FwcError *err)
@@ -166,15 +192,9 @@ void *fwc_store_main(void *arg)
         s->nrecheck = s->recheck_cap = 0;
         int claim_now = s->claim_now, stopping = s->stopping;
         s->claim_now = 0;
-        s->journaling = batch != NULL;
+        if (batch) s->journaling++;
         pthread_mutex_unlock(&s->lock);
-        if (batch) {
-            journal(s, batch);
-            pthread_mutex_lock(&s->lock);
-            s->journaling = 0;
-            pthread_cond_broadcast(&s->journaled);
-            pthread_mutex_unlock(&s->lock);
-        }
+        if (batch) journal(s, batch);
         for (size_t i = 0; i < nrecheck; i++) {
             if (fwc_db_recheck(s, recheck[i], &err)) note_error(s, &err);
             free(recheck[i]);
