@@ -459,22 +459,34 @@ def test_a_corrupt_snapshot_in_the_file_is_not_sent_and_does_not_stop_the_others
 
 # ---------- the log: deliveries(), attempts(), stats()["store"] ----------
 
-def test_statuses_are_the_contracts_lowercase_words(rx, db_path, dispatchers):
-    """deliveries()' status is one of "queued", "delivered", "failed", "exhausted" (the
-    contract; the other tests compare statuses case-insensitively so that this is the one
-    place that says it), and attempts() word theirs the same way."""
+def test_statuses_are_the_contracts_words(rx, db_path, dispatchers):
+    """deliveries()' status is one of "Queued", "Delivered", "Failed", "Exhausted", the
+    words of Delivery.status (the contract, as updated), and the status= filter takes any
+    case; attempts() word theirs the same way.  (The other tests compare statuses
+    case-insensitively: this is the one place that pins the words.)"""
     rx.script("/bad", 500)
-    d = dispatchers(store=db_path)
-    x = d.enqueue(named(rx.url("/ok")), doc("A"))
-    y = d.enqueue(named(rx.url("/bad"), name="bad", max_retries=0), doc("B"))
-    z = d.enqueue(named(rx.url("/bad"), name="later", retry_schedule=[3600]), doc("C"))
-    assert wait_until(lambda: x.done and y.done and z.attempt == 1, 10)
-    assert wait_until(lambda: d.stats()["store"]["failed"] == 1 and d.stats()["store"]["delivered"] == 1, 10)
-    by_id = {r["id"]: r["status"] for r in d.deliveries()}
-    assert by_id == {x.id: "delivered", y.id: "exhausted", z.id: "failed"}
-    assert {a["status"] for i in (x.id, y.id, z.id) for a in d.attempts(i)} <= {"delivered", "failed", "exhausted"}
-    with fwc.Outbox(db_path) as o:
-        assert {r["id"]: r["status"] for r in o.deliveries()} == by_id
+    hang = hanging_listener()
+    try:
+        d = dispatchers(store=db_path)
+        x = d.enqueue(named(rx.url("/ok")), doc("A"))
+        y = d.enqueue(named(rx.url("/bad"), name="bad", max_retries=0), doc("B"))
+        z = d.enqueue(named(rx.url("/bad"), name="later", retry_schedule=[3600]), doc("C"))
+        q = d.enqueue(named(f"http://127.0.0.1:{hang.getsockname()[1]}/h", name="hangs", timeout=60), doc("D"))
+        assert wait_until(lambda: x.done and y.done and z.attempt == 1, 10)
+        assert wait_until(lambda: d.stats()["store"]["failed"] == 1 and d.stats()["store"]["delivered"] == 1, 10)
+        by_id = {r["id"]: r["status"] for r in d.deliveries()}
+        assert by_id == {x.id: "Delivered", y.id: "Exhausted", z.id: "Failed", q.id: "Queued"}
+        for word in ("Delivered", "delivered", "DELIVERED"):
+            assert [r["id"] for r in d.deliveries(status=word)] == [x.id]
+        assert [a["status"] for a in d.attempts(x.id)] == ["Delivered"]
+        assert [a["status"] for a in d.attempts(y.id)] == ["Exhausted"]
+        assert [a["status"] for a in d.attempts(z.id)] == ["Failed"]
+        assert d.attempts(q.id) == []
+        with fwc.Outbox(db_path) as o:
+            assert {r["id"]: r["status"] for r in o.deliveries()} == by_id
+    finally:
+        hang.close()
+
 
 def test_deliveries_and_attempts_after_500_then_200(rx, db_path, dispatchers):
     rx.script("/flaky", {"status": 500, "body": b"nope", "headers": {"X-Why": "busy"}}, {"status": 200, "body": b"fine"})
