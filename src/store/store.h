@@ -159,6 +159,7 @@ int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
 #define FWC_STORE_RECHECK 30.0   /* seconds before an unresolvable webhook is asked again */
 #define FWC_STORE_POLL    0.5    /* seconds between looks for deliveries that fell due */
 #define FWC_STORE_PURGE   3600   /* seconds between retention purges */
+#define FWC_STORE_CHECKPOINT 1000 /* WAL frames that make the store thread checkpoint */
 #define FWC_STORE_GATHER  0.0003 /* seconds a leader waits for enqueues on their way */
 
 /* an attempt's outcome waiting to be journaled (store_thread.c) */
@@ -205,6 +206,8 @@ struct FwcStore {
     /* the connection: db_lock serialises every use */
     pthread_mutex_t db_lock;
     sqlite3 *db;
+    sqlite3 *ckpt;         /* the store thread's own connection, for checkpoints only */
+    atomic_int wal_frames; /* frames in the WAL after the last commit (its wal_hook) */
     sqlite3_stmt *st_insert, *st_snapshot, *st_load, *st_attempt, *st_outcome, *st_begin,
         *st_commit, *st_rollback;
     /* everything below is under `lock` */
@@ -241,6 +244,11 @@ struct FwcStore {
 /* store_sqlite.c: each takes db_lock; errors are FWC_ESTORE "<path>: <why>" */
 int fwc_db_open(FwcStore *s, FwcError *err);
 void fwc_db_close(FwcStore *s);
+/* Takes WAL checkpoints off the committing threads: the store thread runs them on a
+ * connection of its own (fwc_db_checkpoint), while enqueues go on committing. */
+int fwc_db_checkpointer(FwcStore *s, FwcError *err);
+/* A passive checkpoint when the WAL has grown past FWC_STORE_CHECKPOINT frames. */
+void fwc_db_checkpoint(FwcStore *s);
 /* The rows of batch, and the outcomes of journal (may be NULL) with them: one commit. */
 int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcJournal *journal, FwcError *err);
 int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);

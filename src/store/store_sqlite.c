@@ -188,6 +188,41 @@ int fwc_db_open(FwcStore *s, FwcError *err)
     return FWC_OK;
 }
 
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    FwcStore *s = arg;
+    atomic_store_explicit(&s->wal_frames, frames, memory_order_relaxed);
+    if (frames >= FWC_STORE_CHECKPOINT) pthread_cond_signal(&s->wake); /* a hint: it polls */
+    return SQLITE_OK;
+}
+
+int fwc_db_checkpointer(FwcStore *s, FwcError *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(s->path, &s->ckpt, flags, NULL) != SQLITE_OK) {
+        int rc = fwc_error_set(err, FWC_ESTORE, "%s: %s (opening)", s->path,
+                               s->ckpt ? sqlite3_errmsg(s->ckpt) : "out of memory");
+        sqlite3_close_v2(s->ckpt);
+        s->ckpt = NULL;
+        return rc;
+    }
+    pthread_mutex_lock(&s->db_lock);
+    sqlite3_wal_autocheckpoint(s->db, 0);
+    sqlite3_wal_hook(s->db, on_wal, s);
+    pthread_mutex_unlock(&s->db_lock);
+    return FWC_OK;
+}
+
+void fwc_db_checkpoint(FwcStore *s)
+{
+    if (!s->ckpt || atomic_load_explicit(&s->wal_frames, memory_order_relaxed) <
+                        FWC_STORE_CHECKPOINT)
+        return;
+    /* passive: copies what no reader needs, never waits for a lock */
+    sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    atomic_store_explicit(&s->wal_frames, 0, memory_order_relaxed);
+}
+
 void fwc_db_close(FwcStore *s)
 {
     sqlite3_stmt *sts[] = { s->st_insert,  s->st_snapshot, s->st_load,   s->st_attempt,
@@ -195,6 +230,8 @@ void fwc_db_close(FwcStore *s)
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     s->st_insert = s->st_snapshot = s->st_load = s->st_attempt = s->st_outcome = NULL;
     s->st_begin = s->st_commit = s->st_rollback = NULL;
+    if (s->ckpt) sqlite3_close_v2(s->ckpt);
+    s->ckpt = NULL;
     if (s->db) sqlite3_close_v2(s->db);
     s->db = NULL;
 }

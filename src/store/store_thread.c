@@ -179,7 +179,10 @@ void *fwc_store_main(void *arg)
         now = fwc_mono_now();
         double next = next_renew < next_claim ? next_renew : next_claim;
         if (next_purge < next) next = next_purge;
-        if (!s->journal && !s->nrecheck && !s->claim_now && !s->stopping && next > now) {
+        int wal_full =
+            atomic_load_explicit(&s->wal_frames, memory_order_relaxed) >= FWC_STORE_CHECKPOINT;
+        if (!s->journal && !s->nrecheck && !s->claim_now && !s->stopping && !wal_full &&
+            next > now) {
             struct timespec ts = fwc_mono_timespec(next);
             pthread_cond_timedwait(&s->wake, &s->lock, &ts);
         }
@@ -200,6 +203,7 @@ void *fwc_store_main(void *arg)
             free(recheck[i]);
         }
         free(recheck);
+        fwc_db_checkpoint(s);
         now = fwc_mono_now();
         if (!stopping) {
             if (now >= next_renew) {
