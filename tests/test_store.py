@@ -13,6 +13,7 @@ fraction of a second to a few seconds."""
 import base64
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -307,6 +308,19 @@ def test_enqueue_many_with_and_without_a_store(rx, db_path, dispatchers):
     assert len(rx.wait_for("/many", 10)) == 10
 
 
+def test_enqueue_many_is_all_or_none_when_a_document_fails(rx, db_path, dispatchers):
+    d = dispatchers(store=db_path)
+    h = named(rx.url("/aon"), webhook_data=[("name", "id"), ("items", "items")])
+    cyclic = doc("cycle")
+    cyclic["items"] = [cyclic]
+    with pytest.raises(ValueError):
+        d.enqueue_many([(h, doc("A")), (h, cyclic), (h, doc("B"))])
+    assert rows_by_id(db_path) == {}
+    time.sleep(0.2)
+    assert rx.hits_for("/aon") == []
+    assert d.stats()["store"]["queued"] == 0 and d.stats()["enqueued"] == 0
+
+
 def _watch_counts(path, stop, seen):
     """Counts the rows of fwc_delivery as often as it can until stop is set (WAL: each read
     sees one committed state)."""
@@ -446,22 +460,34 @@ def test_a_corrupt_snapshot_in_the_file_is_not_sent_and_does_not_stop_the_others
 
 # ---------- the log: deliveries(), attempts(), stats()["store"] ----------
 
-def test_statuses_are_the_contracts_lowercase_words(rx, db_path, dispatchers):
-    """deliveries()' status is one of "queued", "delivered", "failed", "exhausted" (the
-    contract; the other tests compare statuses case-insensitively so that this is the one
-    place that says it), and attempts() word theirs the same way."""
+def test_statuses_are_the_contracts_words(rx, db_path, dispatchers):
+    """deliveries()' status is one of "Queued", "Delivered", "Failed", "Exhausted", the
+    words of Delivery.status (the contract, as updated), and the status= filter takes any
+    case; attempts() word theirs the same way.  (The other tests compare statuses
+    case-insensitively: this is the one place that pins the words.)"""
     rx.script("/bad", 500)
-    d = dispatchers(store=db_path)
-    x = d.enqueue(named(rx.url("/ok")), doc("A"))
-    y = d.enqueue(named(rx.url("/bad"), name="bad", max_retries=0), doc("B"))
-    z = d.enqueue(named(rx.url("/bad"), name="later", retry_schedule=[3600]), doc("C"))
-    assert wait_until(lambda: x.done and y.done and z.attempt == 1, 10)
-    assert wait_until(lambda: d.stats()["store"]["failed"] == 1 and d.stats()["store"]["delivered"] == 1, 10)
-    by_id = {r["id"]: r["status"] for r in d.deliveries()}
-    assert by_id == {x.id: "delivered", y.id: "exhausted", z.id: "failed"}
-    assert {a["status"] for i in (x.id, y.id, z.id) for a in d.attempts(i)} <= {"delivered", "failed", "exhausted"}
-    with fwc.Outbox(db_path) as o:
-        assert {r["id"]: r["status"] for r in o.deliveries()} == by_id
+    hang = hanging_listener()
+    try:
+        d = dispatchers(store=db_path)
+        x = d.enqueue(named(rx.url("/ok")), doc("A"))
+        y = d.enqueue(named(rx.url("/bad"), name="bad", max_retries=0), doc("B"))
+        z = d.enqueue(named(rx.url("/bad"), name="later", retry_schedule=[3600]), doc("C"))
+        q = d.enqueue(named(f"http://127.0.0.1:{hang.getsockname()[1]}/h", name="hangs", timeout=60), doc("D"))
+        assert wait_until(lambda: x.done and y.done and z.attempt == 1, 10)
+        assert wait_until(lambda: d.stats()["store"]["failed"] == 1 and d.stats()["store"]["delivered"] == 1, 10)
+        by_id = {r["id"]: r["status"] for r in d.deliveries()}
+        assert by_id == {x.id: "Delivered", y.id: "Exhausted", z.id: "Failed", q.id: "Queued"}
+        for word in ("Delivered", "delivered", "DELIVERED"):
+            assert [r["id"] for r in d.deliveries(status=word)] == [x.id]
+        assert [a["status"] for a in d.attempts(x.id)] == ["Delivered"]
+        assert [a["status"] for a in d.attempts(y.id)] == ["Exhausted"]
+        assert [a["status"] for a in d.attempts(z.id)] == ["Failed"]
+        assert d.attempts(q.id) == []
+        with fwc.Outbox(db_path) as o:
+            assert {r["id"]: r["status"] for r in o.deliveries()} == by_id
+    finally:
+        hang.close()
+
 
 def test_deliveries_and_attempts_after_500_then_200(rx, db_path, dispatchers):
     rx.script("/flaky", {"status": 500, "body": b"nope", "headers": {"X-Why": "busy"}}, {"status": 200, "body": b"fine"})
@@ -846,6 +872,8 @@ def test_read_only_directory_fails_with_the_path(tmp_path):
     try:
         prefix = ()
         if os.geteuid() == 0:        # root writes anywhere: the child runs without CAP_DAC_OVERRIDE
+            if not shutil.which("setpriv"):
+                pytest.skip("running as root without setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
             prefix = ("setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search,-fowner")
         r = run_child("open", "--store", p, prefix=prefix)
         res = last_json(r.stdout)

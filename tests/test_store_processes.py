@@ -63,6 +63,7 @@ class Child:
         self.lines = []
         self.err = []
         self.cond = threading.Condition()
+        self.eof = False                         # stdout read to its end (the process is gone)
         threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
         threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
 
@@ -72,6 +73,8 @@ class Child:
                 into.append(line.rstrip("\n"))
                 self.cond.notify_all()
         with self.cond:
+            if into is self.lines:
+                self.eof = True
             self.cond.notify_all()
 
     def wait_line(self, prefix, timeout):
@@ -82,13 +85,10 @@ class Child:
                     if ln.startswith(prefix):
                         return ln
                 left = end - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None and not self._pending():
+                if left <= 0 or self.eof:
                     raise AssertionError(f"child never printed {prefix!r} (rc={self.proc.poll()}):\n"
                                          + "\n".join(self.lines[-20:] + self.err[-40:]))
                 self.cond.wait(min(left, 0.1))
-
-    def _pending(self):
-        return False
 
     def result(self, timeout=60):
         rc = self.proc.wait(timeout)
