@@ -4,9 +4,9 @@ process (the tests with several processes, and the crash, are tests/test_store_p
 Written against the API contract of the store (Dispatcher(store=..., webhooks=...,
 resolve=..., lease=..., ...), deliveries(), attempts(), replay(), purge(), stats()["store"],
 Outbox, `python -m frappe_webhook_c outbox`).  The database itself is read with the
-sqlite3 module as the oracle: the schema's tables fwc_meta, fwc_delivery (id, webhook,
-reference_doctype, reference_document, snapshot, status, attempts, due, owner,
-lease_until, created, updated, error, waiting) and fwc_attempt.
+sqlite3 module as the oracle: the schema's tables fwc_meta, fwc_delivery (seq, id, webhook,
+reference_doctype, reference_document, status, attempts, due, owner, created, updated,
+error, waiting, recheck), fwc_snapshot, fwc_attempt and fwc_owner (one lease per process).
 
 Every receiver is on 127.0.0.1; every database is under tmp_path; retry schedules are a
 fraction of a second to a few seconds."""
@@ -198,24 +198,26 @@ def test_store_forms_create_the_schema_in_wal_mode(tmp_path, dispatchers, form):
     assert sql(str(p), "PRAGMA journal_mode")[0][0].lower() == "wal"
 
 
-def test_the_schema_has_the_contracts_columns(db_path, dispatchers):
-    """The contract's schema: fwc_delivery (id TEXT PK, webhook, reference_doctype,
-    reference_document, snapshot BLOB, status, attempts, due, owner, lease_until, created,
-    updated, error, waiting), fwc_attempt.  (The other tests find the snapshot wherever it
-    is; this one says where the contract put it.)"""
+def test_the_schema_is_the_documented_one(db_path, dispatchers):
+    """The schema the README documents: a delivery's row (updated at every attempt), its
+    snapshot apart (written once), its attempts keyed by the delivery's row."""
     dispatchers(store=db_path)
-    want = {"id", "webhook", "reference_doctype", "reference_document", "snapshot", "status", "attempts", "due",
-            "owner", "lease_until", "created", "updated", "error", "waiting"}
+    want = {"seq", "id", "webhook", "reference_doctype", "reference_document", "status", "attempts", "due",
+            "owner", "created", "updated", "error", "waiting", "recheck"}
     have = set(columns(db_path, "fwc_delivery"))
-    assert want <= have, f"fwc_delivery lacks {sorted(want - have)}; it has {sorted(have)}"
+    assert want == have, f"fwc_delivery: missing {sorted(want - have)}, unexpected {sorted(have - want)}"
+    assert set(columns(db_path, "fwc_snapshot")) == {"delivery", "data"}
+    assert {"delivery", "attempt", "time", "status", "response_status", "url", "response_headers",
+            "response_body", "error", "elapsed"} == set(columns(db_path, "fwc_attempt"))
+    # one lease per process, however many deliveries it holds
+    assert set(columns(db_path, "fwc_owner")) == {"owner", "lease_until"}
 
 
-def test_fwc_meta_holds_the_format_and_the_version(db_path, dispatchers):
-    """The contract's schema: fwc_meta(key, value) holds (format, version)."""
+def test_the_file_says_what_it_is_and_its_schema_version(db_path, dispatchers):
+    """fwc_meta says the file is an outbox; PRAGMA user_version is the schema's version."""
     dispatchers(store=db_path)
-    meta = dict(sql(db_path, "SELECT key, value FROM fwc_meta"))
-    assert "format" in meta
-    assert "version" in meta, f"fwc_meta holds {meta}; PRAGMA user_version = {sql(db_path, 'PRAGMA user_version')}"
+    assert dict(sql(db_path, "SELECT key, value FROM fwc_meta")) == {"format": "frappe_webhook_c outbox"}
+    assert sql(db_path, "PRAGMA user_version") == [(1,)]
 
 
 def test_two_dispatchers_have_different_owner_tokens(db_path, dispatchers):
@@ -259,7 +261,9 @@ def test_enqueue_returns_after_the_row_is_committed(rx, db_path, dispatchers):
         assert r["status"].lower() == "queued" and r["attempts"] == 0
         snap = snapshot_of(db_path, x.id)
         assert snap is not None and len(snap) > 0
-        assert r["owner"] == d.owner and r["lease_until"] > before
+        assert r["owner"] == d.owner
+        (lease,) = sql(db_path, "SELECT lease_until FROM fwc_owner WHERE owner = ?", d.owner)[0]
+        assert lease > before
         assert before - 1 <= r["created"] <= time.time() + 1
     assert d.flush(20) == []
     rows = rows_by_id(db_path)

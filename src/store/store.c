@@ -69,7 +69,7 @@ FwcStore *fwc_store_open(const FwcStoreOptions *opt, FwcError *err)
 
 int fwc_store_attach(FwcStore *s, FwcEngine *e, FwcError *err)
 {
-    if (fwc_db_checkpointer(s, err)) return err->code;
+    if (fwc_db_checkpointer(s, err) || fwc_db_register_owner(s, err)) return err->code;
     fwc_engine_incref(e);
     s->eng = e;
     pthread_mutex_lock(&e->lock);

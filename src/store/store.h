@@ -252,6 +252,8 @@ void fwc_db_checkpoint(FwcStore *s);
 /* The rows of batch, and the outcomes of journal (may be NULL) with them: one commit. */
 int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcJournal *journal, FwcError *err);
 int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);
+/* This process's lease (one row of fwc_owner): taken at attach, renewed every lease/3. */
+int fwc_db_register_owner(FwcStore *s, FwcError *err);
 int fwc_db_renew(FwcStore *s, double now, FwcError *err);
 int fwc_db_release_all(FwcStore *s, FwcError *err);
 int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err);

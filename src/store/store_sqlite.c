@@ -15,9 +15,8 @@
 #define SCHEMA_VERSION 1
 #define FORMAT         "frappe_webhook_c outbox"
 
-/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty).  Indexes
- * cost every enqueue a page write: the claim's order (due) has one; owner does not (the
- * lease renewal's scan runs once per lease/3). */
+/* MIGRATIONS[v] takes a database from version v to v + 1 (version 0: empty).  Every index
+ * costs every enqueue a page write: fwc_delivery has two (id, and the pending rows). */
 static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     "CREATE TABLE fwc_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO fwc_meta VALUES ('format', '" FORMAT "');"
@@ -29,11 +28,16 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     " status TEXT NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0," /* within the current round */
     " due REAL NOT NULL,"                   /* may be sent from (Unix time) */
-    " owner TEXT, lease_until REAL,"
+    " owner TEXT,"                          /* the process holding it (fwc_owner) */
     " created REAL NOT NULL, updated REAL NOT NULL,"
     " error TEXT,"
     " waiting TEXT, recheck REAL);" /* its webhook could not be resolved */
-    "CREATE INDEX fwc_delivery_due ON fwc_delivery(due) WHERE status IN ('Queued', 'Failed');"
+    /* what is pending, by holder and time: a claim reads the free ones (owner NULL) and
+     * those of a dead holder, never the rows a live process holds */
+    "CREATE INDEX fwc_delivery_pending ON fwc_delivery(owner, due) "
+    "WHERE status IN ('Queued', 'Failed');"
+    /* one lease per process, renewed in one row however many deliveries it holds */
+    "CREATE TABLE fwc_owner(owner TEXT PRIMARY KEY, lease_until REAL NOT NULL);"
     /* apart, so that the updates of a delivery never rewrite its (large) snapshot */
     "CREATE TABLE fwc_snapshot(delivery INTEGER PRIMARY KEY, data BLOB NOT NULL);"
     "CREATE TABLE fwc_attempt("
@@ -190,8 +194,8 @@ int fwc_db_open(FwcStore *s, FwcError *err)
         prepare(s, &s->st_commit, "COMMIT", err) || prepare(s, &s->st_rollback, "ROLLBACK", err) ||
         prepare(s, &s->st_insert,
                 "INSERT INTO fwc_delivery(id, webhook, reference_doctype, reference_document, "
-                "status, attempts, due, owner, lease_until, created, updated) "
-                "VALUES (?1, ?2, ?3, ?4, 'Queued', 0, ?6, ?7, ?8, ?6, ?6)",
+                "status, attempts, due, owner, created, updated) "
+                "VALUES (?1, ?2, ?3, ?4, 'Queued', 0, ?6, ?7, ?6, ?6)",
                 err) ||
         prepare(s, &s->st_snapshot, "INSERT INTO fwc_snapshot(delivery, data) VALUES (?1, ?2)",
                 err) ||
@@ -203,8 +207,7 @@ int fwc_db_open(FwcStore *s, FwcError *err)
                 err) ||
         prepare(s, &s->st_outcome,
                 "UPDATE fwc_delivery SET status = ?2, attempts = ?3, due = ?4, error = ?5, "
-                "updated = ?6, owner = CASE WHEN ?7 THEN NULL ELSE owner END, "
-                "lease_until = CASE WHEN ?7 THEN NULL ELSE lease_until END "
+                "updated = ?6, owner = CASE WHEN ?7 THEN NULL ELSE owner END "
                 "WHERE seq = ?1 AND owner = ?8",
                 err))
         return err->code;
@@ -309,7 +312,6 @@ static int put_rows(FwcStore *s, FwcIntake *batch, FwcError *err)
 {
     int rc = FWC_OK;
     for (FwcIntake *in = batch; !rc && in; in = in->next) {
-        double lease_until = in->now + s->opt.lease;
         for (size_t i = 0; !rc && i < in->n; i++) {
             FwcJob *j = in->jobs[i];
             sqlite3_stmt *st = s->st_insert;
@@ -319,7 +321,6 @@ static int put_rows(FwcStore *s, FwcIntake *batch, FwcError *err)
             bind_text(st, 4, j->docname);
             sqlite3_bind_double(st, 6, in->now);
             sqlite3_bind_text(st, 7, s->owner, -1, SQLITE_STATIC);
-            sqlite3_bind_double(st, 8, lease_until);
             if (step_done(st)) rc = fail(s, err, "storing a delivery");
             sqlite3_clear_bindings(st);
             if (rc) break;
@@ -437,8 +438,15 @@ static void bind_renew(sqlite3_stmt *st, const void *p)
 int fwc_db_renew(FwcStore *s, double now, FwcError *err)
 {
     Args a = { s, now + s->opt.lease, NULL, NULL };
-    return write1(s, "UPDATE fwc_delivery SET lease_until = ?1 WHERE owner = ?2", bind_renew, &a,
-                  NULL, err, "renewing leases");
+    long long changed = 0;
+    int rc = write1(s, "UPDATE fwc_owner SET lease_until = ?1 WHERE owner = ?2", bind_renew, &a,
+                    &changed, err, "renewing the lease");
+    /* gone: another process took us for dead (we stalled past the lease) and released
+     * what we held; what is still in our engine may be sent twice (at least once) */
+    if (!rc && !changed)
+        rc = write1(s, "INSERT OR REPLACE INTO fwc_owner(lease_until, owner) VALUES (?1, ?2)",
+                    bind_renew, &a, NULL, err, "renewing the lease");
+    return rc;
 }
 
 static void bind_owner(sqlite3_stmt *st, const void *p)
@@ -446,11 +454,24 @@ static void bind_owner(sqlite3_stmt *st, const void *p)
     sqlite3_bind_text(st, 1, ((const Args *)p)->s->owner, -1, SQLITE_STATIC);
 }
 
+int fwc_db_register_owner(FwcStore *s, FwcError *err)
+{
+    Args a = { s, fwc_wall_now() + s->opt.lease, NULL, NULL };
+    return write1(s, "INSERT OR REPLACE INTO fwc_owner(lease_until, owner) VALUES (?1, ?2)",
+                  bind_renew, &a, NULL, err, "taking a lease");
+}
+
 int fwc_db_release_all(FwcStore *s, FwcError *err)
 {
     Args a = { s, 0, NULL, NULL };
-    return write1(s, "UPDATE fwc_delivery SET owner = NULL, lease_until = NULL WHERE owner = ?1",
-                  bind_owner, &a, NULL, err, "releasing leases");
+    int rc = write1(s,
+                    "UPDATE fwc_delivery SET owner = NULL WHERE owner = ?1 AND "
+                    "status IN ('Queued', 'Failed')",
+                    bind_owner, &a, NULL, err, "releasing deliveries");
+    if (!rc)
+        rc = write1(s, "DELETE FROM fwc_owner WHERE owner = ?1", bind_owner, &a, NULL, err,
+                    "releasing the lease");
+    return rc;
 }
 
 static void bind_release(sqlite3_stmt *st, const void *p)
@@ -466,8 +487,8 @@ int fwc_db_release(FwcStore *s, const char *id, const char *waiting, double rech
 {
     Args a = { s, recheck, id, waiting };
     return write1(s,
-                  "UPDATE fwc_delivery SET owner = NULL, lease_until = NULL, waiting = ?2, "
-                  "recheck = ?3 WHERE id = ?1 AND owner = ?4",
+                  "UPDATE fwc_delivery SET owner = NULL, waiting = ?2, recheck = ?3 "
+                  "WHERE id = ?1 AND owner = ?4",
                   bind_release, &a, NULL, err, "releasing a delivery");
 }
 
@@ -566,6 +587,46 @@ void fwc_claimed_free(FwcClaimed *c, size_t n)
     free(c);
 }
 
+/* Frees the deliveries of holders whose lease ran out or who are dead processes of this
+ * host (inside a transaction). */
+static int release_dead(FwcStore *s, double now, FwcError *err)
+{
+    sqlite3_stmt *dead, *rel, *del;
+    int rc = FWC_OK;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT owner FROM fwc_owner WHERE owner <> ?1 AND "
+                           "(lease_until < ?2 OR fwc_dead(owner))",
+                           -1, &dead, NULL) != SQLITE_OK)
+        return fail(s, err, "finding dead holders");
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE fwc_delivery SET owner = NULL WHERE owner = ?1 AND "
+                           "status IN ('Queued', 'Failed')",
+                           -1, &rel, NULL) != SQLITE_OK) {
+        sqlite3_finalize(dead);
+        return fail(s, err, "taking over deliveries");
+    }
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM fwc_owner WHERE owner = ?1", -1, &del, NULL) !=
+        SQLITE_OK) {
+        sqlite3_finalize(dead);
+        sqlite3_finalize(rel);
+        return fail(s, err, "taking over deliveries");
+    }
+    sqlite3_bind_text(dead, 1, s->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_double(dead, 2, now);
+    int r;
+    while (!rc && (r = sqlite3_step(dead)) == SQLITE_ROW) {
+        const unsigned char *owner = sqlite3_column_text(dead, 0);
+        sqlite3_bind_text(rel, 1, (const char *)owner, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(del, 1, (const char *)owner, -1, SQLITE_TRANSIENT);
+        if (step_done(rel) || step_done(del)) rc = fail(s, err, "taking over deliveries");
+    }
+    if (!rc && r != SQLITE_DONE) rc = fail(s, err, "finding dead holders");
+    sqlite3_finalize(dead);
+    sqlite3_finalize(rel);
+    sqlite3_finalize(del);
+    return rc;
+}
+
 int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err)
 {
     *out = NULL;
@@ -576,24 +637,23 @@ int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *
         free(rows);
         return err->code;
     }
-    sqlite3_stmt *st;
-    int rc = FWC_OK;
-    /* free, or held by a lease that ran out or by a process of this host that died;
-     * never our own */
-    const char *sql =
-        "UPDATE fwc_delivery SET owner = ?1, lease_until = ?2, waiting = NULL, recheck = NULL "
-        "WHERE id IN (SELECT id FROM fwc_delivery WHERE status IN ('Queued', 'Failed') AND "
-        "due <= ?3 AND (owner IS NULL OR (owner <> ?1 AND (lease_until < ?3 OR "
-        "fwc_dead(owner)))) AND "
-        "(recheck IS NULL OR recheck <= ?3) ORDER BY due LIMIT ?4) "
-        "RETURNING seq, id, webhook, reference_doctype, reference_document, attempts";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = NULL;
+    int rc = begin(s, err);
+    if (!rc) rc = release_dead(s, now, err);
+    if (!rc &&
+        sqlite3_prepare_v2(
+            s->db,
+            "UPDATE fwc_delivery SET owner = ?1, waiting = NULL, recheck = NULL "
+            "WHERE seq IN (SELECT seq FROM fwc_delivery WHERE status IN ('Queued', 'Failed') "
+            "AND owner IS NULL AND due <= ?2 AND (recheck IS NULL OR recheck <= ?2) "
+            "ORDER BY due LIMIT ?3) "
+            "RETURNING seq, id, webhook, reference_doctype, reference_document, attempts",
+            -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, err, "claiming deliveries");
-    else {
+    if (!rc) {
         sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 2, now + s->opt.lease);
-        sqlite3_bind_double(st, 3, now);
-        sqlite3_bind_int64(st, 4, limit);
+        sqlite3_bind_double(st, 2, now);
+        sqlite3_bind_int64(st, 3, limit);
         int r;
         while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)limit)
             if (claimed_from(s, &rows[(*n)++], st) < 0) {
@@ -601,12 +661,12 @@ int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *
                 break;
             }
         if (!rc && r != SQLITE_DONE && r != SQLITE_ROW) rc = fail(s, err, "claiming deliveries");
-        sqlite3_finalize(st);
     }
+    sqlite3_finalize(st);
+    rc = finish(s, rc, err, "claiming deliveries");
     pthread_mutex_unlock(&s->db_lock);
     if (rc) {
-        /* the rows stay claimed by us: the release at close (or our lease) frees them */
-        fwc_claimed_free(rows, *n);
+        fwc_claimed_free(rows, *n); /* rolled back: nothing was claimed */
         *n = 0;
         return rc;
     }
@@ -621,11 +681,11 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
     double now = fwc_wall_now();
     int rc = begin(s, err);
     sqlite3_stmt *st = NULL;
-    if (!rc &&
-        sqlite3_prepare_v2(s->db,
-                           "SELECT seq, id, webhook, reference_doctype, reference_document, "
-                           "attempts, owner, lease_until, status FROM fwc_delivery WHERE id = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!rc && sqlite3_prepare_v2(s->db,
+                                  "SELECT seq, id, webhook, reference_doctype, reference_document, "
+                                  "attempts, owner, (SELECT lease_until FROM fwc_owner o WHERE "
+                                  "o.owner = d.owner), status FROM fwc_delivery d WHERE id = ?1",
+                                  -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, err, "reading a delivery");
     if (!rc) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -654,7 +714,7 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
         if (sqlite3_prepare_v2(s->db,
                                "UPDATE fwc_delivery SET status = 'Queued', attempts = 0, due = ?2, "
                                "updated = ?2, error = NULL, waiting = NULL, recheck = NULL, "
-                               "owner = ?3, lease_until = ?4 WHERE id = ?1",
+                               "owner = ?3 WHERE id = ?1",
                                -1, &st, NULL) != SQLITE_OK)
             rc = fail(s, err, "requeuing a delivery");
         else {
@@ -662,7 +722,6 @@ int fwc_db_requeue(FwcStore *s, const char *id, int claim, FwcClaimed *out, FwcE
             sqlite3_bind_double(st, 2, now);
             if (claim) {
                 sqlite3_bind_text(st, 3, s->owner, -1, SQLITE_STATIC);
-                sqlite3_bind_double(st, 4, now + s->opt.lease);
             }
             if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, err, "requeuing a delivery");
             sqlite3_finalize(st);
@@ -747,7 +806,8 @@ int fwc_db_deliveries(FwcStore *s, const FwcLogQuery *q, FwcLogRow **out, size_t
     if (sqlite3_prepare_v2(
             s->db,
             "SELECT id, webhook, reference_doctype, reference_document, status, attempts, due, "
-            "created, updated, error, owner, lease_until, waiting FROM fwc_delivery "
+            "created, updated, error, owner, (SELECT lease_until FROM fwc_owner o WHERE "
+            "o.owner = d.owner), waiting FROM fwc_delivery d "
             "WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR status = ?2) AND "
             "(?3 IS NULL OR webhook = ?3) AND (?4 IS NULL OR reference_document = ?4) AND "
             "(?5 IS NULL OR created >= ?5) ORDER BY rowid DESC LIMIT ?6",
@@ -856,11 +916,12 @@ int fwc_db_counts(FwcStore *s, double now, FwcStoreCounts *c, FwcError *err)
     if (lock_db(s, err)) return err->code;
     sqlite3_stmt *st;
     int rc = FWC_OK;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT status, count(*), count(waiting), "
-                           "sum(owner IS NOT NULL AND lease_until >= ?1) FROM fwc_delivery "
-                           "GROUP BY status",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT status, count(*), count(waiting), "
+            "sum(owner IN (SELECT owner FROM fwc_owner WHERE lease_until >= ?1)) FROM fwc_delivery "
+            "GROUP BY status",
+            -1, &st, NULL) != SQLITE_OK) {
         rc = fail(s, err, "counting deliveries");
         goto done;
     }
