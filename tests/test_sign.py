@@ -517,8 +517,15 @@ def test_fresh_msg_ids_unique_and_well_formed():
     ids = [fwc.sign("k", b"", "standard")["webhook-id"] for _ in range(5000)]
     assert all(MSG_ID_RE.match(i) for i in ids)
     assert len(set(ids)) == len(ids)
-    # all 62 characters show up, at roughly equal rates (no modulo bias toward 0-7)
-    counts = collections.Counter("".join(i[4:] for i in ids))
+    # the random part (15 characters after the time): all 62 characters show up, at
+    # roughly equal rates (no modulo bias toward 0-7)
+    counts = collections.Counter("".join(i[13:] for i in ids))
     assert len(counts) == 62
-    expected = 5000 * 24 / 62
+    expected = 5000 * 15 / 62
     assert all(0.8 * expected < c < 1.2 * expected for c in counts.values()), counts
+    # the first 9 characters are the creation time in microseconds (base62, ASCII order), so
+    # ids sort by creation time: a store's index of them grows at its end
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    stamps = [sum(alphabet.index(c) * 62 ** (8 - k) for k, c in enumerate(i[4:13])) for i in ids]
+    assert stamps == sorted(stamps) and [i[4:13] for i in ids] == sorted(i[4:13] for i in ids)
+    assert abs(stamps[-1] / 1e6 - time.time()) < 60

@@ -1,5 +1,6 @@
-/* msgid.c — message ids: "msg_" + 24 base62 characters (143 random bits), the Standard
- * Webhooks id format; dispatch()'s webhook-id and every Dispatcher delivery id.
+/* msgid.c — message ids: "msg_" + 24 base62 characters (the creation time in microseconds,
+ * then 89 random bits), the Standard Webhooks id format; dispatch()'s webhook-id and every
+ * Dispatcher delivery id.
  *
  * The random bytes come from a pool of CSPRNG bytes refilled 4 KiB at a time (enqueue()
  * must not make a system call per id), taken under a mutex, and emptied in a forked child
@@ -74,8 +75,14 @@ void fwc_new_msg_id(char out[32])
     static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     pthread_once(&pool_once, pool_atfork);
     memcpy(out, "msg_", 4);
+    /* 9 characters of microseconds since 1970, then 15 random: ids sort by creation
+     * time, so a store's index of them grows at its end (one page a commit) */
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    uint64_t us = (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+    for (int pos = 8; pos >= 0; pos--, us /= 62) out[4 + pos] = alphabet[us % 62];
     pthread_mutex_lock(&pool_lock);
-    for (int pos = 0; pos < 24;) {
+    for (int pos = 9; pos < 24;) {
         unsigned char b = pool_byte();
         if (b >= 248) continue; /* 248 = 4 * 62: every character equally likely */
         out[4 + pos++] = alphabet[b % 62];

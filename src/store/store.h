@@ -156,11 +156,11 @@ int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
 
 /* ---------- inside the layer ---------- */
 
-#define FWC_STORE_RECHECK 30.0   /* seconds before an unresolvable webhook is asked again */
-#define FWC_STORE_POLL    0.5    /* seconds between looks for deliveries that fell due */
-#define FWC_STORE_PURGE   3600   /* seconds between retention purges */
-#define FWC_STORE_CHECKPOINT 1000 /* WAL frames that make the store thread checkpoint */
-#define FWC_STORE_GATHER  0.0003 /* seconds a leader waits for enqueues on their way */
+#define FWC_STORE_RECHECK    30.0   /* seconds before an unresolvable webhook is asked again */
+#define FWC_STORE_POLL       0.5    /* seconds between looks for deliveries that fell due */
+#define FWC_STORE_PURGE      3600   /* seconds between retention purges */
+#define FWC_STORE_CHECKPOINT 1000   /* WAL frames that make the store thread checkpoint */
+#define FWC_STORE_GATHER     0.0002 /* seconds a leader waits for enqueues on their way */
 
 /* an attempt's outcome waiting to be journaled (store_thread.c) */
 typedef struct FwcJournal {

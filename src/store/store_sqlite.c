@@ -199,7 +199,9 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
 int fwc_db_checkpointer(FwcStore *s, FwcError *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(s->path, &s->ckpt, flags, NULL) != SQLITE_OK) {
+    /* a first read makes the new connection see the WAL (else it checkpoints nothing) */
+    if (sqlite3_open_v2(s->path, &s->ckpt, flags, NULL) != SQLITE_OK ||
+        sqlite3_exec(s->ckpt, "SELECT count(*) FROM fwc_meta", NULL, NULL, NULL) != SQLITE_OK) {
         int rc = fwc_error_set(err, FWC_ESTORE, "%s: %s (opening)", s->path,
                                s->ckpt ? sqlite3_errmsg(s->ckpt) : "out of memory");
         sqlite3_close_v2(s->ckpt);
@@ -215,11 +217,16 @@ int fwc_db_checkpointer(FwcStore *s, FwcError *err)
 
 void fwc_db_checkpoint(FwcStore *s)
 {
-    if (!s->ckpt || atomic_load_explicit(&s->wal_frames, memory_order_relaxed) <
-                        FWC_STORE_CHECKPOINT)
+    if (!s->ckpt ||
+        atomic_load_explicit(&s->wal_frames, memory_order_relaxed) < FWC_STORE_CHECKPOINT)
         return;
-    /* passive: copies what no reader needs, never waits for a lock */
+    /* passive: copies what no reader needs and never waits; first the bulk while
+     * enqueues go on, then the few frames they added, with our writer paused, so that
+     * the whole WAL is copied and the next commit starts it over (else it only grows) */
     sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&s->db_lock);
+    sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&s->db_lock);
     atomic_store_explicit(&s->wal_frames, 0, memory_order_relaxed);
 }
 
