@@ -140,6 +140,30 @@ static void sql_dead(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, dead);
 }
 
+/* WAL mode (persistent in the file).  Switching needs the file to itself for a moment,
+ * and SQLite does not wait for that: processes opening a new store together retry here
+ * for up to busy_timeout. */
+static int to_wal(FwcStore *s, FwcError *err)
+{
+    double until = fwc_mono_now() + s->opt.busy_timeout;
+    for (;;) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+            return fail(s, err, "switching to WAL");
+        int rc = sqlite3_step(st);
+        const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        int wal = mode && !strcmp(mode, "wal");
+        sqlite3_finalize(st);
+        if (wal) return FWC_OK;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED && rc != SQLITE_ROW) ||
+            fwc_mono_now() >= until)
+            return mode ? (int)fwc_error_set(err, FWC_ESTORE,
+                                             "%s: could not switch to WAL (%s mode)", s->path, mode)
+                        : fail(s, err, "switching to WAL");
+        usleep(5000);
+    }
+}
+
 int fwc_db_open(FwcStore *s, FwcError *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
@@ -160,8 +184,7 @@ int fwc_db_open(FwcStore *s, FwcError *err)
     char sql[96];
     snprintf(sql, sizeof sql, "PRAGMA synchronous = %s",
              s->opt.synchronous_full ? "FULL" : "NORMAL");
-    if (exec(s, "PRAGMA journal_mode = WAL", err, "switching to WAL") ||
-        exec(s, sql, err, "setting synchronous") || migrate(s, err))
+    if (to_wal(s, err) || exec(s, sql, err, "setting synchronous") || migrate(s, err))
         return err->code;
     if (prepare(s, &s->st_begin, "BEGIN IMMEDIATE", err) ||
         prepare(s, &s->st_commit, "COMMIT", err) || prepare(s, &s->st_rollback, "ROLLBACK", err) ||
