@@ -405,3 +405,81 @@ def test_replay_of_a_delivery_held_by_another_live_process_is_refused(tmp_path):
                 d.close()
         finally:
             child.cleanup()
+
+
+# ---------- a lease holder that hangs ----------
+
+@pytest.mark.timeout(300)
+def test_a_hung_lease_holder_loses_its_work_after_the_lease_and_does_not_send_it_again(tmp_path):
+    """The takeover by lease expiry (a live but hung process; a dead local one is taken
+    over at once): process A holds 3000 deliveries to a slow receiver of its own and is
+    stopped (SIGSTOP) while sending; process B, started afterwards with the webhook of
+    the same name pointing to the fast receiver, takes them over once A's 1 s lease has
+    expired.  Then A continues (SIGCONT): what B took is no longer A's, so A must not send
+    it again; only what A had in flight when it stopped may reach a receiver twice."""
+    n = 3000 // SCALE
+    store = str(tmp_path / "hung.db")
+    stop = str(tmp_path / "stop")
+    with CountingReceiver() as rx, CountingReceiver(delay_ms=50) as slow:
+        a = Child(*produce_args(store, slow.url("/hook"), n, "HUNG", tmp_path / "acc_a.txt", "--stop", stop))
+        b = None
+        try:
+            a.wait_line("enqueued", 60)
+            slow.wait_for_count(100, timeout=30)
+            # A must not be stopped inside a write transaction: SQLite's write lock would then
+            # stay held (every other process's write fails after busy_timeout, as documented).
+            # So no more answers reach A (nothing to journal), and A is stopped again until the
+            # lock is seen free while it is stopped.
+            slow.set_delay(60_000)
+            time.sleep(0.5)
+            for _ in range(50):
+                a.proc.send_signal(signal.SIGSTOP)
+                t_stop = time.monotonic()
+                time.sleep(0.05)
+                con = sqlite3.connect(store, timeout=0.2, isolation_level=None)
+                try:
+                    con.execute("BEGIN IMMEDIATE")
+                    con.execute("ROLLBACK")
+                    break
+                except sqlite3.OperationalError:
+                    a.proc.send_signal(signal.SIGCONT)
+                    time.sleep(0.02)
+                finally:
+                    con.close()
+            else:
+                raise AssertionError("A always held the write lock")
+            time.sleep(0.3)
+            sent_by_a = slow.report()["ids"]
+            accepted = read_accepted(str(tmp_path / "acc_a.txt"))
+            assert len(accepted) == n and len(sent_by_a) < n
+            b = Child(*produce_args(store, rx.url("/hook"), 0, "B", tmp_path / "acc_b.txt", "--stop", stop))
+            b.wait_line("enqueued", 60)
+            first = rx.wait_for_count(1, timeout=30)
+            took = time.monotonic() - t_stop
+            assert first["ids"], "B never took over the hung process's deliveries"
+            print(f"\nA stopped after sending {len(sent_by_a)} of {n}; B's first takeover {took:.1f} s later")
+            assert took >= 0.9, "deliveries leased by a live process were taken over before the lease expired"
+            rep = rx.wait_for_ids(set(accepted) - set(sent_by_a), timeout=60)
+            missing = set(accepted) - set(sent_by_a) - rep["ids"].keys()
+            assert not missing, f"{len(missing)} of the hung process's deliveries were never taken over"
+            slow.set_delay(0)                    # A's transfers in flight are answered now
+            a.proc.send_signal(signal.SIGCONT)
+            time.sleep(2.0)                      # A wakes up with B's deliveries still in its queue
+            open(stop, "w").close()
+            a.result(60)
+            b.result(60)
+            final = merged(rx.report(), slow.report())
+            dups = duplicates(final)
+            again = {i for i in slow.report()["ids"] if i not in sent_by_a}
+            print(f"after A continued: it sent {len(again)} more, {len(dups)} ids received twice")
+            assert set(final) == set(accepted)
+            assert len(dups) <= MAX_PER_HOST + JOURNAL_SLACK, \
+                f"{len(dups)} duplicates: the hung process sent deliveries it no longer held"
+            rows = db_rows(store)
+            assert all(rows[i] == "delivered" for i in accepted)
+        finally:
+            if a.proc.poll() is None:
+                a.proc.send_signal(signal.SIGCONT)
+            a.cleanup()
+            if b is not None:
+                b.cleanup()

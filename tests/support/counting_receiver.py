@@ -7,7 +7,8 @@ status, optionally after a delay, and records the Standard Webhooks `webhook-id`
 of each request (or, without one, the "id" of a JSON body) in arrival order:
 
     GET /__report          {"total": n, "ids": {id: times received}, "order": [ids...]}
-    GET /__delay?ms=N      answer every later request N ms after it arrived (0: at once)
+    GET /__delay?ms=N      answer every later request N ms after it arrived (0: at once);
+                           answers held back already are sent by then at the latest
     GET /__status?code=C   answer every later request with status C
 
 Single-threaded (selectors), so it is fast (~10k requests/s) and a delay holds back only
@@ -123,6 +124,9 @@ def serve(port, delay_ms=0, status=200):
                         send(s, _response(200, rep))
                     elif path == "/__delay":
                         state["delay"] = int(query.get("ms", ["0"])[0]) / 1000.0
+                        # answers already held back are due no later than the new delay says
+                        pending = [(min(due, now + state["delay"]), n, c, ans) for due, n, c, ans in pending]
+                        heapq.heapify(pending)
                         send(s, _response(200))
                     elif path == "/__status":
                         state["status"] = int(query.get("code", ["200"])[0])
