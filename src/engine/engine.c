@@ -237,6 +237,16 @@ FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n)
     return out;
 }
 
+void fwc_engine_hold(FwcEngine *e, double hold_after, int forget)
+{
+    pthread_mutex_lock(&e->lock);
+    e->hold_after = hold_after;
+    if (forget) fwc_queue_forget(e);
+    if (forget && e->waiters) pthread_cond_broadcast(&e->changed);
+    pthread_mutex_unlock(&e->lock);
+    for (int i = 0; i < e->nworkers; i++) fwc_worker_wake(&e->workers[i]);
+}
+
 /* ---------- the on_result thread and interpreter exit (py/results.c) ---------- */
 
 FwcEvent *fwc_engine_take_events(FwcEngine *e)

@@ -151,8 +151,10 @@ struct FwcEngine {
     size_t max_queue;
     size_t nreserved; /* queue places promised to enqueues being stored (fwc_engine_reserve) */
     FwcObserver observer;
-    int waiters;      /* threads waiting on `changed` */
-    int room_waiters; /* of which enqueue(block=True) waiting for queue room */
+    double hold_after; /* monotonic time after which no attempt starts until the store
+                        * renews its lease (fwc_engine_hold); 0: never */
+    int waiters;       /* threads waiting on `changed` */
+    int room_waiters;  /* of which enqueue(block=True) waiting for queue room */
     /* jobs */
     FwcJob live; /* sentinel of the live-job list */
     size_t nlive, nqueued, ninflight, nscheduled;
@@ -211,6 +213,10 @@ int fwc_engine_reserve(FwcEngine *e, size_t n);
 void fwc_engine_unreserve(FwcEngine *e, size_t n);
 /* Live jobs in `state` (-1: all), new references; takes the lock. */
 FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n);
+/* The store's lease (store/): no attempt starts after hold_after (monotonic; 0: no
+ * limit) unless renewed; with `forget`, the lease was lost and every queued and scheduled
+ * job is dropped (another process took them over).  Takes the lock; wakes the workers. */
+void fwc_engine_hold(FwcEngine *e, double hold_after, int forget);
 /* The on_result thread's next batch of events (a list the caller frees, each holding one
  * job reference), waiting until there is one; NULL once the engine is closed and every
  * event was taken.  Blocks: call it without the GIL. */
@@ -230,6 +236,8 @@ int fwc_host_push(FwcEngine *e, FwcJob *j);
 FwcJob *fwc_queue_pop(FwcEngine *e);
 int fwc_heap_push(FwcEngine *e, FwcJob *j);
 void fwc_queue_promote_due(FwcEngine *e, double now);
+/* Drops every queued and scheduled job (not those in flight): they are no longer ours. */
+void fwc_queue_forget(FwcEngine *e);
 
 /* worker.c */
 /* Sets up w (multi handle, epoll set, eventfd); -1 when out of resources. */

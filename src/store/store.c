@@ -69,12 +69,14 @@ FwcStore *fwc_store_open(const FwcStoreOptions *opt, FwcError *err)
 
 int fwc_store_attach(FwcStore *s, FwcEngine *e, FwcError *err)
 {
+    double now = fwc_mono_now();
     if (fwc_db_checkpointer(s, err) || fwc_db_register_owner(s, err)) return err->code;
     fwc_engine_incref(e);
     s->eng = e;
     pthread_mutex_lock(&e->lock);
     e->observer = (FwcObserver){ fwc_store_observe, s };
     pthread_mutex_unlock(&e->lock);
+    fwc_engine_hold(e, now + s->opt.lease * FWC_STORE_HOLD, 0);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old); /* Python handles signals in its main thread */

@@ -156,9 +156,10 @@ int fwc_store_replay(FwcStore *s, const char *id, FwcJob **out, FwcError *err);
 
 /* ---------- inside the layer ---------- */
 
-#define FWC_STORE_RECHECK    30.0   /* seconds before an unresolvable webhook is asked again */
-#define FWC_STORE_POLL       0.5    /* seconds between looks for deliveries that fell due */
-#define FWC_STORE_PURGE      3600   /* seconds between retention purges */
+#define FWC_STORE_RECHECK    30.0 /* seconds before an unresolvable webhook is asked again */
+#define FWC_STORE_POLL       0.5  /* seconds between looks for deliveries that fell due */
+#define FWC_STORE_PURGE      3600 /* seconds between retention purges */
+#define FWC_STORE_HOLD       0.8 /* of a lease: no attempt starts later than this after a renewal */
 #define FWC_STORE_CHECKPOINT 1000   /* WAL frames that make the store thread checkpoint */
 #define FWC_STORE_GATHER     0.0002 /* seconds a leader waits for enqueues on their way */
 
@@ -254,7 +255,8 @@ int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcJournal *journal, FwcError *
 int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);
 /* This process's lease (one row of fwc_owner): taken at attach, renewed every lease/3. */
 int fwc_db_register_owner(FwcStore *s, FwcError *err);
-int fwc_db_renew(FwcStore *s, double now, FwcError *err);
+/* *lost: the lease had been taken over (we stalled past it); it is taken anew. */
+int fwc_db_renew(FwcStore *s, double now, int *lost, FwcError *err);
 int fwc_db_release_all(FwcStore *s, FwcError *err);
 int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err);
 void fwc_claimed_free(FwcClaimed *c, size_t n);

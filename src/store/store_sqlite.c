@@ -435,17 +435,20 @@ static void bind_renew(sqlite3_stmt *st, const void *p)
     sqlite3_bind_text(st, 2, a->s->owner, -1, SQLITE_STATIC);
 }
 
-int fwc_db_renew(FwcStore *s, double now, FwcError *err)
+int fwc_db_renew(FwcStore *s, double now, int *lost, FwcError *err)
 {
     Args a = { s, now + s->opt.lease, NULL, NULL };
     long long changed = 0;
+    *lost = 0;
     int rc = write1(s, "UPDATE fwc_owner SET lease_until = ?1 WHERE owner = ?2", bind_renew, &a,
                     &changed, err, "renewing the lease");
     /* gone: another process took us for dead (we stalled past the lease) and released
      * what we held; what is still in our engine may be sent twice (at least once) */
-    if (!rc && !changed)
+    if (!rc && !changed) {
+        *lost = 1;
         rc = write1(s, "INSERT OR REPLACE INTO fwc_owner(lease_until, owner) VALUES (?1, ?2)",
                     bind_renew, &a, NULL, err, "renewing the lease");
+    }
     return rc;
 }
 

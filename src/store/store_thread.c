@@ -207,7 +207,11 @@ void *fwc_store_main(void *arg)
         now = fwc_mono_now();
         if (!stopping) {
             if (now >= next_renew) {
-                if (fwc_db_renew(s, fwc_wall_now(), &err)) note_error(s, &err);
+                /* the workers start attempts only while the lease surely holds; a lease
+                 * that was lost means its deliveries are another process's now */
+                int lost;
+                if (fwc_db_renew(s, fwc_wall_now(), &lost, &err)) note_error(s, &err);
+                else fwc_engine_hold(s->eng, now + s->opt.lease * FWC_STORE_HOLD, lost);
                 next_renew = now + renew_every;
             }
             if (claim_now || now >= next_claim)
