@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import frappe_webhook_c as fwc  # noqa: E402
-from local_nginx import DOC, FIELDS, Nginx  # noqa: E402
+from local_nginx import DOC, FIELDS, Nginx, free_port  # noqa: E402
 
 HOOK_NAME = "bench-store-hook"
 CONNECTIONS = 16
@@ -231,12 +230,6 @@ def wait_store_delivered(d, n, timeout):
         time.sleep(0.005)
 
 
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def filesystem_of(path):
     """The type of the filesystem holding path (from /proc/mounts), or '?'."""
     path = os.path.realpath(path)
@@ -268,7 +261,7 @@ def main():
     nginx = Nginx()
     try:
         sink_url = f"http://127.0.0.1:{nginx.port}/hooks/quotation"
-        url = sink_url if args.receiver == "sink" else f"http://127.0.0.1:{closed_port()}/hooks/quotation"
+        url = sink_url if args.receiver == "sink" else f"http://127.0.0.1:{free_port()}/hooks/quotation"
         b = Bench(args, url)
         b.e2e_hook = fwc.Webhook(sink_url, name=HOOK_NAME, webhook_data=FIELDS, webhook_secret="bench-secret",
                                  allow_private_networks=True)

@@ -15,6 +15,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
+from support.loopback import free_port  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -45,11 +46,6 @@ def make_dispatcher(request):
     for d in made:
         d.close(timeout=0)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------- the basics ----------

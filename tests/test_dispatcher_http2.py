@@ -18,6 +18,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from support.dispatch_receiver import nginx_binary
+from support.loopback import free_port  # noqa: E402
 
 N = 200
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -66,11 +67,6 @@ def why_no_h2():
             return "libcurl is built without HTTP/2 (nghttp2)"
     return None
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

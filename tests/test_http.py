@@ -6,7 +6,6 @@ import gc
 import ipaddress
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import pytest
 import frappe_webhook_c as fwc
 from frappe_webhook_c import DeliveryError, Response, ValidationError, Webhook, _core, dispatch
 from support.receiver import Receiver
+from support.loopback import free_port  # noqa: E402
 
 SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 
@@ -36,13 +36,6 @@ def hook(url, **kw):
     kw.setdefault("webhook_data", FIELDS)
     return Webhook(url, **kw)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---------- what goes on the wire ----------

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 import frappe_webhook_c as fwc
 from support.dispatch_receiver import wait_until
 from support.raw_server import Act, RawServer, fragments, ok
+from support.loopback import free_port  # noqa: E402
 
 # The native client counts its attempts in stats()["native_attempts"].  While it has not
 # landed (the keyword is a no-op), that single assertion is off; it must be True at the end.
@@ -71,12 +72,6 @@ def hook(url, **kw):
     kw.setdefault("webhook_data", [("name", "id")])
     return fwc.Webhook(url, **kw)
 
-
-def free_port(host="127.0.0.1"):
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def check_native_count(native, stats, attempts=None, routed=True):

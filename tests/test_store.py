@@ -25,6 +25,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
+from support.loopback import free_port  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another key of 24 bytes!").decode()
@@ -67,11 +68,6 @@ def dispatchers():
     for d in made:
         d.close(timeout=0)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sql(path, query, *args):

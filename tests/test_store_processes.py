@@ -14,7 +14,6 @@ The long tests (10 000 and 20 000 deliveries) carry a pytest timeout mark and ru
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 
 import frappe_webhook_c as fwc
 from support.counting_receiver import CountingReceiver
+from support.loopback import free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = os.path.join(HERE, "support", "store_child.py")
@@ -40,11 +40,6 @@ MAX_PER_HOST = 16          # each child's transfers in flight to the (one) recei
 # loose bound that still catches a journal that never writes or lags by seconds.
 JOURNAL_SLACK = 400
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hook(url, name="store-hook"):

@@ -54,8 +54,9 @@ static PyObject *time_or_none(double t)
     return PyFloat_FromDouble(t);
 }
 
-static PyObject *log_row(const FwcLogRow *r)
+static PyObject *log_row(const void *row)
 {
+    const FwcLogRow *r = row;
     return Py_BuildValue("{s:s,s:N,s:N,s:N,s:s,s:i,s:N,s:d,s:d,s:N,s:N,s:N}", "id", r->id,
                          "webhook", str_or_none(r->webhook), "reference_doctype",
                          str_or_none(r->doctype), "reference_document", str_or_none(r->docname),
@@ -65,8 +66,9 @@ static PyObject *log_row(const FwcLogRow *r)
                          str_or_none(r->owner), "waiting", str_or_none(r->waiting));
 }
 
-static PyObject *attempt_row(const FwcAttemptRow *a)
+static PyObject *attempt_row(const void *row)
 {
+    const FwcAttemptRow *a = row;
     FwcBuf raw = { a->headers, a->headers_len, a->headers_len };
     PyObject *headers = a->headers ? fwc_header_list(&raw, 0) : PyList_New(0);
     if (!headers) return NULL;
@@ -76,6 +78,19 @@ static PyObject *attempt_row(const FwcAttemptRow *a)
                          rs, "url", str_or_none(a->url), "response_headers", headers,
                          "response_body", a->body ? a->body : "", (Py_ssize_t)a->body_len, "error",
                          str_or_none(a->error), "elapsed", a->elapsed);
+}
+
+/* A list of conv(row) for the n rows (of `size` bytes each); NULL + exception. */
+static PyObject *rows_list(const void *rows, size_t n, size_t size,
+                           PyObject *(*conv)(const void *row))
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *d = conv((const char *)rows + i * size);
+        if (!d) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    return list;
 }
 
 /* ---------- the log, shared by Outbox and Dispatcher ---------- */
@@ -126,12 +141,7 @@ PyObject *fwc_outbox_deliveries(FwcModuleState *st, FwcStore *s, PyObject *args,
     Py_BEGIN_ALLOW_THREADS rc = fwc_store_deliveries(s, &q, &rows, &n, &err);
     Py_END_ALLOW_THREADS fwc_store_decref(s);
     if (rc) return fwc_raise(st, &err);
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; list && i < n; i++) {
-        PyObject *d = log_row(&rows[i]);
-        if (!d) Py_CLEAR(list);
-        else PyList_SET_ITEM(list, (Py_ssize_t)i, d);
-    }
+    PyObject *list = rows_list(rows, n, sizeof *rows, log_row);
     fwc_log_rows_free(rows, n);
     return list;
 }
@@ -151,12 +161,7 @@ PyObject *fwc_outbox_attempts(FwcModuleState *st, FwcStore *s, PyObject *id)
     Py_BEGIN_ALLOW_THREADS rc = fwc_store_attempts(s, text, &rows, &n, &err);
     Py_END_ALLOW_THREADS fwc_store_decref(s);
     if (rc) return fwc_raise(st, &err);
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; list && i < n; i++) {
-        PyObject *d = attempt_row(&rows[i]);
-        if (!d) Py_CLEAR(list);
-        else PyList_SET_ITEM(list, (Py_ssize_t)i, d);
-    }
+    PyObject *list = rows_list(rows, n, sizeof *rows, attempt_row);
     fwc_attempt_rows_free(rows, n);
     return list;
 }

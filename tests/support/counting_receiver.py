@@ -53,7 +53,9 @@ def serve(port, delay_ms=0, status=200):
     state = {"delay": delay_ms / 1000.0, "status": status}
     ids = {}
     order = []
+    bodies = set()  # hashes of the bodies received: how many differ
     total = 0
+    connections = 0
     bufs = {}
     pending = []      # heap of (due, seq, sock, bytes): delayed answers
     seq = 0
@@ -85,6 +87,7 @@ def serve(port, delay_ms=0, status=200):
                     c.setblocking(False)
                     sel.register(c, selectors.EVENT_READ, "conn")
                     bufs[c] = b""
+                    connections += 1
                 continue
             try:
                 data = s.recv(262144)
@@ -120,7 +123,11 @@ def serve(port, delay_ms=0, status=200):
                 query = parse_qs(urlsplit(target).query)
                 if line.startswith("GET /__"):
                     if path == "/__report":
-                        rep = json.dumps({"total": total, "ids": ids, "order": order}).encode()
+                        rep = json.dumps({"total": total, "ids": ids, "order": order,
+                                          "unique_ids": len(ids),
+                                          "duplicated_ids": sum(1 for v in ids.values() if v > 1),
+                                          "unique_bodies": len(bodies),
+                                          "connections": connections}).encode()
                         send(s, _response(200, rep))
                     elif path == "/__delay":
                         state["delay"] = int(query.get("ms", ["0"])[0]) / 1000.0
@@ -135,6 +142,7 @@ def serve(port, delay_ms=0, status=200):
                         send(s, _response(404))
                     continue
                 total += 1
+                bodies.add(hash(body))
                 wid = None
                 j = lo.find(b"\r\nwebhook-id:")
                 if j >= 0:
@@ -215,7 +223,8 @@ class CountingReceiver:
                 data += chunk
 
     def report(self):
-        """{"total", "ids": {id: count}, "order": [id, ...]}"""
+        """{"total", "ids": {id: count}, "order": [id, ...], "unique_ids", "duplicated_ids",
+        "unique_bodies", "connections"}"""
         return json.loads(self._get("/__report"))
 
     def ids(self):

@@ -12,17 +12,15 @@ count_receiver_main(): a fast single-threaded keep-alive server (selectors, raw 
 run as a subprocess for the volume tests; it answers 200 to everything and counts
 webhook-id headers and bodies; GET /__report returns the counts as JSON.
 """
-import json
 import os
-import selectors
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
 import frappe_webhook_c as fwc
 
+from .counting_receiver import CountingReceiver as CountReceiver  # noqa: F401 (the fast one)
 from .loopback import HTTPReceiverBase
 
 
@@ -117,119 +115,6 @@ class ScriptedReceiver(HTTPReceiverBase):
         return self.hits_for(path)
 
 
-# ---------- the fast counting receiver (subprocess) ----------
-
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
-
-
-def count_receiver_main():
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(512)
-    srv.setblocking(False)
-    print(srv.getsockname()[1], flush=True)
-    sel = selectors.DefaultSelector()
-    sel.register(srv, selectors.EVENT_READ, None)
-    ids = {}
-    bodies = set()
-    total = 0
-    conns = 0
-    bufs = {}
-    while True:
-        for key, _ in sel.select():
-            s = key.fileobj
-            if s is srv:
-                try:
-                    c, _ = srv.accept()
-                except BlockingIOError:
-                    continue
-                c.setblocking(False)
-                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sel.register(c, selectors.EVENT_READ, None)
-                bufs[c] = b""
-                conns += 1
-                continue
-            try:
-                data = s.recv(262144)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                sel.unregister(s)
-                s.close()
-                bufs.pop(s, None)
-                continue
-            buf = bufs[s] + data
-            out = []
-            while True:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                head = buf[:end]
-                lo = head.lower()
-                i = lo.find(b"content-length:")
-                n = int(head[i + 15:head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else len(head)]) if i >= 0 else 0
-                if len(buf) < end + 4 + n:
-                    break
-                body = buf[end + 4:end + 4 + n]
-                buf = buf[end + 4 + n:]
-                if head.startswith(b"GET /__report"):
-                    rep = json.dumps({"total": total, "unique_ids": len(ids),
-                                      "duplicated_ids": sum(1 for v in ids.values() if v > 1),
-                                      "unique_bodies": len(bodies), "connections": conns}).encode()
-                    out.append(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(rep), rep))
-                    continue
-                total += 1
-                j = lo.find(b"\r\nwebhook-id:")
-                if j >= 0:
-                    k = head.find(b"\r\n", j + 2)
-                    wid = head[j + 13:k if k > 0 else len(head)].strip()
-                    ids[wid] = ids.get(wid, 0) + 1
-                bodies.add(body)
-                out.append(RESPONSE)
-            bufs[s] = buf
-            if out:
-                try:
-                    s.sendall(b"".join(out))
-                except OSError:
-                    pass
-
-
-class CountReceiver:
-    """The counting receiver in a subprocess (no LD_PRELOAD/sanitizer, no shared GIL)."""
-
-    def __enter__(self):
-        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC", "ASAN_OPTIONS")}
-        self.proc = subprocess.Popen([sys.executable, "-c", "import support.dispatch_receiver as r; r.count_receiver_main()"],
-                                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), stdout=subprocess.PIPE, env=env)
-        self.port = int(self.proc.stdout.readline())
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-
-    def url(self, path="/hook"):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def report(self):
-        with socket.create_connection(("127.0.0.1", self.port)) as s:
-            s.sendall(b"GET /__report HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-            data = b""
-            while b"}" not in data:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data.split(b"\r\n\r\n", 1)[1])
-
-
-if __name__ == "__main__":
-    count_receiver_main()
-
-
 # ---------- nginx as a counting receiver ----------
 
 NGINX_CONF = """
@@ -272,7 +157,6 @@ class NginxReceiver:
         self.dir = str(tmpdir)
 
     def __enter__(self):
-        import tempfile  # noqa: F401
         for _ in range(5):
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))

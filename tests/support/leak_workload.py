@@ -11,7 +11,6 @@ import gc
 import http.server
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -20,6 +19,7 @@ import tracemalloc
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # tests/
 
 import frappe_webhook_c as fwc  # noqa: E402
+from support.loopback import free_port  # noqa: E402
 from support.quotation import quotation  # noqa: E402
 
 
@@ -45,14 +45,6 @@ def start_sink():
     return srv.server_address[1]
 
 
-def refused_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()           # nothing listens: connections are refused
-    return port
-
-
 class FailingRecord(collections.abc.Mapping):
     """A lazy record whose lookups fail after iteration promised the key."""
 
@@ -76,7 +68,7 @@ TEMPLATE = ('{"id": {{ doc.name | tojson }}, "total": {{ doc.grand_total }}, '
 def build_ops():
     port = start_sink()
     base = f"http://127.0.0.1:{port}/hook"
-    dead = f"http://127.0.0.1:{refused_port()}/hook"
+    dead = f"http://127.0.0.1:{free_port()}/hook"
     common = dict(allow_private_networks=True, name="leak-hook", webhook_doctype="Quotation",
                   webhook_docevent="on_update")
     field_map = fwc.Webhook(base, webhook_data=[("name", "id"), ("items", "rows"), ("grand_total", "t")],

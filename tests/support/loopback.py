@@ -28,6 +28,13 @@ from dataclasses import dataclass, field
 CRLF = b"\r\n"
 
 
+def free_port(host="127.0.0.1"):
+    """A port nothing listens on now (a receiver that is down, or one to start on it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def last_header(headers, name, default=None):
     """The value of the last (name, value) in headers named name (any case), or default."""
     found = default
