@@ -237,11 +237,45 @@ FwcJob **fwc_engine_live_jobs(FwcEngine *e, int state, size_t *n)
     return out;
 }
 
+static void forget_job(FwcEngine *e, FwcJob *j)
+{
+    j->state = FWC_JOB_STOPPED;
+    j->hq = NULL;
+    j->qnext = NULL;
+    fwc_live_remove(e, j);
+    fwc_job_decref(j); /* the engine's reference; the caller's views keep theirs */
+}
+
+/* Drops every queued and scheduled job (not those in flight): they are no longer ours. */
+static void forget_pending(FwcEngine *e)
+{
+    for (int i = 0; i < FWC_HOST_BUCKETS; i++) {
+        FwcHost *h = e->buckets[i];
+        while (h) {
+            FwcHost *next = h->hnext;
+            FwcJob *j = h->qhead;
+            while (j) {
+                FwcJob *qn = j->qnext;
+                forget_job(e, j);
+                j = qn;
+            }
+            e->nqueued -= h->nq;
+            h->qhead = h->qtail = NULL;
+            h->nq = 0;
+            fwc_host_update(e, h); /* may free h */
+            h = next;
+        }
+    }
+    for (size_t i = 0; i < e->heap_len; i++) forget_job(e, e->heap[i]);
+    e->heap_len = 0;
+    e->nscheduled = 0;
+}
+
 void fwc_engine_hold(FwcEngine *e, double hold_after, int forget)
 {
     pthread_mutex_lock(&e->lock);
     e->hold_after = hold_after;
-    if (forget) fwc_queue_forget(e);
+    if (forget) forget_pending(e);
     if (forget && e->waiters) pthread_cond_broadcast(&e->changed);
     pthread_mutex_unlock(&e->lock);
     for (int i = 0; i < e->nworkers; i++) fwc_worker_wake(&e->workers[i]);

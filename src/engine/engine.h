@@ -236,8 +236,6 @@ int fwc_host_push(FwcEngine *e, FwcJob *j);
 FwcJob *fwc_queue_pop(FwcEngine *e);
 int fwc_heap_push(FwcEngine *e, FwcJob *j);
 void fwc_queue_promote_due(FwcEngine *e, double now);
-/* Drops every queued and scheduled job (not those in flight): they are no longer ours. */
-void fwc_queue_forget(FwcEngine *e);
 
 /* worker.c */
 /* Sets up w (multi handle, epoll set, eventfd); -1 when out of resources. */

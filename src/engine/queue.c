@@ -208,36 +208,3 @@ void fwc_queue_promote_due(FwcEngine *e, double now)
         }
     }
 }
-
-static void forget(FwcEngine *e, FwcJob *j)
-{
-    j->state = FWC_JOB_STOPPED;
-    j->hq = NULL;
-    j->qnext = NULL;
-    fwc_live_remove(e, j);
-    fwc_job_decref(j); /* the engine's reference; the caller's views keep theirs */
-}
-
-void fwc_queue_forget(FwcEngine *e)
-{
-    for (int i = 0; i < FWC_HOST_BUCKETS; i++) {
-        FwcHost *h = e->buckets[i];
-        while (h) {
-            FwcHost *next = h->hnext;
-            FwcJob *j = h->qhead;
-            while (j) {
-                FwcJob *qn = j->qnext;
-                forget(e, j);
-                j = qn;
-            }
-            e->nqueued -= h->nq;
-            h->qhead = h->qtail = NULL;
-            h->nq = 0;
-            fwc_host_update(e, h); /* may free h */
-            h = next;
-        }
-    }
-    for (size_t i = 0; i < e->heap_len; i++) forget(e, e->heap[i]);
-    e->heap_len = 0;
-    e->nscheduled = 0;
-}
