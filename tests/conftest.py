@@ -19,7 +19,15 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
+from support.dispatch_receiver import ScriptedReceiver  # noqa: E402
 from support.receiver import Receiver  # noqa: E402
+
+
+@pytest.fixture
+def rx():
+    """A scripted receiver for the Dispatcher tests (tests/support/dispatch_receiver.py)."""
+    with ScriptedReceiver() as r:
+        yield r
 
 
 @pytest.fixture

@@ -14,20 +14,12 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
+from support.dispatch_receiver import ScriptedReceiver, doc, hook, wait_until
 from support.loopback import free_port  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-def doc(name, **kw):
-    return {"doctype": "ToDo", "name": name, **kw}
-
-
-@pytest.fixture
-def rx():
-    with ScriptedReceiver() as r:
-        yield r
 
 
 @pytest.fixture(params=[True, False], ids=["native", "libcurl"])
@@ -789,7 +781,7 @@ def test_exit_with_work_pending_logs_the_undelivered_ids():
         import logging, time
         logging.basicConfig(level=logging.WARNING)
         import frappe_webhook_c as fwc
-        from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
+        from support.dispatch_receiver import ScriptedReceiver, doc, hook, wait_until
         rx = ScriptedReceiver().__enter__()
         rx.script("/hang", {"delay": 30})
         h = fwc.Webhook(rx.url("/hang"), allow_private_networks=True, timeout=60)
@@ -813,7 +805,7 @@ def test_exit_with_work_pending_logs_the_undelivered_ids():
 def test_exit_without_close_and_with_callbacks_pending_does_not_crash():
     r = run_script("""
         import frappe_webhook_c as fwc, os, sys
-        from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
+        from support.dispatch_receiver import ScriptedReceiver, doc, hook, wait_until
         rx = ScriptedReceiver().__enter__()
         h = fwc.Webhook(rx.url("/ok"), allow_private_networks=True)
         d = fwc.Dispatcher(workers=2, on_result=lambda x: sys.stdout.write(""))

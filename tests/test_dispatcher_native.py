@@ -18,11 +18,6 @@ import frappe_webhook_c as fwc
 from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
 
 
-@pytest.fixture
-def rx():
-    with ScriptedReceiver() as r:
-        yield r
-
 
 def test_dynamic_urls_alternating_with_dropped_deliveries(rx):
     """A route is remembered for the last (webhook, URL); the request target it names must

@@ -24,7 +24,7 @@ import time
 import pytest
 
 import frappe_webhook_c as fwc
-from support.dispatch_receiver import ScriptedReceiver, hook, wait_until
+from support.dispatch_receiver import doc, hook, wait_until
 from support.loopback import free_port  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -39,14 +39,6 @@ ATTEMPT_KEYS = {"attempt", "time", "status", "response_status", "url", "response
 COUNT_KEYS = {"queued", "delivered", "failed", "exhausted", "waiting", "leased"}
 
 
-def doc(name, **kw):
-    return {"doctype": "ToDo", "name": name, **kw}
-
-
-@pytest.fixture
-def rx():
-    with ScriptedReceiver() as r:
-        yield r
 
 
 @pytest.fixture

@@ -34,6 +34,11 @@ def wait_until(pred, timeout=10.0):
     return pred()
 
 
+def doc(name, **kw):
+    """A ToDo document named name (the Dispatcher tests' document)."""
+    return {"doctype": "ToDo", "name": name, **kw}
+
+
 def hook(url, **kw):
     """A Webhook for the Dispatcher tests: loopback allowed, a short retry schedule
     without jitter, a one-field body."""
