@@ -907,33 +907,19 @@ def test_a_sqlite_file_of_another_application_is_refused(tmp_path):
 
 
 def test_an_unknown_schema_version_is_refused(db_path):
+    """The schema's version is PRAGMA user_version: a newer one is refused at opening, by
+    Dispatcher and Outbox, with the path and the version in the message."""
     d = fwc.Dispatcher(store=db_path)
     d.close()
-    uv = sql(db_path, "PRAGMA user_version")[0][0]
+    assert sql(db_path, "PRAGMA user_version") == [(1,)]
     con = sqlite3.connect(db_path)
-    con.execute("UPDATE fwc_meta SET value = '999' WHERE key = 'version'")
-    if uv:                                               # if the version is also kept there
-        con.execute("PRAGMA user_version = 999")
+    con.execute("PRAGMA user_version = 999")
     con.commit()
     con.close()
     for make in (lambda: fwc.Dispatcher(store=db_path), lambda: fwc.Outbox(db_path)):
         with pytest.raises(ValueError) as e:
             make()
         assert db_path in str(e.value) and "999" in str(e.value), str(e.value)
-
-
-def test_an_unknown_user_version_is_refused_when_used(db_path):
-    d = fwc.Dispatcher(store=db_path)
-    d.close()
-    if sql(db_path, "PRAGMA user_version")[0][0] == 0:
-        pytest.skip("the schema version is kept in fwc_meta only")
-    con = sqlite3.connect(db_path)
-    con.execute("PRAGMA user_version = 999")
-    con.commit()
-    con.close()
-    with pytest.raises(ValueError) as e:
-        fwc.Dispatcher(store=db_path)
-    assert db_path in str(e.value)
 
 
 # ---------- failure injection: a write fails (the file may not grow) ----------
