@@ -211,10 +211,13 @@ def test_hanging_receivers_do_not_starve_a_healthy_one(native):
                 assert all(x.status == "Delivered" for x in xs)
                 assert took < 5, took
                 stats = d.stats()
-                # the hanging ones kept their slots (nothing of theirs completed); one loaded
-                # sanitizer run saw 57 here, one past their share (not understood yet: named
-                # in issue 11's closing note), so the bound is share + 1
-                assert held == 64 - 64 // 8, (stats, held)
+                # the hanging ones kept their slots (nothing of theirs completed).  They share
+                # 64 - 64 // 8 = 56 slots; the 8 reserved slots go only to a receiver with
+                # nothing in flight, so a hanging receiver whose first delivery is enqueued
+                # after the others filled the 56 (the worker starts sending while this loop
+                # still enqueues) takes one of them, as designed: at most one each
+                share = 64 - 64 // 8
+                assert share <= held <= share + len(servers), (stats, held)
                 assert held <= stats["in_flight"] <= held + 1, (stats, held)
                 assert stats["delivered"] == 50 and stats["failed_attempts"] == 0, stats
             finally:
