@@ -5,6 +5,7 @@ import datetime
 import math
 import re
 import time
+import types
 
 import pytest
 
@@ -588,3 +589,31 @@ def test_conditions_evaluate_in_threads():
     doc = quotation()
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(lambda _: h.meets_condition(doc), range(200)))
+
+
+# ---------- a condition written as a Jinja output ----------
+
+TEMPLATE_LIKE = ['doc.status == "Open"', "doc.grand_total > 100", "doc.name", "doc.items and len(doc.items) > 2",
+                 "not doc.disabled", "1"]
+
+
+@pytest.mark.parametrize("inner", TEMPLATE_LIKE)
+@pytest.mark.parametrize("spacing", ["{{ %s }}", "{{%s}}", "  {{ %s }}\n"])
+def test_a_condition_in_jinja_braces_is_refused_with_the_fix(inner, spacing):
+    """{{ expr }} is a set holding a set: Python (Frappe's safe_eval) fails on every
+    document with "unhashable type", so refusing it at construction loses nothing and
+    says what to write instead."""
+    condition = spacing % inner
+    doc = {"status": "Open", "grand_total": 500, "name": "X", "items": [1, 2, 3], "disabled": 0}
+    with pytest.raises(TypeError, match="unhashable"):
+        eval(condition.strip(), {"doc": types.SimpleNamespace(**doc)})
+    with pytest.raises(fwc.ValidationError) as info:
+        fwc.Webhook("https://example.com/hook", condition=condition)
+    assert str(info.value) == ("Invalid Condition: a condition is a Python expression, not a Jinja template: "
+                               f"write {inner} without the {{{{ }}}}")
+    assert fwc.Webhook("https://example.com/hook", condition=inner).meets_condition(doc)
+
+
+@pytest.mark.parametrize("condition", ["{1: 2}", "{{}.get(1): 1}", "{'a'} == {'a'}"])
+def test_braces_that_are_python_stay_python(condition):
+    assert fwc.Webhook("https://example.com/hook", condition=condition).meets_condition({}) is bool(eval(condition))

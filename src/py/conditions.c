@@ -19,6 +19,31 @@ static void invalid_condition(FwcModuleState *st, const FwcError *err)
                      err->col);
 }
 
+/* A condition written as a Jinja output, {{ doc.status == "Open" }}, is a Python set of a
+ * set: valid syntax that fails on every document ("unhashable type: 'set'").  When what
+ * is inside the braces is itself an expression, say so now (ValidationError, 1). */
+static int looks_like_template(FwcModuleState *st, const char *u, size_t n)
+{
+    while (n && (*u == ' ' || *u == '\t' || *u == '\n' || *u == '\r')) u++, n--;
+    while (n && (u[n - 1] == ' ' || u[n - 1] == '\t' || u[n - 1] == '\n' || u[n - 1] == '\r')) n--;
+    if (n < 5 || memcmp(u, "{{", 2) || memcmp(u + n - 2, "}}", 2)) return 0;
+    FwcError err;
+    FwcExpr *inner = fwc_expr_compile(u + 2, n - 4, &err);
+    if (!inner) return 0; /* not that confusion: the parser's own error follows */
+    fwc_expr_free(inner);
+    const char *in = u + 2;
+    size_t len = n - 4;
+    while (len && (*in == ' ' || *in == '\t')) in++, len--;
+    while (len && (in[len - 1] == ' ' || in[len - 1] == '\t')) len--;
+    char what[201];
+    snprintf(what, sizeof what, "%.*s", (int)(len < 200 ? len : 200), in);
+    PyErr_Format(st->ValidationError,
+                 "Invalid Condition: a condition is a Python expression, not a Jinja template: "
+                 "write %s without the {{ }}",
+                 what);
+    return 1;
+}
+
 int fwc_condition_compile(FwcModuleState *st, PyObject *src, FwcExpr **out)
 {
     *out = NULL;
@@ -34,6 +59,7 @@ int fwc_condition_compile(FwcModuleState *st, PyObject *src, FwcExpr **out)
     for (Py_ssize_t i = 0; i < n && blank; i++)
         blank = u[i] == ' ' || u[i] == '\t' || u[i] == '\n' || u[i] == '\r';
     if (blank) return 0; /* as Frappe's `if not webhook.condition`, after stripping */
+    if (looks_like_template(st, u, (size_t)n)) return -1;
     FwcError err;
     *out = fwc_expr_compile(u, (size_t)n, &err);
     if (!*out) {
