@@ -14,9 +14,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 
 # calls per op: enough that a leak of ~200 bytes a call crosses RSS_BOUND
-CALLS = {"dispatcher": 400, "store": 300, "dispatch": 2000, "dispatch_refused": 1000}
+CALLS = {"dispatcher": 400, "store": 1500, "dispatch": 2000, "dispatch_refused": 1000}
 DEFAULT_CALLS = 5000
 RSS_BOUND = 1 << 20          # bytes of RSS growth allowed over the measured calls
+# one-off growth allowed besides: a store round starts two threads (worker, store) and opens
+# SQLite, whose malloc arenas and caches may settle late (one CI run saw 381 KB once over
+# 300 rounds, 86 KB and 106 KB over 300 and 900 here: not growing with the rounds; valgrind
+# finds nothing); 1500 rounds still catch a leak of 1 KB a round
+SLACK = {"store": 1 << 20}
 TRACED_BOUND = 64 << 10      # bytes of Python-object growth (tracemalloc)
 
 OPS = ["construct", "construct_errors", "from_frappe", "request_field_map", "request_template",
@@ -38,7 +43,7 @@ def test_no_leak(op):
     r = measure(op, n)
     assert r["traced_growth"] < TRACED_BOUND, r
     # scaled so that every op is held to ~200 bytes a call at most
-    assert r["rss_growth"] < RSS_BOUND * n / DEFAULT_CALLS + (256 << 10), r
+    assert r["rss_growth"] < RSS_BOUND * n / DEFAULT_CALLS + SLACK.get(op, 256 << 10), r
 
 
 @pytest.mark.skipif(SANITIZED, reason="ASan's allocator keeps freed memory in quarantine: RSS is not flat")
