@@ -19,6 +19,8 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
+import frappe_webhook_c as fwc  # noqa: E402
+
 from support.dispatch_receiver import ScriptedReceiver  # noqa: E402
 from support.receiver import Receiver  # noqa: E402
 
@@ -28,6 +30,21 @@ def rx():
     """A scripted receiver for the Dispatcher tests (tests/support/dispatch_receiver.py)."""
     with ScriptedReceiver() as r:
         yield r
+
+
+@pytest.fixture
+def dispatchers():
+    """make(**kw) -> Dispatcher; every one made is closed at the end of the test."""
+    made = []
+
+    def make(**kw):
+        d = fwc.Dispatcher(**kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close(timeout=0)
 
 
 @pytest.fixture

@@ -23,21 +23,10 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture(params=[True, False], ids=["native", "libcurl"])
-def make_dispatcher(request):
+def make_dispatcher(request, dispatchers):
     """Dispatchers of both transports for plain http: the native HTTP/1.1 client (the
     default) and libcurl, which must behave the same."""
-    made = []
-
-    def make(**kw):
-        kw.setdefault("native_http", request.param)
-        d = fwc.Dispatcher(**kw)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.close(timeout=0)
-
+    return lambda **kw: dispatchers(**{"native_http": request.param, **kw})
 
 
 # ---------- the basics ----------

@@ -46,22 +46,6 @@ def db_path(tmp_path):
     return str(tmp_path / "outbox.db")
 
 
-@pytest.fixture
-def dispatchers():
-    """make(**kw) -> Dispatcher; every one made is closed at the end of the test."""
-    made = []
-
-    def make(**kw):
-        d = fwc.Dispatcher(**kw)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.close(timeout=0)
-
-
-
 def sql(path, query, *args):
     """Rows of one query on the store's file, on a connection of our own (the oracle)."""
     con = sqlite3.connect(path, timeout=30)
