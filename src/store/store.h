@@ -255,7 +255,7 @@ int fwc_db_insert(FwcStore *s, FwcIntake *batch, FwcJournal *journal, FwcError *
 int fwc_db_journal(FwcStore *s, FwcJournal *items, FwcError *err);
 /* This process's lease (one row of fwc_owner): taken at attach, renewed every lease/3. */
 int fwc_db_register_owner(FwcStore *s, FwcError *err);
-/* *lost: the lease had been taken over (we stalled past it); it is taken anew. */
+/* *lost: the lease had been taken over (we stalled past it); nothing is renewed. */
 int fwc_db_renew(FwcStore *s, double now, int *lost, FwcError *err);
 int fwc_db_release_all(FwcStore *s, FwcError *err);
 int fwc_db_claim(FwcStore *s, double now, long limit, FwcClaimed **out, size_t *n, FwcError *err);

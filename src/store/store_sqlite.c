@@ -439,16 +439,11 @@ int fwc_db_renew(FwcStore *s, double now, int *lost, FwcError *err)
 {
     Args a = { s, now + s->opt.lease, NULL, NULL };
     long long changed = 0;
-    *lost = 0;
     int rc = write1(s, "UPDATE fwc_owner SET lease_until = ?1 WHERE owner = ?2", bind_renew, &a,
                     &changed, err, "renewing the lease");
     /* gone: another process took us for dead (we stalled past the lease) and released
-     * what we held; what is still in our engine may be sent twice (at least once) */
-    if (!rc && !changed) {
-        *lost = 1;
-        rc = write1(s, "INSERT OR REPLACE INTO fwc_owner(lease_until, owner) VALUES (?1, ?2)",
-                    bind_renew, &a, NULL, err, "renewing the lease");
-    }
+     * what we held then; the caller starts over (fwc_store_thread) */
+    *lost = !rc && !changed;
     return rc;
 }
 

@@ -211,7 +211,17 @@ void *fwc_store_main(void *arg)
                  * that was lost means its deliveries are another process's now */
                 int lost;
                 if (fwc_db_renew(s, fwc_wall_now(), &lost, &err)) note_error(s, &err);
-                else fwc_engine_hold(s->eng, now + s->opt.lease * FWC_STORE_HOLD, lost);
+                else if (!lost) fwc_engine_hold(s->eng, now + s->opt.lease * FWC_STORE_HOLD, 0);
+                else {
+                    /* taken for dead: drop what the engine holds, then free every row
+                     * still ours (also those stored after the takeover, whose jobs were
+                     * just dropped) for any process to claim, then take a lease anew */
+                    fwc_engine_hold(s->eng, 1e-9, 1); /* in the past: nothing starts */
+                    if (fwc_db_release_all(s, &err) || fwc_db_register_owner(s, &err))
+                        note_error(s, &err);
+                    else fwc_engine_hold(s->eng, now + s->opt.lease * FWC_STORE_HOLD, 0);
+                    next_claim = now; /* and claim at once, this process too */
+                }
                 next_renew = now + renew_every;
             }
             if (claim_now || now >= next_claim)
